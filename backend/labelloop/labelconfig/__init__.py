@@ -1,0 +1,1 @@
+"""Label-config handling: what a Label Studio config asks for, and valid results for it."""

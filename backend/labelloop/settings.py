@@ -1,0 +1,131 @@
+"""The one settings object.
+
+Built once (by the CLI, or by a test) and passed down: to ``create_app(settings)``, to the worker,
+to the jobs. Nothing else in labelloop reads the environment.
+
+Variables use the ``LABELLOOP_`` prefix. The names that Label Studio's own ML backends and the
+OpenAI SDK use are accepted too, so an existing ``.env`` works unchanged:
+``LABEL_STUDIO_URL``, ``LABEL_STUDIO_API_KEY``, ``OPENAI_API_KEY``, ``OPENAI_BASE_URL``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _aliases(name: str, *other: str) -> AliasChoices:
+    return AliasChoices(f"LABELLOOP_{name}", *other)
+
+
+class Settings(BaseSettings):
+    """Every knob labelloop has. Defaults run a complete single-machine service."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="LABELLOOP_", extra="ignore", populate_by_name=True, case_sensitive=False
+    )
+
+    # --- service ---------------------------------------------------------------------------
+    host: str = "0.0.0.0"
+    port: int = 9090
+    data_dir: Path = Path(".labelloop")
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; default sqlite:///<data_dir>/labelloop.db",
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
+    max_body_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        ge=1024,
+        description="Requests with a larger body are refused with 413.",
+    )
+    basic_auth_user: str | None = None
+    basic_auth_password: SecretStr | None = None
+
+    # --- Label Studio ----------------------------------------------------------------------
+    label_studio_url: str | None = Field(
+        default=None, validation_alias=_aliases("LABEL_STUDIO_URL", "LABEL_STUDIO_URL")
+    )
+    label_studio_api_key: SecretStr | None = Field(
+        default=None, validation_alias=_aliases("LABEL_STUDIO_API_KEY", "LABEL_STUDIO_API_KEY")
+    )
+    trust_setup_credentials: bool = Field(
+        default=False,
+        description=(
+            "Use the hostname/access_token Label Studio sends in /setup when no URL/key is "
+            "configured. Off by default: anyone who can POST /setup could point labelloop at a "
+            "server of their choosing."
+        ),
+    )
+    label_studio_timeout_s: float = 30.0
+    page_size: int = Field(default=500, ge=1, le=10_000)
+
+    # --- queue publishing ------------------------------------------------------------------
+    model_version_prefix: str = "labelloop"
+    set_uncertainty_sampling: bool = Field(
+        default=True,
+        description="PATCH project.sampling to 'Uncertainty sampling' when publishing the queue.",
+    )
+    publish_batch_size: int = Field(default=2_000, ge=1)
+
+    # --- jobs ------------------------------------------------------------------------------
+    worker_mode: Literal["inprocess", "external"] = Field(
+        default="inprocess",
+        description="inprocess: the API runs the jobs in threads; external: `labelloop worker`.",
+    )
+    worker_threads: int = Field(default=2, ge=1, le=32)
+    job_poll_interval_s: float = Field(default=1.0, gt=0)
+    job_lease_s: float = Field(default=600.0, gt=0)
+    resync_interval_s: float = Field(
+        default=900.0, ge=0, description="Periodic resync of every known project; 0 turns it off."
+    )
+    retrain_debounce_s: float = Field(default=5.0, ge=0)
+
+    # --- LLM -------------------------------------------------------------------------------
+    openai_api_key: SecretStr | None = Field(
+        default=None, validation_alias=_aliases("OPENAI_API_KEY", "OPENAI_API_KEY")
+    )
+    openai_base_url: str | None = Field(
+        default=None, validation_alias=_aliases("OPENAI_BASE_URL", "OPENAI_BASE_URL")
+    )
+    llm_model: str | None = None
+
+    @field_validator("label_studio_url", "openai_base_url")
+    @classmethod
+    def _strip_slash(cls, v: str | None) -> str | None:
+        return v.rstrip("/") if v else v
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'labelloop.db').as_posix()}"
+
+    @property
+    def label_studio_configured(self) -> bool:
+        return bool(self.label_studio_url and self.label_studio_api_key)
+
+    @property
+    def llm_configured(self) -> bool:
+        return bool(self.llm_model and (self.openai_base_url or self.openai_api_key))
+
+    def describe_off(self) -> list[str]:
+        """Human sentences for what is switched off by missing settings, for the start-up log."""
+        off: list[str] = []
+        if not self.label_studio_configured:
+            off.append(
+                "Label Studio API: off (set LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY) - no "
+                "resync of missed events and no queue publishing; webhooks and /predict still work"
+            )
+        if not self.llm_configured:
+            off.append(
+                "LLM pre-annotation: off (set LABELLOOP_LLM_MODEL and OPENAI_BASE_URL and/or "
+                "OPENAI_API_KEY)"
+            )
+        if not self.basic_auth_user:
+            off.append("basic auth: off (set LABELLOOP_BASIC_AUTH_USER/_PASSWORD to require it)")
+        return off

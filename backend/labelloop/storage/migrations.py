@@ -1,0 +1,58 @@
+"""Schema migrations: an ordered list, applied once each, recorded in ``schema_version``.
+
+A migration is a function of a connection inside a transaction. Append new ones; never edit one
+that has shipped. They use the Core table objects (or dialect-neutral DDL), so the same list
+migrates SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from labelloop.storage import tables as t
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    description: str
+    apply: Callable[[sa.Connection], None]
+
+
+def _foundation(conn: sa.Connection) -> None:
+    for table in t.FOUNDATION_TABLES:
+        table.create(conn, checkfirst=True)
+
+
+MIGRATIONS: list[Migration] = [
+    Migration(1, "foundation: projects, tasks, annotations, history, events, versions, jobs",
+              _foundation),
+]
+
+
+def current_version(conn: sa.Connection) -> int:
+    t.schema_version.create(conn, checkfirst=True)
+    return conn.execute(sa.select(sa.func.max(t.schema_version.c.version))).scalar() or 0
+
+
+def migrate(engine: sa.Engine) -> list[int]:
+    """Apply every pending migration; return the versions applied (empty when up to date)."""
+    applied: list[int] = []
+    with engine.begin() as conn:
+        version = current_version(conn)
+    for m in MIGRATIONS:
+        if m.version <= version:
+            continue
+        with engine.begin() as conn:
+            # Re-read inside the transaction: another process may have migrated meanwhile.
+            if current_version(conn) >= m.version:
+                continue
+            m.apply(conn)
+            conn.execute(sa.insert(t.schema_version).values(version=m.version,
+                                                             applied_at=time.time()))
+        applied.append(m.version)
+    return applied

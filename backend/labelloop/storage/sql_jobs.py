@@ -1,0 +1,146 @@
+"""The jobs table: enqueue with dedupe, atomic claim, leases, retries."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from labelloop.jobs.types import Job, JobKind, JobSpec, JobStatus
+from labelloop.storage import tables as t
+from labelloop.storage.sql_util import now
+
+_J = t.jobs.c
+
+
+def _job(row: sa.Row) -> Job:
+    return Job(
+        id=row.id, kind=JobKind(row.kind), project_id=row.project_id, payload=row.payload or {},
+        status=JobStatus(row.status), dedupe_key=row.dedupe_key, serial_key=row.serial_key,
+        attempts=row.attempts, max_attempts=row.max_attempts, run_after=row.run_after,
+        last_error=row.last_error, created_at=row.created_at, finished_at=row.finished_at,
+        progress=row.progress,
+    )
+
+
+class JobsTx:
+    conn: sa.Connection
+
+    def enqueue(self, spec: JobSpec) -> tuple[int, bool]:
+        """Queue a job; return ``(job_id, created)``.
+
+        With a ``dedupe_key`` that a queued job already holds, nothing is added and that job's id
+        is returned (``created=False``). A job with the key that is already *running* does not
+        count: the new one is queued, so a change that arrives mid-run is not missed.
+        """
+        if spec.dedupe_key is not None:
+            row = self.conn.execute(sa.select(_J.id).where(
+                _J.dedupe_key == spec.dedupe_key, _J.status == JobStatus.QUEUED.value)).first()
+            if row is not None:
+                return int(row.id), False
+        ts = now()
+        res = self.conn.execute(sa.insert(t.jobs).values(
+            kind=spec.kind.value, project_id=spec.project_id, payload=spec.payload,
+            status=JobStatus.QUEUED.value, dedupe_key=spec.dedupe_key,
+            serial_key=spec.serial_key, attempts=0, max_attempts=spec.max_attempts,
+            run_after=ts + spec.delay_s, created_at=ts, updated_at=ts))
+        return int(res.inserted_primary_key[0]), True
+
+    def claim(self, worker_id: str, *, lease_s: float,
+              kinds: list[JobKind] | None = None) -> Job | None:
+        """Take the next due job for ``worker_id``, or None. Atomic within the write transaction.
+
+        A job whose ``serial_key`` is held by a running job waits its turn.
+        """
+        ts = now()
+        running_serial = sa.select(_J.serial_key).where(
+            _J.status == JobStatus.RUNNING.value, _J.serial_key.is_not(None))
+        q = sa.select(_J.id).where(
+            _J.status == JobStatus.QUEUED.value, _J.run_after <= ts,
+            sa.or_(_J.serial_key.is_(None), _J.serial_key.not_in(running_serial)),
+        ).order_by(_J.run_after, _J.id).limit(1)
+        if kinds:
+            q = q.where(_J.kind.in_([k.value for k in kinds]))
+        if self.conn.dialect.name == "postgresql":
+            q = q.with_for_update(skip_locked=True)
+        row = self.conn.execute(q).first()
+        if row is None:
+            return None
+        self.conn.execute(sa.update(t.jobs).where(
+            _J.id == row.id, _J.status == JobStatus.QUEUED.value
+        ).values(status=JobStatus.RUNNING.value, attempts=_J.attempts + 1, locked_by=worker_id,
+                 lease_until=ts + lease_s, updated_at=ts))
+        return self.get_job(int(row.id))
+
+    def get_job(self, job_id: int) -> Job | None:
+        row = self.conn.execute(sa.select(t.jobs).where(_J.id == job_id)).first()
+        return _job(row) if row else None
+
+    def finish_job(self, job_id: int) -> None:
+        ts = now()
+        self.conn.execute(sa.update(t.jobs).where(_J.id == job_id).values(
+            status=JobStatus.SUCCEEDED.value, finished_at=ts, updated_at=ts, lease_until=None))
+
+    def fail_job(self, job_id: int, error: str, *, retry_at: float | None) -> JobStatus:
+        """Record a failure: requeue at ``retry_at``, or mark the job dead when None.
+
+        When a newer job with the same dedupe key is already queued, this one is marked
+        superseded instead of requeued (the queued one will do the same work).
+        """
+        ts = now()
+        job = self.get_job(job_id)
+        if job is None:
+            return JobStatus.DEAD
+        status = JobStatus.DEAD
+        if retry_at is not None:
+            status = JobStatus.QUEUED
+            if job.dedupe_key is not None and self.conn.execute(sa.select(_J.id).where(
+                    _J.dedupe_key == job.dedupe_key, _J.status == JobStatus.QUEUED.value,
+                    _J.id != job_id)).first():
+                status = JobStatus.SUPERSEDED
+        self.conn.execute(sa.update(t.jobs).where(_J.id == job_id).values(
+            status=status.value, last_error=error[:4000], updated_at=ts, lease_until=None,
+            run_after=retry_at if retry_at is not None else job.run_after,
+            finished_at=None if status is JobStatus.QUEUED else ts))
+        return status
+
+    def extend_lease(self, job_id: int, *, lease_s: float,
+                     progress: dict[str, Any] | None = None) -> None:
+        ts = now()
+        values: dict[str, Any] = {"lease_until": ts + lease_s, "updated_at": ts}
+        if progress is not None:
+            values["progress"] = progress
+        self.conn.execute(sa.update(t.jobs).where(
+            _J.id == job_id, _J.status == JobStatus.RUNNING.value).values(**values))
+
+    def requeue_expired(self) -> int:
+        """Running jobs whose lease ran out (their worker died) go back to the queue."""
+        ts = now()
+        expired = self.conn.execute(sa.select(_J.id, _J.attempts, _J.max_attempts).where(
+            _J.status == JobStatus.RUNNING.value, _J.lease_until < ts)).all()
+        for row in expired:
+            dead = row.attempts >= row.max_attempts
+            self.conn.execute(sa.update(t.jobs).where(_J.id == row.id).values(
+                status=(JobStatus.DEAD if dead else JobStatus.QUEUED).value,
+                last_error="lease expired: the worker running it stopped", lease_until=None,
+                updated_at=ts, finished_at=ts if dead else None))
+        return len(expired)
+
+    def job_counts(self, project_id: int | None = None) -> dict[str, dict[str, int]]:
+        """``{kind: {status: count}}``."""
+        q = sa.select(_J.kind, _J.status, sa.func.count()).group_by(_J.kind, _J.status)
+        if project_id is not None:
+            q = q.where(_J.project_id == project_id)
+        out: dict[str, dict[str, int]] = {}
+        for kind, status, n in self.conn.execute(q):
+            out.setdefault(kind, {})[status] = n
+        return out
+
+    def list_jobs(self, *, project_id: int | None = None, status: JobStatus | None = None,
+                  limit: int = 50) -> list[Job]:
+        q = sa.select(t.jobs).order_by(_J.id.desc()).limit(limit)
+        if project_id is not None:
+            q = q.where(_J.project_id == project_id)
+        if status is not None:
+            q = q.where(_J.status == status.value)
+        return [_job(r) for r in self.conn.execute(q)]

@@ -1,0 +1,232 @@
+"""Projects, tasks, annotations (with history) and the webhook event log, in SQL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from labelloop.storage import tables as t
+from labelloop.storage.records import Annotation, HistoryEntry, Project, Task
+from labelloop.storage.sql_util import chunks, content_hash, now, upsert
+
+_PROJECT_FIELDS = {c.name for c in t.projects.columns} - {"id", "created_at", "updated_at"}
+
+
+def _project(row: sa.Row) -> Project:
+    return Project(**row._asdict())
+
+
+def _annotation(row: sa.Row) -> Annotation:
+    d = row._asdict()
+    return Annotation(
+        id=d["id"], task_id=d["task_id"], project_id=d["project_id"],
+        completed_by=d["completed_by"], result=d["result"] or [],
+        was_cancelled=bool(d["was_cancelled"]), ground_truth=bool(d["ground_truth"]),
+        lead_time=d["lead_time"], ls_updated_at=d["ls_updated_at"], deleted=bool(d["deleted"]),
+    )
+
+
+def annotation_hash(a: Annotation) -> str:
+    return content_hash([a.result, a.was_cancelled, a.ground_truth, a.completed_by, a.task_id])
+
+
+class LabelsTx:
+    conn: sa.Connection
+
+    # --- projects ------------------------------------------------------------------------
+    def get_project(self, project_id: int) -> Project | None:
+        row = self.conn.execute(sa.select(t.projects).where(t.projects.c.id == project_id)).first()
+        return _project(row) if row else None
+
+    def list_projects(self) -> list[Project]:
+        rows = self.conn.execute(sa.select(t.projects).order_by(t.projects.c.id))
+        return [_project(r) for r in rows]
+
+    def save_project(self, project_id: int, **fields: Any) -> Project:
+        """Create the project or update the given fields of it."""
+        unknown = set(fields) - _PROJECT_FIELDS
+        if unknown:
+            raise TypeError(f"unknown project fields: {sorted(unknown)}")
+        ts = now()
+        existing = self.get_project(project_id)
+        if existing is None:
+            values = {"supported": False, **fields, "id": project_id, "created_at": ts,
+                      "updated_at": ts}
+            self.conn.execute(sa.insert(t.projects).values(**values))
+        elif fields:
+            self.conn.execute(
+                sa.update(t.projects).where(t.projects.c.id == project_id)
+                .values(**fields, updated_at=ts)
+            )
+        project = self.get_project(project_id)
+        assert project is not None  # just written in this transaction
+        return project
+
+    # --- webhook events ------------------------------------------------------------------
+    def event_seen(self, body_hash: str) -> bool:
+        q = sa.select(t.webhook_events.c.id).where(
+            t.webhook_events.c.body_hash == body_hash,
+            t.webhook_events.c.status == "applied",
+        ).limit(1)
+        return self.conn.execute(q).first() is not None
+
+    def add_event(self, *, action: str | None, project_id: int | None, body: str,
+                  body_hash: str, status: str, error: str | None = None) -> int:
+        res = self.conn.execute(sa.insert(t.webhook_events).values(
+            received_at=now(), action=action, project_id=project_id, body=body,
+            body_hash=body_hash, status=status, error=error))
+        return int(res.inserted_primary_key[0])
+
+    def set_event_status(self, event_id: int, status: str, error: str | None = None) -> None:
+        self.conn.execute(sa.update(t.webhook_events).where(t.webhook_events.c.id == event_id)
+                          .values(status=status, error=error))
+
+    def event_counts(self, project_id: int | None = None) -> dict[str, int]:
+        q = sa.select(t.webhook_events.c.status, sa.func.count()).group_by(
+            t.webhook_events.c.status)
+        if project_id is not None:
+            q = q.where(t.webhook_events.c.project_id == project_id)
+        return {s: n for s, n in self.conn.execute(q)}
+
+    # --- tasks ---------------------------------------------------------------------------
+    def upsert_tasks(self, project_id: int, items: list[dict[str, Any]]) -> int:
+        """Store tasks ``{"id", "data", "meta"}``; return how many were new."""
+        if not items:
+            return 0
+        ids = [int(i["id"]) for i in items]
+        known = {r[0] for chunk in chunks(ids) for r in self.conn.execute(
+            sa.select(t.tasks.c.id).where(t.tasks.c.id.in_(chunk)))}
+        ts = now()
+        rows = [{"id": int(i["id"]), "project_id": project_id, "data": i.get("data"),
+                 "meta": i.get("meta"), "deleted": False, "created_at": ts, "updated_at": ts}
+                for i in items]
+        upsert(self.conn, t.tasks, rows, keys=["id"],
+               update=["data", "meta", "deleted", "updated_at"])
+        return len(set(ids) - known)
+
+    def ensure_task(self, project_id: int, task_id: int) -> None:
+        """Make sure a task row exists (data unknown until a resync) so annotations can refer."""
+        ts = now()
+        upsert(self.conn, t.tasks, [{"id": task_id, "project_id": project_id, "data": None,
+                                     "meta": None, "deleted": False, "created_at": ts,
+                                     "updated_at": ts}], keys=["id"], update=[])
+
+    def mark_tasks_deleted(self, task_ids: list[int]) -> int:
+        n = 0
+        for chunk in chunks(task_ids):
+            n += self.conn.execute(sa.update(t.tasks).where(
+                t.tasks.c.id.in_(chunk), t.tasks.c.deleted.is_(False)
+            ).values(deleted=True, updated_at=now())).rowcount
+        return n
+
+    def get_tasks(self, project_id: int, ids: list[int] | None = None,
+                  *, include_deleted: bool = False) -> list[Task]:
+        q = sa.select(t.tasks).where(t.tasks.c.project_id == project_id)
+        if not include_deleted:
+            q = q.where(t.tasks.c.deleted.is_(False))
+        if ids is not None:
+            out: list[Task] = []
+            for chunk in chunks(ids):
+                out.extend(self._tasks(q.where(t.tasks.c.id.in_(chunk))))
+            return out
+        return self._tasks(q.order_by(t.tasks.c.id))
+
+    def _tasks(self, q: sa.Select) -> list[Task]:
+        return [Task(id=r.id, project_id=r.project_id, data=r.data, meta=r.meta,
+                     deleted=bool(r.deleted)) for r in self.conn.execute(q)]
+
+    def count_tasks(self, project_id: int) -> int:
+        return self.conn.execute(sa.select(sa.func.count()).select_from(t.tasks).where(
+            t.tasks.c.project_id == project_id, t.tasks.c.deleted.is_(False))).scalar_one()
+
+    # --- annotations ---------------------------------------------------------------------
+    def upsert_annotations(self, items: list[Annotation], *, source: str,
+                           event_id: int | None = None) -> list[str]:
+        """Store annotations; record a history entry for each real change.
+
+        Returns the history kinds written (``created``/``updated``/``skipped``). An annotation
+        identical to the stored one, an older version than the stored one, or one already
+        deleted changes nothing: applying the same event twice is a no-op.
+        """
+        kinds: list[str] = []
+        existing: dict[int, sa.Row] = {}
+        for chunk in chunks([a.id for a in items]):
+            for r in self.conn.execute(sa.select(t.annotations).where(
+                    t.annotations.c.id.in_(chunk))):
+                existing[r.id] = r
+        ts = now()
+        for a in items:
+            h = annotation_hash(a)
+            old = existing.get(a.id)
+            if old is not None and (old.deleted or old.content_hash == h):
+                continue
+            if old is not None and a.ls_updated_at and old.ls_updated_at and \
+                    a.ls_updated_at < old.ls_updated_at:
+                continue  # stale: an older version arriving after a newer one
+            row = {"id": a.id, "task_id": a.task_id, "project_id": a.project_id,
+                   "completed_by": a.completed_by, "result": a.result,
+                   "was_cancelled": a.was_cancelled, "ground_truth": a.ground_truth,
+                   "lead_time": a.lead_time, "deleted": False, "ls_updated_at": a.ls_updated_at,
+                   "content_hash": h, "created_at": ts, "updated_at": ts}
+            upsert(self.conn, t.annotations, [row], keys=["id"],
+                   update=[k for k in row if k not in ("id", "created_at")])
+            if a.was_cancelled and (old is None or not old.was_cancelled):
+                kind = "skipped"
+            else:
+                kind = "created" if old is None else "updated"
+            self._history(a.id, a.task_id, a.project_id, kind, a.result, a.completed_by,
+                          source, event_id, ts)
+            existing[a.id] = self.conn.execute(sa.select(t.annotations).where(
+                t.annotations.c.id == a.id)).one()
+            kinds.append(kind)
+        return kinds
+
+    def delete_annotations(self, ids: list[int], *, source: str,
+                           event_id: int | None = None) -> int:
+        n = 0
+        ts = now()
+        for chunk in chunks(ids):
+            rows = self.conn.execute(sa.select(t.annotations).where(
+                t.annotations.c.id.in_(chunk), t.annotations.c.deleted.is_(False))).all()
+            for r in rows:
+                self._history(r.id, r.task_id, r.project_id, "deleted", r.result,
+                              r.completed_by, source, event_id, ts)
+            n += self.conn.execute(sa.update(t.annotations).where(
+                t.annotations.c.id.in_([r.id for r in rows])
+            ).values(deleted=True, updated_at=ts)).rowcount
+        return n
+
+    def _history(self, annotation_id: int, task_id: int, project_id: int, kind: str,
+                 result: Any, completed_by: int | None, source: str, event_id: int | None,
+                 ts: float) -> None:
+        self.conn.execute(sa.insert(t.annotation_history).values(
+            annotation_id=annotation_id, task_id=task_id, project_id=project_id, kind=kind,
+            result=result, completed_by=completed_by, source=source,
+            webhook_event_id=event_id, at=ts))
+
+    def get_annotations(self, project_id: int, *, include_deleted: bool = False,
+                        task_ids: list[int] | None = None) -> list[Annotation]:
+        q = sa.select(t.annotations).where(t.annotations.c.project_id == project_id)
+        if not include_deleted:
+            q = q.where(t.annotations.c.deleted.is_(False))
+        if task_ids is not None:
+            out: list[Annotation] = []
+            for chunk in chunks(task_ids):
+                out.extend(_annotation(r) for r in self.conn.execute(
+                    q.where(t.annotations.c.task_id.in_(chunk))))
+            return out
+        return [_annotation(r) for r in self.conn.execute(q.order_by(t.annotations.c.id))]
+
+    def annotation_history(self, annotation_id: int) -> list[HistoryEntry]:
+        q = sa.select(t.annotation_history).where(
+            t.annotation_history.c.annotation_id == annotation_id
+        ).order_by(t.annotation_history.c.id)
+        return [HistoryEntry(annotation_id=r.annotation_id, task_id=r.task_id, kind=r.kind,
+                             result=r.result, completed_by=r.completed_by, source=r.source,
+                             at=r.at) for r in self.conn.execute(q)]
+
+    def count_annotations(self, project_id: int) -> int:
+        return self.conn.execute(sa.select(sa.func.count()).select_from(t.annotations).where(
+            t.annotations.c.project_id == project_id,
+            t.annotations.c.deleted.is_(False))).scalar_one()
