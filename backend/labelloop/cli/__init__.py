@@ -1,0 +1,1 @@
+"""The command line: `labelloop serve | worker | status | …`."""

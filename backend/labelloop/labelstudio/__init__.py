@@ -1,0 +1,1 @@
+"""The Label Studio client: the API calls labelloop makes, resync and queue publishing."""
