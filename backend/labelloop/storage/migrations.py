@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from labelloop.storage import tables as t
+from labelloop.storage.tables_embeddings import create_embedding_tables
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ def _foundation(conn: sa.Connection) -> None:
 MIGRATIONS: list[Migration] = [
     Migration(1, "foundation: projects, tasks, annotations, history, events, versions, jobs",
               _foundation),
+    Migration(3, "embeddings: vector cache keyed by (model, text hash)", create_embedding_tables),
 ]
 
 
