@@ -9,12 +9,13 @@ import sqlalchemy as sa
 
 from labelloop.storage.engine import TransactionFactory, create_engine
 from labelloop.storage.migrations import migrate
+from labelloop.storage.sql_embeddings import EmbeddingsTx
 from labelloop.storage.sql_jobs import JobsTx
 from labelloop.storage.sql_labels import LabelsTx
 from labelloop.storage.sql_models import ModelsTx
 
 
-class SqlTx(LabelsTx, JobsTx, ModelsTx):
+class SqlTx(LabelsTx, JobsTx, ModelsTx, EmbeddingsTx):
     """Every storage operation, bound to one open transaction."""
 
     def __init__(self, conn: sa.Connection) -> None:
