@@ -8,8 +8,11 @@ implements these two and the :class:`Tx` operations; the contract tests in
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from contextlib import AbstractContextManager
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
+
+import numpy as np
 
 from labelloop.jobs.types import Job, JobKind, JobSpec, JobStatus
 from labelloop.storage.records import (
@@ -67,6 +70,11 @@ class Tx(Protocol):
     def job_counts(self, project_id: int | None = None) -> dict[str, dict[str, int]]: ...
     def list_jobs(self, *, project_id: int | None = None, status: JobStatus | None = None,
                   limit: int = 50) -> list[Job]: ...
+    # embedding cache (vectors by model name and text hash; stored once)
+    def get_embeddings(self, model: str, text_hashes: list[str]) -> dict[str, np.ndarray]: ...
+    def put_embeddings(self, model: str, vectors: Mapping[str, np.ndarray], *,
+                       dtype: Literal["float32", "float16"] = "float32") -> None: ...
+    def count_embeddings(self, model: str | None = None) -> int: ...
 
 
 class Storage(Protocol):
