@@ -1,0 +1,90 @@
+"""``create_app(settings)``: the FastAPI application, built from one Settings object."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from fastapi import FastAPI
+
+from labelloop import __version__
+from labelloop.api.deps import Services
+from labelloop.api.errors import install_error_handlers
+from labelloop.api.middleware import BasicAuthMiddleware, BodyLimitMiddleware
+from labelloop.api.protocol import router as protocol_router
+from labelloop.api.status import router as status_router
+from labelloop.jobs.registry import default_handlers
+from labelloop.jobs.worker import WorkerPool
+from labelloop.labelstudio.access import GatewayFactory, GatewayProvider
+from labelloop.predict.base import Predictor, StoredPredictor
+from labelloop.settings import Settings
+from labelloop.storage.base import Storage, open_storage
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Overrides:
+    """Parts a test (or an embedding program) may swap; defaults are the real ones."""
+
+    storage: Storage | None = None
+    gateway_factory: GatewayFactory | None = None
+    predictor: Callable[[Storage], Predictor] | None = None
+    start_worker: bool | None = None
+
+
+def create_app(settings: Settings, overrides: Overrides | None = None) -> FastAPI:
+    ov = overrides or Overrides()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        storage = ov.storage or open_storage(settings.resolved_database_url)
+        gateways = GatewayProvider(settings, ov.gateway_factory)
+        start_worker = settings.worker_mode == "inprocess" if ov.start_worker is None \
+            else ov.start_worker
+        pool = WorkerPool(storage, settings, default_handlers(settings), gateways=gateways) \
+            if start_worker else None
+        predictor = (ov.predictor or StoredPredictor)(storage)
+        app.state.services = Services(settings, storage, gateways, predictor,
+                                      pool.wake if pool else (lambda: None))
+        _log_startup(settings, storage, pool)
+        if pool:
+            pool.start()
+        try:
+            yield
+        finally:
+            if pool:
+                pool.stop()
+            if ov.storage is None:
+                storage.close()
+
+    app = FastAPI(title="labelloop", version=__version__, lifespan=lifespan,
+                  description="LLM-assisted active-learning ML backend for Label Studio")
+    install_error_handlers(app)
+    app.include_router(protocol_router)
+    app.include_router(status_router)
+    app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
+    if settings.basic_auth_user:
+        app.add_middleware(BasicAuthMiddleware, settings=settings)
+    return app
+
+
+def _log_startup(settings: Settings, storage: Storage, pool: WorkerPool | None) -> None:
+    log.info("labelloop %s: storage %s (%s)", __version__, storage.dialect,
+             _safe_url(storage.url))
+    if pool:
+        log.info("jobs: in-process worker, %d thread(s)", len(pool.workers))
+    else:
+        log.info("jobs: not run by this process (worker mode %s): start `labelloop worker`",
+                 settings.worker_mode)
+    for line in settings.describe_off():
+        log.info("%s", line)
+
+
+def _safe_url(url: str) -> str:
+    """A database URL without its password."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)

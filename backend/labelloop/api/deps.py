@@ -1,0 +1,61 @@
+"""Injected dependencies: everything a handler needs comes from the app's :class:`Services`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+
+from labelloop.errors import MalformedBody
+from labelloop.labelstudio.access import GatewayProvider
+from labelloop.predict.base import Predictor
+from labelloop.settings import Settings
+from labelloop.storage.base import Storage
+
+
+@dataclass
+class Services:
+    """Built once by ``create_app(settings)``; lives in ``app.state.services``."""
+
+    settings: Settings
+    storage: Storage
+    gateways: GatewayProvider
+    predictor: Predictor
+    wake: Callable[[], None]
+
+
+def get_services(request: Request) -> Services:
+    return request.app.state.services
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.services.settings
+
+
+def get_storage(request: Request) -> Storage:
+    return request.app.state.services.storage
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+StorageDep = Annotated[Storage, Depends(get_storage)]
+
+
+async def json_object(request: Request) -> dict[str, Any]:
+    """The request body as a JSON object, or :class:`MalformedBody` saying what is wrong."""
+    raw = await request.body()
+    if not raw.strip():
+        raise MalformedBody("the request body is empty; a JSON object is expected")
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        raise MalformedBody(f"the request body is not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise MalformedBody(f"the request body must be a JSON object, got {type(value).__name__}")
+    return value
+
+
+JsonObject = Annotated[dict[str, Any], Depends(json_object)]

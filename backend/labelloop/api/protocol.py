@@ -1,0 +1,138 @@
+"""The Label Studio ML backend protocol: /health, /setup, /predict, /webhook, /versions.
+
+Handlers persist, enqueue and answer; none trains, calls an LLM or calls Label Studio. /health
+and /setup touch neither a model nor the network (Label Studio calls both before predictions and
+on every settings page load, with 1 s and 3 s timeouts).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+
+from labelloop import __version__
+from labelloop.api.deps import JsonObject, ServicesDep
+from labelloop.errors import InvalidInput, UnknownProject
+from labelloop.events.apply import ingest_webhook
+from labelloop.events.parse import parse_task, project_id_of
+from labelloop.events.projects import record_project, schema_of
+from labelloop.jobs.triggers import Trigger, jobs_for, resync_spec
+from labelloop.storage.records import Project
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+
+
+def base_version(prefix: str) -> str:
+    return f"{prefix}-0"
+
+
+@router.get("/health")
+def health() -> dict[str, Any]:
+    return {"status": "UP", "model_class": "labelloop", "version": __version__}
+
+
+@router.post("/setup")
+async def setup(body: JsonObject, services: ServicesDep) -> dict[str, Any]:
+    if "project" not in body:
+        raise InvalidInput("'project' is missing (expected \"<id>.<timestamp>\")")
+    pid = project_id_of(body["project"])
+    xml = body.get("schema")
+    if not isinstance(xml, str) or not xml.strip():
+        raise InvalidInput("'schema' (the labeling config XML) is missing or empty")
+    extra = body.get("extra_params")
+    if extra is not None and not isinstance(extra, dict):
+        raise InvalidInput("'extra_params' must be an object or null")
+    trust = services.settings.trust_setup_credentials
+    hostname = body.get("hostname") if trust and isinstance(body.get("hostname"), str) else None
+    token = body.get("access_token") if trust and isinstance(body.get("access_token"), str) \
+        else None
+
+    def _write() -> tuple[Project, bool]:
+        with services.storage.write() as tx:
+            before = tx.get_project(pid)
+            project = record_project(tx, pid, label_config=xml, ls_key=str(body["project"]),
+                                     ls_hostname=hostname, ls_token=token)
+            specs = []
+            if before is None or before.label_config != xml:
+                specs = jobs_for({Trigger.PROJECT_SET_UP}, pid, services.settings)
+            elif project.last_synced_at is None and services.gateways.credentials(project):
+                specs = [resync_spec(pid)]  # credentials arrived after the first /setup
+            created = [tx.enqueue(spec)[1] for spec in specs]
+        return project, any(created)
+
+    project, enqueued = await run_in_threadpool(_write)
+    if enqueued:
+        services.wake()
+    return {"model_version": project.model_version
+            or base_version(services.settings.model_version_prefix)}
+
+
+@router.post("/predict")
+async def predict(body: JsonObject, services: ServicesDep) -> dict[str, Any]:
+    raw_tasks = body.get("tasks")
+    if not isinstance(raw_tasks, list) or not raw_tasks:
+        raise InvalidInput("'tasks' must be a non-empty list of tasks")
+    tasks = []
+    for i, raw in enumerate(raw_tasks):
+        try:
+            tasks.append(parse_task(raw, None))
+        except InvalidInput as exc:
+            raise InvalidInput(f"tasks[{i}]: {exc.message}") from None
+    raw_pid = body.get("project") or tasks[0].get("project")
+    if raw_pid is None:
+        raise InvalidInput("cannot tell the project: no 'project' field and tasks carry none")
+    pid = project_id_of(raw_pid)
+    xml = body.get("label_config")
+    if xml is not None and not isinstance(xml, str):
+        raise InvalidInput("'label_config' must be a string")
+
+    def _write() -> Project:
+        with services.storage.write() as tx:
+            project = tx.get_project(pid)
+            if project is None and not xml:
+                raise UnknownProject(f"project {pid} is unknown: connect the backend (/setup) "
+                                     "or send 'label_config'")
+            if project is None or (xml and xml != project.label_config):
+                project = record_project(tx, pid, label_config=xml)
+            new = tx.upsert_tasks(pid, [{"id": t["id"], "data": t["data"], "meta": t["meta"]}
+                                        for t in tasks if t["data"] is not None])
+            if new:
+                for spec in jobs_for({Trigger.TASKS_ADDED}, pid, services.settings):
+                    tx.enqueue(spec)
+        return project
+
+    project = await run_in_threadpool(_write)
+    entries = await services.predictor.predict(project, schema_of(project),
+                                               [t["id"] for t in tasks])
+    sent = sum(1 for e in entries if e)
+    if not project.supported:
+        log.info("predict: project %s config unsupported (%s): %d empty answers", pid,
+                 project.unsupported_reason, len(entries))
+    return {"results": entries, "model_version": project.model_version
+            or base_version(services.settings.model_version_prefix),
+            "count": {"tasks": len(entries), "predictions": sent}}
+
+
+@router.post("/webhook")
+async def webhook(request: Request, services: ServicesDep) -> dict[str, Any]:
+    body = await request.body()
+    result = await run_in_threadpool(ingest_webhook, services.storage, body, services.settings)
+    if result.jobs:
+        services.wake()
+    return {"status": result.status, "event_id": result.event_id, "action": result.action,
+            "changes": result.changes, "jobs": len(result.jobs)}
+
+
+@router.get("/versions")
+def versions(services: ServicesDep) -> dict[str, Any]:
+    with services.storage.read() as tx:
+        found = [v.version for p in tx.list_projects() for v in tx.list_model_versions(p.id)]
+    seen: list[str] = [base_version(services.settings.model_version_prefix)]
+    for v in found:
+        if v not in seen:
+            seen.append(v)
+    return {"versions": seen}

@@ -1,0 +1,127 @@
+"""labelloop's own API: status, jobs, and operator actions (resync, publish an ordering)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from starlette.concurrency import run_in_threadpool
+
+from labelloop import __version__
+from labelloop.api.deps import JsonObject, ServicesDep
+from labelloop.errors import InvalidInput, LabelStudioUnavailable, UnknownProject
+from labelloop.jobs.triggers import resync_spec
+from labelloop.jobs.types import Job, JobKind, JobSpec, JobStatus, project_serial_key
+from labelloop.storage.base import Tx
+from labelloop.storage.records import Project
+
+router = APIRouter()
+
+
+def _job(j: Job) -> dict[str, Any]:
+    return {"id": j.id, "kind": j.kind.value, "project": j.project_id, "status": j.status.value,
+            "attempts": j.attempts, "max_attempts": j.max_attempts, "last_error": j.last_error,
+            "progress": j.progress, "created_at": j.created_at, "finished_at": j.finished_at}
+
+
+def _project(tx: Tx, p: Project, services: Any) -> dict[str, Any]:
+    return {
+        "id": p.id, "title": p.title, "supported": p.supported,
+        "unsupported_reason": p.unsupported_reason, "model_version": p.model_version,
+        "published_version": p.published_version,
+        "tasks": tx.count_tasks(p.id), "annotations": tx.count_annotations(p.id),
+        "label_studio_api": bool(services.gateways.credentials(p)),
+        "last_synced_at": p.last_synced_at, "sync_error": p.sync_error,
+        "schema": p.schema,
+    }
+
+
+def project_status(services: Any, project_id: int) -> dict[str, Any]:
+    with services.storage.read() as tx:
+        p = tx.get_project(project_id)
+        if p is None:
+            raise UnknownProject(f"project {project_id} is not known to labelloop")
+        out = _project(tx, p, services)
+        out["jobs"] = tx.job_counts(project_id)
+        out["recent_jobs"] = [_job(j) for j in tx.list_jobs(project_id=project_id, limit=20)]
+        out["events"] = tx.event_counts(project_id)
+        out["model_versions"] = [
+            {"version": v.version, "kind": v.kind, "created_at": v.created_at,
+             "published_at": v.published_at, "cleaned_at": v.cleaned_at, "lineage": v.lineage}
+            for v in tx.list_model_versions(project_id)]
+    return out
+
+
+@router.get("/status")
+def status(services: ServicesDep) -> dict[str, Any]:
+    s = services.settings
+    with services.storage.read() as tx:
+        projects = [_project(tx, p, services) for p in tx.list_projects()]
+        jobs = tx.job_counts()
+        failing = [_job(j) for j in tx.list_jobs(status=JobStatus.DEAD, limit=10)]
+        events = tx.event_counts()
+    return {
+        "version": __version__,
+        "storage": services.storage.dialect,
+        "worker_mode": s.worker_mode,
+        "off": s.describe_off(),
+        "projects": projects,
+        "jobs": jobs,
+        "dead_jobs": failing,
+        "events": events,
+    }
+
+
+@router.get("/api/projects/{project_id}/status")
+def get_project_status(project_id: int, services: ServicesDep) -> dict[str, Any]:
+    return project_status(services, project_id)
+
+
+@router.get("/api/jobs")
+def list_jobs(services: ServicesDep, project: int | None = None, status: str | None = None,
+              limit: int = 50) -> dict[str, Any]:
+    try:
+        st = JobStatus(status) if status else None
+    except ValueError:
+        raise InvalidInput(f"unknown job status {status!r}; one of "
+                           f"{[s.value for s in JobStatus]}") from None
+    with services.storage.read() as tx:
+        return {"jobs": [_job(j) for j in tx.list_jobs(project_id=project, status=st,
+                                                       limit=max(1, min(limit, 500)))]}
+
+
+def _enqueue(services: Any, project_id: int, spec: JobSpec) -> dict[str, Any]:
+    with services.storage.write() as tx:
+        p = tx.get_project(project_id)
+        if p is None:
+            raise UnknownProject(f"project {project_id} is not known to labelloop")
+        if not services.gateways.credentials(p):
+            raise LabelStudioUnavailable(services.gateways.why_not())
+        job_id, created = tx.enqueue(spec)
+    services.wake()
+    return {"job": job_id, "created": created}
+
+
+@router.post("/api/projects/{project_id}/resync", status_code=202)
+async def resync(project_id: int, services: ServicesDep) -> dict[str, Any]:
+    return await run_in_threadpool(_enqueue, services, project_id, resync_spec(project_id))
+
+
+@router.post("/api/projects/{project_id}/queue", status_code=202)
+async def publish_order(project_id: int, body: JsonObject,
+                        services: ServicesDep) -> dict[str, Any]:
+    """Publish an explicit ordering: ``{"scores": {"<task id>": score, …}}`` (lower = first)."""
+    scores = body.get("scores")
+    if not isinstance(scores, dict) or not scores:
+        raise InvalidInput("'scores' must be a non-empty object {task id: score}")
+    clean: dict[str, float] = {}
+    for k, v in scores.items():
+        if not str(k).isdigit() or isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise InvalidInput(f"scores: {k!r}: {v!r} is not <task id>: <number>")
+        clean[str(int(k))] = float(v)
+    version = body.get("version")
+    if version is not None and (not isinstance(version, str) or not version.strip()):
+        raise InvalidInput("'version' must be a non-empty string")
+    spec = JobSpec(JobKind.PUBLISH, project_id, payload={"scores": clean, "version": version},
+                   serial_key=project_serial_key(project_id))
+    return await run_in_threadpool(_enqueue, services, project_id, spec)

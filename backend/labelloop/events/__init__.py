@@ -1,0 +1,1 @@
+"""What Label Studio tells labelloop: webhook events parsed, stored and applied in one transaction."""

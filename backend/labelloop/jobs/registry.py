@@ -1,0 +1,18 @@
+"""The handler of each job kind."""
+
+from __future__ import annotations
+
+from labelloop.jobs.context import Handler
+from labelloop.jobs.types import JobKind
+from labelloop.labelstudio.publish import handle_cleanup, handle_publish
+from labelloop.labelstudio.sync import handle_resync
+from labelloop.settings import Settings
+
+
+def default_handlers(settings: Settings) -> dict[JobKind, Handler]:
+    handlers: dict[JobKind, Handler] = {
+        JobKind.RESYNC: handle_resync,
+        JobKind.PUBLISH: handle_publish,
+        JobKind.CLEANUP_VERSIONS: handle_cleanup,
+    }
+    return handlers

@@ -1,0 +1,50 @@
+"""Which jobs a change triggers. Pure: the caller enqueues them in its own transaction."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+from labelloop.jobs.types import JobKind, JobSpec, project_serial_key
+from labelloop.settings import Settings
+
+
+class Trigger(str, Enum):
+    TASKS_ADDED = "tasks_added"
+    TASKS_REMOVED = "tasks_removed"
+    LABELS_CHANGED = "labels_changed"
+    TRAIN_REQUESTED = "train_requested"
+    PROJECT_CHANGED = "project_changed"
+    PROJECT_SET_UP = "project_set_up"
+
+
+def resync_spec(project_id: int) -> JobSpec:
+    return JobSpec(JobKind.RESYNC, project_id, dedupe_key=f"resync:{project_id}")
+
+
+def retrain_spec(project_id: int, settings: Settings, *, delay_s: float | None = None) -> JobSpec:
+    return JobSpec(
+        JobKind.RETRAIN, project_id, dedupe_key=f"retrain:{project_id}",
+        serial_key=project_serial_key(project_id),
+        delay_s=settings.retrain_debounce_s if delay_s is None else delay_s,
+    )
+
+
+def jobs_for(triggers: set[Trigger], project_id: int | None, settings: Settings) -> list[JobSpec]:
+    if project_id is None or not triggers:
+        return []
+    specs: list[JobSpec] = []
+    can_sync = settings.label_studio_configured or settings.trust_setup_credentials
+    if Trigger.TRAIN_REQUESTED in triggers or Trigger.PROJECT_SET_UP in triggers:
+        if can_sync:
+            specs.append(resync_spec(project_id))
+    if Trigger.TASKS_ADDED in triggers or Trigger.PROJECT_SET_UP in triggers:
+        specs.append(JobSpec(JobKind.EMBED, project_id, dedupe_key=f"embed:{project_id}"))
+        if settings.llm_configured:
+            specs.append(JobSpec(JobKind.PRELABEL, project_id,
+                                 dedupe_key=f"prelabel:{project_id}"))
+    if triggers & {Trigger.LABELS_CHANGED, Trigger.TASKS_REMOVED, Trigger.PROJECT_CHANGED}:
+        specs.append(retrain_spec(project_id, settings))
+    if Trigger.TRAIN_REQUESTED in triggers:
+        # after the resync (which re-triggers a retrain itself when it finds changes)
+        specs.append(retrain_spec(project_id, settings, delay_s=0.0))
+    return specs

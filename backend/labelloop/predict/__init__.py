@@ -1,0 +1,1 @@
+"""Answering Label Studio's /predict: from stored predictions, validated before they leave."""
