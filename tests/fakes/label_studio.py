@@ -1,0 +1,105 @@
+"""An in-memory Label Studio for unit tests: implements LabelStudioGateway.
+
+It follows the behaviour measured on Label Studio 1.23.2 that labelloop relies on (the real server
+is exercised in tests/e2e): predictions are stored per (task, model_version); under "Uncertainty
+sampling" ``next_task`` serves the unlabeled task with the lowest score of the project's current
+model version; deleting a model version removes its predictions.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from typing import Any
+
+from labelloop.errors import LabelStudioUnavailable
+
+
+class FakeGateway:
+    def __init__(self) -> None:
+        self.projects: dict[int, dict[str, Any]] = {}
+        self.tasks: dict[int, dict[str, Any]] = {}
+        self.predictions: list[dict[str, Any]] = []
+        self.calls: list[str] = []
+        self.fail_next: int = 0
+        self._ids = itertools.count(1000)
+
+    # --- test set-up helpers ---------------------------------------------------------------
+    def add_project(self, project_id: int, label_config: str, **fields: Any) -> None:
+        self.projects[project_id] = {"id": project_id, "label_config": label_config,
+                                     "model_version": "", "sampling": "Sequential sampling",
+                                     "title": f"project {project_id}", **fields}
+
+    def add_task(self, project_id: int, task_id: int, data: dict[str, Any]) -> dict[str, Any]:
+        task = {"id": task_id, "project": project_id, "data": data, "meta": {},
+                "annotations": []}
+        self.tasks[task_id] = task
+        return task
+
+    def annotate(self, task_id: int, choice: str | None, *, annotation_id: int | None = None,
+                 user: int = 1, cancelled: bool = False, from_name: str = "sentiment",
+                 updated_at: str = "2026-01-01T00:00:00Z") -> dict[str, Any]:
+        result = [] if choice is None else [{"from_name": from_name, "to_name": "text",
+                                              "type": "choices",
+                                              "value": {"choices": [choice]}}]
+        ann = {"id": annotation_id or next(self._ids), "task": task_id, "result": result,
+               "completed_by": user, "was_cancelled": cancelled, "ground_truth": False,
+               "lead_time": 1.5, "updated_at": updated_at,
+               "project": self.tasks[task_id]["project"]}
+        self.tasks[task_id]["annotations"].append(ann)
+        return ann
+
+    def _check(self, call: str) -> None:
+        self.calls.append(call)
+        if self.fail_next:
+            self.fail_next -= 1
+            raise LabelStudioUnavailable(f"{call}: Label Studio answered 503")
+
+    # --- LabelStudioGateway ----------------------------------------------------------------
+    def get_project(self, project_id: int) -> dict[str, Any]:
+        self._check("get_project")
+        return dict(self.projects[project_id])
+
+    def iter_tasks(self, project_id: int, *, page_size: int = 500) -> Iterator[dict[str, Any]]:
+        self._check("iter_tasks")
+        for t in sorted(self.tasks.values(), key=lambda t: t["id"]):
+            if t["project"] == project_id:
+                yield {**t, "annotations": [dict(a) for a in t["annotations"]]}
+
+    def import_predictions(self, project_id: int, predictions: list[dict[str, Any]]) -> int:
+        self._check("import_predictions")
+        for p in predictions:
+            if p["task"] not in self.tasks:
+                raise LabelStudioUnavailable(f"import_predictions: unknown task {p['task']}")
+            self.predictions.append({**p, "project": project_id})
+        return len(predictions)
+
+    def update_project(self, project_id: int, **fields: Any) -> dict[str, Any]:
+        self._check("update_project")
+        self.projects[project_id].update(fields)
+        return dict(self.projects[project_id])
+
+    def list_model_versions(self, project_id: int) -> dict[str, int]:
+        self._check("list_model_versions")
+        out: dict[str, int] = {}
+        for p in self.predictions:
+            if p["project"] == project_id:
+                out[p["model_version"]] = out.get(p["model_version"], 0) + 1
+        return out
+
+    def delete_model_version(self, project_id: int, version: str) -> None:
+        self._check("delete_model_version")
+        self.predictions = [p for p in self.predictions
+                            if not (p["project"] == project_id and p["model_version"] == version)]
+
+    def next_task(self, project_id: int) -> dict[str, Any] | None:
+        self._check("next_task")
+        project = self.projects[project_id]
+        unlabeled = {t["id"] for t in self.tasks.values()
+                     if t["project"] == project_id and not t["annotations"]}
+        scored = [p for p in self.predictions if p["project"] == project_id
+                  and p["model_version"] == project["model_version"] and p["task"] in unlabeled]
+        if not scored:
+            return None
+        best = min(scored, key=lambda p: (p["score"], p["task"]))
+        return dict(self.tasks[best["task"]])

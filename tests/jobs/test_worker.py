@@ -1,0 +1,133 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from labelloop.errors import PermanentJobError
+from labelloop.jobs.context import JobContext
+from labelloop.jobs.types import JobKind, JobSpec, JobStatus
+from labelloop.jobs.worker import Worker, WorkerPool
+from labelloop.labelstudio.access import GatewayProvider
+from labelloop.storage.base import Storage
+
+
+def make_worker(storage: Storage, settings, handlers) -> Worker:  # noqa: ANN001
+    return Worker(storage, settings, handlers, gateways=GatewayProvider(settings),
+                  worker_id="test")
+
+
+def test_success_marks_job_succeeded_and_passes_context(storage, settings) -> None:  # noqa: ANN001
+    seen: list[JobContext] = []
+    w = make_worker(storage, settings, {JobKind.EMBED: seen.append})
+    with storage.write() as tx:
+        jid, _ = tx.enqueue(JobSpec(JobKind.EMBED, 3, payload={"x": 1}))
+    assert w.run_once() is not None and w.run_once() is None
+    assert seen[0].job.payload == {"x": 1} and seen[0].job.project_id == 3
+    with storage.read() as tx:
+        assert tx.get_job(jid).status is JobStatus.SUCCEEDED  # type: ignore[union-attr]
+
+
+def test_failure_retries_with_backoff_then_dies(storage, settings) -> None:  # noqa: ANN001
+    calls = []
+
+    def flaky(ctx: JobContext) -> None:
+        calls.append(ctx.job.attempts)
+        raise RuntimeError("label studio down")
+
+    w = make_worker(storage, settings, {JobKind.EMBED: flaky})
+    with storage.write() as tx:
+        jid, _ = tx.enqueue(JobSpec(JobKind.EMBED, 1))
+    before = time.time()
+    w.run_once()
+    with storage.read() as tx:
+        job = tx.get_job(jid)
+    assert job is not None and job.status is JobStatus.QUEUED
+    assert job.run_after >= before + 0.5 and "label studio down" in (job.last_error or "")
+    for _ in range(job.max_attempts - 1):  # make it due again each time
+        with storage.write() as tx:
+            tx.conn.exec_driver_sql("UPDATE jobs SET run_after = 0")
+        w.run_once()
+    with storage.read() as tx:
+        assert tx.get_job(jid).status is JobStatus.DEAD  # type: ignore[union-attr]
+    assert calls == list(range(1, job.max_attempts + 1))
+
+
+def test_permanent_error_dies_at_once(storage, settings) -> None:  # noqa: ANN001
+    def bad(ctx: JobContext) -> None:
+        raise PermanentJobError("no project id")
+
+    w = make_worker(storage, settings, {JobKind.EMBED: bad})
+    with storage.write() as tx:
+        jid, _ = tx.enqueue(JobSpec(JobKind.EMBED, 1))
+    w.run_once()
+    with storage.read() as tx:
+        job = tx.get_job(jid)
+    assert job.status is JobStatus.DEAD and job.attempts == 1  # type: ignore[union-attr]
+
+
+def test_jobs_without_a_handler_are_left_queued(storage, settings) -> None:  # noqa: ANN001
+    w = make_worker(storage, settings, {JobKind.EMBED: lambda ctx: None})
+    with storage.write() as tx:
+        tx.enqueue(JobSpec(JobKind.PRELABEL, 1))
+    assert w.run_once() is None
+
+
+def test_pool_runs_jobs_in_threads_and_wakes_on_enqueue(storage, settings) -> None:  # noqa: ANN001
+    done: list[int] = []
+    settings = settings.model_copy(update={"job_poll_interval_s": 30.0})
+    pool = WorkerPool(storage, settings, {JobKind.EMBED: lambda c: done.append(c.job.id)},
+                      gateways=GatewayProvider(settings), threads=2)
+    pool.start()
+    try:
+        with storage.write() as tx:
+            ids = [tx.enqueue(JobSpec(JobKind.EMBED, 1, payload={"i": i}))[0] for i in range(5)]
+        pool.wake()  # without the wake-up, a 30 s poll interval would make this time out
+        deadline = time.time() + 10
+        while len(done) < 5 and time.time() < deadline:
+            time.sleep(0.02)
+    finally:
+        pool.stop()
+    assert sorted(done) == ids
+
+
+def test_periodic_resync_enqueues_for_projects_with_credentials(storage, tmp_path) -> None:  # noqa: ANN001
+    from tests.conftest import make_settings
+    s = make_settings(tmp_path, label_studio_url="http://ls", label_studio_api_key="k" * 8)
+    with storage.write() as tx:
+        tx.save_project(1)
+        tx.save_project(2)
+    pool = WorkerPool(storage, s, {}, gateways=GatewayProvider(s), threads=1)
+    assert pool.enqueue_periodic_resync() == 2
+    assert pool.enqueue_periodic_resync() == 2  # deduped while queued
+    with storage.read() as tx:
+        assert tx.job_counts() == {"resync": {"queued": 2}}
+
+
+def test_separate_worker_process_claims_jobs(settings, storage) -> None:  # noqa: ANN001
+    """`labelloop worker` runs jobs from the same database as the API process."""
+    with storage.write() as tx:
+        tx.save_project(1)
+        jid, _ = tx.enqueue(JobSpec(JobKind.CLEANUP_VERSIONS, 1))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LABELLOOP_", "LABEL_STUDIO"))}
+    proc = subprocess.Popen([sys.executable, "-m", "labelloop.cli.main", "worker",
+                             "--data-dir", str(settings.data_dir)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.time() + 30
+        status = JobStatus.QUEUED
+        while time.time() < deadline and status in (JobStatus.QUEUED, JobStatus.RUNNING):
+            time.sleep(0.2)
+            with storage.read() as tx:
+                status = tx.get_job(jid).status  # type: ignore[union-attr]
+    finally:
+        proc.terminate()
+        out = proc.communicate(timeout=15)[0]
+    # no Label Studio credentials: the job is claimed, run, and dies with the reason
+    assert status is JobStatus.DEAD, out
+    with storage.read() as tx:
+        assert "LABEL_STUDIO_URL" in (tx.get_job(jid).last_error or "")  # type: ignore[union-attr]
+    assert proc.returncode == 0

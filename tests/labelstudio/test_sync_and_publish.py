@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+import pytest
+
+from labelloop.errors import LabelStudioUnavailable
+from labelloop.labelstudio.publish import publish_queue
+from labelloop.labelstudio.sync import resync_project
+from labelloop.storage.base import Storage
+from labelloop.storage.records import Prediction
+from tests.conftest import CONFIG
+from tests.fakes.label_studio import FakeGateway
+
+
+@pytest.fixture
+def ls(fake_ls: FakeGateway) -> FakeGateway:
+    fake_ls.add_project(1, CONFIG)
+    for i in range(1, 8):
+        fake_ls.add_task(1, i, {"text": f"text {i}"})
+    return fake_ls
+
+
+def test_resync_pulls_everything_in_pages(storage: Storage, ls: FakeGateway) -> None:
+    ls.annotate(1, "positive", annotation_id=100)
+    ls.annotate(2, None, annotation_id=101, cancelled=True)
+    report = resync_project(storage, ls, 1, page_size=3)
+    assert report.tasks_seen == 7 and report.tasks_new == 7
+    assert report.annotations == {"created": 1, "skipped": 1}
+    with storage.read() as tx:
+        p = tx.get_project(1)
+        assert p is not None and p.supported and p.last_synced_at
+        assert {a.id for a in tx.get_annotations(1)} == {100, 101}
+        assert tx.annotation_history(100)[0].source == "resync"
+    # nothing changed: a second resync changes nothing
+    assert resync_project(storage, ls, 1, page_size=3).annotations == {}
+
+
+def test_resync_finds_updates_deletions_and_removed_tasks(storage: Storage,
+                                                          ls: FakeGateway) -> None:
+    a = ls.annotate(1, "positive", annotation_id=100)
+    ls.annotate(3, "neutral", annotation_id=102)
+    resync_project(storage, ls, 1)
+    a["result"][0]["value"]["choices"] = ["negative"]
+    a["updated_at"] = "2026-02-01T00:00:00Z"
+    ls.tasks[3]["annotations"] = []
+    del ls.tasks[7]
+    report = resync_project(storage, ls, 1)
+    assert report.annotations == {"updated": 1, "deleted": 1} and report.tasks_deleted == 1
+    with storage.read() as tx:
+        assert [h.kind for h in tx.annotation_history(102)] == ["created", "deleted"]
+        assert 7 not in {t.id for t in tx.get_tasks(1)}
+
+
+def test_interrupted_resync_deletes_nothing(storage: Storage, ls: FakeGateway) -> None:
+    resync_project(storage, ls, 1)
+
+    def broken(project_id: int, *, page_size: int = 500):  # noqa: ANN202
+        yield {"id": 1, "project": 1, "data": {"text": "x"}, "annotations": []}
+        raise LabelStudioUnavailable("iter_tasks: connection reset")
+
+    ls.iter_tasks = broken  # type: ignore[method-assign]
+    with pytest.raises(LabelStudioUnavailable):
+        resync_project(storage, ls, 1, page_size=1)
+    with storage.read() as tx:
+        assert len(tx.get_tasks(1)) == 7
+
+
+def test_publish_orders_the_queue_and_sets_sampling(storage: Storage, ls: FakeGateway,
+                                                    settings) -> None:  # noqa: ANN001
+    resync_project(storage, ls, 1)
+    pre = [{"from_name": "sentiment", "to_name": "text", "type": "choices",
+            "value": {"choices": ["neutral"]}, "score": 0.6}]
+    bad = [{"from_name": "nope", "to_name": "text", "type": "choices",
+            "value": {"choices": ["neutral"]}}]
+    with storage.write() as tx:
+        tx.save_predictions([Prediction(5, 1, "llm", "llm-a", pre, 0.6),
+                             Prediction(6, 1, "llm", "llm-a", bad, 0.6)])
+    scores = {5: 0.1, 2: 0.2, 7: 0.3, 1: 0.4, 6: 0.5, 999: 0.0, 3: float("nan")}
+    report = publish_queue(storage, ls, 1, scores, settings=settings)
+    assert report.version == "labelloop-1" and report.published == 5 and report.skipped == 2
+    assert ls.projects[1]["model_version"] == "labelloop-1"
+    assert ls.projects[1]["sampling"] == "Uncertainty sampling"
+    by_task = {p["task"]: p for p in ls.predictions}
+    assert by_task[5]["result"] == pre and by_task[6]["result"] == []  # invalid never leaves
+    served = []
+    for _ in range(5):
+        task = ls.next_task(1)
+        served.append(task["id"])
+        ls.annotate(task["id"], "positive")
+    assert served == [5, 2, 7, 1, 6]
+    with storage.read() as tx:
+        assert tx.get_project(1).published_version == "labelloop-1"  # type: ignore[union-attr]
+
+
+def test_publish_can_leave_sampling_alone(storage: Storage, ls: FakeGateway, settings) -> None:  # noqa: ANN001
+    resync_project(storage, ls, 1)
+    s = settings.model_copy(update={"set_uncertainty_sampling": False, "publish_batch_size": 2})
+    publish_queue(storage, ls, 1, {1: 0.3, 2: 0.2, 3: 0.1}, settings=s)
+    assert ls.projects[1]["sampling"] == "Sequential sampling"
+    assert ls.calls.count("import_predictions") == 2  # batches of 2

@@ -1,0 +1,198 @@
+"""Storage contract: every backend must pass these (SQLite here; PostgreSQL joins later)."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import sqlalchemy as sa
+
+from labelloop.jobs.types import JobKind, JobSpec, JobStatus
+from labelloop.storage.base import Storage, open_storage
+from labelloop.storage.records import Annotation, Prediction
+
+
+def ann(aid: int, task: int, choice: str | None = "positive", *, cancelled: bool = False,
+        updated: str = "2026-01-01T00:00:00", user: int = 1) -> Annotation:
+    result = [] if choice is None else [{"from_name": "sentiment", "to_name": "text",
+                                          "type": "choices", "value": {"choices": [choice]}}]
+    return Annotation(id=aid, task_id=task, project_id=1, completed_by=user, result=result,
+                      was_cancelled=cancelled, ground_truth=False, lead_time=None,
+                      ls_updated_at=updated)
+
+
+@pytest.fixture
+def project(storage: Storage) -> int:
+    with storage.write() as tx:
+        tx.save_project(1, title="p")
+        tx.upsert_tasks(1, [{"id": i, "data": {"text": f"t{i}"}} for i in range(1, 6)])
+    return 1
+
+
+def test_sqlite_pragmas_wal_and_foreign_keys(storage: Storage) -> None:
+    with storage.read() as tx:
+        assert tx.conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert tx.conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+
+
+def test_migrations_apply_once(settings) -> None:  # noqa: ANN001
+    url = settings.resolved_database_url
+    first = open_storage(url)
+    assert 1 in first.applied_migrations
+    first.close()
+    again = open_storage(url)
+    assert again.applied_migrations == []
+    again.close()
+
+
+def test_write_transaction_is_all_or_nothing(storage: Storage, project: int) -> None:
+    with pytest.raises(RuntimeError):
+        with storage.write() as tx:
+            tx.upsert_tasks(project, [{"id": 99, "data": {"text": "x"}}])
+            raise RuntimeError("boom")
+    with storage.read() as tx:
+        assert [t.id for t in tx.get_tasks(project, ids=[99])] == []
+
+
+def test_foreign_keys_refuse_annotation_of_unknown_task(storage: Storage, project: int) -> None:
+    with pytest.raises(sa.exc.IntegrityError):
+        with storage.write() as tx:
+            tx.upsert_annotations([ann(1, 12345)], source="webhook")
+
+
+def test_tasks_upsert_counts_new_and_updates_data(storage: Storage, project: int) -> None:
+    with storage.write() as tx:
+        assert tx.upsert_tasks(project, [{"id": 1, "data": {"text": "new"}},
+                                         {"id": 6, "data": {"text": "six"}}]) == 1
+    with storage.read() as tx:
+        tasks = {t.id: t for t in tx.get_tasks(project)}
+    assert tasks[1].data == {"text": "new"} and 6 in tasks and len(tasks) == 6
+
+
+def test_annotation_history_records_every_real_change(storage: Storage, project: int) -> None:
+    with storage.write() as tx:
+        assert tx.upsert_annotations([ann(10, 1)], source="webhook") == ["created"]
+        # the same content again (a repeated event) changes nothing
+        assert tx.upsert_annotations([ann(10, 1)], source="webhook") == []
+        assert tx.upsert_annotations([ann(10, 1, "negative", updated="2026-01-02")],
+                                     source="webhook") == ["updated"]
+        # an older version arriving late is ignored
+        assert tx.upsert_annotations([ann(10, 1, "neutral", updated="2026-01-01T12")],
+                                     source="resync") == []
+        assert tx.upsert_annotations([ann(11, 2, None, cancelled=True)],
+                                     source="webhook") == ["skipped"]
+        assert tx.delete_annotations([10], source="webhook") == 1
+        assert tx.delete_annotations([10], source="webhook") == 0
+        # a deleted annotation does not come back from a stale update
+        assert tx.upsert_annotations([ann(10, 1, "neutral", updated="2026-02-01")],
+                                     source="webhook") == []
+    with storage.read() as tx:
+        hist = tx.annotation_history(10)
+        live = tx.get_annotations(project)
+        everything = tx.get_annotations(project, include_deleted=True)
+    assert [h.kind for h in hist] == ["created", "updated", "deleted"]
+    assert hist[1].result[0]["value"]["choices"] == ["negative"]
+    assert [a.id for a in live] == [11] and {a.id for a in everything} == {10, 11}
+
+
+def test_predictions_latest_per_task(storage: Storage, project: int) -> None:
+    r = [{"from_name": "sentiment", "to_name": "text", "type": "choices",
+          "value": {"choices": ["positive"]}}]
+    with storage.write() as tx:
+        tx.save_predictions([
+            Prediction(1, project, "llm", "llm-a", r, 0.9, created_at=1.0),
+            Prediction(1, project, "model", "lr-2", r, 0.7, created_at=2.0),
+            Prediction(2, project, "llm", "llm-a", r, 0.5, created_at=1.0),
+        ])
+        # re-saving the same key overwrites, never duplicates
+        tx.save_predictions([Prediction(2, project, "llm", "llm-a", r, 0.6, created_at=1.0)])
+    with storage.read() as tx:
+        latest = tx.latest_predictions(project, [1, 2, 3])
+        llm_only = tx.latest_predictions(project, [1], source="llm")
+    assert latest[1].model_version == "lr-2" and latest[2].score == 0.6 and 3 not in latest
+    assert llm_only[1].model_version == "llm-a"
+
+
+def test_enqueue_dedupes_only_while_queued(storage: Storage) -> None:
+    spec = JobSpec(JobKind.RESYNC, 1, dedupe_key="resync:1")
+    with storage.write() as tx:
+        a, created_a = tx.enqueue(spec)
+        b, created_b = tx.enqueue(spec)
+        assert (a == b, created_a, created_b) == (True, True, False)
+        job = tx.claim("w1", lease_s=60)
+        assert job is not None and job.id == a and job.attempts == 1
+        c, created_c = tx.enqueue(spec)  # running does not count: a change mid-run is kept
+        assert created_c and c != a
+
+
+def test_claim_is_atomic_across_threads(storage: Storage) -> None:
+    with storage.write() as tx:
+        for i in range(40):
+            tx.enqueue(JobSpec(JobKind.EMBED, 1, payload={"i": i}))
+    claimed: list[int] = []
+    lock = threading.Lock()
+
+    def grab(name: str) -> None:
+        while True:
+            with storage.write() as tx:
+                job = tx.claim(name, lease_s=60)
+            if job is None:
+                return
+            with lock:
+                claimed.append(job.id)
+
+    threads = [threading.Thread(target=grab, args=(f"w{i}",)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(claimed) == sorted(set(claimed)) and len(claimed) == 40
+
+
+def test_serial_key_keeps_one_running_per_project(storage: Storage) -> None:
+    with storage.write() as tx:
+        tx.enqueue(JobSpec(JobKind.RETRAIN, 1, serial_key="project:1:queue"))
+        tx.enqueue(JobSpec(JobKind.PUBLISH, 1, serial_key="project:1:queue"))
+        tx.enqueue(JobSpec(JobKind.PUBLISH, 2, serial_key="project:2:queue"))
+        first = tx.claim("w1", lease_s=60)
+        second = tx.claim("w2", lease_s=60)
+        third = tx.claim("w3", lease_s=60)
+        assert first is not None and first.project_id == 1
+        assert second is not None and second.project_id == 2
+        assert third is None  # project 1's publish waits for its retrain
+        tx.finish_job(first.id)
+        nxt = tx.claim("w3", lease_s=60)
+    assert nxt is not None and nxt.kind is JobKind.PUBLISH and nxt.project_id == 1
+
+
+def test_failures_requeue_then_die_and_expired_leases_return(storage: Storage) -> None:
+    with storage.write() as tx:
+        jid, _ = tx.enqueue(JobSpec(JobKind.CLEANUP_VERSIONS, 1))
+        tx.claim("w", lease_s=60)
+        assert tx.fail_job(jid, "boom", retry_at=0.0) is JobStatus.QUEUED
+        job = tx.claim("w", lease_s=-1)  # a lease already expired: the worker "died"
+        assert job is not None and job.attempts == 2
+        assert tx.requeue_expired() == 1
+        again = tx.get_job(jid)
+        assert again is not None and again.status is JobStatus.QUEUED
+        assert "lease expired" in (again.last_error or "")
+        tx.claim("w", lease_s=60)
+        assert tx.fail_job(jid, "fatal", retry_at=None) is JobStatus.DEAD
+        counts = tx.job_counts()
+    assert counts == {"cleanup_versions": {"dead": 1}}
+
+
+def test_failed_job_is_superseded_by_a_queued_twin(storage: Storage) -> None:
+    spec = JobSpec(JobKind.RESYNC, 1, dedupe_key="resync:1")
+    with storage.write() as tx:
+        jid, _ = tx.enqueue(spec)
+        tx.claim("w", lease_s=60)
+        twin, _ = tx.enqueue(spec)
+        assert tx.fail_job(jid, "boom", retry_at=0.0) is JobStatus.SUPERSEDED
+        assert tx.get_job(twin).status is JobStatus.QUEUED  # type: ignore[union-attr]
+
+
+def test_job_not_due_is_not_claimed(storage: Storage) -> None:
+    with storage.write() as tx:
+        tx.enqueue(JobSpec(JobKind.RETRAIN, 1, delay_s=3600))
+        assert tx.claim("w", lease_s=60) is None
