@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from labelloop.storage import tables as t
 from labelloop.storage.tables_embeddings import create_embedding_tables
+from labelloop.storage.tables_llm import create_llm_tables
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,9 @@ def _foundation(conn: sa.Connection) -> None:
 MIGRATIONS: list[Migration] = [
     Migration(1, "foundation: projects, tasks, annotations, history, events, versions, jobs",
               _foundation),
+    # Kept in version order: migrate() skips a version below the newest one applied.
+    Migration(2, "llm: response cache, call log, endpoint capabilities, LLM labels",
+              create_llm_tables),
     Migration(3, "embeddings: vector cache keyed by (model, text hash)", create_embedding_tables),
 ]
 
