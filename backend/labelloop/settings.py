@@ -92,9 +92,45 @@ class Settings(BaseSettings):
     openai_base_url: str | None = Field(
         default=None, validation_alias=_aliases("OPENAI_BASE_URL", "OPENAI_BASE_URL")
     )
-    llm_model: str | None = None
+    llm_model: str | None = Field(
+        default=None, description="Model name (the deployment name on Azure OpenAI).")
+    llm_azure_endpoint: str | None = Field(
+        default=None, validation_alias=_aliases("LLM_AZURE_ENDPOINT", "AZURE_OPENAI_ENDPOINT"),
+        description="Azure OpenAI resource URL; when set, the SDK's Azure client is used.")
+    llm_azure_api_version: str = Field(
+        default="2024-10-21",
+        validation_alias=_aliases("LLM_AZURE_API_VERSION", "OPENAI_API_VERSION"))
+    llm_timeout_s: float = Field(default=60.0, gt=0, description="Per-request timeout.")
+    llm_max_retries: int = Field(default=4, ge=0, description="Retries on 429/5xx/timeouts.")
+    llm_retry_max_wait_s: float = Field(default=60.0, gt=0)
+    llm_concurrency: int = Field(default=8, ge=1, le=256)
+    llm_requests_per_minute: int | None = Field(default=None, ge=1)
+    llm_tokens_per_minute: int | None = Field(default=None, ge=1)
+    llm_breaker_failures: int = Field(
+        default=5, ge=1, description="Consecutive failed calls that pause LLM work.")
+    llm_breaker_cooldown_s: float = Field(default=120.0, ge=0)
+    llm_temperature: float = Field(default=0.0, ge=0, le=2)
+    llm_samples: int = Field(
+        default=5, ge=1, le=20,
+        description="Self-consistency samples when the endpoint gives no logprobs (1: off).")
+    llm_sample_temperature: float = Field(default=0.8, ge=0, le=2)
+    llm_top_logprobs: int = Field(default=10, ge=1, le=20)
+    llm_few_shot_k: int = Field(default=8, ge=0, le=64)
+    llm_seed: int = 0
+    llm_prompts_dir: Path | None = Field(
+        default=None, description="Folder whose prompt files override the packaged ones.")
+    llm_cache: bool = Field(default=True, description="Reuse stored responses to equal requests.")
+    llm_prices: dict[str, tuple[float, float]] = Field(
+        default_factory=lambda: {
+            "gpt-4o-mini": (0.15, 0.60), "gpt-4o": (2.50, 10.00),
+            "gpt-4.1-nano": (0.10, 0.40), "gpt-4.1-mini": (0.40, 1.60), "gpt-4.1": (2.00, 8.00),
+        },
+        description="USD per million (input, output) tokens by model name (longest prefix "
+                    "wins); models not listed cost 0 and are reported as unpriced.")
+    llm_budget_usd: float | None = Field(
+        default=None, ge=0, description="Stop LLM work once logged calls cost this much.")
 
-    @field_validator("label_studio_url", "openai_base_url")
+    @field_validator("label_studio_url", "openai_base_url", "llm_azure_endpoint")
     @classmethod
     def _strip_slash(cls, v: str | None) -> str | None:
         return v.rstrip("/") if v else v
@@ -111,7 +147,8 @@ class Settings(BaseSettings):
 
     @property
     def llm_configured(self) -> bool:
-        return bool(self.llm_model and (self.openai_base_url or self.openai_api_key))
+        return bool(self.llm_model and (self.openai_base_url or self.openai_api_key
+                                        or self.llm_azure_endpoint))
 
     def describe_off(self) -> list[str]:
         """Human sentences for what is switched off by missing settings, for the start-up log."""
