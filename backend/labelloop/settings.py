@@ -100,6 +100,9 @@ class Settings(BaseSettings):
     llm_azure_api_version: str = Field(
         default="2024-10-21",
         validation_alias=_aliases("LLM_AZURE_API_VERSION", "OPENAI_API_VERSION"))
+    llm_output_mode: Literal["auto", "json_schema", "tools", "text"] = Field(
+        default="auto", description="auto: detect per endpoint (structured output, then tool "
+        "calls, then plain text); or force one, e.g. for a server that ignores response_format.")
     llm_timeout_s: float = Field(default=60.0, gt=0, description="Per-request timeout.")
     llm_max_retries: int = Field(default=4, ge=0, description="Retries on 429/5xx/timeouts.")
     llm_retry_max_wait_s: float = Field(default=60.0, gt=0)
