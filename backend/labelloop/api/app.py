@@ -15,6 +15,7 @@ from labelloop.api.errors import install_error_handlers
 from labelloop.api.middleware import BasicAuthMiddleware, BodyLimitMiddleware
 from labelloop.api.protocol import router as protocol_router
 from labelloop.api.status import router as status_router
+from labelloop.events.ingestor import WebhookIngestor
 from labelloop.jobs.registry import default_handlers
 from labelloop.jobs.worker import WorkerPool
 from labelloop.labelstudio.access import GatewayFactory, GatewayProvider
@@ -47,14 +48,17 @@ def create_app(settings: Settings, overrides: Overrides | None = None) -> FastAP
         pool = WorkerPool(storage, settings, default_handlers(settings), gateways=gateways) \
             if start_worker else None
         predictor = (ov.predictor or StoredPredictor)(storage)
-        app.state.services = Services(settings, storage, gateways, predictor,
-                                      pool.wake if pool else (lambda: None))
+        wake = pool.wake if pool else (lambda: None)
+        ingestor = WebhookIngestor(storage, settings, on_jobs=wake)
+        app.state.services = Services(settings, storage, gateways, predictor, ingestor, wake)
         _log_startup(settings, storage, pool)
+        ingestor.start()
         if pool:
             pool.start()
         try:
             yield
         finally:
+            ingestor.stop()
             if pool:
                 pool.stop()
             if ov.storage is None:

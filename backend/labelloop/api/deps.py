@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 
 from labelloop.errors import MalformedBody
+from labelloop.events.ingestor import WebhookIngestor
 from labelloop.labelstudio.access import GatewayProvider
 from labelloop.predict.base import Predictor
 from labelloop.settings import Settings
@@ -24,6 +25,7 @@ class Services:
     storage: Storage
     gateways: GatewayProvider
     predictor: Predictor
+    ingestor: WebhookIngestor
     wake: Callable[[], None]
 
 

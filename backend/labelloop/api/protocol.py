@@ -7,16 +7,17 @@ on every settings page load, with 1 s and 3 s timeouts).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
 from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from labelloop import __version__
 from labelloop.api.deps import JsonObject, ServicesDep
 from labelloop.errors import InvalidInput, UnknownProject
-from labelloop.events.apply import ingest_webhook
 from labelloop.events.parse import parse_task, project_id_of
 from labelloop.events.projects import record_project, schema_of
 from labelloop.jobs.triggers import Trigger, jobs_for, resync_spec
@@ -118,13 +119,14 @@ async def predict(body: JsonObject, services: ServicesDep) -> dict[str, Any]:
 
 
 @router.post("/webhook")
-async def webhook(request: Request, services: ServicesDep) -> dict[str, Any]:
+async def webhook(request: Request, services: ServicesDep) -> JSONResponse:
     body = await request.body()
-    result = await run_in_threadpool(ingest_webhook, services.storage, body, services.settings)
-    if result.jobs:
-        services.wake()
-    return {"status": result.status, "event_id": result.event_id, "action": result.action,
-            "changes": result.changes, "jobs": len(result.jobs)}
+    result = await asyncio.wrap_future(services.ingestor.submit(body))
+    if result.error is not None:
+        raise result.error
+    return JSONResponse({"status": result.status, "event_id": result.event_id,
+                         "action": result.action, "changes": result.changes,
+                         "jobs": len(result.jobs)})
 
 
 @router.get("/versions")

@@ -1,8 +1,10 @@
-"""Storing and applying a webhook event: one transaction, then the jobs it triggers.
+"""Storing and applying webhook events: a batch per transaction, then the jobs they trigger.
 
 The raw body is stored first (even when it is malformed), so no event is ever lost; applying is
 idempotent (upserts keyed by Label Studio ids, history only on real change), and a body identical
-to one already applied is recorded as a duplicate and changes nothing.
+to one already applied is recorded as a duplicate and changes nothing. :func:`apply_batch` takes
+several events at once (the group commit of :mod:`labelloop.events.ingestor`) and applies them
+in arrival order with set-based statements: the cost of a transaction is shared.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import logging
 from dataclasses import dataclass, field
 
 from labelloop.errors import InvalidInput, LabelloopError, MalformedBody
-from labelloop.events.parse import ParsedEvent, parse_event
+from labelloop.events.parse import ANNOTATION_ACTIONS, ParsedEvent, parse_event
 from labelloop.events.projects import record_project
 from labelloop.jobs.triggers import Trigger, jobs_for
 from labelloop.settings import Settings
@@ -25,69 +27,172 @@ log = logging.getLogger(__name__)
 @dataclass
 class IngestResult:
     event_id: int
-    status: str  # applied | duplicate | ignored
+    status: str  # applied | duplicate | ignored | invalid
     action: str | None
     project_id: int | None
     changes: dict[str, int] = field(default_factory=dict)
     jobs: list[int] = field(default_factory=list)
+    error: LabelloopError | None = None
 
 
-def ingest_webhook(storage: Storage, body: bytes, settings: Settings) -> IngestResult:
-    """Store the raw event and apply it. Raises a 4xx :class:`LabelloopError` for bad bodies,
-    after the event has been stored with status ``invalid``."""
-    body_hash = hashlib.sha256(body).hexdigest()
+@dataclass
+class _Incoming:
+    text: str
+    body_hash: str
+    event: ParsedEvent | None
+    error: LabelloopError | None
+    action: str | None
+
+
+def _parse(body: bytes) -> _Incoming:
     text = body.decode("utf-8", errors="replace")
+    body_hash = hashlib.sha256(body).hexdigest()
     payload = None
     try:
         payload = json.loads(text)
         event = parse_event(payload)
+        return _Incoming(text, body_hash, event, None, event.action)
     except (ValueError, LabelloopError) as exc:
         err = exc if isinstance(exc, LabelloopError) else MalformedBody(f"body is not JSON: {exc}")
         action = payload.get("action") if isinstance(payload, dict) else None
-        with storage.write() as tx:
-            tx.add_event(action=action if isinstance(action, str) else None, project_id=None,
-                         body=text, body_hash=body_hash, status="invalid", error=err.message)
-        log.warning("webhook rejected (%s): %s", err.code, err.message)
-        raise err from None
+        return _Incoming(text, body_hash, None, err, action if isinstance(action, str) else None)
+
+
+def apply_batch(tx: Tx, bodies: list[bytes], settings: Settings) -> list[IngestResult]:
+    """Store and apply ``bodies`` in order inside ``tx``; one result per body.
+
+    Consecutive annotation and task-created events form a segment applied with set-based
+    statements (one per table); any other action is applied on its own, in order, so the result
+    is the same as applying every event one after the other.
+    """
+    items = [_parse(b) for b in bodies]
+    seen = tx.seen_hashes([i.body_hash for i in items if i.event and i.event.known])
+    rows, results = [], []
+    for it in items:
+        ev = it.event
+        if ev is None:
+            status = "invalid"
+            log.warning("webhook rejected (%s): %s", it.error.code if it.error else "?",
+                        it.error.message if it.error else "")
+        elif not ev.known:
+            status = "ignored"
+            log.info("webhook action %s stored and ignored (not one labelloop uses)", ev.action)
+        elif it.body_hash in seen:
+            status = "duplicate"
+        else:
+            status = "applied"
+            seen.add(it.body_hash)
+        rows.append({"action": ev.action if ev else it.action, "body": it.text,
+                     "project_id": ev.project_id if ev else None, "body_hash": it.body_hash,
+                     "status": status, "error": it.error.message if it.error else None})
+        results.append(IngestResult(0, status, rows[-1]["action"], rows[-1]["project_id"],
+                                    error=it.error))
+    for res, eid in zip(results, tx.add_events(rows)):
+        res.event_id = eid
+    triggers: dict[int, set[Trigger]] = {}
+    segment: list[tuple[ParsedEvent, IngestResult]] = []
+    for it, res in zip(items, results):
+        if res.status != "applied" or it.event is None:
+            continue
+        if it.event.action in SEGMENT_ACTIONS:
+            segment.append((it.event, res))
+            continue
+        _apply_segment(tx, segment, triggers)
+        segment = []
+        res.changes = _apply(tx, it.event, res.event_id,
+                             triggers.setdefault(it.event.project_id or -1, set()))
+    _apply_segment(tx, segment, triggers)
+    for pid, trig in triggers.items():
+        ids = [tx.enqueue(spec)[0] for spec in jobs_for(trig, pid if pid >= 0 else None,
+                                                        settings)]
+        for r in results:
+            if r.status == "applied" and (r.project_id or -1) == pid:
+                r.jobs = ids
+    return results
+
+
+SEGMENT_ACTIONS = ANNOTATION_ACTIONS | {"TASKS_CREATED"}
+
+
+def _apply_segment(tx: Tx, segment: list[tuple[ParsedEvent, IngestResult]],
+                   triggers: dict[int, set[Trigger]]) -> None:
+    """Apply annotation/task-created events at once: one statement per table."""
+    if not segment:
+        return
+    projects: dict[int, dict] = {}
+    for ev, _ in segment:
+        if ev.project_id is not None:
+            projects[ev.project_id] = ev.project or projects.get(ev.project_id) or {}
+    for pid, p in projects.items():
+        _record(tx, pid, p)
+    tasks_by_project: dict[int, dict[int, dict]] = {}
+    for ev, _ in segment:
+        for task in ev.tasks:
+            tasks_by_project.setdefault(ev.project_id, {})[task["id"]] = task  # type: ignore[arg-type]
+    all_ids = [tid for tasks in tasks_by_project.values() for tid in tasks]
+    known = tx.known_task_ids(all_ids) if all_ids else set()
+    for pid, tasks in tasks_by_project.items():
+        tx.upsert_tasks(pid, list(tasks.values()))
+    anns, owners, missing = [], [], {}
+    given = set(all_ids)
+    for ev, res in segment:
+        new = [t["id"] for t in ev.tasks if t["id"] not in known]
+        known.update(new)
+        res.changes["tasks_new"] = len(new)
+        if new:
+            triggers.setdefault(ev.project_id or -1, set()).add(Trigger.TASKS_ADDED)
+        for a in ev.annotations:
+            anns.append(a)
+            owners.append(res)
+            if a.task_id not in given:
+                missing.setdefault(a.project_id, []).append(a.task_id)
+    for pid, task_ids in missing.items():
+        tx.ensure_tasks(pid, task_ids)
+    kinds = tx.apply_annotations(anns, source="webhook",
+                                 event_ids=[r.event_id for r in owners]) if anns else []
+    for kind, res in zip(kinds, owners):
+        if kind:
+            res.changes[f"annotations_{kind}"] = res.changes.get(f"annotations_{kind}", 0) + 1
+            triggers.setdefault(res.project_id or -1, set()).add(Trigger.LABELS_CHANGED)
+
+
+def _record(tx: Tx, pid: int, p: dict) -> None:
+    try:
+        record_project(tx, pid, label_config=p.get("label_config") or None,
+                       instructions=p.get("expert_instruction") or None,
+                       title=p.get("title") or None)
+    except InvalidInput as exc:  # a broken config must not lose the annotation
+        log.warning("project %s: config in webhook not parseable: %s", pid, exc.message)
+        tx.save_project(pid, unsupported_reason=exc.message, supported=False)
+
+
+def ingest_webhook(storage: Storage, body: bytes, settings: Settings) -> IngestResult:
+    """Store and apply one event in its own transaction. Raises the 4xx error of a bad body
+    (after storing it with status ``invalid``)."""
     with storage.write() as tx:
-        if tx.event_seen(body_hash):
-            eid = tx.add_event(action=event.action, project_id=event.project_id, body=text,
-                               body_hash=body_hash, status="duplicate")
-            return IngestResult(eid, "duplicate", event.action, event.project_id)
-        if not event.known:
-            eid = tx.add_event(action=event.action, project_id=event.project_id, body=text,
-                               body_hash=body_hash, status="ignored")
-            log.info("webhook action %s stored and ignored (not one labelloop uses)", event.action)
-            return IngestResult(eid, "ignored", event.action, event.project_id)
-        eid = tx.add_event(action=event.action, project_id=event.project_id, body=text,
-                           body_hash=body_hash, status="applied")
-        changes, triggers = _apply(tx, event, eid)
-        specs = jobs_for(triggers, event.project_id, settings)
-        job_ids = [tx.enqueue(s)[0] for s in specs]
-    return IngestResult(eid, "applied", event.action, event.project_id, changes, job_ids)
+        (result,) = apply_batch(tx, [body], settings)
+    if result.error is not None:
+        raise result.error
+    return result
 
 
-def _apply(tx: Tx, ev: ParsedEvent, event_id: int) -> tuple[dict[str, int], set[Trigger]]:
+def _apply(tx: Tx, ev: ParsedEvent, event_id: int, triggers: set[Trigger]) -> dict[str, int]:
     changes: dict[str, int] = {}
-    triggers: set[Trigger] = set()
     pid = ev.project_id
     if pid is not None and ev.action != "PROJECT_DELETED":
-        p = ev.project or {}
-        try:
-            record_project(tx, pid, label_config=p.get("label_config") or None,
-                           instructions=p.get("expert_instruction") or None,
-                           title=p.get("title") or None)
-        except InvalidInput as exc:  # a broken config must not lose the annotation
-            log.warning("project %s: config in webhook not parseable: %s", pid, exc.message)
-            tx.save_project(pid, unsupported_reason=exc.message, supported=False)
+        _record(tx, pid, ev.project or {})
     if ev.tasks and pid is not None:
         new = tx.upsert_tasks(pid, ev.tasks)
         changes["tasks_new"] = new
         if new:
             triggers.add(Trigger.TASKS_ADDED)
-    for a in ev.annotations:
-        tx.ensure_task(a.project_id, a.task_id)
     if ev.annotations:
+        given = {t["id"] for t in ev.tasks}
+        for project_id in {a.project_id for a in ev.annotations}:
+            missing = [a.task_id for a in ev.annotations
+                       if a.project_id == project_id and a.task_id not in given]
+            if missing:
+                tx.ensure_tasks(project_id, missing)
         kinds = tx.upsert_annotations(ev.annotations, source="webhook", event_id=event_id)
         for k in kinds:
             changes[f"annotations_{k}"] = changes.get(f"annotations_{k}", 0) + 1
@@ -106,4 +211,4 @@ def _apply(tx: Tx, ev: ParsedEvent, event_id: int) -> tuple[dict[str, int], set[
         triggers.add(Trigger.TRAIN_REQUESTED)
     if ev.action == "PROJECT_UPDATED":
         triggers.add(Trigger.PROJECT_CHANGED)
-    return changes, triggers
+    return changes

