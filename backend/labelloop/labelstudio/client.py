@@ -1,0 +1,249 @@
+"""The Label Studio gateway on label-studio-sdk 2.1.x (:class:`SdkGateway`).
+
+Each method is one Label Studio API call (or one paginated series of them). Calls go through the
+SDK's own HTTP client, so they share its base URL, auth header (``Token …`` for a legacy token,
+``Bearer …`` for a personal access token), timeout and retry policy; the JSON comes back as
+Label Studio sent it, without a round trip through the SDK's pydantic models. Endpoints the SDK
+has no method for (``/next/``, ``/model-versions/``) use the same client.
+
+Every failure — no connection, a timeout, a non-2xx status, a body that is not JSON — raises
+:class:`labelloop.errors.LabelStudioUnavailable` naming the call and the reason. The API key is
+never part of a message or a log line.
+
+Behaviour of Label Studio 1.23.2 this module relies on is pinned by
+``tests/e2e/test_label_studio_facts.py`` and written down in ``docs/label-studio-findings.md``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+from label_studio_sdk import LabelStudio
+from label_studio_sdk.core.api_error import ApiError
+from label_studio_sdk.core.parse_error import ParsingError
+
+from labelloop.errors import LabelStudioUnavailable
+
+__all__ = ["SdkGateway", "make_gateway"]
+
+_DETAIL_CHARS = 300
+_HINTS = {
+    401: " (check LABEL_STUDIO_API_KEY; a legacy token only works when legacy tokens are enabled"
+    " for the organization)",
+    403: " (the API key's user may not do this)",
+}
+
+
+class SdkGateway:
+    """:class:`labelloop.labelstudio.gateway.LabelStudioGateway` on a ``LabelStudio`` client.
+
+    Build it with :func:`make_gateway`, or pass a client built elsewhere (tests do).
+    """
+
+    def __init__(self, sdk: LabelStudio) -> None:
+        self._sdk = sdk
+        self._http = sdk._client_wrapper.httpx_client
+        self.base_url = sdk._client_wrapper.get_base_url().rstrip("/")
+
+    def __repr__(self) -> str:  # the default repr would not leak the key, but say so explicitly
+        return f"SdkGateway(base_url={self.base_url!r})"
+
+    @property
+    def sdk(self) -> LabelStudio:
+        """The underlying SDK client, for calls this gateway does not wrap."""
+        return self._sdk
+
+    # --- the LabelStudioGateway protocol ---------------------------------------------------
+
+    def get_project(self, project_id: int) -> dict[str, Any]:
+        return self._call("get_project", "GET", f"api/projects/{project_id}/")
+
+    def iter_tasks(self, project_id: int, *, page_size: int = 500) -> Iterator[dict[str, Any]]:
+        """Every task of the project in id order, each with ``annotations`` and ``predictions``.
+
+        ``GET /api/tasks/?project=P&fields=all&page=N&page_size=S``: without ``fields=all``
+        Label Studio leaves ``annotations`` out. Paging stops once ``total`` tasks were seen or a
+        page comes back short; a 404 ("Invalid page.") after the first page means tasks were
+        deleted meanwhile and also ends the walk. A task seen twice (pages shifted while
+        walking) is yielded once. A task deleted while walking may shift another one onto an
+        already read page and out of this walk; the next resync picks it up.
+        """
+        if page_size < 1:
+            raise ValueError(f"page_size must be >= 1, got {page_size}")
+        seen: set[int] = set()
+        page = 1
+        while True:
+            params = {"project": project_id, "fields": "all", "page": page, "page_size": page_size}
+            try:
+                body = self._call("iter_tasks", "GET", "api/tasks/", params=params)
+            except LabelStudioUnavailable as exc:
+                if page > 1 and isinstance(exc.detail, dict) and exc.detail.get("status") == 404:
+                    return
+                raise
+            tasks = body.get("tasks") if isinstance(body, dict) else None
+            if not isinstance(tasks, list):
+                raise LabelStudioUnavailable(
+                    f"Label Studio iter_tasks: page {page} of project {project_id} has no "
+                    "'tasks' list",
+                    detail={"call": "iter_tasks", "page": page},
+                )
+            for task in tasks:
+                if task["id"] not in seen:
+                    seen.add(task["id"])
+                    yield task
+            total = body.get("total")
+            if len(tasks) < page_size or (isinstance(total, int) and page * page_size >= total):
+                return
+            page += 1
+
+    def import_predictions(self, project_id: int, predictions: list[dict[str, Any]]) -> int:
+        """Bulk ``POST /api/projects/{id}/import/predictions``; returns ``created``.
+
+        Not retried by the client (a retried POST could store the batch twice): the caller's
+        job retries. Label Studio 1.23.2 stores ``cluster`` as null on this path (see the
+        findings); ``POST /api/predictions/`` keeps it.
+        """
+        if not predictions:
+            return 0
+        try:
+            answer = self._sdk.projects.import_predictions(
+                id=project_id, request=predictions, request_options={"max_retries": 0}
+            )
+        except (ApiError, ParsingError) as exc:
+            where = f"POST /api/projects/{project_id}/import/predictions"
+            raise _api_error("import_predictions", where, exc) from exc
+        except httpx.HTTPError as exc:
+            raise _transport_error("import_predictions", self.base_url, exc) from exc
+        created = getattr(answer, "created", None)
+        if not isinstance(created, int):
+            raise LabelStudioUnavailable(
+                "Label Studio import_predictions: the answer has no 'created' count",
+                detail={"call": "import_predictions"},
+            )
+        return created
+
+    def update_project(self, project_id: int, **fields: Any) -> dict[str, Any]:
+        return self._call("update_project", "PATCH", f"api/projects/{project_id}/", payload=fields)
+
+    def list_model_versions(self, project_id: int) -> dict[str, int]:
+        """``{version: prediction count}``. Label Studio adds ``project.model_version`` with 0
+        when no prediction carries it."""
+        body = self._call(
+            "list_model_versions", "GET", f"api/projects/{project_id}/model-versions/"
+        )
+        if not isinstance(body, dict):
+            raise LabelStudioUnavailable(
+                "Label Studio list_model_versions: expected a JSON object",
+                detail={"call": "list_model_versions"},
+            )
+        return {str(k): int(v) for k, v in body.items()}
+
+    def delete_model_version(self, project_id: int, version: str) -> None:
+        self.delete_model_version_count(project_id, version)
+
+    def next_task(self, project_id: int) -> dict[str, Any] | None:
+        """``GET /api/projects/{id}/next/``. None when Label Studio has no task left for the API
+        user (404 "There are no tasks for …"). An unknown project also answers 404 there, with
+        "No Project matches the given query."; that one raises."""
+        try:
+            return self._call("next_task", "GET", f"api/projects/{project_id}/next/")
+        except LabelStudioUnavailable as exc:
+            detail = exc.detail if isinstance(exc.detail, dict) else {}
+            if detail.get("status") == 404 and "No Project" not in str(detail.get("body")):
+                return None
+            raise
+
+    # --- additions to the protocol ---------------------------------------------------------
+
+    def delete_model_version_count(self, project_id: int, version: str) -> int:
+        """Like :meth:`delete_model_version`, returning how many predictions were deleted."""
+        if not version:
+            raise ValueError("version must be a non-empty string")
+        body = self._call(
+            "delete_model_version",
+            "DELETE",
+            f"api/projects/{project_id}/model-versions/",
+            payload={"model_version": version},
+        )
+        return int(body.get("deleted_predictions", 0)) if isinstance(body, dict) else 0
+
+    # --- plumbing --------------------------------------------------------------------------
+
+    def _call(
+        self,
+        name: str,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        payload: Any = None,
+    ) -> Any:
+        where = f"{method} /{path}"
+        try:
+            response = self._http.request(path, method=method, params=params, json=payload)
+        except httpx.HTTPError as exc:
+            raise _transport_error(name, self.base_url, exc) from exc
+        if not 200 <= response.status_code < 300:
+            raise _status_error(name, where, response.status_code, _short(response.text))
+        if not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise LabelStudioUnavailable(
+                f"Label Studio {name} ({where}) answered {response.status_code} with a body "
+                f"that is not JSON: {_short(response.text)}",
+                detail={"call": name, "status": response.status_code},
+            ) from exc
+
+
+def make_gateway(
+    url: str, api_key: str, *, timeout: float = 30.0, max_retries: int = 2
+) -> SdkGateway:
+    """A gateway to the Label Studio at ``url``.
+
+    ``api_key`` is a legacy token or a personal access token (JWT); ``timeout`` is per HTTP
+    call in seconds; ``max_retries`` is the SDK's retry count for connection failures and for
+    429/408/409/5xx answers (with exponential back-off from 1 s; 0 turns it off).
+    """
+    if not url:
+        raise LabelStudioUnavailable("Label Studio URL is not set")
+    if not api_key:
+        raise LabelStudioUnavailable("Label Studio API key is not set")
+    try:
+        sdk = LabelStudio(
+            base_url=url.rstrip("/"), api_key=api_key, timeout=timeout, max_retries=max_retries
+        )
+    except ApiError as exc:  # an expired personal access token is refused at construction
+        raise _api_error("connect", "token check", exc) from exc
+    return SdkGateway(sdk)
+
+
+def _short(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= _DETAIL_CHARS else text[:_DETAIL_CHARS] + "…"
+
+
+def _status_error(name: str, where: str, status: int | None, body: str) -> LabelStudioUnavailable:
+    hint = _HINTS.get(status or 0, "")
+    return LabelStudioUnavailable(
+        f"Label Studio {name} ({where}) answered {status}: {body}{hint}",
+        detail={"call": name, "status": status, "body": body},
+    )
+
+
+def _api_error(name: str, where: str, exc: ApiError | ParsingError) -> LabelStudioUnavailable:
+    # ApiError's str() includes every response header (cookies too): use status and body only.
+    body = exc.body if isinstance(exc.body, str) else json.dumps(exc.body, default=str)
+    return _status_error(name, where, exc.status_code, _short(body))
+
+
+def _transport_error(name: str, base_url: str, exc: httpx.HTTPError) -> LabelStudioUnavailable:
+    kind = "timed out" if isinstance(exc, httpx.TimeoutException) else "failed"
+    return LabelStudioUnavailable(
+        f"Label Studio {name} {kind}: cannot reach {base_url} ({type(exc).__name__}: {exc})",
+        detail={"call": name, "error": type(exc).__name__},
+    )
