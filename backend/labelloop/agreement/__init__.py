@@ -1,0 +1,73 @@
+"""Label quality: how much annotators agree, and how good a model's labels are.
+
+Everything here is a pure function over numpy arrays; nothing reads files, the clock or global
+state, and randomness comes in as an ``np.random.Generator``.
+
+The one data structure is the *label matrix* (:mod:`.matrix`): ``(n_items, n_annotators)``
+floats holding class indices, NaN where an annotator did not label an item. Build it from
+``(item, annotator, label)`` records with :func:`matrix_from_records`, or from a Label Studio
+export with :func:`read_export`, then:
+
+=================================  ==========================================================
+question                           function
+=================================  ==========================================================
+how often do annotators agree?     :func:`percent_agreement`
+... beyond chance?                 :func:`krippendorff_alpha` (any missing pattern),
+                                   :func:`fleiss_kappa` (items with the modal rater count),
+                                   :func:`pairwise_cohen_kappa` (each pair of annotators)
+who disagrees with the others?     :func:`annotator_vs_consensus`
+which label is hard to agree on?   :func:`per_label_agreement` (multiple choice)
+what is the agreed label?          :func:`majority_vote` (ties: missing, lowest or random)
+how good is a model vs humans?     :func:`compare_to_reference`
+are its confidences honest?        :func:`reliability_curve`, :func:`expected_calibration_error`
+how good is the LLM on the tasks   :func:`draw_audit_sample`, then
+nobody reviewed?                   :func:`estimate_audit_accuracy` (Wilson, 95 %)
+all of it, as JSON                 :func:`quality_report`, :func:`control_report`
+=================================  ==========================================================
+
+Each module's docstring says how its statistic treats missing labels and ties, and when the
+result is NaN (undefined) rather than an error. Input that cannot give an answer raises
+:class:`InsufficientData` (e.g. no item with two labels), input that is wrong raises
+:class:`~labelloop.errors.InvalidInput`; both map to HTTP 422 and to exit code 2 in the
+``labelloop agreement`` command.
+"""
+
+from labelloop.agreement.consensus import consensus_strength, majority_vote
+from labelloop.agreement.errors import InsufficientData, MalformedExport
+from labelloop.agreement.matrix import (
+    LabelMatrix,
+    binary_matrices_from_records,
+    check_label_matrix,
+    class_counts,
+    matrix_from_records,
+)
+from labelloop.agreement.metrics import (
+    annotator_vs_consensus,
+    cohen_kappa,
+    fleiss_kappa,
+    krippendorff_alpha,
+    modal_rater_count,
+    pairwise_cohen_kappa,
+    per_label_agreement,
+    percent_agreement,
+)
+
+__all__ = [
+    "InsufficientData",
+    "LabelMatrix",
+    "MalformedExport",
+    "annotator_vs_consensus",
+    "binary_matrices_from_records",
+    "check_label_matrix",
+    "class_counts",
+    "cohen_kappa",
+    "consensus_strength",
+    "fleiss_kappa",
+    "krippendorff_alpha",
+    "majority_vote",
+    "matrix_from_records",
+    "modal_rater_count",
+    "pairwise_cohen_kappa",
+    "per_label_agreement",
+    "percent_agreement",
+]
