@@ -32,6 +32,14 @@ result is NaN (undefined) rather than an error. Input that cannot give an answer
 ``labelloop agreement`` command.
 """
 
+from labelloop.agreement.audit import (
+    AccuracyEstimate,
+    AuditEstimate,
+    draw_audit_sample,
+    estimate_audit_accuracy,
+    wilson_interval,
+)
+from labelloop.agreement.calibration import expected_calibration_error, reliability_curve
 from labelloop.agreement.consensus import consensus_strength, majority_vote
 from labelloop.agreement.errors import InsufficientData, MalformedExport
 from labelloop.agreement.matrix import (
@@ -51,8 +59,11 @@ from labelloop.agreement.metrics import (
     per_label_agreement,
     percent_agreement,
 )
+from labelloop.agreement.reference import compare_to_reference
 
 __all__ = [
+    "AccuracyEstimate",
+    "AuditEstimate",
     "InsufficientData",
     "LabelMatrix",
     "MalformedExport",
@@ -61,7 +72,11 @@ __all__ = [
     "check_label_matrix",
     "class_counts",
     "cohen_kappa",
+    "compare_to_reference",
     "consensus_strength",
+    "draw_audit_sample",
+    "estimate_audit_accuracy",
+    "expected_calibration_error",
     "fleiss_kappa",
     "krippendorff_alpha",
     "majority_vote",
@@ -70,4 +85,6 @@ __all__ = [
     "pairwise_cohen_kappa",
     "per_label_agreement",
     "percent_agreement",
+    "reliability_curve",
+    "wilson_interval",
 ]
