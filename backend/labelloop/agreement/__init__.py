@@ -42,6 +42,7 @@ from labelloop.agreement.audit import (
 from labelloop.agreement.calibration import expected_calibration_error, reliability_curve
 from labelloop.agreement.consensus import consensus_strength, majority_vote
 from labelloop.agreement.errors import InsufficientData, MalformedExport
+from labelloop.agreement.export import ControlData, ExportData, ModelPredictions, read_export
 from labelloop.agreement.matrix import (
     LabelMatrix,
     binary_matrices_from_records,
@@ -60,13 +61,18 @@ from labelloop.agreement.metrics import (
     percent_agreement,
 )
 from labelloop.agreement.reference import compare_to_reference
+from labelloop.agreement.report import QualityReport, control_report, quality_report
 
 __all__ = [
     "AccuracyEstimate",
     "AuditEstimate",
+    "ControlData",
+    "ExportData",
     "InsufficientData",
     "LabelMatrix",
     "MalformedExport",
+    "ModelPredictions",
+    "QualityReport",
     "annotator_vs_consensus",
     "binary_matrices_from_records",
     "check_label_matrix",
@@ -74,6 +80,7 @@ __all__ = [
     "cohen_kappa",
     "compare_to_reference",
     "consensus_strength",
+    "control_report",
     "draw_audit_sample",
     "estimate_audit_accuracy",
     "expected_calibration_error",
@@ -85,6 +92,8 @@ __all__ = [
     "pairwise_cohen_kappa",
     "per_label_agreement",
     "percent_agreement",
+    "quality_report",
+    "read_export",
     "reliability_curve",
     "wilson_interval",
 ]
