@@ -47,7 +47,9 @@ def test_multiple_choice_gives_combinations_and_binary_matrices() -> None:
     tasks = [
         {"id": 1, "annotations": [_ann(7, _region(["b", "a"])), _ann(8, _region(["a"]))]},
         {"id": 2, "annotations": [_ann(7, _region(["c"])), _ann(8, _region(["c"]))],
-         "predictions": [{"model_version": "m", "result": [_region(["a", "c"], score=0.4)]}]},
+         "predictions": [{"model_version": "m", "result": [_region(["a", "c"], score=0.4)]},
+                         {"model_version": "n", "score": 0.1,
+                          "result": [_region(["c"], score=0.9)]}]},
     ]  # fmt: skip
     c = read_export(tasks).controls["sentiment"]
     assert c.multiple and c.choices == ("a", "b", "c")
@@ -58,6 +60,7 @@ def test_multiple_choice_gives_combinations_and_binary_matrices() -> None:
     np.testing.assert_array_equal(c.choice_matrices[1], [[1, 0], [0, 0]])  # "b"
     np.testing.assert_array_equal(c.models["m"].labels, [nan, 2])
     np.testing.assert_array_equal(c.models["m"].scores, [nan, 0.4])  # the region's score
+    np.testing.assert_array_equal(c.models["n"].scores, [nan, 0.9])  # region before prediction
 
 
 def test_several_controls_duplicates_and_odd_entries_are_counted() -> None:

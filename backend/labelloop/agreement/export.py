@@ -15,7 +15,9 @@ Input: the parsed JSON of a Label Studio export (*Export → JSON*): a list of t
   ``choice_matrices`` the per-choice binary matrices for
   :func:`~labelloop.agreement.metrics.per_label_agreement`;
 - ``models`` holds, per ``model_version``, the predicted category per row (NaN when that version
-  did not predict the task) and the prediction's ``score`` (else the region's; NaN when absent).
+  did not predict the task) and its score: the region's ``score`` (the confidence in the label it
+  chose), else the prediction's ``score`` (which labelloop also uses to order the queue); NaN when
+  neither is there.
 
 Nothing malformed inside a task stops the read; it is skipped and counted in ``skipped`` (export-
 wide reasons) or ``ControlData.skipped`` (per control): cancelled annotations, annotations without
@@ -47,7 +49,7 @@ class ModelPredictions:
     """One model version's predictions, aligned with the rows of a label matrix."""
 
     labels: FloatArray  # (n_items,) class indices, NaN = no prediction
-    scores: FloatArray  # (n_items,) the prediction's score, NaN = none
+    scores: FloatArray  # (n_items,) the region's score, else the prediction's; NaN = none
 
 
 @dataclass(frozen=True, eq=False)
@@ -156,9 +158,9 @@ def _add_predictions(
             if chosen is None:
                 got.skipped["prediction_without_usable_choices"] += 1
                 continue
-            score = _number(pred.get("score"))
+            score = _number(found[0].get("score"))  # the chosen label's own confidence
             if np.isnan(score):
-                score = _number(found[0].get("score"))
+                score = _number(pred.get("score"))
             per_task = got.predictions.setdefault(version, {})
             if pos in per_task:
                 got.skipped["duplicate_prediction"] += 1

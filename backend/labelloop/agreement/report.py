@@ -8,9 +8,10 @@ export (:mod:`labelloop.agreement.export`) and adds what the reader skipped.
 
 Models are scored against the human *consensus*: the majority label of each task
 (:func:`~labelloop.agreement.consensus.majority_vote`, ties = no consensus, so tied tasks are left
-out; a task with one annotation counts, its label being its own majority). A model version's
-``score`` is read as its confidence in the label it chose: the calibration block is there only when
-the scores lie in [0, 1]. Whether that reading is right depends on who wrote the predictions.
+out; a task with one annotation counts, its label being its own majority). A model's scores
+(:class:`~labelloop.agreement.export.ModelPredictions`) are read as its confidence in the label it
+chose: the calibration block is there only when they lie in [0, 1]. Whether that reading is right
+depends on who wrote the predictions (a queue-priority score is not a confidence).
 """
 
 from __future__ import annotations
