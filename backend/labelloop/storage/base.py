@@ -16,6 +16,7 @@ import numpy as np
 
 from labelloop.jobs.types import Job, JobKind, JobSpec, JobStatus
 from labelloop.storage.records_llm import LlmCacheEntry, LlmCall, LlmEndpoint, LlmLabel, LlmUsage
+from labelloop.storage.sql_queue import QueueEntry
 from labelloop.storage.records import (
     Annotation, HistoryEntry, ModelVersion, Prediction, Project, Task,
 )
@@ -97,6 +98,12 @@ class Tx(Protocol):
     def save_llm_labels(self, items: list[LlmLabel]) -> None: ...
     def get_llm_labels(self, project_id: int, *, task_ids: list[int] | None = None,
                        model_version: str | None = None) -> dict[int, LlmLabel]: ...
+    # the published queue
+    def save_queue(self, entries: list[QueueEntry]) -> None: ...
+    def get_queue(self, project_id: int, model_version: str, *, limit: int | None = None,
+                  audit_only: bool = False) -> list[QueueEntry]: ...
+    def audit_task_ids(self, project_id: int) -> set[int]: ...
+    def delete_queue(self, project_id: int, model_version: str) -> int: ...
 
 
 class Storage(Protocol):

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from labelloop.storage import tables as t
+from labelloop.storage.tables_queue import create_queue_tables
 from labelloop.storage.tables_embeddings import create_embedding_tables
 from labelloop.storage.tables_llm import create_llm_tables
 
@@ -37,6 +38,7 @@ MIGRATIONS: list[Migration] = [
     Migration(2, "llm: response cache, call log, endpoint capabilities, LLM labels",
               create_llm_tables),
     Migration(3, "embeddings: vector cache keyed by (model, text hash)", create_embedding_tables),
+    Migration(4, "queue: published ranks, reasons and audit draws", create_queue_tables),
 ]
 
 
