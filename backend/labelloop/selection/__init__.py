@@ -1,0 +1,50 @@
+"""Active-learning selection: measures, strategies, cold start and the pool ranking.
+
+Measures score items and pick nothing (:mod:`.uncertainty`, :mod:`.committee`,
+:mod:`.diversity`); :func:`select_top` is the one generic step from scores to a batch;
+strategies (:mod:`.strategies`) combine them behind one signature; :func:`rank_pool` orders the
+whole pool for Label Studio's queue. Indices are always positions in the arrays passed in.
+"""
+
+from labelloop.selection.cold_start import ColdStartOptions, cold_start_batch, needs_cold_start
+from labelloop.selection.committee import (
+    agreement_weight,
+    consensus,
+    js_divergence,
+    vote_entropy,
+)
+from labelloop.selection.diversity import k_center_greedy, kmeans_representatives
+from labelloop.selection.errors import (
+    InvalidArgumentType,
+    InvalidBatchSize,
+    InvalidEmbeddings,
+    InvalidIndices,
+    InvalidProbabilities,
+    InvalidWeights,
+    SelectionInputError,
+)
+from labelloop.selection.ranking import Ranking, rank_pool
+from labelloop.selection.select import order_by_score, select_top
+from labelloop.selection.strategies import (
+    STRATEGIES,
+    STRATEGY_NAMES,
+    PoolData,
+    StrategyName,
+    StrategyOptions,
+    get_strategy,
+)
+from labelloop.selection.uncertainty import (
+    UncertaintyMethod,
+    multilabel_uncertainty_scores,
+    uncertainty_scores,
+)
+
+__all__ = [
+    "STRATEGIES", "STRATEGY_NAMES", "ColdStartOptions", "InvalidArgumentType",
+    "InvalidBatchSize", "InvalidEmbeddings", "InvalidIndices", "InvalidProbabilities",
+    "InvalidWeights", "PoolData", "Ranking", "SelectionInputError", "StrategyName",
+    "StrategyOptions", "UncertaintyMethod", "agreement_weight", "cold_start_batch", "consensus",
+    "get_strategy", "js_divergence", "k_center_greedy", "kmeans_representatives",
+    "multilabel_uncertainty_scores", "needs_cold_start", "order_by_score", "rank_pool",
+    "select_top", "uncertainty_scores", "vote_entropy",
+]

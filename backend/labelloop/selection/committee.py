@@ -1,0 +1,105 @@
+"""Committee disagreement: how much the members (the LLM and the local model) disagree.
+
+The committee is one stacked array ``(n_members, n_items, n_classes)`` of member probabilities
+plus member weights. A member may have no answer for an item (the LLM failed on it): that row is
+all NaN, and the item is scored over the members that did answer (weights renormalised). An item
+nobody answered scores 0.
+
+* :func:`vote_entropy`: entropy of the weighted hard votes (each member votes its argmax).
+  Coarse with two members (0, or the entropy of the weights), but robust to bad calibration.
+* :func:`js_divergence`: generalised Jensen–Shannon divergence, ``H(sum_m w_m p_m) -
+  sum_m w_m H(p_m)``; 0 when members agree, at most ``H(w) <= log n_members``.
+* :func:`agreement_weight`: maps a member's measured agreement with human labels to its weight.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from labelloop.selection.errors import SelectionInputError
+from labelloop.selection.uncertainty import entropy
+from labelloop.selection.validation import check_committee, check_weights
+
+
+def _member_weights(c: np.ndarray, weights: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Per-item weights ``(n_members, n_items)`` (0 where a member has no answer, rows renormalised)
+    and a mask of items at least one member answered."""
+    w = check_weights(weights, c.shape[0])
+    answered = ~np.isnan(c).any(axis=2)  # (m, n)
+    per_item = w[:, None] * answered
+    total = per_item.sum(axis=0)
+    ok = total > 0
+    per_item[:, ok] /= total[ok]
+    return per_item, ok
+
+
+def vote_entropy(committee: np.ndarray, *, weights: np.ndarray | None = None,
+                 normalised: bool = False) -> np.ndarray:
+    """Entropy (nats) of the weighted vote share of each class, per item ``(n_items,)``.
+
+    ``normalised`` divides by ``log(min(n_members, n_classes))``, the largest it can be.
+    """
+    c = check_committee(committee)
+    n_members, n_items, n_classes = c.shape
+    w, ok = _member_weights(c, weights)
+    votes = np.argmax(np.nan_to_num(c, nan=-1.0), axis=2)  # (m, n)
+    shares = np.zeros((n_items, n_classes))
+    for m in range(n_members):
+        np.add.at(shares, (np.arange(n_items), votes[m]), w[m])
+    scores = np.where(ok, entropy(shares), 0.0)
+    top = np.log(min(n_members, n_classes))
+    return scores / top if normalised and top > 0 else scores
+
+
+def js_divergence(committee: np.ndarray, *, weights: np.ndarray | None = None,
+                  normalised: bool = False) -> np.ndarray:
+    """Generalised Jensen–Shannon divergence of the members' distributions, per item.
+
+    ``normalised`` divides by ``log(n_members)`` (the bound for equal weights), landing in [0, 1].
+    """
+    c = check_committee(committee)
+    w, ok = _member_weights(c, weights)
+    filled = np.nan_to_num(c, nan=0.0)
+    consensus = np.einsum("mn,mnk->nk", w, filled)
+    member_h = entropy(filled)  # (m, n); 0 for unanswered rows, which also have weight 0
+    scores = entropy(consensus) - (w * member_h).sum(axis=0)
+    scores = np.where(ok, np.maximum(scores, 0.0), 0.0)  # rounding can dip below 0
+    top = np.log(c.shape[0])
+    return scores / top if normalised and top > 0 else scores
+
+
+def consensus(committee: np.ndarray, *, weights: np.ndarray | None = None) -> np.ndarray:
+    """The weighted mean distribution ``(n_items, n_classes)``; NaN rows where nobody answered."""
+    c = check_committee(committee)
+    w, ok = _member_weights(c, weights)
+    out = np.einsum("mn,mnk->nk", w, np.nan_to_num(c, nan=0.0))
+    out[~ok] = np.nan
+    return out
+
+
+def agreement_weight(agreement: float | None, *, chance: float, n_compared: int = 0,
+                     prior_weight: float = 0.5, prior_strength: float = 20.0) -> float:
+    """A committee weight in ``[0, 1]`` for a member from its agreement with human labels.
+
+    ``agreement`` is the fraction of compared items where the member's label matched the human
+    one, and ``chance`` the agreement a member guessing by the class frequencies would reach (for
+    K balanced classes ``1/K``). The skill ``(agreement - chance) / (1 - chance)`` (Cohen's-kappa
+    shape) is clipped to ``[0, 1]`` — a member no better than chance gets weight 0 — and shrunk
+    toward ``prior_weight`` while few items were compared:
+    ``(n * skill + prior_strength * prior_weight) / (n + prior_strength)``.
+    """
+    if not 0.0 <= chance < 1.0:
+        raise SelectionInputError(f"chance must be in [0, 1), got {chance}")
+    if not 0.0 <= prior_weight <= 1.0 or prior_strength < 0:
+        raise SelectionInputError("prior_weight must be in [0, 1] and prior_strength >= 0")
+    if n_compared < 0:
+        raise SelectionInputError(f"n_compared must be >= 0, got {n_compared}")
+    if agreement is None or n_compared == 0:
+        return float(prior_weight)
+    if not 0.0 <= agreement <= 1.0:
+        raise SelectionInputError(f"agreement must be in [0, 1], got {agreement}")
+    skill = min(max((agreement - chance) / (1.0 - chance), 0.0), 1.0)
+    if prior_strength == 0:
+        return float(skill)
+    return float((n_compared * skill + prior_strength * prior_weight)
+                 / (n_compared + prior_strength))
