@@ -280,8 +280,20 @@ def test_a_body_that_is_not_json_is_an_error(gw, ls):
 def test_a_timeout_is_an_error(ls):
     gw = make_gateway(ls.url, TOKEN, timeout=0.3, max_retries=0)
     ls.on("GET", "/api/projects/3/next/", Reply(200, {"id": 1}, delay=1.5))
-    with pytest.raises(LabelStudioUnavailable, match="next_task timed out"):
+    with pytest.raises(
+        LabelStudioUnavailable, match=r"next_task \(GET /api/projects/3/next/\) timed"
+    ):
         gw.next_task(3)
+
+
+def test_bulk_prediction_calls_wait_for_the_slow_timeout(ls):
+    gw = make_gateway(ls.url, TOKEN, timeout=0.3, max_retries=0, slow_timeout=5.0)
+    ls.on(
+        "DELETE", "/api/projects/3/model-versions/", Reply(200, {"deleted_predictions": 9}, delay=1)
+    )
+    ls.on("POST", "/api/projects/3/import/predictions", Reply(201, {"created": 1}, delay=1))
+    assert gw.delete_model_version_count(3, "v1") == 9
+    assert gw.import_predictions(3, [{"task": 1, "result": [], "model_version": "v1"}]) == 1
 
 
 def _closed_port() -> int:

@@ -41,10 +41,14 @@ class SdkGateway:
     """:class:`labelloop.labelstudio.gateway.LabelStudioGateway` on a ``LabelStudio`` client.
 
     Build it with :func:`make_gateway`, or pass a client built elsewhere (tests do).
+    ``slow_timeout`` (seconds) replaces the client's timeout for the calls whose cost grows with
+    the number of predictions: Label Studio 1.23.2 took over 30 s to delete a 5,000-prediction
+    model version (see docs/label-studio-findings.md).
     """
 
-    def __init__(self, sdk: LabelStudio) -> None:
+    def __init__(self, sdk: LabelStudio, *, slow_timeout: float = 600.0) -> None:
         self._sdk = sdk
+        self.slow_timeout = slow_timeout
         self._http = sdk._client_wrapper.httpx_client
         self.base_url = sdk._client_wrapper.get_base_url().rstrip("/")
 
@@ -110,13 +114,16 @@ class SdkGateway:
             return 0
         try:
             answer = self._sdk.projects.import_predictions(
-                id=project_id, request=predictions, request_options={"max_retries": 0}
+                id=project_id,
+                request=predictions,
+                request_options={"max_retries": 0, "timeout_in_seconds": self.slow_timeout},
             )
         except (ApiError, ParsingError) as exc:
             where = f"POST /api/projects/{project_id}/import/predictions"
             raise _api_error("import_predictions", where, exc) from exc
         except httpx.HTTPError as exc:
-            raise _transport_error("import_predictions", self.base_url, exc) from exc
+            where = f"POST /api/projects/{project_id}/import/predictions"
+            raise _transport_error("import_predictions", where, self.base_url, exc) from exc
         created = getattr(answer, "created", None)
         if not isinstance(created, int):
             raise LabelStudioUnavailable(
@@ -129,8 +136,11 @@ class SdkGateway:
         return self._call("update_project", "PATCH", f"api/projects/{project_id}/", payload=fields)
 
     def list_model_versions(self, project_id: int) -> dict[str, int]:
-        """``{version: prediction count}``. Label Studio adds ``project.model_version`` with 0
-        when no prediction carries it."""
+        """``{version: prediction count}``, newest first.
+
+        Label Studio's code also lists ``project.model_version`` with 0 when no prediction
+        carries it; in practice it refuses to PATCH ``model_version`` to a version without
+        predictions, and deleting the current version resets ``project.model_version``."""
         body = self._call(
             "list_model_versions", "GET", f"api/projects/{project_id}/model-versions/"
         )
@@ -142,6 +152,9 @@ class SdkGateway:
         return {str(k): int(v) for k, v in body.items()}
 
     def delete_model_version(self, project_id: int, version: str) -> None:
+        """Delete every prediction of ``version``. Label Studio 1.23.2 also resets
+        ``project.model_version`` to null when it equals ``version`` or equals the title of an
+        ML backend of the project (as it does right after registration)."""
         self.delete_model_version_count(project_id, version)
 
     def next_task(self, project_id: int) -> dict[str, Any] | None:
@@ -167,6 +180,7 @@ class SdkGateway:
             "DELETE",
             f"api/projects/{project_id}/model-versions/",
             payload={"model_version": version},
+            timeout=self.slow_timeout,
         )
         return int(body.get("deleted_predictions", 0)) if isinstance(body, dict) else 0
 
@@ -180,12 +194,16 @@ class SdkGateway:
         *,
         params: dict[str, Any] | None = None,
         payload: Any = None,
+        timeout: float | None = None,
     ) -> Any:
         where = f"{method} /{path}"
+        options = {"timeout_in_seconds": timeout} if timeout is not None else None
         try:
-            response = self._http.request(path, method=method, params=params, json=payload)
+            response = self._http.request(
+                path, method=method, params=params, json=payload, request_options=options
+            )
         except httpx.HTTPError as exc:
-            raise _transport_error(name, self.base_url, exc) from exc
+            raise _transport_error(name, where, self.base_url, exc) from exc
         if not 200 <= response.status_code < 300:
             raise _status_error(name, where, response.status_code, _short(response.text))
         if not response.content:
@@ -201,13 +219,19 @@ class SdkGateway:
 
 
 def make_gateway(
-    url: str, api_key: str, *, timeout: float = 30.0, max_retries: int = 2
+    url: str,
+    api_key: str,
+    *,
+    timeout: float = 30.0,
+    max_retries: int = 2,
+    slow_timeout: float = 600.0,
 ) -> SdkGateway:
     """A gateway to the Label Studio at ``url``.
 
     ``api_key`` is a legacy token or a personal access token (JWT); ``timeout`` is per HTTP
     call in seconds; ``max_retries`` is the SDK's retry count for connection failures and for
-    429/408/409/5xx answers (with exponential back-off from 1 s; 0 turns it off).
+    429/408/409/5xx answers (with exponential back-off from 1 s; 0 turns it off);
+    ``slow_timeout`` is the timeout of the bulk prediction calls (see :class:`SdkGateway`).
     """
     if not url:
         raise LabelStudioUnavailable("Label Studio URL is not set")
@@ -219,7 +243,7 @@ def make_gateway(
         )
     except ApiError as exc:  # an expired personal access token is refused at construction
         raise _api_error("connect", "token check", exc) from exc
-    return SdkGateway(sdk)
+    return SdkGateway(sdk, slow_timeout=max(slow_timeout, timeout))
 
 
 def _short(text: str) -> str:
@@ -241,9 +265,14 @@ def _api_error(name: str, where: str, exc: ApiError | ParsingError) -> LabelStud
     return _status_error(name, where, exc.status_code, _short(body))
 
 
-def _transport_error(name: str, base_url: str, exc: httpx.HTTPError) -> LabelStudioUnavailable:
-    kind = "timed out" if isinstance(exc, httpx.TimeoutException) else "failed"
+def _transport_error(
+    name: str, where: str, base_url: str, exc: httpx.HTTPError
+) -> LabelStudioUnavailable:
+    if isinstance(exc, httpx.TimeoutException) and not isinstance(exc, httpx.ConnectTimeout):
+        what = f"timed out waiting for {base_url} to answer"  # LS may still finish the work
+    else:
+        what = f"failed: cannot reach {base_url}"
     return LabelStudioUnavailable(
-        f"Label Studio {name} {kind}: cannot reach {base_url} ({type(exc).__name__}: {exc})",
+        f"Label Studio {name} ({where}) {what} ({type(exc).__name__}: {exc})",
         detail={"call": name, "error": type(exc).__name__},
     )
