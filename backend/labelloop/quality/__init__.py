@@ -1,0 +1,39 @@
+"""Label quality of a live project: storage -> label matrices -> :mod:`labelloop.agreement`.
+
+The metrics themselves live in :mod:`labelloop.agreement` (pure functions on arrays); this package
+is the glue between them and what labelloop stores:
+
+===============================  =============================================================
+step                             module
+===============================  =============================================================
+read one consistent snapshot     :mod:`.data` (:func:`read_project_labels`, the only module
+                                 that touches storage)
+records -> arrays                :mod:`.align` (label matrix, first labels, LLM and model labels
+                                 on the same rows; task ids only at this boundary)
+which first labels to review     :mod:`.review` (disagrees with both the LLM and the model)
+LLM accuracy on the unreviewed   :mod:`.audit` (uniform audit sample, Wilson 95 %)
+the report, as JSON              :mod:`.service` (:func:`project_quality`)
+second annotations               :mod:`.double` (which tasks; the Label Studio call)
+===============================  =============================================================
+
+docs/quality.md explains the figures, the audit method and what Label Studio allows.
+"""
+
+from labelloop.quality.double import (
+    SecondAnnotation,
+    plan_second_annotations,
+    request_annotations,
+    second_annotation_positions,
+)
+from labelloop.quality.review import review_positions
+from labelloop.quality.service import project_quality, quality_from_labels
+
+__all__ = [
+    "SecondAnnotation",
+    "plan_second_annotations",
+    "project_quality",
+    "quality_from_labels",
+    "request_annotations",
+    "review_positions",
+    "second_annotation_positions",
+]

@@ -1,0 +1,91 @@
+"""The label-quality report of a project: storage -> arrays -> :func:`labelloop.agreement`.
+
+:func:`project_quality` reads one consistent snapshot (:func:`~labelloop.quality.data.
+read_project_labels`) and hands it to :func:`quality_from_labels`, which is pure. The answer is
+plain JSON (undefined numbers are ``None``):
+
+- ``agreement``: the annotators among themselves — percent agreement, Fleiss' kappa,
+  Krippendorff's alpha, pairwise Cohen's kappa, each annotator vs the majority of the others,
+  per-label agreement for multiple choice (:func:`labelloop.agreement.quality_report`);
+- ``llm`` / ``model``: the LLM's and the local model's labels against the human consensus —
+  accuracy, kappa, per-class precision/recall/F1, confusion matrix (rows = human, columns =
+  machine), and the calibration of their confidences (reliability curve, ECE);
+- ``audit``: the LLM's accuracy on the unreviewed tasks (:mod:`labelloop.quality.audit`);
+- ``review``: tasks whose first human label disagrees with both machines
+  (:mod:`labelloop.quality.review`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from labelloop.agreement import majority_vote, quality_report
+from labelloop.quality.align import Aligned, align
+from labelloop.quality.audit import audit_estimate
+from labelloop.quality.data import ProjectLabels, read_project_labels
+from labelloop.quality.review import review_items
+from labelloop.storage.base import Storage
+
+DEFAULT_REVIEW_LIMIT = 50
+
+
+def jsonable(value: Any) -> Any:
+    """NaN and infinities -> None, numpy scalars -> Python, recursively (JSON has no NaN)."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+def consensus_of(aligned: Aligned) -> np.ndarray:
+    """Majority class per row (ties and unlabelled rows: NaN)."""
+    k = max(len(aligned.categories), 1)
+    return majority_vote(aligned.matrix, n_classes=k, ties="missing")
+
+
+def quality_from_labels(data: ProjectLabels, *, review_limit: int | None = DEFAULT_REVIEW_LIMIT,
+                        n_bins: int = 10) -> dict[str, Any]:
+    """The quality report of one project's records (pure; see the module docstring)."""
+    a = align(data)
+    report = quality_report(
+        a.matrix, labels=list(a.categories), annotators=list(a.annotators),
+        models={"llm": a.llm, "model": a.model}, choice_matrices=a.choice_matrices,
+        choices=list(a.choices) if a.multiple else None, n_bins=n_bins)
+    models = report.pop("models")
+    notes = report.pop("notes")
+    consensus = consensus_of(a)
+    total, items = review_items(a, consensus, limit=review_limit)
+    llm_conf = a.llm.scores[~np.isnan(a.llm.scores)]
+    return jsonable({
+        "project": data.project_id,
+        "labels": list(a.categories),
+        "choices": list(a.choices),
+        "multiple": a.multiple,
+        "n_tasks": len(data.task_ids),
+        "n_human_labelled": len(a.task_ids),
+        "n_llm_labelled": int((~np.isnan(a.llm.labels)).sum()) + len(a.unreviewed_llm),
+        "agreement": report,
+        "llm": {**models["llm"], "mean_confidence": float(llm_conf.mean())
+                if llm_conf.size else None},
+        "model": {**models["model"], "versions": a.model_versions},
+        "audit": audit_estimate(a, consensus, drawn=len(data.audit_ids)),
+        "review": {"total": total, "limit": review_limit, "items": items},
+        "skipped": a.skipped,
+        "notes": [n.replace("model 'llm'", "llm").replace("model 'model'", "model")
+                  for n in notes],
+    })
+
+
+def project_quality(storage: Storage, project_id: int, *,
+                    review_limit: int | None = DEFAULT_REVIEW_LIMIT) -> dict[str, Any]:
+    """Read a project's labels in one transaction and compute its quality report."""
+    with storage.read() as tx:
+        data = read_project_labels(tx, project_id)
+    return quality_from_labels(data, review_limit=review_limit)
