@@ -14,7 +14,9 @@ from labelloop.api.deps import Services
 from labelloop.api.errors import install_error_handlers
 from labelloop.api.middleware import BasicAuthMiddleware, BodyLimitMiddleware
 from labelloop.api.protocol import router as protocol_router
+from labelloop.api.quality import router as quality_router
 from labelloop.api.status import router as status_router
+from labelloop.dashboard.router import router as dashboard_router
 from labelloop.events.ingestor import WebhookIngestor
 from labelloop.jobs.registry import default_handlers
 from labelloop.jobs.worker import WorkerPool
@@ -69,6 +71,8 @@ def create_app(settings: Settings, overrides: Overrides | None = None) -> FastAP
     install_error_handlers(app)
     app.include_router(protocol_router)
     app.include_router(status_router)
+    app.include_router(quality_router)
+    app.include_router(dashboard_router)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     if settings.basic_auth_user:
         app.add_middleware(BasicAuthMiddleware, settings=settings)
