@@ -83,6 +83,8 @@ class Settings(BaseSettings):
     resync_interval_s: float = Field(
         default=900.0, ge=0, description="Periodic resync of every known project; 0 turns it off."
     )
+    resync_on_start: bool = Field(
+        default=True, description="Resync every reachable project when jobs start running.")
     retrain_debounce_s: float = Field(default=5.0, ge=0)
 
     # --- LLM -------------------------------------------------------------------------------

@@ -141,6 +141,15 @@ class WorkerPool:
             t.join(timeout)
 
     def _schedule(self) -> None:
+        # Label Studio never re-sends a webhook: whatever happened while labelloop was down is
+        # recovered by resyncing every reachable project as soon as jobs run again.
+        if self.settings.resync_on_start:
+            try:
+                n = self.enqueue_periodic_resync()
+                if n:
+                    log.info("start-up resync queued for %d project(s)", n)
+            except Exception:
+                log.exception("start-up resync could not be queued")
         last_resync = time.monotonic()
         while not self.stop_event.wait(min(30.0, self.settings.job_lease_s / 4)):
             try:
