@@ -1,0 +1,71 @@
+"""Building the few-shot :class:`~labelloop.llm.fewshot.ExamplePool` of a stored project.
+
+Candidates are the project's human annotations (not cancelled, not deleted) with a choice for
+the schema's control; a ground-truth annotation wins over others of the same task, then the
+newest. A candidate counts as one the LLM got wrong when the LLM's stored label for the task
+differs from the human one, or the LLM failed on it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from labelloop.labelconfig.results import task_text
+from labelloop.labelconfig.schema import LabelSchema
+from labelloop.llm.fewshot import ExamplePool
+from labelloop.storage.base import Tx
+
+
+def human_choices(schema: LabelSchema, result: list[dict[str, Any]] | None) -> list[str]:
+    """The labels of the schema's control in an annotation result (known labels only)."""
+    allowed = set(schema.labels)
+    out: list[str] = []
+    for region in result or []:
+        if region.get("from_name") != schema.from_name:
+            continue
+        value = region.get("value") or {}
+        for label in value.get("choices") or []:
+            if label in allowed and label not in out:
+                out.append(label)
+    return out
+
+
+def example_pool(tx: Tx, project_id: int, schema: LabelSchema, *,
+                 model_version: str | None = None,
+                 embeddings: Mapping[int, np.ndarray] | None = None) -> ExamplePool:
+    """The human-labeled candidates of a project. ``embeddings`` (task id -> vector) are used
+    only when every candidate has one."""
+    best: dict[int, tuple[tuple[bool, int], list[str]]] = {}
+    for a in tx.get_annotations(project_id):
+        if a.was_cancelled:
+            continue
+        labels = human_choices(schema, a.result)
+        if not labels:
+            continue
+        rank = (a.ground_truth, a.id)
+        if a.task_id not in best or rank > best[a.task_id][0]:
+            best[a.task_id] = (rank, labels)
+    ids = sorted(best)
+    tasks = {t.id: t for t in tx.get_tasks(project_id, ids)}
+    llm = tx.get_llm_labels(project_id, task_ids=ids, model_version=model_version)
+    texts, labels, wrong, kept = [], [], [], []
+    for tid in ids:
+        task = tasks.get(tid)
+        text = task_text(schema, task.data) if task else None
+        if not text:
+            continue
+        human = best[tid][1]
+        answer = llm.get(tid)
+        texts.append(text)
+        labels.append(human)
+        wrong.append(answer is not None and (answer.labels is None
+                                             or set(answer.labels) != set(human)))
+        kept.append(tid)
+    vectors = None
+    if embeddings is not None and kept and all(tid in embeddings for tid in kept):
+        vectors = np.stack([np.asarray(embeddings[tid], dtype=np.float32) for tid in kept])
+    return ExamplePool(texts, labels, schema.labels, embeddings=vectors,
+                       llm_wrong=np.asarray(wrong, dtype=bool))

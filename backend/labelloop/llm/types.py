@@ -1,0 +1,78 @@
+"""The records the LLM labeler takes and gives back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+ConfidenceMethod = Literal["logprobs", "self_consistency", "unknown"]
+OutputMode = Literal["json_schema", "tools", "text"]
+FailureKind = Literal["invalid_answer", "rejected", "request_failed", "paused", "over_budget"]
+"""Why an item has no label: the model answered outside the label set (after one retry); the
+server rejected the request (400); the call failed after retries; the circuit breaker or the
+budget stopped LLM work before the item was sent (these two are worth retrying later)."""
+
+
+@dataclass(frozen=True)
+class LabelRequest:
+    """One text to label. ``embedding`` (optional) picks few-shot examples similar to it."""
+
+    task_id: int
+    text: str
+    embedding: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Calls and tokens spent on one item (zero when every response came from the cache)."""
+
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    cached_responses: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(self.calls + other.calls, self.prompt_tokens + other.prompt_tokens,
+                     self.completion_tokens + other.completion_tokens,
+                     self.cost_usd + other.cost_usd,
+                     self.cached_responses + other.cached_responses)
+
+    @property
+    def tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def to_json(self) -> dict[str, float | int]:
+        return {"calls": self.calls, "prompt_tokens": self.prompt_tokens,
+                "completion_tokens": self.completion_tokens, "cost_usd": self.cost_usd,
+                "cached_responses": self.cached_responses}
+
+
+@dataclass(frozen=True)
+class LabelOutcome:
+    """The LLM's answer for one task.
+
+    ``labels`` are output values (what Label Studio stores), never anything outside the label
+    set; None when the item failed (``failure`` says why, ``failure_kind`` how).
+    ``distribution`` maps every output label to a probability: for single choice it sums to 1;
+    for multiple choice each value is the probability that the label applies. None when the
+    method is ``unknown`` or the item failed. ``confidence`` is the probability of the chosen
+    label (single choice) or the mean over the chosen labels (multiple choice).
+    ``cached`` is True when no call was made for the item.
+    """
+
+    task_id: int
+    labels: list[str] | None
+    distribution: dict[str, float] | None
+    confidence: float | None
+    confidence_method: ConfidenceMethod
+    failure: str | None = None
+    failure_kind: FailureKind | None = None
+    cached: bool = False
+    usage: Usage = field(default_factory=Usage)
+
+    @property
+    def ok(self) -> bool:
+        return self.labels is not None
