@@ -97,3 +97,11 @@ def test_publish_can_leave_sampling_alone(storage: Storage, ls: FakeGateway, set
     publish_queue(storage, ls, 1, {1: 0.3, 2: 0.2, 3: 0.1}, settings=s)
     assert ls.projects[1]["sampling"] == "Sequential sampling"
     assert ls.calls.count("import_predictions") == 2  # batches of 2
+
+
+def test_publish_with_nothing_to_publish_switches_nothing(storage: Storage, ls: FakeGateway,
+                                                           settings) -> None:  # noqa: ANN001
+    resync_project(storage, ls, 1)
+    report = publish_queue(storage, ls, 1, {999: 0.1}, settings=settings)
+    assert report.published == 0 and report.skipped == 1
+    assert "update_project" not in ls.calls and ls.projects[1]["model_version"] == ""

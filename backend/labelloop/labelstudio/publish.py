@@ -75,6 +75,10 @@ def publish_queue(storage: Storage, gateway: LabelStudioGateway, project_id: int
             result = None
         preds.append({"task": task_id, "result": result or [], "score": float(score),
                       "model_version": version})
+    if not preds:
+        # Label Studio refuses (400) a model_version without predictions: nothing to switch to.
+        log.info("project %s: nothing to publish (%d scores skipped)", project_id, skipped)
+        return PublishReport(version, 0, 0, skipped, time.perf_counter() - started)
     n_stored = 0
     for i in range(0, len(preds), settings.publish_batch_size):
         n_stored += gateway.import_predictions(project_id, preds[i:i + settings.publish_batch_size])
