@@ -4,7 +4,8 @@
 :func:`labelloop.api.status.project_status`), the learning curve over retrain versions
 (:func:`learning_curve`, from their lineage), the head of the published queue with the reason each
 task is there (:func:`queue_head`), LLM token and cost totals, and the quality report
-(:func:`labelloop.quality.service.project_quality`).
+(:class:`labelloop.quality.cache.ReportCache`: computed again only when the
+project's data changed).
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from typing import Any
 
 from labelloop.api.status import project_status
 from labelloop.errors import LabelloopError
-from labelloop.quality.service import jsonable, project_quality
+from labelloop.quality.cache import ReportCache
+from labelloop.quality.service import jsonable
 from labelloop.storage.base import Tx
 
 QUEUE_HEAD = 15
@@ -102,7 +104,7 @@ def queue_head(tx: Tx, project_id: int, version: str | None, data_key: str | Non
     }
 
 
-def dashboard_data(services: Any, project_id: int) -> dict[str, Any]:
+def dashboard_data(services: Any, cache: ReportCache, project_id: int) -> dict[str, Any]:
     """Everything the dashboard page shows for one project (see the module docstring)."""
     status = project_status(services, project_id)  # raises UnknownProject
     schema = status.get("schema") or {}
@@ -110,8 +112,8 @@ def dashboard_data(services: Any, project_id: int) -> dict[str, Any]:
         queue = queue_head(tx, project_id, status["published_version"], schema.get("data_key"))
         usage = tx.llm_usage()
     try:
-        quality: dict[str, Any] = project_quality(services.storage, project_id,
-                                                  review_limit=REVIEW_ITEMS)
+        quality: dict[str, Any] = cache.report(services.storage, project_id,
+                                               review_limit=REVIEW_ITEMS)
     except LabelloopError as exc:  # unsupported config: the rest of the page still works
         quality = {"error": exc.code, "message": exc.message}
     return jsonable({

@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from labelloop.api.deps import ServicesDep
+from labelloop.api.quality import ReportCacheDep
 from labelloop.dashboard.data import dashboard_data
 from labelloop.errors import NotFound
 
@@ -48,6 +49,7 @@ def static_file(name: str) -> Response:
 
 
 @router.get("/api/projects/{project_id}/dashboard")
-async def project_dashboard(project_id: int, services: ServicesDep) -> dict[str, Any]:
+async def project_dashboard(project_id: int, services: ServicesDep,
+                            cache: ReportCacheDep) -> dict[str, Any]:
     """Status, learning curve, queue head, LLM usage and quality of one project, for the page."""
-    return await run_in_threadpool(dashboard_data, services, project_id)
+    return await run_in_threadpool(dashboard_data, services, cache, project_id)

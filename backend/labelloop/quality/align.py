@@ -63,13 +63,19 @@ def chosen(result: Any, from_name: str | None) -> Combo | None:
     """The sorted labels a result picks in control ``from_name``; None when it picks none."""
     if not isinstance(result, list):
         return None
-    found = [r for r in result if isinstance(r, dict) and r.get("type") == "choices"
-             and r.get("from_name") == from_name]
-    if len(found) != 1:
-        return None
-    value = found[0].get("value")
+    found = None
+    for r in result:
+        if isinstance(r, dict) and r.get("from_name") == from_name and r.get("type") == "choices":
+            if found is not None:
+                return None  # several regions for one control: ambiguous
+            found = r
+    value = found.get("value") if found is not None else None
     picked = value.get("choices") if isinstance(value, dict) else None
-    if not isinstance(picked, list) or not picked or not all(isinstance(c, str) for c in picked):
+    if not isinstance(picked, list) or not picked:
+        return None
+    if len(picked) == 1:  # the common case, without sorting
+        return (picked[0],) if isinstance(picked[0], str) else None
+    if not all(isinstance(c, str) for c in picked):
         return None
     return tuple(sorted(set(picked)))
 
@@ -95,17 +101,24 @@ def align(data: ProjectLabels) -> Aligned:
     order = {label: i for i, label in enumerate(labels)}
     skipped: Counter[str] = Counter()
 
+    checked: dict[tuple[Combo | None, str], tuple[Combo | None, str | None]] = {}
+
     def usable(combo: Combo | None, what: str) -> Combo | None:
-        if combo is None:
-            skipped[f"{what}_without_choice"] += 1
-            return None
-        if any(c not in order for c in combo):
-            skipped[f"{what}_label_not_in_config"] += 1
-            return None
-        if not schema.multiple and len(combo) != 1:
-            skipped[f"{what}_several_choices_in_single_choice"] += 1
-            return None
-        return tuple(sorted(combo, key=order.__getitem__))
+        """``combo`` in config order, or None (counted in ``skipped``); memoised per combo."""
+        key = (combo, what)
+        if key not in checked:
+            if combo is None:
+                checked[key] = (None, f"{what}_without_choice")
+            elif any(c not in order for c in combo):
+                checked[key] = (None, f"{what}_label_not_in_config")
+            elif not schema.multiple and len(combo) != 1:
+                checked[key] = (None, f"{what}_several_choices_in_single_choice")
+            else:
+                checked[key] = (tuple(sorted(combo, key=order.__getitem__)), None)
+        out, why = checked[key]
+        if why is not None:
+            skipped[why] += 1
+        return out
 
     cells: dict[tuple[int, int], Combo] = {}
     first: dict[int, tuple[Combo, int]] = {}
