@@ -79,13 +79,14 @@ def _terminate(proc: subprocess.Popen, timeout: float) -> None:
         proc.wait(10)
 
 
-def _wait_healthy(url: str, proc: subprocess.Popen, log: Path, timeout: float, what: str) -> None:
+def _wait_healthy(url: str, proc: subprocess.Popen, log: Path, timeout: float, what: str,
+                  auth: tuple[str, str] | None = None) -> None:
     deadline = time.monotonic() + timeout
     while True:
         if proc.poll() is not None:
             raise RuntimeError(f"{what} exited with {proc.returncode}; log {log}:\n{_tail(log)}")
         with contextlib.suppress(httpx.HTTPError, ValueError):
-            r = httpx.get(f"{url}/health", timeout=2.0)
+            r = httpx.get(f"{url}/health", timeout=2.0, auth=auth)
             if r.status_code == 200 and isinstance(r.json(), dict):
                 return
         if time.monotonic() > deadline:
@@ -315,7 +316,10 @@ class LabelloopProcess:
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
             )
-        _wait_healthy(self.url, self.proc, self.log_path, self.startup_timeout, "labelloop")
+        user = self.extra_env.get("LABELLOOP_BASIC_AUTH_USER")
+        auth = (user, self.extra_env.get("LABELLOOP_BASIC_AUTH_PASSWORD", "")) if user else None
+        _wait_healthy(self.url, self.proc, self.log_path, self.startup_timeout, "labelloop",
+                      auth)
         return self
 
     def kill9(self) -> None:

@@ -152,3 +152,28 @@ def test_published_order_is_what_label_studio_serves(label_studio, new_project,
         served.append(task["id"])
         label_studio.sdk.annotations.create(id=task["id"], result=choice_result("positive"))
     assert served == order
+
+
+def test_basic_auth_end_to_end(label_studio, new_project, labelloop_process) -> None:  # noqa: ANN001
+    p = new_project(4)
+    proc = labelloop_process({
+        "LABEL_STUDIO_URL": label_studio.url, "LABEL_STUDIO_API_KEY": label_studio.token,
+        "LABELLOOP_BASIC_AUTH_USER": "ls", "LABELLOOP_BASIC_AUTH_PASSWORD": "pw-123456",
+        "LABELLOOP_RETRAIN_DEBOUNCE_S": "3600", "LABELLOOP_JOB_POLL_INTERVAL_S": "0.2"})
+    assert httpx.get(f"{proc.url}/health").status_code == 401
+    label_studio.sdk.ml.create(project=p.id, url=proc.url, title="labelloop",
+                               auth_method="BASIC_AUTH", basic_auth_user="ls",
+                               basic_auth_pass="pw-123456")
+    # labelloop's first resync puts the auth header on the webhook Label Studio created
+    wait_for("the webhook's auth header", lambda: any(
+        (h.headers or {}).get("Authorization", "").startswith("Basic ")
+        for h in label_studio.sdk.webhooks.list(project=p.id)))
+    a = label_studio.sdk.annotations.create(id=p.task_ids[0], result=choice_result("neutral"))
+    st = storage_of(proc)
+    try:
+        assert annotations_in(st, p.id) == {a.id: ["neutral"]}
+        with st.read() as tx:
+            assert [h.source for h in tx.annotation_history(a.id)] == ["webhook"]
+    finally:
+        st.close()
+    assert "pw-123456" not in proc.log_text()

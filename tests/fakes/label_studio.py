@@ -23,6 +23,8 @@ class FakeGateway:
         self.calls: list[str] = []
         self.fail_next: int = 0
         self._ids = itertools.count(1000)
+        self.ml_backends: list[dict[str, Any]] = []
+        self.webhooks: list[dict[str, Any]] = []
 
     # --- test set-up helpers ---------------------------------------------------------------
     def add_project(self, project_id: int, label_config: str, **fields: Any) -> None:
@@ -103,3 +105,17 @@ class FakeGateway:
             return None
         best = min(scored, key=lambda p: (p["score"], p["task"]))
         return dict(self.tasks[best["task"]])
+
+    def list_ml_backends(self, project_id: int) -> list[dict[str, Any]]:
+        self._check("list_ml_backends")
+        return [dict(b) for b in self.ml_backends if b["project"] == project_id]
+
+    def list_webhooks(self, project_id: int) -> list[dict[str, Any]]:
+        self._check("list_webhooks")
+        return [dict(h) for h in self.webhooks if h["project"] == project_id]
+
+    def update_webhook(self, webhook_id: int, **fields: Any) -> dict[str, Any]:
+        self._check("update_webhook")
+        hook = next(h for h in self.webhooks if h["id"] == webhook_id)
+        hook.update(fields)
+        return dict(hook)

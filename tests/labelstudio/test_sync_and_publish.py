@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import SecretStr
 
 from labelloop.errors import LabelStudioUnavailable
 from labelloop.labelstudio.publish import publish_queue
@@ -105,3 +106,18 @@ def test_publish_with_nothing_to_publish_switches_nothing(storage: Storage, ls: 
     report = publish_queue(storage, ls, 1, {999: 0.1}, settings=settings)
     assert report.published == 0 and report.skipped == 1
     assert "update_project" not in ls.calls and ls.projects[1]["model_version"] == ""
+
+
+def test_webhook_auth_is_set_on_labelloops_own_webhooks_only(ls: FakeGateway, settings) -> None:  # noqa: ANN001
+    from labelloop.labelstudio.webhook_auth import ensure_webhook_auth
+
+    ls.ml_backends = [{"id": 1, "project": 1, "url": "http://ll:9090"}]
+    ls.webhooks = [{"id": 7, "project": 1, "url": "http://ll:9090/webhook", "headers": {}},
+                   {"id": 8, "project": 1, "url": "http://other/hook", "headers": {}}]
+    assert ensure_webhook_auth(ls, 1, settings) == 0  # basic auth off: nothing to do
+    s = settings.model_copy(update={"basic_auth_user": "u",
+                                    "basic_auth_password": SecretStr("p")})
+    assert ensure_webhook_auth(ls, 1, s) == 1
+    assert ls.webhooks[0]["headers"] == {"Authorization": "Basic dTpw"}  # base64("u:p")
+    assert ls.webhooks[1]["headers"] == {}
+    assert ensure_webhook_auth(ls, 1, s) == 0  # already right

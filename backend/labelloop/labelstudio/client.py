@@ -184,6 +184,18 @@ class SdkGateway:
         )
         return int(body.get("deleted_predictions", 0)) if isinstance(body, dict) else 0
 
+    def list_ml_backends(self, project_id: int) -> list[dict[str, Any]]:
+        body = self._call("list_ml_backends", "GET", "api/ml/", params={"project": project_id})
+        return body if isinstance(body, list) else []
+
+    def list_webhooks(self, project_id: int) -> list[dict[str, Any]]:
+        body = self._call("list_webhooks", "GET", "api/webhooks/", params={"project": project_id})
+        return body if isinstance(body, list) else []
+
+    def update_webhook(self, webhook_id: int, **fields: Any) -> dict[str, Any]:
+        return self._call("update_webhook", "PATCH", f"api/webhooks/{webhook_id}/",
+                          payload=fields)
+
     # --- plumbing --------------------------------------------------------------------------
 
     def _call(

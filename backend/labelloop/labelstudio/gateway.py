@@ -37,3 +37,12 @@ class LabelStudioGateway(Protocol):
 
     def next_task(self, project_id: int) -> dict[str, Any] | None:
         """What ``GET /api/projects/{id}/next/`` serves the API user (None when nothing)."""
+
+    def list_ml_backends(self, project_id: int) -> list[dict[str, Any]]:
+        """The project's ML backends (``id``, ``url``, ``title``, ``auth_method``, …)."""
+
+    def list_webhooks(self, project_id: int) -> list[dict[str, Any]]:
+        """The project's webhooks (``id``, ``url``, ``headers``, ``send_for_all_actions``, …)."""
+
+    def update_webhook(self, webhook_id: int, **fields: Any) -> dict[str, Any]:
+        """PATCH a webhook (e.g. its ``headers``)."""

@@ -20,6 +20,7 @@ from labelloop.events.projects import record_project
 from labelloop.jobs.context import JobContext
 from labelloop.jobs.triggers import retrain_spec
 from labelloop.labelstudio.gateway import LabelStudioGateway
+from labelloop.labelstudio.webhook_auth import ensure_webhook_auth
 from labelloop.storage.base import Storage
 
 log = logging.getLogger(__name__)
@@ -108,6 +109,7 @@ def handle_resync(ctx: JobContext) -> None:
     gateway = ctx.gateways.for_project(project)
     if gateway is None:
         raise PermanentJobError(ctx.gateways.why_not())
+    ensure_webhook_auth(gateway, pid, ctx.settings)
     try:
         report = resync_project(ctx.storage, gateway, pid, page_size=ctx.settings.page_size,
                                 on_page=lambda r: ctx.progress(tasks_seen=r.tasks_seen))
