@@ -1,0 +1,1 @@
+"""The learning loop: the jobs that embed, pre-label, retrain, rank and publish."""
