@@ -86,7 +86,7 @@ def seed_project(storage: Storage, *, project_id: int = 1, n_tasks: int = 400,
     ids = [project_id * 100_000 + i for i in range(n_tasks)]
     truth = rng.choice(k, size=n_tasks, p=[0.45, 0.35, 0.20])
     acc = np.linspace(0.95, 0.65, n_annotators)  # annotator 1 best, the last one worst
-    n_lab = int(round(labelled_share * n_tasks))
+    n_lab = round(labelled_share * n_tasks)
     human: dict[tuple[int, int], int] = {}
     for i in range(n_lab):
         who = np.flatnonzero(rng.random(n_annotators) < cell_share)

@@ -45,7 +45,7 @@ def test_review_rejects_unequal_lengths() -> None:
         review_positions([0, 1], [0], [0, 1])
 
 
-def _second(**kw):  # noqa: ANN003, ANN202
+def _second(**kw):
     args = {"first": [0, 0, 0, 1, 2, 2], "n_annotations": [1, 1, 2, 1, 1, 1],
             "llm": [1, 2, 1, 1, 0, nan], "model": [1, 0, 1, 0, 0, 0],
             "llm_confidence": [0.8, 0.95, 0.99, 0.99, 0.5, nan], "budget": 10,
