@@ -8,6 +8,7 @@ embedder does not silently change the process for scikit-learn or anyone else.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -32,6 +33,21 @@ def bundled_model_path() -> Path:
     if not path.is_dir():
         raise EmbeddingModelUnavailable(f"the embedding model folder {path} does not exist")
     return path
+
+
+def _declared_dim(path: Path) -> int | None:
+    """``word_embedding_dimension`` of a Transformer + Pooling (+ Normalize) model; None when
+    the folder has other modules (a Dense layer changes the size) or says nothing."""
+    try:
+        modules = json.loads((path / "modules.json").read_text())
+        kinds = {m["type"].rsplit(".", 1)[-1] for m in modules}
+        if not kinds <= {"Transformer", "Pooling", "Normalize"}:
+            return None
+        pooling = next(m["path"] for m in modules if m["type"].endswith("Pooling"))
+        return int(json.loads((path / pooling / "config.json").read_text())
+                   ["word_embedding_dimension"])
+    except (OSError, ValueError, KeyError, TypeError, StopIteration):
+        return None
 
 
 class SentenceTransformerEmbedder:
@@ -60,6 +76,12 @@ class SentenceTransformerEmbedder:
 
     @property
     def dim(self) -> int:
+        """The vector size, read from the model folder's pooling config when that settles it
+        (so asking does not load the model), else from the loaded model."""
+        if self._model is None:
+            declared = _declared_dim(self.model_path or bundled_model_path())
+            if declared is not None:
+                return declared
         model = self.model
         get = getattr(model, "get_embedding_dimension", None) or \
             model.get_sentence_embedding_dimension
