@@ -179,3 +179,22 @@ class TestColdStart:
         with pytest.raises(SelectionInputError, match="rows"):
             cold_start_batch(x, np.arange(50), np.array([], dtype=np.int64), 5,
                              rng=np.random.default_rng(0), proxy_probas=np.full((10, 3), 1 / 3))
+
+
+def test_disagreement_counts_only_while_the_llm_leads() -> None:
+    from labelloop.selection.strategies import combined_scores, disagreement_share
+
+    rng = np.random.default_rng(0)
+    x, _ = blobs(50, seed=7)
+    probas = rng.dirichlet(np.ones(3), size=50)
+    llm = rng.dirichlet(np.ones(3), size=50)
+    opts = StrategyOptions(disagreement_share=0.5)
+    behind = PoolData(x, probas=probas, llm_probas=llm, llm_weight=0.4, model_weight=0.6)
+    ahead = PoolData(x, probas=probas, llm_probas=llm, llm_weight=0.8, model_weight=0.2)
+    assert disagreement_share(behind, options=opts) == 0.0
+    assert disagreement_share(ahead, options=opts) == pytest.approx(0.5 * 0.75)
+    alone = PoolData(x, probas=probas)
+    np.testing.assert_allclose(combined_scores(behind, options=opts),
+                               combined_scores(alone, options=opts))
+    assert not np.allclose(combined_scores(ahead, options=opts),
+                           combined_scores(alone, options=opts))

@@ -16,6 +16,7 @@ from labelloop.selection import (
     agreement_weight,
     consensus,
     js_divergence,
+    member_weight,
     multilabel_uncertainty_scores,
     uncertainty_scores,
     vote_entropy,
@@ -184,3 +185,23 @@ class TestAgreementWeight:
     def test_bad_input(self, kwargs: dict) -> None:
         with pytest.raises(SelectionInputError):
             agreement_weight(**kwargs)
+
+
+class TestMemberWeight:
+    def test_always_right_and_never_right(self) -> None:
+        y = np.tile([0, 1, 2], 200)
+        right = np.eye(3)[y] * 0.8 + 0.2 / 3
+        wrong = np.eye(3)[(y + 1) % 3]
+        assert member_weight(right, y) > 0.95
+        assert member_weight(wrong, y) < 0.05
+
+    def test_unanswered_items_do_not_count(self) -> None:
+        y = np.array([0, 1, 0, 1])
+        p = np.array([[0.9, 0.1], [np.nan, np.nan], [0.8, 0.2], [np.nan, np.nan]])
+        only_answered = member_weight(p[[0, 2]], y[[0, 2]])
+        assert member_weight(p, y) == only_answered
+        assert member_weight(np.full((2, 2), np.nan), np.array([0, 1])) == 0.5  # the prior
+
+    def test_bad_labels(self) -> None:
+        with pytest.raises(SelectionInputError):
+            member_weight(np.full((2, 2), 0.5), np.array([0, 5]))

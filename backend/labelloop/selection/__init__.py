@@ -11,6 +11,7 @@ from labelloop.selection.committee import (
     agreement_weight,
     consensus,
     js_divergence,
+    member_weight,
     vote_entropy,
 )
 from labelloop.selection.diversity import k_center_greedy, kmeans_representatives
@@ -40,11 +41,11 @@ from labelloop.selection.uncertainty import (
 )
 
 __all__ = [
-    "STRATEGIES", "STRATEGY_NAMES", "ColdStartOptions", "InvalidArgumentType",
-    "InvalidBatchSize", "InvalidEmbeddings", "InvalidIndices", "InvalidProbabilities",
-    "InvalidWeights", "PoolData", "Ranking", "SelectionInputError", "StrategyName",
-    "StrategyOptions", "UncertaintyMethod", "agreement_weight", "cold_start_batch", "consensus",
-    "get_strategy", "js_divergence", "k_center_greedy", "kmeans_representatives",
-    "multilabel_uncertainty_scores", "needs_cold_start", "order_by_score", "rank_pool",
-    "select_top", "uncertainty_scores", "vote_entropy",
+    "STRATEGIES", "STRATEGY_NAMES", "ColdStartOptions", "InvalidArgumentType", "InvalidBatchSize",
+    "InvalidEmbeddings", "InvalidIndices", "InvalidProbabilities", "InvalidWeights", "PoolData",
+    "Ranking", "SelectionInputError", "StrategyName", "StrategyOptions", "UncertaintyMethod",
+    "agreement_weight", "cold_start_batch", "consensus", "get_strategy", "js_divergence",
+    "k_center_greedy", "kmeans_representatives", "member_weight", "multilabel_uncertainty_scores",
+    "needs_cold_start", "order_by_score", "rank_pool", "select_top", "uncertainty_scores",
+    "vote_entropy",
 ]

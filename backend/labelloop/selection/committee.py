@@ -9,7 +9,8 @@ nobody answered scores 0.
   Coarse with two members (0, or the entropy of the weights), but robust to bad calibration.
 * :func:`js_divergence`: generalised Jensen–Shannon divergence, ``H(sum_m w_m p_m) -
   sum_m w_m H(p_m)``; 0 when members agree, at most ``H(w) <= log n_members``.
-* :func:`agreement_weight`: maps a member's measured agreement with human labels to its weight.
+* :func:`agreement_weight`: maps a member's measured agreement with human labels to its weight;
+  :func:`member_weight` measures it from the member's predictions and the human labels.
 """
 
 from __future__ import annotations
@@ -103,3 +104,30 @@ def agreement_weight(agreement: float | None, *, chance: float, n_compared: int 
         return float(skill)
     return float((n_compared * skill + prior_strength * prior_weight)
                  / (n_compared + prior_strength))
+
+
+def member_weight(probas: np.ndarray, y: np.ndarray, *, prior_weight: float = 0.5,
+                  prior_strength: float = 20.0) -> float:
+    """A member's committee weight from what it predicted for items humans have since labeled.
+
+    ``probas`` ``(n, n_classes)``: the member's distributions *made before* the human label
+    (NaN rows: no answer); ``y``: the human labels (class positions). Agreement is the share of
+    answered items whose argmax is the human label; chance is what guessing by the observed
+    label frequencies would reach (the sum of squared frequencies). See
+    :func:`agreement_weight`."""
+    p = check_committee(np.asarray(probas)[None])[0]
+    t = np.asarray(y)
+    if t.shape != (p.shape[0],) or (t.size and not np.issubdtype(t.dtype, np.integer)):
+        raise SelectionInputError(f"y must hold {p.shape[0]} integer class positions")
+    if t.size and (t.min() < 0 or t.max() >= p.shape[1]):
+        raise SelectionInputError(f"class positions must be in [0, {p.shape[1]})")
+    answered = ~np.isnan(p).any(axis=1)
+    n = int(answered.sum())
+    freq = np.bincount(t, minlength=p.shape[1]) / max(t.size, 1)
+    chance = min(float((freq ** 2).sum()), 0.99) if t.size else 1.0 / p.shape[1]
+    if n == 0:
+        return agreement_weight(None, chance=chance, prior_weight=prior_weight,
+                                prior_strength=prior_strength)
+    agree = float((np.argmax(p[answered], axis=1) == t[answered]).mean())
+    return agreement_weight(agree, chance=chance, n_compared=n, prior_weight=prior_weight,
+                            prior_strength=prior_strength)

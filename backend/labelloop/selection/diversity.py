@@ -116,8 +116,8 @@ def kmeans_representatives(embeddings: np.ndarray, candidates: np.ndarray, k: in
 def drop_near_duplicates(embeddings: np.ndarray, ordered: np.ndarray, k: int, *,
                          max_similarity: float = 0.9) -> np.ndarray:
     """The first ``min(k, len(ordered))`` of ``ordered`` (positions, best first), skipping any
-    item whose cosine similarity to one already taken exceeds ``max_similarity``; skipped items
-    fill the batch, in order, only if too few are left."""
+    item whose cosine similarity to one already taken exceeds ``max_similarity``. If too few
+    are left, skipped items fill the batch, each time the one least similar to those taken."""
     e = check_embeddings(embeddings)
     cand = check_indices(ordered, e.shape[0], name="ordered")
     if k < 1:
@@ -135,5 +135,7 @@ def drop_near_duplicates(embeddings: np.ndarray, ordered: np.ndarray, k: int, *,
             skipped.append(j)
         else:
             taken.append(j)
-    picks = (taken + skipped)[:k]
-    return cand[np.asarray(picks, dtype=np.int64)]
+    while len(taken) < k and skipped:
+        sims = (unit[skipped] @ unit[taken].T).max(axis=1)
+        taken.append(skipped.pop(int(np.argmin(sims))))
+    return cand[np.asarray(taken, dtype=np.int64)]
