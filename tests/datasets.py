@@ -78,6 +78,9 @@ def _subset(name: str, texts: list[str], labels: list[str], n: int | None,
         members = np.flatnonzero(lab == c)
         k = max(2, round(n * members.size / lab.size))
         picked.extend(rng.choice(members, size=min(k, members.size), replace=False).tolist())
+    if len(picked) < n:  # rounding left a few short: top up from the rest
+        rest = np.setdiff1d(np.arange(lab.size), picked)
+        picked.extend(rng.choice(rest, size=n - len(picked), replace=False).tolist())
     picked = sorted(rng.permutation(picked)[:n].tolist())
     return LabeledTexts(name, [texts[i] for i in picked], [labels[i] for i in picked])
 
