@@ -1,0 +1,25 @@
+"""``labelloop simulate``: the active-learning loop run offline, gold labels as the annotator.
+
+:func:`run_simulation` works on arrays (embeddings, gold labels, optional LLM distributions);
+:func:`simulate_file` adds reading JSONL, embedding through a disk cache and calling the LLM;
+:mod:`.report` turns a result into JSON, a markdown table and a plot.
+"""
+
+from labelloop.simulate.data import LabeledData, load_jsonl, train_test_split
+from labelloop.simulate.engine import (
+    Curve,
+    SimulationConfig,
+    SimulationResult,
+    budget_points,
+    run_loop,
+    run_simulation,
+)
+from labelloop.simulate.pipeline import LlmSource, embed_texts, simulate_file
+from labelloop.simulate.report import markdown_table, plot_curves, to_json
+from labelloop.simulate.synthetic import noisy_llm_distributions
+
+__all__ = [
+    "Curve", "LabeledData", "LlmSource", "SimulationConfig", "SimulationResult",
+    "budget_points", "embed_texts", "load_jsonl", "markdown_table", "noisy_llm_distributions",
+    "plot_curves", "run_loop", "run_simulation", "simulate_file", "to_json", "train_test_split",
+]

@@ -1,0 +1,173 @@
+"""The active-learning loop, offline: gold labels play the annotator.
+
+For each strategy and seed, the loop starts with nothing labeled, asks :func:`rank_pool` for a
+batch (exactly as the service does, cold start included), "labels" it with the gold labels,
+retrains the local model from scratch and scores it on the held-out test set — until the
+budget is spent. Everything works on arrays: embeddings are computed once by the caller.
+
+``llm_probas`` (one row per *train* item, NaN rows for failures) makes the LLM a committee
+member and the cold-start proxy; its weight follows its agreement with the labels gathered so
+far (:func:`~labelloop.selection.committee.agreement_weight`). Without it, the committee
+strategy is the local model alone — the result says so in ``notes``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from labelloop.errors import InvalidInput
+from labelloop.models import LocalModel, fit_local_model, predict, predict_proba
+from labelloop.selection import (
+    STRATEGY_NAMES,
+    ColdStartOptions,
+    PoolData,
+    StrategyName,
+    StrategyOptions,
+    member_weight,
+    rank_pool,
+)
+
+
+@dataclass(frozen=True)
+class SimulationConfig:
+    strategies: tuple[StrategyName, ...] = STRATEGY_NAMES
+    batch_size: int = 20
+    budget: int = 400
+    seeds: int = 5
+    C: float = 1.0
+    options: StrategyOptions = field(default_factory=StrategyOptions)
+    cold_start: ColdStartOptions = field(default_factory=ColdStartOptions)
+
+
+@dataclass
+class Curve:
+    labels: list[int]
+    accuracy: list[list[float]] = field(default_factory=list)  # per seed, per budget point
+    macro_f1: list[list[float]] = field(default_factory=list)
+
+    def mean_accuracy(self) -> np.ndarray:
+        return np.asarray(self.accuracy).mean(axis=0)
+
+
+@dataclass
+class SimulationResult:
+    n_train: int
+    n_test: int
+    labels: list[str]
+    config: SimulationConfig
+    full_pool_accuracy: float
+    full_pool_macro_f1: float
+    curves: dict[str, Curve]
+    llm_train_accuracy: float | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def labels_to_target(self, strategy: str, *, fraction: float = 0.95) -> int | None:
+        """Labels the strategy needs before its mean accuracy reaches ``fraction`` of the
+        full-pool model's accuracy (None: not within the budget)."""
+        curve = self.curves[strategy]
+        hit = np.flatnonzero(curve.mean_accuracy() >= fraction * self.full_pool_accuracy)
+        return int(curve.labels[hit[0]]) if hit.size else None
+
+
+def budget_points(batch_size: int, budget: int) -> list[int]:
+    if batch_size < 1 or budget < 1:
+        raise InvalidInput("batch_size and budget must be >= 1")
+    points = list(range(batch_size, budget + 1, batch_size))
+    if not points or points[-1] != budget:
+        points.append(budget)
+    return points
+
+
+def score(model: LocalModel, x_test: np.ndarray, y_test: np.ndarray) -> tuple[float, float]:
+    """Accuracy and macro-F1 (over the whole label set) of a model on the test set."""
+    from sklearn.metrics import f1_score
+
+    pred = predict(model, x_test)
+    f1 = f1_score(y_test, pred, average="macro", labels=np.arange(model.n_classes),
+                  zero_division=0)
+    return float((pred == y_test).mean()), float(f1)
+
+
+def run_loop(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray,
+             *, labels: Sequence[str], strategy: StrategyName, seed: int,
+             config: SimulationConfig, llm_probas: np.ndarray | None = None,
+             step: Callable[[], None] | None = None) -> tuple[list[float], list[float]]:
+    """One learning curve: accuracy and macro-F1 at each budget point."""
+    rng = np.random.default_rng(seed)
+    k = len(labels)
+    labeled = np.zeros(0, dtype=np.int64)
+    pool = np.arange(x_train.shape[0])
+    acc: list[float] = []
+    f1: list[float] = []
+    probas: np.ndarray | None = None
+    # what the local model predicted for each item just before its label arrived (NaN: no model)
+    model_before = np.full((x_train.shape[0], k), np.nan)
+    for point in budget_points(config.batch_size, min(config.budget, pool.size)):
+        while labeled.size < point:
+            y_lab = y_train[labeled]
+            data = PoolData(
+                x_train, probas=probas, llm_probas=llm_probas,
+                llm_weight=0.5 if llm_probas is None
+                else member_weight(llm_probas[labeled], y_lab),
+                model_weight=member_weight(model_before[labeled], y_lab))
+            counts = np.bincount(y_train[labeled], minlength=k)
+            ranking = rank_pool(data, pool, labeled, rng=rng,
+                                batch_size=min(config.batch_size, point - labeled.size),
+                                strategy=strategy, label_counts=counts,
+                                options=config.options, cold_start=config.cold_start)
+            if probas is not None:
+                model_before[ranking.batch] = probas[ranking.batch]
+            labeled = np.concatenate([labeled, ranking.batch])
+            pool = np.setdiff1d(pool, ranking.batch, assume_unique=True)
+            model = fit_local_model(x_train[labeled], y_train[labeled], labels=labels, C=config.C)
+            probas = predict_proba(model, x_train)
+        a, f = score(model, x_test, y_test)
+        acc.append(a)
+        f1.append(f)
+        if step is not None:
+            step()
+    return acc, f1
+
+
+def run_simulation(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray,
+                   y_test: np.ndarray, *, labels: Sequence[str],
+                   config: SimulationConfig = SimulationConfig(),
+                   llm_probas: np.ndarray | None = None,
+                   step: Callable[[], None] | None = None) -> SimulationResult:
+    """Every strategy × seed (see the module docstring). ``step`` is called per budget point
+    (for a progress bar: ``len(strategies) * seeds * len(budget_points)`` calls)."""
+    if x_train.shape[0] != y_train.shape[0] or x_test.shape[0] != y_test.shape[0]:
+        raise InvalidInput("embeddings and labels must have the same number of rows")
+    if llm_probas is not None and llm_probas.shape != (x_train.shape[0], len(labels)):
+        raise InvalidInput(f"llm_probas must have shape ({x_train.shape[0]}, {len(labels)})")
+    unknown = [s for s in config.strategies if s not in STRATEGY_NAMES]
+    if unknown:
+        raise InvalidInput(f"unknown strategies {unknown}; choose from {list(STRATEGY_NAMES)}")
+    full = fit_local_model(x_train, y_train, labels=labels, C=config.C)
+    full_acc, full_f1 = score(full, x_test, y_test)
+    points = budget_points(config.batch_size, min(config.budget, x_train.shape[0]))
+    curves: dict[str, Curve] = {}
+    for strategy in config.strategies:
+        curve = Curve(labels=points)
+        for seed in range(config.seeds):
+            a, f = run_loop(x_train, y_train, x_test, y_test, labels=labels, strategy=strategy,
+                            seed=seed, config=config, llm_probas=llm_probas, step=step)
+            curve.accuracy.append(a)
+            curve.macro_f1.append(f)
+        curves[strategy] = curve
+    notes: list[str] = []
+    llm_acc = None
+    if llm_probas is None:
+        if "committee" in config.strategies:
+            notes.append("no LLM: the committee strategy used the local model alone (entropy)")
+    else:
+        ok = ~np.isnan(llm_probas).any(axis=1)
+        llm_acc = float((np.argmax(llm_probas[ok], axis=1) == y_train[ok]).mean()) \
+            if ok.any() else None
+    return SimulationResult(n_train=int(x_train.shape[0]), n_test=int(x_test.shape[0]),
+                            labels=list(labels), config=config, full_pool_accuracy=full_acc,
+                            full_pool_macro_f1=full_f1, curves=curves,
+                            llm_train_accuracy=llm_acc, notes=notes)

@@ -1,0 +1,82 @@
+"""From a JSONL file to a :class:`SimulationResult`: embed (through an on-disk cache), ask the
+LLM if one is given, split, and run the loop. The CLI is a thin layer over :func:`simulate_file`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from labelloop.embeddings import Embedder, SentenceTransformerEmbedder, embed_cached
+from labelloop.errors import LabelloopError
+from labelloop.simulate.data import LabeledData, load_jsonl, train_test_split
+from labelloop.simulate.engine import SimulationConfig, SimulationResult, run_simulation
+
+
+class LlmUnavailable(LabelloopError):
+    status = 503
+    code = "llm_unavailable"
+
+
+@dataclass(frozen=True)
+class LlmSource:
+    base_url: str
+    model: str
+    api_key: str | None = None
+    concurrency: int = 8
+
+
+def embed_texts(texts: Sequence[str], *, embedder: Embedder, cache_dir: Path | None,
+                progress: Callable[[int], None] | None = None) -> np.ndarray:
+    """Vectors for ``texts``; with ``cache_dir``, through a SQLite cache there (so a second run
+    on the same file encodes nothing)."""
+    if cache_dir is None:
+        vectors = embedder.encode(list(texts))
+        if progress is not None:
+            progress(len(texts))
+        return vectors
+    from labelloop.storage import open_storage
+
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    store = open_storage(f"sqlite:///{(cache_dir / 'embeddings.db').as_posix()}")
+    try:
+        return embed_cached(texts, embedder=embedder, store=store, progress=progress)
+    finally:
+        store.close()
+
+
+def llm_distributions(texts: Sequence[str], labels: Sequence[str], llm: LlmSource) -> np.ndarray:
+    """The LLM's label distribution per text ``(n, n_labels)``, NaN rows where it failed."""
+    try:
+        from labelloop.llm import label_texts_sync  # type: ignore[attr-defined]
+    except ImportError as exc:
+        raise LlmUnavailable("this build has no labelloop.llm.label_texts_sync yet") from exc
+    out = np.asarray(label_texts_sync(list(texts), list(labels), base_url=llm.base_url,
+                                      model=llm.model, api_key=llm.api_key,
+                                      concurrency=llm.concurrency), dtype=np.float64)
+    if out.shape != (len(texts), len(labels)):
+        raise LlmUnavailable(f"the LLM labeler returned shape {out.shape}, expected "
+                             f"{(len(texts), len(labels))}")
+    return out
+
+
+def simulate_file(path: str | Path, *, config: SimulationConfig, text_field: str = "text",
+                  label_field: str = "label", test_fraction: float = 0.2, split_seed: int = 0,
+                  embedder: Embedder | None = None, cache_dir: Path | None = None,
+                  llm: LlmSource | None = None,
+                  embed_progress: Callable[[int], None] | None = None,
+                  step: Callable[[], None] | None = None,
+                  ) -> tuple[LabeledData, SimulationResult]:
+    data = load_jsonl(path, text_field=text_field, label_field=label_field)
+    train, test = train_test_split(data, test_fraction=test_fraction, seed=split_seed)
+    emb = embedder if embedder is not None else SentenceTransformerEmbedder()
+    x = embed_texts(data.texts, embedder=emb, cache_dir=cache_dir, progress=embed_progress)
+    llm_probas = None
+    if llm is not None:
+        llm_probas = llm_distributions([data.texts[i] for i in train], data.labels, llm)
+    result = run_simulation(x[train], data.y[train], x[test], data.y[test], labels=data.labels,
+                            config=config, llm_probas=llm_probas, step=step)
+    return data, result

@@ -1,0 +1,122 @@
+"""Presenting a simulation: the JSON document, a markdown table and the learning curves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from labelloop.simulate.engine import SimulationResult
+
+
+def _ratio(result: SimulationResult, name: str) -> float | None:
+    if "random" not in result.curves:
+        return None
+    mine, base = result.labels_to_target(name), result.labels_to_target("random")
+    if mine is None or base is None:
+        return None
+    return mine / base
+
+
+def area_under_curve(result: SimulationResult, name: str) -> float:
+    """Mean accuracy over the budget points (the normalised area under the learning curve)."""
+    return float(result.curves[name].mean_accuracy().mean())
+
+
+def to_json(result: SimulationResult, *, data: str, extra: dict[str, Any] | None = None,
+            ) -> dict[str, Any]:
+    """The ``results.json`` document (the contract keys first, more keys after)."""
+    strategies: dict[str, Any] = {}
+    for name, curve in result.curves.items():
+        strategies[name] = {
+            "labels": list(curve.labels),
+            "accuracy": curve.accuracy,
+            "macro_f1": curve.macro_f1,
+            "labels_to_95pct": result.labels_to_target(name),
+            "ratio_to_random": _ratio(result, name),
+            "mean_accuracy_auc": area_under_curve(result, name),
+        }
+    cfg = result.config
+    doc: dict[str, Any] = {
+        "data": data,
+        "n_train": result.n_train,
+        "n_test": result.n_test,
+        "batch_size": cfg.batch_size,
+        "full_pool_accuracy": result.full_pool_accuracy,
+        "strategies": strategies,
+        "full_pool_macro_f1": result.full_pool_macro_f1,
+        "budget": cfg.budget,
+        "seeds": cfg.seeds,
+        "class_labels": result.labels,
+        "llm": None if result.llm_train_accuracy is None else {
+            "train_accuracy": result.llm_train_accuracy},
+        "committee_fallback": any("committee" in n for n in result.notes),
+        "notes": result.notes,
+    }
+    doc.update(extra or {})
+    return doc
+
+
+def _pm(values: np.ndarray) -> str:
+    return f"{values.mean():.3f} ± {values.std():.3f}"
+
+
+def markdown_table(result: SimulationResult) -> str:
+    """Accuracy and macro-F1 (mean ± std over seeds) per budget point and strategy, then the
+    labels each strategy needs to reach 95 % of the full-pool accuracy."""
+    names = list(result.curves)
+    head = "| labels | " + " | ".join(f"{n} acc | {n} F1" for n in names) + " |"
+    sep = "|---:|" + "---:|---:|" * len(names)
+    lines = [head, sep]
+    points = result.curves[names[0]].labels
+    for j, point in enumerate(points):
+        cells = []
+        for n in names:
+            c = result.curves[n]
+            cells.append(_pm(np.asarray(c.accuracy)[:, j]))
+            cells.append(_pm(np.asarray(c.macro_f1)[:, j]))
+        lines.append(f"| {point} | " + " | ".join(cells) + " |")
+    target = 0.95 * result.full_pool_accuracy
+    summary = (f"Full-pool model ({result.n_train} labels): accuracy "
+               f"{result.full_pool_accuracy:.3f}, macro-F1 {result.full_pool_macro_f1:.3f}; "
+               f"target = 95 % of it = {target:.3f}.")
+    lines += ["", summary, "",
+              "| strategy | labels to 95 % of full | ratio to random | mean accuracy (AUC) |",
+              "|---|---:|---:|---:|"]
+    for n in names:
+        need = result.labels_to_target(n)
+        ratio = _ratio(result, n)
+        lines.append(f"| {n} | {need if need is not None else f'> {points[-1]}'} | "
+                     f"{f'{ratio:.2f}x' if ratio is not None else 'n/a'} | "
+                     f"{area_under_curve(result, n):.3f} |")
+    if result.notes:
+        lines += [""] + [f"Note: {n}" for n in result.notes]
+    return "\n".join(lines)
+
+
+def plot_curves(result: SimulationResult, path: str | Path, *, title: str | None = None) -> None:
+    """Accuracy and macro-F1 learning curves (mean ± std band), one line per strategy."""
+    # The object API renders with Agg and leaves pyplot's global backend and figures alone.
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(11, 4.2))
+    axes = fig.subplots(1, 2)
+    for ax, metric in zip(axes, ("accuracy", "macro_f1")):
+        for name, curve in result.curves.items():
+            values = np.asarray(getattr(curve, metric))
+            mean, std = values.mean(axis=0), values.std(axis=0)
+            ax.plot(curve.labels, mean, label=name, marker=".")
+            ax.fill_between(curve.labels, mean - std, mean + std, alpha=0.15)
+        full = result.full_pool_accuracy if metric == "accuracy" else result.full_pool_macro_f1
+        ax.axhline(full, color="grey", linestyle="--", linewidth=1, label="full pool")
+        if metric == "accuracy":
+            ax.axhline(0.95 * full, color="grey", linestyle=":", linewidth=1, label="95 % of full")
+        ax.set_xlabel("labels")
+        ax.set_ylabel(metric.replace("_", "-"))
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
