@@ -12,7 +12,7 @@ CACHE  ?= $(HOME)/.cache/labelloop
 PYANNO := $(CACHE)/pyanno/pyanno-2.0.2.tar.gz
 export LABELLOOP_PYANNO_SDIST := $(PYANNO)
 
-.PHONY: install run test test-fast e2e bench lint clean
+.PHONY: install browser run test test-fast e2e bench lint clean
 
 install: $(STAMP)
 
@@ -29,15 +29,19 @@ $(STAMP): pyproject.toml Makefile
 	rm -f $(VENV)/.installed-*
 	touch $@
 
+# The dashboard's browser test drives Debian's chromium (no browser download at test time).
+browser:
+	command -v chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium; }
+
 run: install
 	$(BIN)/labelloop serve $(ARGS)
 
 # The whole suite, end-to-end tests against a real Label Studio 1.23.2 included (its virtualenv
 # is created on first use under ~/.cache/labelloop, outside the repository).
-test: install
+test: install browser
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
 
-test-fast: install
+test-fast: install browser
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m "not e2e and not llamacpp and not slow" $(PYTEST_ARGS)
 
 e2e: install
