@@ -27,7 +27,7 @@ from labelloop.selection.validation import (
 class ColdStartOptions:
     min_per_class: int = 3  # leave cold start once every class has this many human labels
     max_labels: int = 100  # ... or once this many items are labeled, whatever the classes
-    max_points: int = 5_000  # k-means is fitted on at most this many pool items per call
+    max_points: int = 2_000  # k-means runs on at most this many (sampled) items per class
 
 
 def needs_cold_start(label_counts: np.ndarray, *,
