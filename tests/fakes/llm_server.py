@@ -20,7 +20,8 @@ Constructor (all keyword-only after ``gold``):
   that a sample at temperature > 0 keeps it (self-consistency).
 * ``latency_s``: fixed delay before every answer.
 * ``json_schema`` / ``tools`` / ``logprobs`` / ``n``: whether the server accepts
-  ``response_format`` (else 400), tools (else 400), returns logprobs, honours ``n > 1``.
+  ``response_format`` (else 400), tools (else 400; ``"ignore"``: accepted, answered in text),
+  returns logprobs, honours ``n > 1``.
 
 Faults for the next calls, in arrival order: ``inject(kind, times=1, retry_after=None,
 delay_s=None)`` with kind ``"429"`` (with ``Retry-After`` when given), ``"500"``, ``"timeout"``
@@ -48,7 +49,7 @@ import urllib.request
 from collections import deque
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import uvicorn
 
@@ -58,7 +59,8 @@ from tests.fakes import llm_behaviour as b
 class FakeLLM:
     def __init__(self, gold: Mapping[str, Any] | None = None, *, labels: list[str] | None = None,
                  noise: float = 0.0, seed: int = 0, confidence: float = 0.9,
-                 latency_s: float = 0.0, json_schema: bool = True, tools: bool = True,
+                 latency_s: float = 0.0, json_schema: bool = True,
+                 tools: bool | Literal["ignore"] = True,
                  logprobs: bool = True, n: bool = True, model: str = "fake-llm",
                  in_process: bool = True) -> None:
         self._kwargs = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
@@ -232,7 +234,7 @@ class FakeLLM:
                                    "context_length_exceeded")
         if body.get("response_format") and not self.json_schema:
             return 400, {}, _error("response_format is not supported", "invalid_request_error")
-        if body.get("tools") and not self.tools:
+        if body.get("tools") and self.tools is False:
             return 400, {}, _error("tools are not supported", "invalid_request_error")
         return 200, {}, self._completion(body, kind)
 
@@ -241,7 +243,7 @@ class FakeLLM:
         text = b.task_text(messages, self.gold)
         labels, multiple = b.request_labels(body)
         labels = labels or self.labels
-        mode = "tools" if body.get("tools") else (
+        mode = "tools" if body.get("tools") and self.tools is True else (
             "json_schema" if body.get("response_format") else "text")
         n = int(body.get("n") or 1) if self.n else 1
         sampled = n > 1 or body.get("seed") is not None

@@ -42,6 +42,16 @@ def test_no_structured_output_at_all_falls_back_to_plain_text(fake_llm, make_lab
     assert "tools" not in last and "response_format" not in last
 
 
+def test_tools_accepted_but_ignored_falls_back_to_text(fake_llm, make_labeler, schema) -> None:
+    server = fake_llm(json_schema=False, tools="ignore")
+    labeler = make_labeler(server)
+    outcomes = labeler.label_many_sync(schema, items())
+    assert [o.labels for o in outcomes] == [[g] for g in GOLD.values()]
+    caps = labeler.status().capabilities
+    assert caps["output_mode"] == "text"
+    assert "tools accepted but answered without a tool call" in caps["notes"]
+
+
 def test_without_logprobs_self_consistency_in_one_call(fake_llm, make_labeler, schema) -> None:
     server = fake_llm(logprobs=False, confidence=0.6)
     outcomes = make_labeler(server, llm_samples=9).label_many_sync(schema, items())
@@ -108,3 +118,15 @@ def test_a_400_about_one_request_does_not_downgrade(fake_llm, make_labeler, sche
     assert "maximum context length" in out[0].failure
     assert out[1].labels == ["positive"]
     assert labeler.status().capabilities["output_mode"] == "json_schema"  # probed: still works
+
+
+def test_forced_tools_mode_on_a_server_that_ignores_tools(fake_llm, make_labeler,
+                                                          schema) -> None:
+    server = fake_llm(tools="ignore")
+    labeler = make_labeler(server, llm_output_mode="tools")
+    outcomes = labeler.label_many_sync(schema, items())
+    caps = labeler.status().capabilities
+    assert caps["output_mode"] == "tools" and "tools accepted but answered without a tool call" \
+        in caps["notes"]
+    # the text answers are still read strictly against the label set
+    assert [o.labels for o in outcomes] == [[g] for g in GOLD.values()]

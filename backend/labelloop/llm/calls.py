@@ -32,7 +32,7 @@ from labelloop.storage.base import Storage
 from labelloop.storage.records_llm import LlmCacheEntry, LlmCall
 
 log = logging.getLogger(__name__)
-FLUSH_EVERY = 64
+FLUSH_EVERY = 256  # buffered cache entries + call records per write transaction
 
 
 def cache_key(endpoint: str, model: str, request: ChatRequest) -> str:
@@ -70,6 +70,7 @@ class CallRunner:
         self.spent_usd = spent_usd
         self._semaphore = asyncio.Semaphore(options.concurrency)
         self._prefetched: dict[str, dict] = {}
+        self._missing: set[str] = set()  # prefetched keys known not to be cached
         self._buffers = _Buffers()
         self._flush_lock = asyncio.Lock()
 
@@ -88,6 +89,7 @@ class CallRunner:
         keys = [self.key(r) for r in requests]
         found = await asyncio.to_thread(self._read_cache, keys)
         self._prefetched.update(found)
+        self._missing.update(k for k in keys if k not in found)
 
     def _read_cache(self, keys: list[str]) -> dict[str, dict]:
         with self.storage.read() as tx:
@@ -96,6 +98,8 @@ class CallRunner:
     async def _cached(self, key: str) -> ChatResponse | None:
         if key in self._prefetched:
             return ChatResponse.from_json(self._prefetched[key])
+        if key in self._missing:
+            return None
         found = await asyncio.to_thread(self._read_cache, [key])
         return ChatResponse.from_json(found[key]) if key in found else None
 

@@ -4,7 +4,8 @@ Servers differ: OpenAI and vLLM take ``response_format`` with a JSON schema, log
 llama.cpp's server takes the schema and logprobs but answers ``n`` with one choice; Ollama
 ignores ``n``; some servers refuse ``response_format`` or tools with a 400. Detection sends a tiny
 yes/no question: structured output with logprobs, then without; then a forced tool call; then
-plain text. The first mode the server accepts wins; logprobs count as supported when the answer
+plain text. The first mode the server accepts wins (for tools: and answers with a tool call,
+which llama.cpp does not do for models without a tool-call chat template); logprobs count as supported when the answer
 carries them; ``n`` when asking for two choices gives two. A later 400 in the stored mode makes
 the labeler probe again (a 400 about one long prompt must not downgrade the endpoint).
 """
@@ -76,6 +77,10 @@ async def detect(runner: CallRunner, *, top_logprobs: int, sample_temperature: f
                 notes.append(f"{what} rejected: {exc.message[:160]}")
                 continue
             choices = resp["choices"]
+            if mode == "tools" and not (choices and choices[0].get("tool_arguments")):
+                notes.append("tools accepted but answered without a tool call")
+                if mode != modes[-1]:
+                    break  # try the next mode; when forced, keep it (answers read strictly)
             has = bool(want_logprobs and choices and choices[0].get("logprobs"))
             if want_logprobs and not has:
                 notes.append(f"{mode}: accepted logprobs but returned none")

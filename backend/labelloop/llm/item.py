@@ -148,9 +148,12 @@ class ItemLabeler:
             messages = self.messages(item, caps)
             requests = [self._request(messages, caps, sample=i)
                         for i in range(self._n_requests(caps))]
-        responses = await asyncio.gather(*(
-            self._call(r, "label" if i == 0 else "sample", item, spent)
-            for i, r in enumerate(requests)))
+        if len(requests) == 1:
+            responses = [await self._call(requests[0], "label", item, spent)]
+        else:
+            responses = await asyncio.gather(*(
+                self._call(r, "label" if i == 0 else "sample", item, spent)
+                for i, r in enumerate(requests)))
         answers = [a for response in responses for a in self._parse(response, caps)]
         valid = [a for a in answers if a.labels]
         method: ConfidenceMethod = "unknown"

@@ -131,7 +131,6 @@ class LLMLabeler:
             except LLMError as exc:
                 return [_failed_all(item, exc) for item in items]
             worker = self._item_labeler(runner, schema, None, examples)
-            await runner.prefetch([r for it in items for r in worker.first_requests(it)])
 
             async def one(item: LabelRequest) -> LabelOutcome:
                 outcome = await worker.label(item)
@@ -139,7 +138,19 @@ class LLMLabeler:
                     on_outcome(outcome)
                 return outcome
 
-            outcomes = list(await asyncio.gather(*(one(it) for it in items)))
+            # Render and look up the cache window by window, so that the first calls start at
+            # once instead of after every prompt of a large batch is rendered.
+            tasks: list[asyncio.Task[LabelOutcome]] = []
+            window = 4 * s.llm_concurrency
+            try:
+                for start in range(0, len(items), window):
+                    part = items[start:start + window]
+                    await runner.prefetch([r for it in part for r in worker.first_requests(it)])
+                    tasks.extend(asyncio.create_task(one(it)) for it in part)
+                outcomes = list(await asyncio.gather(*tasks))
+            finally:
+                for task in tasks:
+                    task.cancel()
         finally:
             await runner.flush()
             await backend.aclose()
