@@ -25,19 +25,19 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "backend"))
 
-import openai  # noqa: E402
+import openai
+from tests.fakes.llm_server import FakeLLM
 
-from labelloop.llm import LabelRequest, LLMLabeler, schema_for_labels  # noqa: E402
-from labelloop.llm.labeler import run_async  # noqa: E402
-from labelloop.settings import Settings  # noqa: E402
-from labelloop.storage.base import open_storage  # noqa: E402
-from tests.fakes.llm_server import FakeLLM  # noqa: E402
+from labelloop.llm import LabelRequest, LLMLabeler, schema_for_labels
+from labelloop.llm.labeler import run_async
+from labelloop.settings import Settings
+from labelloop.storage.base import open_storage
 
 LABELS = ["positive", "negative", "neutral"]
 
 
 def texts(n: int, tag: str) -> dict[str, str]:
-    return {f"review {tag}-{i}: the film was {'good bad meh'.split()[i % 3]}": LABELS[i % 3]
+    return {f"review {tag}-{i}: the film was {['good', 'bad', 'meh'][i % 3]}": LABELS[i % 3]
             for i in range(n)}
 
 

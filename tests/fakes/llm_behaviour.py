@@ -29,7 +29,7 @@ def task_text(messages: Sequence[Mapping[str, Any]], gold: Mapping[str, Any]) ->
         if m.get("role") == "user" and "<text>" in str(m.get("content")):
             content = str(m["content"])
             break
-    blocks = re.findall(r"<text>\n?(.*?)\n?</text>", content, flags=re.S)
+    blocks = re.findall(r"<text>\n?(.*?)\n?</text>", content, flags=re.DOTALL)
     if blocks:
         return blocks[-1]
     inside = [t for t in gold if t and t in content]

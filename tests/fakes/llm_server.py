@@ -147,7 +147,7 @@ class FakeLLM:
             self._thread.join(timeout=10)
         self._server = self._thread = None
 
-    def __enter__(self) -> FakeLLM:
+    def __enter__(self) -> FakeLLM:  # noqa: PYI034
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

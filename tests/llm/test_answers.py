@@ -5,8 +5,13 @@ from __future__ import annotations
 import pytest
 
 from labelloop.labelconfig.schema import parse_label_config
-from labelloop.llm.answers import InvalidAnswer, build_request, parse_answer, response_format, \
-    tool_spec
+from labelloop.llm.answers import (
+    InvalidAnswer,
+    build_request,
+    parse_answer,
+    response_format,
+    tool_spec,
+)
 
 ALIASED = parse_label_config("""<View><Text name="t" value="$text"/>
   <Choices name="c" toName="t"><Choice value="Good film" alias="pos"/>

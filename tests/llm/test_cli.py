@@ -30,6 +30,7 @@ def files(tmp_path: Path) -> dict[str, Path]:
     data = tmp_path / "tasks.jsonl"
     lines = [json.dumps({"id": 10 + i, "data": {"text": t}}) for i, t in enumerate(GOLD)]
     lines.append(json.dumps({"text": "bare data, no id"}))
+    lines.append(json.dumps({"id": 99, "data": {"title": "no text field"}}))
     data.write_text("\n".join(lines) + "\n")
     examples = tmp_path / "labeled.json"
     examples.write_text(json.dumps([
@@ -74,7 +75,8 @@ def test_label_writes_predictions_and_resumes_from_the_cache(
     args = parser().parse_args(argv)
     assert args.func(args) == 0
     rows = [json.loads(line) for line in files["out"].read_text().splitlines()]
-    assert [r["id"] for r in rows] == [10, 11, 12, 13, 14, 15, 7]
+    assert [r["id"] for r in rows] == [10, 11, 12, 13, 14, 15, 7, 99]
+    assert rows[-1]["predictions"] == [] and "no text in data.text" in rows[-1]["llm"]["failure"]
     for row, gold in zip(rows, GOLD.values()):
         pred = row["predictions"][0]
         assert pred["result"][0]["value"]["choices"] == [gold]
@@ -82,7 +84,8 @@ def test_label_writes_predictions_and_resumes_from_the_cache(
         assert row["llm"]["confidence_method"] == "logprobs"
     assert "Superb." in server.requests[-1]["messages"][1]["content"]  # few-shot examples
     summary = capsys.readouterr().out
-    assert "labeled 7/7 tasks" in summary and "calls: 7" in summary
+    assert "labeled 7/8 tasks" in summary and "calls: 7" in summary
+    assert "failed: no_input=1" in summary
     assert "cost: unknown" in summary
     calls = server.calls
     args = parser().parse_args(argv)
@@ -103,7 +106,7 @@ def test_label_reports_failures_with_exit_code(fake_llm, files, monkeypatch, cap
     assert args.func(args) == 1
     rows = [json.loads(line) for line in files["out"].read_text().splitlines()]
     assert all(r["predictions"] == [] and r["llm"]["failure"] for r in rows)
-    assert "failed: request_failed=7" in capsys.readouterr().out
+    assert "failed: no_input=1, request_failed=7" in capsys.readouterr().out
 
 
 def test_estimate_a_file_before_any_call(files, monkeypatch, capsys) -> None:
@@ -115,7 +118,7 @@ def test_estimate_a_file_before_any_call(files, monkeypatch, capsys) -> None:
         "--base-url", "http://127.0.0.1:9/v1", "--samples", "5"])
     assert args.func(args) == 0
     out = capsys.readouterr().out
-    assert "tasks: 7  already cached: 0  to label: 7" in out
+    assert "tasks with text: 7  already cached: 0  to label: 7" in out
     assert "capabilities not detected yet" in out
     line = next(x for x in out.splitlines() if x.startswith("logprobs"))
     calls, prompt, output, cost = line.split()[1:5]
@@ -143,7 +146,7 @@ def test_estimate_counts_cached_tasks_and_marks_the_scenario(fake_llm, files, mo
     assert args.func(args) == 0
     out = capsys.readouterr().out
     assert server.calls == calls  # estimating makes no call
-    assert "tasks: 8  already cached: 7  to label: 1" in out
+    assert "tasks with text: 8  already cached: 7  to label: 1" in out
     assert next(x for x in out.splitlines() if x.startswith("logprobs")).endswith(
         "<- this endpoint")
 
@@ -163,4 +166,4 @@ def test_estimate_a_stored_project(files, monkeypatch, capsys) -> None:
     args = parser().parse_args(["estimate", "--project", "5", "--data-dir", str(files["dir"]),
                                 "--model", "m", "--base-url", "http://127.0.0.1:9/v1"])
     assert args.func(args) == 0
-    assert "tasks: 5  already cached: 0  to label: 5" in capsys.readouterr().out
+    assert "tasks with text: 5  already cached: 0  to label: 5" in capsys.readouterr().out

@@ -6,8 +6,12 @@ import math
 
 import pytest
 
-from labelloop.llm.confidence import choose, confidence_of, distribution_from_logprobs, \
-    distribution_from_votes
+from labelloop.llm.confidence import (
+    choose,
+    confidence_of,
+    distribution_from_logprobs,
+    distribution_from_votes,
+)
 
 L = math.log
 LABELS = ["positive", "negative", "neutral"]

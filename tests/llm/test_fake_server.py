@@ -12,7 +12,7 @@ LABELS = ["positive", "negative", "neutral"]
 
 
 def chat(server: FakeLLM, text: str, client: httpx.Client | None = None,
-         **extra) -> httpx.Response:  # noqa: ANN003
+         **extra) -> httpx.Response:
     body = {"model": "m", "messages": [{"role": "user", "content": f"<text>\n{text}\n</text>"}],
             "response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {
                 "type": "object", "properties": {"label": {"type": "string",

@@ -8,7 +8,7 @@ from labelloop.llm import LabelRequest
 from tests.llm.conftest import GOLD, LABELS
 
 
-def items(texts=GOLD) -> list[LabelRequest]:  # noqa: ANN001
+def items(texts=GOLD) -> list[LabelRequest]:
     return [LabelRequest(i, t) for i, t in enumerate(texts)]
 
 

@@ -13,7 +13,7 @@ from labelloop.llm import ExamplePool, LabelRequest, LLMLabeler, to_prediction_r
 from tests.llm.conftest import GOLD, LABELS, llm_settings
 
 
-def items(texts=GOLD) -> list[LabelRequest]:  # noqa: ANN001
+def items(texts=GOLD) -> list[LabelRequest]:
     return [LabelRequest(i, t) for i, t in enumerate(texts)]
 
 
@@ -143,3 +143,16 @@ def test_no_items_no_calls(fake_llm, make_labeler, schema) -> None:
     server = fake_llm()
     assert make_labeler(server).label_many_sync(schema, []) == []
     assert server.calls == 0
+
+
+def test_few_shot_examples_follow_the_task_embedding(fake_llm, make_labeler, schema) -> None:
+    server = fake_llm()
+    pool = ExamplePool(texts=["near positive", "far positive", "near negative", "far negative"],
+                       labels=[["positive"], ["positive"], ["negative"], ["negative"]],
+                       classes=LABELS,
+                       embeddings=np.array([[1, 0], [-1, 0], [0.9, 0.1], [-1, 0.1]], float))
+    labeler = make_labeler(server, llm_few_shot_k=2)
+    item = LabelRequest(1, "Dull and far too long.", embedding=np.array([1.0, 0.0]))
+    assert labeler.label_many_sync(schema, [item], examples=pool)[0].labels == ["negative"]
+    user = server.requests[-1]["messages"][1]["content"]
+    assert "near positive" in user and "near negative" in user and "far positive" not in user

@@ -79,7 +79,7 @@ def llama_url() -> Iterator[str]:
     gc.collect()
 
 
-def labeler_for(url: str, tmp_path: Path, **kw) -> LLMLabeler:  # noqa: ANN003
+def labeler_for(url: str, tmp_path: Path, **kw) -> LLMLabeler:
     storage = open_storage(f"sqlite:///{tmp_path / 'llm.db'}")
     settings = llm_settings(tmp_path, None, openai_base_url=url, llm_model="smollm2",
                             llm_timeout_s=120, llm_max_retries=1, llm_concurrency=1, **kw)

@@ -16,9 +16,10 @@ def region(label: str, name: str = "sentiment") -> dict:
             "value": {"choices": [label]}}
 
 
-def ann(aid: int, task: int, labels: list[dict], **kw) -> Annotation:  # noqa: ANN003
-    base = dict(id=aid, task_id=task, project_id=1, completed_by=1, result=labels,
-                was_cancelled=False, ground_truth=False, lead_time=None, ls_updated_at="x")
+def ann(aid: int, task: int, labels: list[dict], **kw) -> Annotation:
+    base = {"id": aid, "task_id": task, "project_id": 1, "completed_by": 1, "result": labels,
+            "was_cancelled": False, "ground_truth": False, "lead_time": None,
+            "ls_updated_at": "x"}
     base.update(kw)
     return Annotation(**base)
 
@@ -101,3 +102,17 @@ def test_example_pool_of_a_project(llm_storage, schema) -> None:
     assert no_vectors.embeddings is None
     with pytest.raises(InvalidInput, match="one label list per text"):
         pool.__class__(["a"], [], ["x"])
+
+
+def test_stored_probas_for_the_committee(llm_storage) -> None:
+    from labelloop.llm.pool import stored_probas
+
+    with llm_storage.write() as tx:
+        tx.save_llm_labels([
+            LlmLabel(1, 1, "v", ["b"], {"a": 0.25, "b": 0.75}, 0.75, "logprobs"),
+            LlmLabel(1, 2, "v", ["a"], None, None, "unknown"),
+            LlmLabel(1, 3, "v", None, None, None, "unknown", failure="outside the set")])
+    with llm_storage.read() as tx:
+        p = stored_probas(tx, 1, [1, 2, 3, 4], ["a", "b"], model_version="v")
+    assert p[:2].tolist() == [[0.25, 0.75], [1.0, 0.0]]
+    assert np.isnan(p[2:]).all()

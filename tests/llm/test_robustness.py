@@ -12,11 +12,11 @@ from tests.llm.conftest import GOLD, llm_settings
 ONE = [LabelRequest(1, "Dull and far too long.")]
 
 
-def items(texts=GOLD) -> list[LabelRequest]:  # noqa: ANN001
+def items(texts=GOLD) -> list[LabelRequest]:
     return [LabelRequest(i, t) for i, t in enumerate(texts)]
 
 
-def warm(labeler: LLMLabeler, schema) -> None:  # noqa: ANN001
+def warm(labeler: LLMLabeler, schema) -> None:
     """Detect capabilities first, so that injected faults hit labeling calls."""
     labeler.label_many_sync(schema, [LabelRequest(0, "warm-up")])
 

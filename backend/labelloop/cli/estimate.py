@@ -43,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
             schema, texts, pool = _project(storage, args.project, settings)
         else:
             schema = read_schema(args.config, args.instructions)
-            texts = [task_text(schema, t.get("data")) or "" for t in read_tasks(args.data)]
+            texts = [x for x in (task_text(schema, t.get("data")) for t in read_tasks(args.data))
+                     if x]
             pool = file_pool(args.examples, schema)
         labeler = LLMLabeler(settings, storage)
         with storage.read() as tx:
@@ -60,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
                          seed=settings.llm_seed, examples=pool, capabilities=caps,
                          mode=caps.output_mode if caps else "json_schema")
     print(f"model {settings.llm_model} at {labeler.config.endpoint} ({labeler.model_version})")
-    print(f"tasks: {len(texts)}  already cached: {len(texts) - len(todo)}  to label: {len(todo)}")
+    print(f"tasks with text: {len(texts)}  already cached: {len(texts) - len(todo)}  to label: {len(todo)}")
     if caps is None:
         print("endpoint capabilities not detected yet: which scenario applies is unknown")
     if labeler.price is None:
@@ -74,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _project(storage, project_id: int, settings):  # noqa: ANN001, ANN202
+def _project(storage, project_id: int, settings):
     from labelloop.errors import UnknownProject, UnsupportedConfig
     from labelloop.labelconfig.results import task_text
     from labelloop.labelconfig.schema import LabelSchema, parse_label_config
@@ -87,8 +88,8 @@ def _project(storage, project_id: int, settings):  # noqa: ANN001, ANN202
         schema = LabelSchema.from_json(project.schema) if project.schema else \
             parse_label_config(project.label_config or "")
         labeled = {a.task_id for a in tx.get_annotations(project_id)}
-        texts = [task_text(schema, t.data) or "" for t in tx.get_tasks(project_id)
-                 if t.id not in labeled]
+        texts = [x for x in (task_text(schema, t.data) for t in tx.get_tasks(project_id)
+                             if t.id not in labeled) if x]
         pool = example_pool(tx, project_id, schema) if schema.supported else None
     if not schema.supported:
         raise UnsupportedConfig(f"project {project_id}: {schema.reason}")

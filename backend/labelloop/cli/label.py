@@ -15,6 +15,7 @@ from collections import Counter
 from pathlib import Path
 
 from labelloop.cli.llm_args import add_llm_args, file_pool, llm_settings, read_schema, read_tasks
+from labelloop.llm.types import LabelOutcome
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -57,15 +58,17 @@ def run(args: argparse.Namespace) -> int:
         with args.output.open("w", encoding="utf-8") as out:
             for start in range(0, len(tasks), max(1, args.batch_size)):
                 batch = tasks[start:start + args.batch_size]
-                items = [LabelRequest(int(t["id"]), task_text(schema, t.get("data")) or "")
-                         for t in batch]
-                outcomes = labeler.label_many_sync(schema, items, examples=pool,
-                                                   on_outcome=lambda _o: bar.update(1))
-                for task, o in zip(batch, outcomes):
+                texts = [task_text(schema, t.get("data")) for t in batch]
+                items = [LabelRequest(int(t["id"]), text)
+                         for t, text in zip(batch, texts) if text]
+                labeled = iter(labeler.label_many_sync(schema, items, examples=pool,
+                                                       on_outcome=lambda _o: bar.update(1)))
+                for task, text in zip(batch, texts):
+                    o = next(labeled) if text else no_text(int(task["id"]), schema, bar)
                     usage, cached = usage + o.usage, cached + o.cached
                     if o.failure_kind:
                         failures[o.failure_kind] += 1
-                        retryable += o.failure_kind != "invalid_answer"
+                        retryable += o.failure_kind not in ("invalid_answer", "no_input")
                     result = to_prediction_result(schema, o)
                     preds = [{"model_version": labeler.model_version, "score": o.confidence,
                               "result": result}] if result else []
@@ -82,7 +85,15 @@ def run(args: argparse.Namespace) -> int:
     return 1 if retryable else 0
 
 
-def print_summary(n: int, failures: Counter, cached: int, usage, *, priced: bool,  # noqa: ANN001
+def no_text(task_id: int, schema, bar) -> LabelOutcome:
+    """The outcome of a task without the text the config labels (no call is made)."""
+    bar.update(1)
+    return LabelOutcome(task_id, None, None, None, "unknown",
+                        failure=f"the task has no text in data.{schema.data_key}",
+                        failure_kind="no_input")
+
+
+def print_summary(n: int, failures: Counter, cached: int, usage, *, priced: bool,
                   model_version: str, output: Path) -> None:
     failed = sum(failures.values())
     print(f"labeled {n - failed}/{n} tasks with {model_version} -> {output}")

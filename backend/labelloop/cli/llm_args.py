@@ -78,7 +78,7 @@ def read_instructions(value: str | None) -> str | None:
     return value
 
 
-def file_pool(path: Path | None, schema: LabelSchema):  # noqa: ANN201
+def file_pool(path: Path | None, schema: LabelSchema):
     """An ExamplePool from a file of annotated tasks (None without a file)."""
     from labelloop.labelconfig.results import task_text
     from labelloop.llm.fewshot import ExamplePool

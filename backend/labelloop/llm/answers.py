@@ -110,7 +110,7 @@ def parse_answer(raw: str | None, schema: LabelSchema, mode: OutputMode) -> list
 
 def _from_json(raw: str, schema: LabelSchema) -> list[str]:
     text = raw.strip()
-    fence = re.fullmatch(r"```(?:json)?\s*(.*?)\s*```", text, flags=re.S)
+    fence = re.fullmatch(r"```(?:json)?\s*(.*?)\s*```", text, flags=re.DOTALL)
     if fence:
         text = fence.group(1)
     try:

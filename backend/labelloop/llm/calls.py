@@ -18,8 +18,13 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from tenacity import (AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt,
-                      wait_exponential_jitter)
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
 
 from labelloop.llm.chat import ChatBackend, ChatRequest, ChatResponse
 from labelloop.llm.costs import Price

@@ -37,7 +37,7 @@ class Scenario:
 def answer_tokens(schema: LabelSchema) -> int:
     """Tokens of a typical JSON answer: overhead plus an average label (or two, multiple)."""
     avg = sum(estimate_tokens(c.value) for c in schema.choices) / len(schema.choices)
-    return int(round(6 + avg * (2 if schema.multiple else 1)))
+    return round(6 + avg * (2 if schema.multiple else 1))
 
 
 def estimate(schema: LabelSchema, texts: Sequence[str], *, templates: PromptTemplates,

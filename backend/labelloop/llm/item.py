@@ -21,13 +21,23 @@ from dataclasses import dataclass
 from typing import Any
 
 from labelloop.labelconfig.schema import LabelSchema
-from labelloop.llm.answers import InvalidAnswer, LabelSet, build_request, field_name, \
-    parse_answer, raw_answer
+from labelloop.llm.answers import (
+    InvalidAnswer,
+    LabelSet,
+    build_request,
+    field_name,
+    parse_answer,
+    raw_answer,
+)
 from labelloop.llm.calls import CallRunner
 from labelloop.llm.capabilities import Capabilities
 from labelloop.llm.chat import ChatRequest, ChatResponse
-from labelloop.llm.confidence import choose, confidence_of, distribution_from_logprobs, \
-    distribution_from_votes
+from labelloop.llm.confidence import (
+    choose,
+    confidence_of,
+    distribution_from_logprobs,
+    distribution_from_votes,
+)
 from labelloop.llm.errors import LLMError, LLMRejected, LLMUnavailable
 from labelloop.llm.prompts import PromptTemplates, render_messages, render_retry
 from labelloop.llm.types import ConfidenceMethod, LabelOutcome, LabelRequest, Usage

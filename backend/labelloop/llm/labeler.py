@@ -84,8 +84,8 @@ class LLMLabeler:
         budget = self.settings.llm_budget_usd
         paused = record.paused_until if record and record.paused_until else None
         if budget is not None and usage.cost_usd >= budget:
-            state, reason = "over_budget", f"the LLM budget of ${budget:.2f} is spent " \
-                                           f"(${usage.cost_usd:.4f})"
+            state = "over_budget"
+            reason = f"the LLM budget of ${budget:.2f} is spent (${usage.cost_usd:.4f})"
         elif paused is not None and paused > self.breaker.clock():
             state, reason = "paused", record.pause_reason if record else None
         else:
@@ -204,7 +204,7 @@ class LLMLabeler:
         await asyncio.to_thread(self._save_caps, caps)
         return caps
 
-    def _rejection_handler(self, runner: CallRunner):  # noqa: ANN202
+    def _rejection_handler(self, runner: CallRunner):
         lock = asyncio.Lock()
 
         async def on_rejected(mode: str) -> Capabilities | None:
@@ -244,7 +244,7 @@ class LLMLabeler:
                          distribution=o.distribution, confidence=o.confidence,
                          confidence_method=o.confidence_method, failure=o.failure,
                          usage=o.usage.to_json())
-                for o in outcomes if o.failure_kind not in ("paused", "over_budget")]
+                for o in outcomes if o.failure_kind not in ("paused", "over_budget", "no_input")]
         with self.storage.write() as tx:
             tx.save_llm_labels(rows)
 

@@ -1,4 +1,6 @@
-"""Building the few-shot :class:`~labelloop.llm.fewshot.ExamplePool` of a stored project.
+"""Reading a stored project for the LLM: the few-shot pool, and the LLM's distributions.
+
+:func:`example_pool` builds the :class:`~labelloop.llm.fewshot.ExamplePool` of a project.
 
 Candidates are the project's human annotations (not cancelled, not deleted) with a choice for
 the schema's control; a ground-truth annotation wins over others of the same task, then the
@@ -69,3 +71,23 @@ def example_pool(tx: Tx, project_id: int, schema: LabelSchema, *,
         vectors = np.stack([np.asarray(embeddings[tid], dtype=np.float32) for tid in kept])
     return ExamplePool(texts, labels, schema.labels, embeddings=vectors,
                        llm_wrong=np.asarray(wrong, dtype=bool))
+
+
+def stored_probas(tx: Tx, project_id: int, task_ids: list[int], classes: list[str], *,
+                  model_version: str | None = None) -> np.ndarray:
+    """The LLM's stored distributions as an ``(n_tasks, n_classes)`` array in ``classes``
+    order (the committee's input): one-hot where the confidence is unknown, NaN rows where the
+    LLM failed or has no label for the task."""
+    stored = tx.get_llm_labels(project_id, task_ids=task_ids, model_version=model_version)
+    out = np.full((len(task_ids), len(classes)), np.nan)
+    pos = {c: j for j, c in enumerate(classes)}
+    for i, tid in enumerate(task_ids):
+        row = stored.get(tid)
+        if row is None or row.labels is None:
+            continue
+        if row.distribution:
+            out[i] = [float(row.distribution.get(c, 0.0)) for c in classes]
+        else:
+            out[i] = 0.0
+            out[i, [pos[x] for x in row.labels if x in pos]] = 1.0
+    return out

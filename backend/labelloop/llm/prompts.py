@@ -52,7 +52,7 @@ class PromptTemplates:
 
     @property
     def hash(self) -> str:
-        raw = "\0".join((self.task_type, self.system, self.task, self.retry))
+        raw = f"{self.task_type}\0{self.system}\0{self.task}\0{self.retry}"
         return hashlib.sha256(raw.encode()).hexdigest()[:12]
 
 

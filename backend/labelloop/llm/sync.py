@@ -72,7 +72,7 @@ def label_texts_sync(texts: Sequence[str], labels: Sequence[str], *, base_url: s
     return outcomes_to_array(outcomes, labels)
 
 
-def _secret(value: str):  # noqa: ANN202
+def _secret(value: str):
     from pydantic import SecretStr
 
     return SecretStr(value)

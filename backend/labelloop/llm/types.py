@@ -9,10 +9,12 @@ import numpy as np
 
 ConfidenceMethod = Literal["logprobs", "self_consistency", "unknown"]
 OutputMode = Literal["json_schema", "tools", "text"]
-FailureKind = Literal["invalid_answer", "rejected", "request_failed", "paused", "over_budget"]
+FailureKind = Literal["invalid_answer", "rejected", "request_failed", "paused", "over_budget",
+                      "no_input"]
 """Why an item has no label: the model answered outside the label set (after one retry); the
 server rejected the request (400); the call failed after retries; the circuit breaker or the
-budget stopped LLM work before the item was sent (these two are worth retrying later)."""
+budget stopped LLM work before the item was sent (these two are worth retrying later); the task
+has nothing to label (no text)."""
 
 
 @dataclass(frozen=True)
