@@ -191,3 +191,21 @@ def test_api_key_is_never_in_reprs_or_errors(fake_llm, make_labeler, schema, llm
     with llm_storage.read() as tx:
         rows = tx.conn.exec_driver_sql("SELECT error FROM llm_calls").fetchall()
     assert "sk-secret" not in caplog.text and not any("sk-secret" in str(r) for r in rows)
+
+
+def test_concurrency_limit_is_shared_by_batches_on_one_loop(fake_llm, make_labeler,
+                                                            schema) -> None:
+    import asyncio
+
+    server = fake_llm(latency_s=0.1)
+    labeler = make_labeler(server, llm_concurrency=2)
+    warm(labeler, schema)
+    server.max_in_flight = 0
+
+    async def two_batches() -> None:
+        await asyncio.gather(
+            labeler.label_many(schema, items([f"a {i}" for i in range(4)])),
+            labeler.label_many(schema, items([f"b {i}" for i in range(4)])))
+
+    asyncio.run(two_batches())
+    assert server.max_in_flight == 2

@@ -66,14 +66,15 @@ class _Buffers:
 
 class CallRunner:
     def __init__(self, backend: ChatBackend, storage: Storage, *, options: RunnerOptions,
-                 breaker: CircuitBreaker, limiter: RateLimiter, spent_usd: float = 0.0) -> None:
+                 breaker: CircuitBreaker, limiter: RateLimiter, spent_usd: float = 0.0,
+                 semaphore: asyncio.Semaphore | None = None) -> None:
         self.backend = backend
         self.storage = storage
         self.options = options
         self.breaker = breaker
         self.limiter = limiter
         self.spent_usd = spent_usd
-        self._semaphore = asyncio.Semaphore(options.concurrency)
+        self._semaphore = semaphore or asyncio.Semaphore(options.concurrency)
         self._prefetched: dict[str, dict] = {}
         self._missing: set[str] = set()  # prefetched keys known not to be cached
         self._buffers = _Buffers()

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+import weakref
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
@@ -70,6 +71,8 @@ class LLMLabeler:
                                    tokens_per_minute=settings.llm_tokens_per_minute)
         self._factory = backend_factory or OpenAIChat
         self._caps: Capabilities | None = None
+        self._semaphores: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop,
+                                                    asyncio.Semaphore] = weakref.WeakKeyDictionary()
 
     @property
     def model_version(self) -> str:
@@ -123,7 +126,7 @@ class LLMLabeler:
                                 project_id=project_id)
         backend = self._factory(self.config)
         runner = CallRunner(backend, self.storage, options=options, breaker=self.breaker,
-                            limiter=self.limiter, spent_usd=spent)
+                            limiter=self.limiter, spent_usd=spent, semaphore=self._semaphore())
         try:
             try:
                 self._caps = stored_caps if self._usable(stored_caps) else await self._detect(
@@ -185,6 +188,15 @@ class LLMLabeler:
             examples=lambda it: examples.for_text(it.text, k=k, seed=seed,
                                                   embedding=it.embedding) if examples else [],
             on_rejected=self._rejection_handler(runner))
+
+    def _semaphore(self) -> asyncio.Semaphore:
+        """One concurrency limit per event loop, shared by concurrent ``label_many`` calls
+        (e.g. several requests of one web server)."""
+        loop = asyncio.get_running_loop()
+        sem = self._semaphores.get(loop)
+        if sem is None:
+            sem = self._semaphores[loop] = asyncio.Semaphore(self.settings.llm_concurrency)
+        return sem
 
     # --- capabilities ----------------------------------------------------------------------
     def _modes(self, after: str | None = None) -> tuple:
