@@ -74,7 +74,7 @@ def test_breaker_restores_a_pause_from_storage() -> None:
     b = CircuitBreaker(failures=5, cooldown_s=60, clock=clock)
     b.restore(1030, "paused elsewhere")
     assert b.open_until() == 1030 and b.reason == "paused elsewhere"
-    b.restore(900, "old pause")  # already over: ignored
-    fresh = CircuitBreaker(failures=5, cooldown_s=60, clock=clock)
-    fresh.restore(900, "old pause")
-    assert fresh.open_until() is None
+    b.restore(None, None)  # resumed elsewhere
+    assert b.open_until() is None and b.failure("x") is None  # closed, count reset
+    b.restore(900, "old pause")  # already over
+    assert b.open_until() is None

@@ -209,3 +209,17 @@ def test_concurrency_limit_is_shared_by_batches_on_one_loop(fake_llm, make_label
 
     asyncio.run(two_batches())
     assert server.max_in_flight == 2
+
+
+def test_resume_in_another_process_closes_the_breaker_here(fake_llm, tmp_path, llm_storage,
+                                                           schema) -> None:
+    server = fake_llm()
+    settings = llm_settings(tmp_path, server, llm_max_retries=0, llm_breaker_failures=1,
+                            llm_breaker_cooldown_s=300)
+    worker = LLMLabeler(settings, llm_storage)
+    warm(worker, schema)
+    server.inject("500")
+    assert worker.label_many_sync(schema, ONE)[0].failure_kind == "request_failed"
+    assert worker.label_many_sync(schema, ONE)[0].failure_kind == "paused"
+    LLMLabeler(settings, llm_storage).resume()  # e.g. from the service's status endpoint
+    assert worker.label_many_sync(schema, ONE)[0].labels == ["negative"]

@@ -81,6 +81,8 @@ class LLMLabeler:
         return f"llm-{model}-p{self.templates.hash}"
 
     def status(self) -> LLMStatus:
+        """Whether LLM work runs, and why not: the stored pause, the budget, usage so far and
+        the endpoint's capabilities (None until detected)."""
         with self.storage.read() as tx:
             record = tx.get_llm_endpoint(self.config.endpoint, self.config.model)
             usage = tx.llm_usage()

@@ -91,11 +91,14 @@ class CircuitBreaker:
         return self._reason if self.open_until() is not None else None
 
     def restore(self, until: float | None, reason: str | None) -> None:
-        """Take over a pause recorded elsewhere (another process)."""
+        """Take over the pause recorded in storage, the source of truth shared by processes
+        (one may have opened the breaker, or resumed LLM work, since)."""
         with self._lock:
             if until is not None and until > self.clock():
                 self._open_until, self._reason = until, reason
                 self._count = self.threshold
+            elif self._open_until is not None:
+                self._count, self._open_until, self._reason = 0, None, None
 
     def reset(self) -> None:
         """Close now, forgetting failures."""
