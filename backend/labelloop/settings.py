@@ -87,6 +87,20 @@ class Settings(BaseSettings):
         default=True, description="Resync every reachable project when jobs start running.")
     retrain_debounce_s: float = Field(default=5.0, ge=0)
 
+    # --- active learning -----------------------------------------------------------------
+    batch_size: int = Field(default=20, ge=10, le=100,
+                            description="Tasks per active-learning batch (the queue's head).")
+    retrain_every_n: int = Field(default=10, ge=1,
+                                 description="Retrain at once after this many label changes.")
+    cold_start_min_per_class: int = Field(
+        default=3, ge=1, description="Serve a diverse seed set until each class has this many.")
+    audit_fraction: float = Field(
+        default=0.05, ge=0.0, lt=1.0,
+        description="Share of the served queue drawn uniformly at random (audit tasks).")
+    embedding_model_path: Path | None = Field(
+        default=None, description="A local sentence-transformers folder (default: bundled).")
+    embedding_threads: int | None = Field(default=None, ge=1)
+
     # --- LLM -------------------------------------------------------------------------------
     openai_api_key: SecretStr | None = Field(
         default=None, validation_alias=_aliases("OPENAI_API_KEY", "OPENAI_API_KEY")

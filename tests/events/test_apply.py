@@ -113,3 +113,18 @@ def test_broken_config_in_webhook_does_not_lose_the_annotation(
         assert [a.id for a in tx.get_annotations(1)] == [10]
         p = tx.get_project(1)
     assert p is not None and not p.supported and "XML" in (p.unsupported_reason or "")
+
+
+def test_retrain_is_due_at_once_after_n_label_changes(storage: Storage, tmp_path) -> None:  # noqa: ANN001
+    import time
+
+    from tests.conftest import make_settings
+    s = make_settings(tmp_path, retrain_debounce_s=600, retrain_every_n=3)
+    for i in range(2):
+        ingest_webhook(storage, created(10 + i, 5 + i), s)
+    with storage.read() as tx:
+        (job,) = [j for j in tx.list_jobs() if j.kind.value == "retrain"]
+    assert job.run_after > time.time() + 500  # debounced
+    ingest_webhook(storage, created(12, 7), s)
+    with storage.read() as tx:
+        assert tx.get_job(job.id).run_after <= time.time()  # type: ignore[union-attr]

@@ -196,3 +196,16 @@ def test_job_not_due_is_not_claimed(storage: Storage) -> None:
     with storage.write() as tx:
         tx.enqueue(JobSpec(JobKind.RETRAIN, 1, delay_s=3600))
         assert tx.claim("w", lease_s=60) is None
+
+
+def test_enqueue_dedupe_keeps_the_earliest_due_time(storage: Storage) -> None:
+    import time
+    with storage.write() as tx:
+        jid, _ = tx.enqueue(JobSpec(JobKind.RETRAIN, 1, dedupe_key="r", delay_s=3600))
+        assert tx.claim("w", lease_s=60) is None
+        same, created = tx.enqueue(JobSpec(JobKind.RETRAIN, 1, dedupe_key="r", delay_s=0))
+        assert same == jid and not created
+        assert tx.get_job(jid).run_after <= time.time()  # type: ignore[union-attr]
+        later, _ = tx.enqueue(JobSpec(JobKind.RETRAIN, 1, dedupe_key="r", delay_s=9999))
+        assert tx.get_job(jid).run_after <= time.time()  # type: ignore[union-attr]
+        assert tx.claim("w", lease_s=60).id == jid  # type: ignore[union-attr]

@@ -103,8 +103,11 @@ def apply_batch(tx: Tx, bodies: list[bytes], settings: Settings) -> list[IngestR
                              triggers.setdefault(it.event.project_id or -1, set()))
     _apply_segment(tx, segment, triggers)
     for pid, trig in triggers.items():
+        changes = 0
+        if pid >= 0 and Trigger.LABELS_CHANGED in trig:
+            changes = tx.label_changes_since(pid, tx.last_version_at(pid, "retrain") or 0.0)
         ids = [tx.enqueue(spec)[0] for spec in jobs_for(trig, pid if pid >= 0 else None,
-                                                        settings)]
+                                                        settings, label_changes=changes)]
         for r in results:
             if r.status == "applied" and (r.project_id or -1) == pid:
                 r.jobs = ids

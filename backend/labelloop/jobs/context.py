@@ -8,6 +8,7 @@ from typing import Any
 
 from labelloop.jobs.types import Job, JobSpec
 from labelloop.labelstudio.access import GatewayProvider
+from labelloop.loop.resources import Resources
 from labelloop.settings import Settings
 from labelloop.storage.base import Storage
 
@@ -19,6 +20,7 @@ class JobContext:
     settings: Settings
     gateways: GatewayProvider
     wake: Callable[[], None]
+    resources: Resources
 
     def progress(self, **info: Any) -> None:
         """Record progress (shown in the status endpoint) and keep the lease alive."""

@@ -6,6 +6,8 @@ from labelloop.jobs.context import Handler
 from labelloop.jobs.types import JobKind
 from labelloop.labelstudio.publish import handle_cleanup, handle_publish
 from labelloop.labelstudio.sync import handle_resync
+from labelloop.loop.embed import handle_embed
+from labelloop.loop.retrain import handle_retrain
 from labelloop.settings import Settings
 
 
@@ -14,5 +16,7 @@ def default_handlers(settings: Settings) -> dict[JobKind, Handler]:
         JobKind.RESYNC: handle_resync,
         JobKind.PUBLISH: handle_publish,
         JobKind.CLEANUP_VERSIONS: handle_cleanup,
+        JobKind.EMBED: handle_embed,
+        JobKind.RETRAIN: handle_retrain,
     }
     return handlers

@@ -29,7 +29,10 @@ def retrain_spec(project_id: int, settings: Settings, *, delay_s: float | None =
     )
 
 
-def jobs_for(triggers: set[Trigger], project_id: int | None, settings: Settings) -> list[JobSpec]:
+def jobs_for(triggers: set[Trigger], project_id: int | None, settings: Settings, *,
+             label_changes: int = 0) -> list[JobSpec]:
+    """``label_changes``: annotation changes since the last retrain; at ``retrain_every_n`` the
+    retrain is due at once instead of after the debounce delay."""
     if project_id is None or not triggers:
         return []
     specs: list[JobSpec] = []
@@ -43,7 +46,8 @@ def jobs_for(triggers: set[Trigger], project_id: int | None, settings: Settings)
             specs.append(JobSpec(JobKind.PRELABEL, project_id,
                                  dedupe_key=f"prelabel:{project_id}"))
     if triggers & {Trigger.LABELS_CHANGED, Trigger.TASKS_REMOVED, Trigger.PROJECT_CHANGED}:
-        specs.append(retrain_spec(project_id, settings))
+        now = label_changes >= settings.retrain_every_n
+        specs.append(retrain_spec(project_id, settings, delay_s=0.0 if now else None))
     if Trigger.TRAIN_REQUESTED in triggers:
         # after the resync (which re-triggers a retrain itself when it finds changes)
         specs.append(retrain_spec(project_id, settings, delay_s=0.0))

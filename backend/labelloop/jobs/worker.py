@@ -21,6 +21,7 @@ from labelloop.jobs.context import Handler, JobContext
 from labelloop.jobs.triggers import resync_spec
 from labelloop.jobs.types import POLICIES, Job, JobKind, JobStatus
 from labelloop.labelstudio.access import GatewayProvider
+from labelloop.loop.resources import Resources
 from labelloop.settings import Settings
 from labelloop.storage.base import Storage
 
@@ -30,7 +31,8 @@ log = logging.getLogger(__name__)
 class Worker:
     def __init__(self, storage: Storage, settings: Settings, handlers: Mapping[JobKind, Handler],
                  *, gateways: GatewayProvider, worker_id: str | None = None,
-                 wake: threading.Event | None = None, rng: random.Random | None = None) -> None:
+                 wake: threading.Event | None = None, rng: random.Random | None = None,
+                 resources: Resources | None = None) -> None:
         self.storage = storage
         self.settings = settings
         self.handlers = dict(handlers)
@@ -38,6 +40,7 @@ class Worker:
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self.wake_event = wake or threading.Event()
         self.rng = rng or random.Random()
+        self.resources = resources or Resources(settings)
 
     def wake(self) -> None:
         self.wake_event.set()
@@ -53,7 +56,8 @@ class Worker:
         return job
 
     def _run(self, job: Job) -> None:
-        ctx = JobContext(job, self.storage, self.settings, self.gateways, self.wake)
+        ctx = JobContext(job, self.storage, self.settings, self.gateways, self.wake,
+                         self.resources)
         done = threading.Event()
         beat = threading.Thread(target=self._heartbeat, args=(job.id, done), daemon=True)
         beat.start()
@@ -108,7 +112,7 @@ class WorkerPool:
 
     def __init__(self, storage: Storage, settings: Settings, handlers: Mapping[JobKind, Handler],
                  *, gateways: GatewayProvider, threads: int | None = None,
-                 name: str = "labelloop") -> None:
+                 name: str = "labelloop", resources: Resources | None = None) -> None:
         self.storage = storage
         self.settings = settings
         self.gateways = gateways
@@ -116,8 +120,10 @@ class WorkerPool:
         self.wake_event = threading.Event()
         n = threads or settings.worker_threads
         base = f"{socket.gethostname()}:{os.getpid()}"
+        self.resources = resources or Resources(settings)
         self.workers = [Worker(storage, settings, handlers, gateways=gateways,
-                               worker_id=f"{base}:{i}", wake=self.wake_event) for i in range(n)]
+                               worker_id=f"{base}:{i}", wake=self.wake_event,
+                               resources=self.resources) for i in range(n)]
         self._threads: list[threading.Thread] = []
         self.name = name
 

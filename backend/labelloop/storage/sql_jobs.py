@@ -30,15 +30,19 @@ class JobsTx:
         """Queue a job; return ``(job_id, created)``.
 
         With a ``dedupe_key`` that a queued job already holds, nothing is added and that job's id
-        is returned (``created=False``). A job with the key that is already *running* does not
+        is returned (``created=False``); if the new spec is due earlier, the queued job is made
+        due then (so "retrain in 5 s" followed by "retrain now" means now). A job with the key that is already *running* does not
         count: the new one is queued, so a change that arrives mid-run is not missed.
         """
+        ts = now()
         if spec.dedupe_key is not None:
-            row = self.conn.execute(sa.select(_J.id).where(
+            row = self.conn.execute(sa.select(_J.id, _J.run_after).where(
                 _J.dedupe_key == spec.dedupe_key, _J.status == JobStatus.QUEUED.value)).first()
             if row is not None:
+                if ts + spec.delay_s < row.run_after:  # the earliest due time wins
+                    self.conn.execute(sa.update(t.jobs).where(_J.id == row.id).values(
+                        run_after=ts + spec.delay_s, updated_at=ts))
                 return int(row.id), False
-        ts = now()
         res = self.conn.execute(sa.insert(t.jobs).values(
             kind=spec.kind.value, project_id=spec.project_id, payload=spec.payload,
             status=JobStatus.QUEUED.value, dedupe_key=spec.dedupe_key,

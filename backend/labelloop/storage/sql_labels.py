@@ -258,6 +258,12 @@ class LabelsTx:
             return out
         return [_annotation(r) for r in self.conn.execute(q.order_by(t.annotations.c.id))]
 
+    def label_changes_since(self, project_id: int, since: float) -> int:
+        """How many annotation history entries (any kind) a project got after ``since``."""
+        return self.conn.execute(sa.select(sa.func.count()).select_from(t.annotation_history)
+                                 .where(t.annotation_history.c.project_id == project_id,
+                                        t.annotation_history.c.at > since)).scalar_one()
+
     def annotation_history(self, annotation_id: int) -> list[HistoryEntry]:
         q = sa.select(t.annotation_history).where(
             t.annotation_history.c.annotation_id == annotation_id

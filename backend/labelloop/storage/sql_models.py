@@ -68,6 +68,10 @@ class ModelsTx:
         q = sa.select(t.model_versions).where(_V.project_id == project_id).order_by(_V.id)
         return [_version(r) for r in self.conn.execute(q)]
 
+    def last_version_at(self, project_id: int, kind: str) -> float | None:
+        return self.conn.execute(sa.select(sa.func.max(_V.created_at)).where(
+            _V.project_id == project_id, _V.kind == kind)).scalar()
+
     def mark_version(self, project_id: int, version: str, *, published: bool = False,
                      cleaned: bool = False) -> None:
         values: dict[str, Any] = {}
