@@ -209,3 +209,17 @@ def test_enqueue_dedupe_keeps_the_earliest_due_time(storage: Storage) -> None:
         later, _ = tx.enqueue(JobSpec(JobKind.RETRAIN, 1, dedupe_key="r", delay_s=9999))
         assert tx.get_job(jid).run_after <= time.time()  # type: ignore[union-attr]
         assert tx.claim("w", lease_s=60).id == jid  # type: ignore[union-attr]
+
+
+def test_a_migration_missing_below_the_newest_is_still_applied(settings) -> None:  # noqa: ANN001
+    url = settings.resolved_database_url
+    first = open_storage(url)
+    with first.write() as tx:
+        tx.conn.exec_driver_sql("DELETE FROM schema_version WHERE version = 2")
+        tx.conn.exec_driver_sql("DROP TABLE llm_labels")
+    first.close()
+    again = open_storage(url)
+    assert again.applied_migrations == [2]
+    with again.read() as tx:
+        assert tx.get_llm_labels(1) == {}
+    again.close()

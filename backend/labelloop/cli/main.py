@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from labelloop import __version__
 
 # Sub-command modules, in the order --help lists them.
-COMMANDS = ["serve", "worker", "status", "agreement"]
+COMMANDS = ["serve", "worker", "status", "label", "estimate", "simulate", "agreement"]
 
 
 def build_parser() -> argparse.ArgumentParser:

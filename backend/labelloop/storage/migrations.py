@@ -42,22 +42,30 @@ MIGRATIONS: list[Migration] = [
 ]
 
 
-def current_version(conn: sa.Connection) -> int:
+def applied_versions(conn: sa.Connection) -> set[int]:
     t.schema_version.create(conn, checkfirst=True)
-    return conn.execute(sa.select(sa.func.max(t.schema_version.c.version))).scalar() or 0
+    return {int(v) for v in conn.execute(sa.select(t.schema_version.c.version)).scalars()}
+
+
+def current_version(conn: sa.Connection) -> int:
+    return max(applied_versions(conn), default=0)
 
 
 def migrate(engine: sa.Engine) -> list[int]:
-    """Apply every pending migration; return the versions applied (empty when up to date)."""
+    """Apply every migration not applied yet, in order; return the versions applied.
+
+    Tracks the *set* of applied versions, so a migration that lands with a lower number than one
+    already applied (parallel branches) is still applied.
+    """
     applied: list[int] = []
     with engine.begin() as conn:
-        version = current_version(conn)
-    for m in MIGRATIONS:
-        if m.version <= version:
+        done = applied_versions(conn)
+    for m in sorted(MIGRATIONS, key=lambda m: m.version):
+        if m.version in done:
             continue
         with engine.begin() as conn:
             # Re-read inside the transaction: another process may have migrated meanwhile.
-            if current_version(conn) >= m.version:
+            if m.version in applied_versions(conn):
                 continue
             m.apply(conn)
             conn.execute(sa.insert(t.schema_version).values(version=m.version,
