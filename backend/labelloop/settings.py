@@ -108,6 +108,9 @@ class Settings(BaseSettings):
     openai_base_url: str | None = Field(
         default=None, validation_alias=_aliases("OPENAI_BASE_URL", "OPENAI_BASE_URL")
     )
+    predict_llm_budget_s: float = Field(
+        default=60.0, gt=0, lt=100,
+        description="/predict: time allowed for live LLM calls (Label Studio waits 100 s).")
     llm_model: str | None = Field(
         default=None, description="Model name (the deployment name on Azure OpenAI).")
     llm_azure_endpoint: str | None = Field(

@@ -21,7 +21,9 @@ from labelloop.events.ingestor import WebhookIngestor
 from labelloop.jobs.registry import default_handlers
 from labelloop.jobs.worker import WorkerPool
 from labelloop.labelstudio.access import GatewayFactory, GatewayProvider
-from labelloop.predict.base import Predictor, StoredPredictor
+from labelloop.loop.resources import Resources
+from labelloop.predict.base import Predictor
+from labelloop.predict.service import ServicePredictor
 from labelloop.settings import Settings
 from labelloop.storage.base import Storage, open_storage
 
@@ -47,9 +49,11 @@ def create_app(settings: Settings, overrides: Overrides | None = None) -> FastAP
         gateways = GatewayProvider(settings, ov.gateway_factory)
         start_worker = settings.worker_mode == "inprocess" if ov.start_worker is None \
             else ov.start_worker
-        pool = WorkerPool(storage, settings, default_handlers(settings), gateways=gateways) \
-            if start_worker else None
-        predictor = (ov.predictor or StoredPredictor)(storage)
+        resources = Resources(settings)
+        pool = WorkerPool(storage, settings, default_handlers(settings), gateways=gateways,
+                          resources=resources) if start_worker else None
+        predictor = ov.predictor(storage) if ov.predictor else \
+            ServicePredictor(storage, resources, settings)
         wake = pool.wake if pool else (lambda: None)
         ingestor = WebhookIngestor(storage, settings, on_jobs=wake)
         app.state.services = Services(settings, storage, gateways, predictor, ingestor, wake)

@@ -7,6 +7,7 @@ from labelloop.jobs.types import JobKind
 from labelloop.labelstudio.publish import handle_cleanup, handle_publish
 from labelloop.labelstudio.sync import handle_resync
 from labelloop.loop.embed import handle_embed
+from labelloop.loop.prelabel import handle_prelabel
 from labelloop.loop.retrain import handle_retrain
 from labelloop.settings import Settings
 
@@ -18,5 +19,6 @@ def default_handlers(settings: Settings) -> dict[JobKind, Handler]:
         JobKind.CLEANUP_VERSIONS: handle_cleanup,
         JobKind.EMBED: handle_embed,
         JobKind.RETRAIN: handle_retrain,
+        JobKind.PRELABEL: handle_prelabel,
     }
     return handlers

@@ -5,14 +5,26 @@ from __future__ import annotations
 import threading
 
 from labelloop.embeddings import Embedder, SentenceTransformerEmbedder
+from labelloop.llm import LLMLabeler
 from labelloop.settings import Settings
+from labelloop.storage.base import Storage
 
 
 class Resources:
-    def __init__(self, settings: Settings, *, embedder: Embedder | None = None) -> None:
+    def __init__(self, settings: Settings, *, embedder: Embedder | None = None,
+                 labeler: LLMLabeler | None = None) -> None:
         self.settings = settings
         self._embedder = embedder
+        self._labeler = labeler
         self._lock = threading.Lock()
+
+    def labeler(self, storage: Storage) -> LLMLabeler | None:
+        """The process's LLM labeler (one, so its limits and circuit breaker are shared);
+        None when no LLM is configured."""
+        with self._lock:
+            if self._labeler is None and self.settings.llm_configured:
+                self._labeler = LLMLabeler(self.settings, storage)
+            return self._labeler
 
     @property
     def embedder(self) -> Embedder:

@@ -30,6 +30,7 @@ from labelloop.labelconfig.schema import LabelSchema
 from labelloop.labelstudio.publish import cleanup_spec, next_version, publish_queue
 from labelloop.loop.dataset import ProjectData, load_project_data
 from labelloop.loop.queue import draw_audit, plan_queue
+from labelloop.predict.service import llm_entry
 from labelloop.models import model_lineage, predict_proba, train_local_model
 from labelloop.selection import ColdStartOptions, PoolData, rank_pool
 from labelloop.selection.committee import member_weight
@@ -184,12 +185,10 @@ def _prelabels(schema: LabelSchema, data: ProjectData, order: np.ndarray,
     for i in order.tolist():
         tid = int(data.task_ids[i])
         lab = llm_labels.get(tid)
-        if lab is not None and lab.labels:
-            try:
-                out[tid] = choices_result(schema, lab.labels, score=lab.confidence)
-                continue
-            except Exception:  # a label no longer in the config: fall back to the model
-                pass
+        entry = llm_entry(schema, lab.labels, lab.confidence, lab.model_version) if lab else None
+        if entry:
+            out[tid] = entry["result"]
+            continue
         if probas is not None:
             labels, score = _label_of(schema, probas[i])
             out[tid] = choices_result(schema, labels, score=score)

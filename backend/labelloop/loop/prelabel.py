@@ -1,0 +1,58 @@
+"""The pre-label job: ask the LLM for every task of a project that has no label of the current
+LLM version yet, in batches, storing each outcome (label, distribution, confidence) as it comes.
+
+Few-shot examples come from the project's human labels (class-balanced, preferring ones the LLM
+got wrong). A paused LLM (circuit breaker) or a spent budget ends the job with a retryable error
+whose message is shown in the status endpoint; labels already stored stay.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from labelloop.errors import JobError, PermanentJobError
+from labelloop.events.projects import schema_of
+from labelloop.jobs.context import JobContext
+from labelloop.jobs.triggers import retrain_spec
+from labelloop.labelconfig.results import task_text
+from labelloop.llm import LabelRequest
+from labelloop.llm.pool import example_pool
+
+log = logging.getLogger(__name__)
+BATCH = 64
+
+
+def handle_prelabel(ctx: JobContext) -> None:
+    pid = ctx.job.project_id
+    if pid is None:
+        raise PermanentJobError("prelabel job without a project id")
+    labeler = ctx.resources.labeler(ctx.storage)
+    if labeler is None:
+        raise PermanentJobError("no LLM configured (LABELLOOP_LLM_MODEL, OPENAI_BASE_URL)")
+    version = labeler.model_version
+    with ctx.storage.read() as tx:
+        project = tx.get_project(pid)
+        schema = schema_of(project) if project else None
+        if schema is None or not schema.supported:
+            return
+        done = set(tx.get_llm_labels(pid, model_version=version))
+        todo = [LabelRequest(t.id, text) for t in tx.get_tasks(pid)
+                if t.id not in done and (text := task_text(schema, t.data))]
+        examples = example_pool(tx, pid, schema, model_version=version)
+    if not todo:
+        return
+    labeled = failed = 0
+    for i in range(0, len(todo), BATCH):
+        outcomes = labeler.label_many_sync(schema, todo[i:i + BATCH], examples=examples,
+                                           project_id=pid)
+        labeled += sum(1 for o in outcomes if o.labels)
+        failed += sum(1 for o in outcomes if not o.labels)
+        ctx.progress(step="prelabel", labeled=labeled, failed=failed, tasks=len(todo))
+        status = labeler.status()
+        if status.state != "ok":
+            if labeled:
+                ctx.enqueue(retrain_spec(pid, ctx.settings))
+            raise JobError(f"LLM {status.state}: {status.reason}")
+    log.info("project %s: %d tasks pre-labeled by %s (%d failed, reasons stored)", pid,
+             labeled, version, failed)
+    ctx.enqueue(retrain_spec(pid, ctx.settings))

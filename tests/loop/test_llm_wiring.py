@@ -1,0 +1,109 @@
+"""The LLM inside the service: the pre-label job and live /predict, against the test LLM server
+(a real HTTP server, called through the real openai client)."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from labelloop.jobs.types import JobKind, JobSpec, JobStatus
+from labelloop.jobs.worker import Worker
+from labelloop.labelconfig.results import validate_result
+from labelloop.labelconfig.schema import parse_label_config
+from labelloop.labelstudio.access import GatewayProvider
+from labelloop.loop.prelabel import handle_prelabel
+from labelloop.loop.resources import Resources
+from labelloop.storage.base import Storage
+from tests.conftest import CONFIG, make_settings
+from tests.fakes.llm_server import FakeLLM
+
+TEXTS = {f"review {i}: {w}": lab for i in range(12)
+         for w, lab in [("loved it", "positive"), ("hated it", "negative")]}
+
+
+@pytest.fixture
+def llm():  # noqa: ANN201
+    with FakeLLM(TEXTS, labels=["positive", "negative", "neutral"]) as server:
+        yield server
+
+
+def llm_settings(tmp_path, llm, **kw):  # noqa: ANN001, ANN201
+    return make_settings(tmp_path, openai_base_url=llm.url, openai_api_key="sk-test-123456",
+                         llm_model="fake-model", **kw)
+
+
+def seed(storage: Storage) -> list[int]:
+    with storage.write() as tx:
+        tx.save_project(1, label_config=CONFIG, supported=True,
+                        schema=parse_label_config(CONFIG).to_json())
+        tx.upsert_tasks(1, [{"id": i + 1, "data": {"text": t}} for i, t in enumerate(TEXTS)])
+    return list(range(1, len(TEXTS) + 1))
+
+
+def test_prelabel_job_labels_every_task_once(storage, tmp_path, llm) -> None:  # noqa: ANN001
+    s = llm_settings(tmp_path, llm)
+    ids = seed(storage)
+    worker = Worker(storage, s, {JobKind.PRELABEL: handle_prelabel},
+                    gateways=GatewayProvider(s), resources=Resources(s))
+    with storage.write() as tx:
+        jid, _ = tx.enqueue(JobSpec(JobKind.PRELABEL, 1))
+    worker.run_once()
+    with storage.read() as tx:
+        job = tx.get_job(jid)
+        labels = tx.get_llm_labels(1)
+        retrain = [j for j in tx.list_jobs() if j.kind is JobKind.RETRAIN]
+    assert job.status is JobStatus.SUCCEEDED, job.last_error  # type: ignore[union-attr]
+    assert set(labels) == set(ids) and retrain
+    right = sum(labels[i].labels == [TEXTS[t]] for i, t in zip(ids, TEXTS))
+    assert right == len(ids)  # the test server answers the gold label (noise=0)
+    assert all(0 < labels[i].confidence <= 1 for i in ids)
+    calls = llm.calls
+    with storage.write() as tx:  # run again: everything is labeled, no call is made
+        tx.enqueue(JobSpec(JobKind.PRELABEL, 1))
+    worker.run_once()
+    assert llm.calls == calls
+
+
+def test_predict_calls_the_llm_for_unlabeled_tasks_and_stores_the_answers(
+        tmp_path, llm) -> None:  # noqa: ANN001
+    from labelloop.api.app import Overrides, create_app
+    s = llm_settings(tmp_path, llm)
+    with TestClient(create_app(s, Overrides(start_worker=False))) as client:
+        seed(client.app.state.services.storage)
+        tasks = [{"id": i + 1, "data": {"text": t}} for i, t in enumerate(list(TEXTS)[:6])]
+        res = client.post("/predict", json={"tasks": tasks, "project": "1.1"}).json()
+        schema = parse_label_config(CONFIG)
+        for task, entry in zip(tasks, res["results"]):
+            validate_result(schema, entry["result"])
+            region = entry["result"][0]
+            assert region["value"]["choices"] == [TEXTS[task["data"]["text"]]]
+            assert 0 < region["score"] <= 1 and entry["model_version"].startswith("llm-")
+        calls = llm.calls
+        again = client.post("/predict", json={"tasks": tasks, "project": "1.1"}).json()
+        assert again["results"] == res["results"] and llm.calls == calls  # stored: no call
+
+
+def test_predict_within_budget_answers_what_is_ready(tmp_path) -> None:  # noqa: ANN001
+    from labelloop.api.app import Overrides, create_app
+    with FakeLLM(TEXTS, labels=["positive", "negative", "neutral"], latency_s=3.0) as slow:
+        s = llm_settings(tmp_path, slow, predict_llm_budget_s=0.5, llm_max_retries=0)
+        with TestClient(create_app(s, Overrides(start_worker=False))) as client:
+            seed(client.app.state.services.storage)
+            tasks = [{"id": 1, "data": {"text": list(TEXTS)[0]}}]
+            r = client.post("/predict", json={"tasks": tasks, "project": "1.1"})
+    assert r.status_code == 200 and r.json()["results"] == [[]]
+
+
+def test_llm_answers_outside_the_label_set_never_reach_label_studio(tmp_path) -> None:  # noqa: ANN001
+    from labelloop.api.app import Overrides, create_app
+    with FakeLLM(TEXTS, labels=["positive", "negative", "neutral"]) as bad:
+        bad.inject("outside", times=None)
+        s = llm_settings(tmp_path, bad)
+        with TestClient(create_app(s, Overrides(start_worker=False))) as client:
+            seed(client.app.state.services.storage)
+            tasks = [{"id": 1, "data": {"text": list(TEXTS)[0]}}]
+            res = client.post("/predict", json={"tasks": tasks, "project": "1.1"}).json()
+            with client.app.state.services.storage.read() as tx:
+                stored = tx.get_llm_labels(1)
+    assert res["results"] == [[]]
+    assert stored[1].labels is None and stored[1].failure
