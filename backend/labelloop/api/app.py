@@ -56,7 +56,8 @@ def create_app(settings: Settings, overrides: Overrides | None = None) -> FastAP
             ServicePredictor(storage, resources, settings)
         wake = pool.wake if pool else (lambda: None)
         ingestor = WebhookIngestor(storage, settings, on_jobs=wake)
-        app.state.services = Services(settings, storage, gateways, predictor, ingestor, wake)
+        app.state.services = Services(settings, storage, gateways, predictor, ingestor, wake,
+                                      resources)
         _log_startup(settings, storage, pool)
         ingestor.start()
         if pool:

@@ -12,6 +12,7 @@ from fastapi import Depends, Request
 from labelloop.errors import MalformedBody
 from labelloop.events.ingestor import WebhookIngestor
 from labelloop.labelstudio.access import GatewayProvider
+from labelloop.loop.resources import Resources
 from labelloop.predict.base import Predictor
 from labelloop.settings import Settings
 from labelloop.storage.base import Storage
@@ -27,6 +28,7 @@ class Services:
     predictor: Predictor
     ingestor: WebhookIngestor
     wake: Callable[[], None]
+    resources: Resources
 
 
 def get_services(request: Request) -> Services:

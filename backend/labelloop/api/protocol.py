@@ -68,8 +68,16 @@ async def setup(body: JsonObject, services: ServicesDep) -> dict[str, Any]:
     project, enqueued = await run_in_threadpool(_write)
     if enqueued:
         services.wake()
-    return {"model_version": project.model_version
-            or base_version(services.settings.model_version_prefix)}
+    return {"model_version": answering_version(services, project)}
+
+
+def answering_version(services: ServicesDep, project: Project) -> str:
+    """The version /predict answers with, which Label Studio uses as its re-prediction key: the
+    LLM's when one is configured, else the local model's latest, else the base version."""
+    labeler = services.resources.labeler(services.storage)
+    if labeler is not None:
+        return labeler.model_version
+    return project.model_version or base_version(services.settings.model_version_prefix)
 
 
 @router.post("/predict")
@@ -113,8 +121,7 @@ async def predict(body: JsonObject, services: ServicesDep) -> dict[str, Any]:
     if not project.supported:
         log.info("predict: project %s config unsupported (%s): %d empty answers", pid,
                  project.unsupported_reason, len(entries))
-    return {"results": entries, "model_version": project.model_version
-            or base_version(services.settings.model_version_prefix),
+    return {"results": entries, "model_version": answering_version(services, project),
             "count": {"tasks": len(entries), "predictions": sent}}
 
 
