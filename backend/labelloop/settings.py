@@ -97,6 +97,11 @@ class Settings(BaseSettings):
     audit_fraction: float = Field(
         default=0.05, ge=0.0, lt=1.0,
         description="Share of the served queue drawn uniformly at random (audit tasks).")
+    second_annotation_budget: int = Field(
+        default=5, ge=0,
+        description="Per retrain, how many single-annotated tasks whose label disagrees with "
+                    "the machines are sent back to Label Studio for a second annotator (only "
+                    "in projects with 2+ annotators; 0 = off).")
     embedding_model_path: Path | None = Field(
         default=None, description="A local sentence-transformers folder (default: bundled).")
     embedding_threads: int | None = Field(default=None, ge=1)

@@ -119,3 +119,11 @@ class FakeGateway:
         hook = next(h for h in self.webhooks if h["id"] == webhook_id)
         hook.update(fields)
         return dict(hook)
+
+    def request_annotations(self, task_id: int, *, total: int = 2) -> bool:
+        self._check("request_annotations")
+        task = self.tasks[task_id]
+        if len(task["annotations"]) >= total:
+            return False
+        task["overlap"] = total
+        return True

@@ -116,3 +116,33 @@ def test_retrain_twice_makes_a_new_version_and_cleans_nothing_itself(storage, pr
     second, queue = run_retrain(storage, project, tmp_path)
     assert second.version != first.version
     assert {e.task_id for e in queue}.isdisjoint({1, 2, 3})
+
+
+def test_disputed_single_labels_go_back_to_a_second_annotator(storage, project,
+                                                              tmp_path) -> None:  # noqa: ANN001
+    from labelloop.storage.records_llm import LlmLabel
+
+    classes = list(WORDS)
+    for tid in range(1, 31):  # two annotators, correct labels
+        project.annotate(tid, classes[tid % 3], user=1 + tid % 2)
+    resync_project(storage, project, 1)
+    run_retrain(storage, project, tmp_path)  # stores the model's predictions (made before)
+    with storage.write() as tx:
+        tx.save_llm_labels([LlmLabel(1, tid, "llm-x", [classes[tid % 3]],
+                                     {c: 0.95 if c == classes[tid % 3] else 0.025
+                                      for c in classes}, 0.95, "logprobs")
+                            for tid in range(31, 91)])
+    for tid in range(31, 37):  # one annotator, wrong labels: both machines disagree
+        project.annotate(tid, classes[(tid + 1) % 3], user=1)
+    resync_project(storage, project, 1)
+    version, queue = run_retrain(storage, project, tmp_path)
+    reopened = [e.task_id for e in queue if e.reason == "second_opinion"]
+    assert len(reopened) == 5 and set(reopened) <= set(range(31, 37))  # the budget is 5
+    assert [e.reason for e in queue[:5]] == ["second_opinion"] * 5  # at the head
+    assert all(project.tasks[t].get("overlap") == 2 for t in reopened)
+    assert version.lineage["second_opinion"] == 5
+    # asked once: the next retrain keeps them at the head without asking again
+    calls = project.calls.count("request_annotations")
+    _, queue2 = run_retrain(storage, project, tmp_path)
+    assert [e.task_id for e in queue2[:5]] == reopened
+    assert project.calls.count("request_annotations") == calls + 1  # only the 6th, new one

@@ -196,6 +196,11 @@ class SdkGateway:
         return self._call("update_webhook", "PATCH", f"api/webhooks/{webhook_id}/",
                           payload=fields)
 
+    def request_annotations(self, task_id: int, *, total: int = 2) -> bool:
+        from labelloop.quality.double import request_annotations
+
+        return request_annotations(self._sdk, task_id, total=total)
+
     # --- plumbing --------------------------------------------------------------------------
 
     def _call(

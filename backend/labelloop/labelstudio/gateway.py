@@ -46,3 +46,7 @@ class LabelStudioGateway(Protocol):
 
     def update_webhook(self, webhook_id: int, **fields: Any) -> dict[str, Any]:
         """PATCH a webhook (e.g. its ``headers``)."""
+
+    def request_annotations(self, task_id: int, *, total: int = 2) -> bool:
+        """Make Label Studio serve the task (to another user) until it has ``total``
+        annotations; False when it already has them (nothing changed)."""

@@ -30,6 +30,7 @@ from labelloop.labelconfig.schema import LabelSchema
 from labelloop.labelstudio.publish import cleanup_spec, next_version, publish_queue
 from labelloop.loop.dataset import ProjectData, load_project_data
 from labelloop.loop.queue import draw_audit, plan_queue
+from labelloop.loop.second import reopen_for_second_opinion
 from labelloop.predict.service import llm_entry
 from labelloop.models import model_lineage, predict_proba, train_local_model
 from labelloop.selection import ColdStartOptions, PoolData, rank_pool
@@ -125,6 +126,13 @@ def handle_retrain(ctx: JobContext) -> None:
         disagree[answered] = np.argmax(llm[answered], 1) != np.argmax(probas[answered], 1)
     plan = plan_queue(ranking.order, ranking.batch, audit, phase=ranking.phase,
                       disagree=disagree, fraction=s.audit_fraction)
+    with ctx.storage.read() as tx:
+        gateway = ctx.gateways.for_project(tx.get_project(pid))
+    head = reopen_for_second_opinion(ctx.storage, gateway, pid, schema, data, llm, llm_labels,
+                                     s, rng) if gateway is not None else []
+    queue = [(tid, "second_opinion", False) for tid in head] + [
+        (int(data.task_ids[i]), why, bool(aud))
+        for i, why, aud in zip(plan.order, plan.reasons, plan.audit)]
     results = _prelabels(schema, data, plan.order, probas, llm_labels)
     lineage = {
         "kind": "retrain", "n_labeled": int(labeled.size), "n_tasks": int(len(data.task_ids)),
@@ -133,7 +141,8 @@ def handle_retrain(ctx: JobContext) -> None:
         "llm_human_agreement": llm_acc, "llm_compared": llm_n, "llm_weight": llm_w,
         "model_weight": model_w, "strategy": ranking.phase if ranking.phase == "cold_start"
         else ranking.strategy, "n_ranked": int(plan.order.size),
-        "audit": int(plan.audit.sum()), "notes": list(ranking.notes), "trained_at": time.time(),
+        "audit": int(plan.audit.sum()), "second_opinion": len(head),
+        "notes": list(ranking.notes), "trained_at": time.time(),
     }
     if model is not None:
         lineage["model"] = model_lineage(model, metrics, task_ids=data.task_ids[labeled].tolist(),
@@ -142,29 +151,20 @@ def handle_retrain(ctx: JobContext) -> None:
         tx.add_model_version(pid, version, kind="retrain", lineage=lineage)
         if model is not None and probas is not None:
             tx.save_predictions(_model_predictions(schema, data, probas, pid, version))
-        tx.save_queue([QueueEntry(pid, version, int(data.task_ids[i]), r, float(sc), why,
-                                  bool(aud), None)
-                       for r, (i, sc, why, aud) in enumerate(zip(
-                           plan.order, plan.scores, plan.reasons, plan.audit))])
+        tx.save_queue([QueueEntry(pid, version, tid, r, r / len(queue), why, aud, None)
+                       for r, (tid, why, aud) in enumerate(queue)])
     log.info("project %s: %s trained on %d labels (cv acc %s), %d tasks ranked (%s) in %.2fs",
              pid, version, labeled.size, f"{metrics.accuracy:.3f}" if metrics else "-",
-             plan.order.size, ranking.phase, time.perf_counter() - started)
-    _publish(ctx, pid, version, data, plan, results)
-
-
-def _publish(ctx: JobContext, pid: int, version: str, data: ProjectData, plan: Any,
-             results: dict[int, list[dict[str, Any]]]) -> None:
-    if plan.order.size == 0:
+             len(queue), ranking.phase, time.perf_counter() - started)
+    if not queue:
         return
-    with ctx.storage.read() as tx:
-        gateway = ctx.gateways.for_project(tx.get_project(pid))
     if gateway is None:
         log.info("project %s: queue of %s not published: %s", pid, version,
                  ctx.gateways.why_not())
         return
-    ctx.progress(step="publish", tasks=int(plan.order.size))
-    scores = {int(data.task_ids[i]): float(sc) for i, sc in zip(plan.order, plan.scores)}
-    publish_queue(ctx.storage, gateway, pid, scores, settings=ctx.settings, version=version,
+    ctx.progress(step="publish", tasks=len(queue))
+    scores = {tid: r / len(queue) for r, (tid, _, _) in enumerate(queue)}
+    publish_queue(ctx.storage, gateway, pid, scores, settings=s, version=version,
                   results=results, lineage={"source": "retrain"})
     ctx.enqueue(cleanup_spec(pid))
 

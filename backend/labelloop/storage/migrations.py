@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from labelloop.storage import tables as t
-from labelloop.storage.tables_queue import create_queue_tables
+from labelloop.storage.tables_queue import create_queue_tables, create_second_annotation_tables
 from labelloop.storage.tables_embeddings import create_embedding_tables
 from labelloop.storage.tables_llm import create_llm_tables
 
@@ -39,6 +39,8 @@ MIGRATIONS: list[Migration] = [
               create_llm_tables),
     Migration(3, "embeddings: vector cache keyed by (model, text hash)", create_embedding_tables),
     Migration(4, "queue: published ranks, reasons and audit draws", create_queue_tables),
+    Migration(5, "second annotations requested from Label Studio",
+              create_second_annotation_tables),
 ]
 
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from labelloop.storage.sql_util import chunks
-from labelloop.storage.tables_queue import queue_entries
+from labelloop.storage.sql_util import chunks, now
+from labelloop.storage.tables_queue import queue_entries, second_annotations
 
 _Q = queue_entries.c
 
@@ -55,3 +55,17 @@ class QueueTx:
         return self.conn.execute(sa.delete(queue_entries).where(
             _Q.project_id == project_id, _Q.model_version == model_version,
             _Q.audit.is_(False))).rowcount
+
+    def second_annotation_requests(self, project_id: int) -> dict[int, str]:
+        """Tasks labelloop asked Label Studio to annotate again, with the reason."""
+        c = second_annotations.c
+        return {r.task_id: r.reason for r in self.conn.execute(
+            sa.select(c.task_id, c.reason).where(c.project_id == project_id))}
+
+    def add_second_annotation_requests(self, project_id: int,
+                                       items: list[tuple[int, str]]) -> None:
+        ts = now()
+        if items:
+            self.conn.execute(sa.insert(second_annotations), [
+                {"project_id": project_id, "task_id": t, "reason": r, "requested_at": ts}
+                for t, r in items])

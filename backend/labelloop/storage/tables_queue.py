@@ -21,6 +21,20 @@ queue_entries = sa.Table(
     sa.Index("ix_queue_rank", "project_id", "model_version", "rank"),
 )
 
+second_annotations = sa.Table(
+    "second_annotations",
+    metadata,
+    sa.Column("project_id", sa.Integer, nullable=False),
+    sa.Column("task_id", sa.Integer, nullable=False),
+    sa.Column("reason", sa.String(64), nullable=False),
+    sa.Column("requested_at", sa.Float, nullable=False),
+    sa.PrimaryKeyConstraint("project_id", "task_id"),
+)
+
 
 def create_queue_tables(conn: sa.Connection) -> None:
     queue_entries.create(conn, checkfirst=True)
+
+
+def create_second_annotation_tables(conn: sa.Connection) -> None:
+    second_annotations.create(conn, checkfirst=True)

@@ -1,0 +1,76 @@
+"""Targeted double annotation inside the retrain job.
+
+When a task's only human label disagrees with the LLM and with the local model (as it stood
+*before* that label: the previous version's stored prediction), a second annotator's opinion is
+worth more than a new task. In projects with at least two annotators, up to
+``second_annotation_budget`` such tasks per retrain are sent back to Label Studio (served to a
+different user; see docs/quality.md) and put at the head of the published queue, reason
+``second_opinion``. Requests are recorded, so a task is asked for once.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+
+from labelloop.labelconfig.schema import LabelSchema
+from labelloop.labelstudio.gateway import LabelStudioGateway
+from labelloop.loop.dataset import ProjectData, choices_of
+from labelloop.quality.double import second_annotation_positions
+from labelloop.settings import Settings
+from labelloop.storage.base import Storage
+
+log = logging.getLogger(__name__)
+
+
+def reopen_for_second_opinion(storage: Storage, gateway: LabelStudioGateway, pid: int,
+                              schema: LabelSchema, data: ProjectData, llm: np.ndarray | None,
+                              llm_labels: dict[int, Any], settings: Settings,
+                              rng: np.random.Generator) -> list[int]:
+    """Ask Label Studio for second annotations; return every task id still waiting for one."""
+    if settings.second_annotation_budget == 0 or schema.multiple:
+        return []
+    ids = data.task_ids.tolist()
+    with storage.read() as tx:
+        anns = tx.get_annotations(pid)
+        asked = tx.second_annotation_requests(pid)
+        before = tx.latest_predictions(pid, ids, source="model")
+    annotators = {a.completed_by for a in anns if not a.was_cancelled}
+    per_task: dict[int, list] = {}
+    for a in sorted(anns, key=lambda a: (a.ls_updated_at or "", a.id)):
+        if not a.was_cancelled and choices_of(schema, a):
+            per_task.setdefault(a.task_id, []).append(a)
+    n_ann = np.array([len({a.completed_by for a in per_task.get(t, [])}) for t in ids])
+    waiting = [t for t in asked if t in set(ids) and n_ann[ids.index(t)] < 2]
+    if len(annotators) < 2:
+        return waiting
+    index = {c: i for i, c in enumerate(schema.labels)}
+    first = np.array([index[choices_of(schema, per_task[t][0])[0]] if t in per_task else np.nan
+                      for t in ids], dtype=float)
+    model = np.array([index.get((before[t].result or [{}])[0].get("value", {})
+                                .get("choices", [None])[0], np.nan)
+                      if t in before and before[t].result else np.nan for t in ids], dtype=float)
+    llm_idx = np.full(len(ids), np.nan)
+    conf = np.zeros(len(ids))
+    if llm is not None:
+        answered = ~np.isnan(llm).any(axis=1)
+        llm_idx[answered] = np.argmax(llm[answered], axis=1)
+        conf = np.array([(llm_labels[t].confidence or 0.0) if t in llm_labels else 0.0
+                         for t in ids])
+    chosen = second_annotation_positions(
+        first, n_ann, llm_idx, model, llm_confidence=conf,
+        requested=np.array([t in asked for t in ids]), budget=settings.second_annotation_budget,
+        rng=rng)
+    made: list[tuple[int, str]] = []
+    for c in chosen:
+        tid = ids[c.position]
+        if gateway.request_annotations(tid, total=2):
+            made.append((tid, c.reason))
+    if made:
+        with storage.write() as tx:
+            tx.add_second_annotation_requests(pid, made)
+        log.info("project %s: asked Label Studio for a second annotation of %d task(s)", pid,
+                 len(made))
+    return waiting + [t for t, _ in made]
