@@ -189,10 +189,10 @@ def test_disagreement_counts_only_while_the_llm_leads() -> None:
     probas = rng.dirichlet(np.ones(3), size=50)
     llm = rng.dirichlet(np.ones(3), size=50)
     opts = StrategyOptions(disagreement_share=0.5)
-    behind = PoolData(x, probas=probas, llm_probas=llm, llm_weight=0.4, model_weight=0.6)
-    ahead = PoolData(x, probas=probas, llm_probas=llm, llm_weight=0.8, model_weight=0.2)
+    behind = PoolData(x, probas=probas, llm_probas=llm, llm_lead=0.0)
+    ahead = PoolData(x, probas=probas, llm_probas=llm, llm_lead=0.6)
     assert disagreement_share(behind, options=opts) == 0.0
-    assert disagreement_share(ahead, options=opts) == pytest.approx(0.5 * 0.75)
+    assert disagreement_share(ahead, options=opts) == pytest.approx(0.5 * 0.6)
     alone = PoolData(x, probas=probas)
     np.testing.assert_allclose(combined_scores(behind, options=opts),
                                combined_scores(alone, options=opts))

@@ -16,6 +16,7 @@ from labelloop.selection import (
     agreement_weight,
     consensus,
     js_divergence,
+    llm_lead,
     member_weight,
     multilabel_uncertainty_scores,
     uncertainty_scores,
@@ -205,3 +206,35 @@ class TestMemberWeight:
     def test_bad_labels(self) -> None:
         with pytest.raises(SelectionInputError):
             member_weight(np.full((2, 2), 0.5), np.array([0, 5]))
+
+
+class TestLlmLead:
+    Y = np.array([0, 1, 2, 0, 1, 2, 0, 1])
+
+    def test_llm_right_where_they_disagree(self) -> None:
+        model = np.eye(3)[(self.Y + 1) % 3]  # always wrong
+        llm = np.eye(3)[self.Y]  # always right
+        assert llm_lead(llm, model, self.Y, prior_strength=0) == 1.0
+        assert llm_lead(llm, model, self.Y) == pytest.approx(8 / 18)  # shrunk: 8 items
+        assert llm_lead(model, llm, self.Y) == 0.0  # the other way round: no lead
+
+    def test_only_disagreements_count(self) -> None:
+        right = np.eye(3)[self.Y]
+        wrong = np.eye(3)[(self.Y + 1) % 3]
+        llm = right.copy()
+        model = right.copy()
+        model[:2] = wrong[:2]  # two disagreements, the LLM right on both
+        llm[2:4] = wrong[2:4]  # where both are wrong together they agree: not counted
+        model[2:4] = wrong[2:4]
+        assert llm_lead(llm, model, self.Y, prior_strength=0) == 1.0
+        model[4] = wrong[4]
+        llm[5] = wrong[5]  # now one each way
+        assert llm_lead(llm, model, self.Y, prior_strength=0) == pytest.approx(2 / 4)
+
+    def test_no_answers_no_lead(self) -> None:
+        nan = np.full((8, 3), np.nan)
+        assert llm_lead(nan, np.eye(3)[self.Y], self.Y) == 0.0
+
+    def test_shapes_must_match(self) -> None:
+        with pytest.raises(SelectionInputError, match="same items"):
+            llm_lead(np.eye(3), np.eye(3)[:2], np.array([0, 1, 2]))

@@ -11,6 +11,7 @@ from labelloop.selection.committee import (
     agreement_weight,
     consensus,
     js_divergence,
+    llm_lead,
     member_weight,
     vote_entropy,
 )
@@ -45,7 +46,7 @@ __all__ = [
     "InvalidEmbeddings", "InvalidIndices", "InvalidProbabilities", "InvalidWeights", "PoolData",
     "Ranking", "SelectionInputError", "StrategyName", "StrategyOptions", "UncertaintyMethod",
     "agreement_weight", "cold_start_batch", "consensus", "get_strategy", "js_divergence",
-    "k_center_greedy", "kmeans_representatives", "member_weight", "multilabel_uncertainty_scores",
-    "needs_cold_start", "order_by_score", "rank_pool", "select_top", "uncertainty_scores",
-    "vote_entropy",
+    "k_center_greedy", "kmeans_representatives", "llm_lead", "member_weight",
+    "multilabel_uncertainty_scores", "needs_cold_start", "order_by_score", "rank_pool",
+    "select_top", "uncertainty_scores", "vote_entropy",
 ]

@@ -11,6 +11,8 @@ nobody answered scores 0.
   sum_m w_m H(p_m)``; 0 when members agree, at most ``H(w) <= log n_members``.
 * :func:`agreement_weight`: maps a member's measured agreement with human labels to its weight;
   :func:`member_weight` measures it from the member's predictions and the human labels.
+* :func:`llm_lead`: where the LLM and the local model disagreed, how much more often the LLM was
+  the one humans agreed with — whether disagreement is worth labels at all.
 """
 
 from __future__ import annotations
@@ -131,3 +133,30 @@ def member_weight(probas: np.ndarray, y: np.ndarray, *, prior_weight: float = 0.
     agree = float((np.argmax(p[answered], axis=1) == t[answered]).mean())
     return agreement_weight(agree, chance=chance, n_compared=n, prior_weight=prior_weight,
                             prior_strength=prior_strength)
+
+
+def llm_lead(llm_probas: np.ndarray, model_probas: np.ndarray, y: np.ndarray, *,
+             prior_strength: float = 10.0) -> float:
+    """``(llm right - model right) / (disagreements + prior_strength)`` over labeled items
+    where both answered and their top labels differ, clipped to [0, 1].
+
+    Both arrays hold what the member predicted *before* the human label (NaN rows: no answer);
+    ``y`` the human labels. 1: where they disagree the LLM is right and the model wrong; 0: the
+    LLM is no better there (or nothing was measured yet). ``prior_strength`` pulls the value
+    toward 0 while few disagreements were seen."""
+    lp = check_committee(np.asarray(llm_probas)[None])[0]
+    mp = check_committee(np.asarray(model_probas)[None])[0]
+    t = np.asarray(y)
+    if mp.shape != lp.shape or t.shape != (lp.shape[0],):
+        raise SelectionInputError(f"llm_probas {lp.shape}, model_probas {mp.shape} and y "
+                                  f"{t.shape} must describe the same items")
+    if prior_strength < 0:
+        raise SelectionInputError("prior_strength must be >= 0")
+    both = ~np.isnan(lp).any(axis=1) & ~np.isnan(mp).any(axis=1)
+    la, ma = np.argmax(np.nan_to_num(lp), axis=1), np.argmax(np.nan_to_num(mp), axis=1)
+    differ = both & (la != ma)
+    n = int(differ.sum())
+    if n == 0:
+        return 0.0
+    lead = (int((la[differ] == t[differ]).sum()) - int((ma[differ] == t[differ]).sum()))
+    return float(min(max(lead / (n + prior_strength), 0.0), 1.0))

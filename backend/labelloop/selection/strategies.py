@@ -70,6 +70,9 @@ class PoolData:
     ``llm_probas``: the LLM's label distribution, all-NaN rows where it gave none (None: no LLM).
     ``llm_weight``/``model_weight``: committee weights in [0, 1], each from that member's
     measured agreement with human labels (``committee.member_weight``); 0.5 = not measured.
+    ``llm_lead``: how much more often the LLM than the local model was right where the two
+    disagreed (``committee.llm_lead``), in [0, 1]; 0 until measured. The default strategy
+    weighs disagreement by it.
     ``multi_label``: rows are independent per-class probabilities, not distributions.
     """
 
@@ -78,6 +81,7 @@ class PoolData:
     llm_probas: np.ndarray | None = None
     llm_weight: float = 0.5
     model_weight: float = 0.5
+    llm_lead: float = 0.0
     multi_label: bool = False
 
     @property
@@ -147,15 +151,15 @@ def disagreement(data: PoolData) -> np.ndarray | None:
 
 def disagreement_share(data: PoolData, *, options: StrategyOptions) -> float:
     """How much the LLM's disagreement counts in the default strategy: ``disagreement_share``
-    times the LLM's lead over the local model, ``(w_llm - w_model) / w_llm`` clipped to [0, 1].
+    times ``data.llm_lead`` (clipped to [0, 1]).
 
-    Disagreement finds the local model's confident mistakes only while the LLM is the better
-    judge; once the local model agrees with humans as often as the LLM does, most disagreements
-    are the LLM's own mistakes, and the default is uncertainty plus diversity alone."""
-    if data.llm_probas is None or data.llm_weight <= 0:
+    A disagreement points at a mistake of the local model only when, where the two disagree,
+    the LLM is the one that is usually right. Measured on labeled items, that decides whether
+    disagreement is worth labels; when the LLM does not lead, the default is uncertainty plus
+    diversity alone."""
+    if data.llm_probas is None:
         return 0.0
-    lead = (data.llm_weight - data.model_weight) / data.llm_weight
-    return float(options.disagreement_share * min(max(lead, 0.0), 1.0))
+    return float(options.disagreement_share * min(max(data.llm_lead, 0.0), 1.0))
 
 
 def combined_scores(data: PoolData, *, options: StrategyOptions) -> np.ndarray:

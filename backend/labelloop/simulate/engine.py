@@ -26,6 +26,7 @@ from labelloop.selection import (
     PoolData,
     StrategyName,
     StrategyOptions,
+    llm_lead,
     member_weight,
     rank_pool,
 )
@@ -112,7 +113,9 @@ def run_loop(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_tes
                 x_train, probas=probas, llm_probas=llm_probas,
                 llm_weight=0.5 if llm_probas is None
                 else member_weight(llm_probas[labeled], y_lab),
-                model_weight=member_weight(model_before[labeled], y_lab))
+                model_weight=member_weight(model_before[labeled], y_lab),
+                llm_lead=0.0 if llm_probas is None
+                else llm_lead(llm_probas[labeled], model_before[labeled], y_lab))
             counts = np.bincount(y_train[labeled], minlength=k)
             ranking = rank_pool(data, pool, labeled, rng=rng,
                                 batch_size=min(config.batch_size, point - labeled.size),
