@@ -72,7 +72,7 @@ def test_several_controls_duplicates_and_odd_entries_are_counted() -> None:
             _ann(None, _region(["x"])),
             _ann(3, _region([])),
             "junk",
-        ], "predictions": [{"result": [_region(["x"])]}, 5]},
+        ], "predictions": [{"result": [_region(["x"])]}, 5, "oops"]},
         "not a task",
         {"id": 3, "annotations": {"oops": 1}},
     ]  # fmt: skip
@@ -91,6 +91,7 @@ def test_several_controls_duplicates_and_odd_entries_are_counted() -> None:
         "annotation_not_object": 1,
         "annotation_without_annotator": 1,
         "prediction_malformed": 1,
+        "prediction_id_only": 1,
         "task_malformed": 1,
         "task_not_object": 1,
     }

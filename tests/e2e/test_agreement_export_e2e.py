@@ -338,8 +338,10 @@ def test_quick_export_gives_the_same_human_agreement_but_no_model_can_be_scored(
     export = tmp_path / "quick.json"
     export.write_text(json.dumps(tasks), encoding="utf-8")
 
-    _, report = _run_agreement(export, tmp_path / "quick-report.json")
+    printed, report = _run_agreement(export, tmp_path / "quick-report.json")
 
+    assert "prediction ids only" in printed.stdout  # the user is told why no model is compared
+    assert report["skipped"]["prediction_id_only"] == len(prediction_ids)
     assert report["n_tasks"] == 13
     control = report["controls"]["sentiment"]
     _check_human_agreement(control, labelled.users)

@@ -148,6 +148,10 @@ def _add_predictions(
     pos: int, predictions: list[Any], controls: dict[str, _Collected], skipped: Counter[str]
 ) -> None:
     for pred in predictions:
+        if isinstance(pred, int) and not isinstance(pred, bool):
+            # Label Studio's quick export (the Export button) lists prediction ids only
+            skipped["prediction_id_only"] += 1
+            continue
         if not isinstance(pred, dict) or not isinstance(pred.get("result"), list):
             skipped["prediction_malformed"] += 1
             continue

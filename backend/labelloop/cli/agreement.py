@@ -21,7 +21,16 @@ Measure label quality in a Label Studio JSON export (Export -> JSON), without a 
 agreement between annotators (percent agreement, Fleiss' kappa, Krippendorff's alpha, Cohen's
 kappa per pair), each annotator against the majority of the others, and each model version found
 among the predictions against the human majority (accuracy, kappa, per-class scores,
-calibration of its scores). Only Choices controls are read; cancelled annotations are skipped."""
+calibration of its scores). Only Choices controls are read; cancelled annotations are skipped.
+
+Model comparisons need the predictions themselves: Label Studio 1.23's quick export (the Export
+button, GET /api/projects/ID/export) lists prediction ids only. Make a snapshot export with
+predictions included (POST /api/projects/ID/exports/ with serialization_options
+{"predictions": {"only_id": false}}, then download it as JSON)."""
+
+ID_ONLY_HINT = ("this export lists prediction ids only (Label Studio's quick export), so no "
+                "model can be compared: make a snapshot export with predictions included "
+                "(see --help)")
 
 EPILOG = """\
 examples:
@@ -183,6 +192,9 @@ def format_summary(report: dict[str, Any], *, max_pairs: int = 20) -> str:
     out = [f"{report['n_tasks']} tasks in the export"]
     if report["skipped"]:
         out.append(f"skipped: {_skips(report['skipped'])}")
+    if any(c["skipped"].get("prediction_id_only") for c in report["controls"].values()) or \
+            report["skipped"].get("prediction_id_only"):
+        out.append(f"note: {ID_ONLY_HINT}")
     for name, c in report["controls"].items():
         kind = "multiple choice, scored as exact combinations" if c["multiple"] else "single choice"
         counts = f"{c['n_tasks']} tasks, {len(c['annotators'])} annotators"
