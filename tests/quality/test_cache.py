@@ -56,3 +56,22 @@ def test_a_new_annotation_or_the_age_limit_recomputes(seeded: Storage) -> None:
 def test_unknown_project_raises(storage: Storage) -> None:
     with pytest.raises(UnknownProject):
         ReportCache().report(storage, 5, review_limit=1)
+
+
+def test_background_mode_answers_the_last_report_and_refreshes_it(seeded: Storage) -> None:
+    import time
+
+    cache = ReportCache(clock=Clock())
+    first = cache.report(seeded, 1, review_limit=0, background=True)  # nothing yet: computed
+    assert cache.computed == 1 and "refreshing" not in first
+    with seeded.write() as tx:
+        tx.upsert_annotations([annotation(10_001, 100_071, 9, "neutral")], source="webhook")
+    stale = cache.report(seeded, 1, review_limit=0, background=True)
+    assert stale["refreshing"] is True
+    assert stale["agreement"]["n_annotations"] == first["agreement"]["n_annotations"]
+    deadline = time.time() + 20
+    while cache.computed < 2 and time.time() < deadline:
+        time.sleep(0.05)
+    fresh = cache.report(seeded, 1, review_limit=0, background=True)
+    assert cache.computed == 2 and "refreshing" not in fresh
+    assert fresh["agreement"]["n_annotations"] == first["agreement"]["n_annotations"] + 1

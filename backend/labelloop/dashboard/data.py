@@ -113,7 +113,7 @@ def dashboard_data(services: Any, cache: ReportCache, project_id: int) -> dict[s
         usage = tx.llm_usage()
     try:
         quality: dict[str, Any] = cache.report(services.storage, project_id,
-                                               review_limit=REVIEW_ITEMS)
+                                               review_limit=REVIEW_ITEMS, background=True)
     except LabelloopError as exc:  # unsupported config: the rest of the page still works
         quality = {"error": exc.code, "message": exc.message}
     return jsonable({

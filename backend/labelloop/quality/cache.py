@@ -58,19 +58,62 @@ class ReportCache:
         self.computed = 0  # reports computed so far (tests, logs)
         self._entries: dict[int, _Entry] = {}
         self._lock = threading.Lock()  # one computation at a time: no duplicate work
+        self._refreshing: set[int] = set()
+        self._refresh_lock = threading.Lock()
 
-    def report(self, storage: Storage, project_id: int, *,
-               review_limit: int | None) -> dict[str, Any]:
-        """The quality report of ``project_id``, with ``computed_at`` (Unix time)."""
-        with storage.read() as tx:
-            fp = fingerprint(tx, project_id)
+    def _stale(self, hit: _Entry | None, fp: Fingerprint) -> bool:
+        return hit is None or hit.fingerprint != fp or self.clock() - hit.at >= self.max_age_s
+
+    def _compute(self, storage: Storage, project_id: int, fp: Fingerprint) -> _Entry:
         with self._lock:
             hit = self._entries.get(project_id)
-            if hit is None or hit.fingerprint != fp or self.clock() - hit.at >= self.max_age_s:
+            if self._stale(hit, fp):
                 full = project_quality(storage, project_id, review_limit=None)
                 full["computed_at"] = self.wall_clock()
                 hit = self._entries[project_id] = _Entry(fp, self.clock(), full)
                 self.computed += 1
+            return hit  # type: ignore[return-value]
+
+    def _refresh_in_background(self, storage: Storage, project_id: int,
+                               fp: Fingerprint) -> None:
+        with self._refresh_lock:
+            if project_id in self._refreshing:
+                return
+            self._refreshing.add(project_id)
+
+        def run() -> None:
+            try:
+                self._compute(storage, project_id, fp)
+            except Exception:  # the next request computes (and reports) it again
+                pass
+            finally:
+                with self._refresh_lock:
+                    self._refreshing.discard(project_id)
+
+        threading.Thread(target=run, name=f"quality-refresh-{project_id}", daemon=True).start()
+
+    def report(self, storage: Storage, project_id: int, *, review_limit: int | None,
+               background: bool = False) -> dict[str, Any]:
+        """The quality report of ``project_id``, with ``computed_at`` (Unix time).
+
+        ``background``: when the data changed since the last report, answer that report at once
+        (marked ``"refreshing": true``) and recompute in a background thread, instead of making
+        the caller wait (the dashboard; a large project takes over a second to read).
+        """
+        with storage.read() as tx:
+            fp = fingerprint(tx, project_id)
+        hit = self._entries.get(project_id)
+        refreshing = False
+        if self._stale(hit, fp):
+            if background and hit is not None:
+                self._refresh_in_background(storage, project_id, fp)
+                refreshing = True
+            else:
+                hit = self._compute(storage, project_id, fp)
+        assert hit is not None  # computed above when missing
         review = hit.report["review"]
         items = review["items"] if review_limit is None else review["items"][:review_limit]
-        return {**hit.report, "review": {**review, "limit": review_limit, "items": items}}
+        out = {**hit.report, "review": {**review, "limit": review_limit, "items": items}}
+        if refreshing:
+            out["refreshing"] = True
+        return out

@@ -18,13 +18,13 @@ def _project(row: sa.Row) -> Project:
     return Project(**row._asdict())
 
 
-def _annotation(row: sa.Row) -> Annotation:
-    d = row._asdict()
+def _annotation(r: sa.Row) -> Annotation:
+    # attribute access, not Row._asdict(): the latter is most of the cost of reading 35k rows
     return Annotation(
-        id=d["id"], task_id=d["task_id"], project_id=d["project_id"],
-        completed_by=d["completed_by"], result=d["result"] or [],
-        was_cancelled=bool(d["was_cancelled"]), ground_truth=bool(d["ground_truth"]),
-        lead_time=d["lead_time"], ls_updated_at=d["ls_updated_at"], deleted=bool(d["deleted"]),
+        id=r.id, task_id=r.task_id, project_id=r.project_id, completed_by=r.completed_by,
+        result=r.result or [], was_cancelled=bool(r.was_cancelled),
+        ground_truth=bool(r.ground_truth), lead_time=r.lead_time,
+        ls_updated_at=r.ls_updated_at, deleted=bool(r.deleted),
     )
 
 
