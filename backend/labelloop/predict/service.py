@@ -50,33 +50,38 @@ class ServicePredictor:
         self.settings = settings
         self.stored = StoredPredictor(storage)
 
-    def _lookup(self, project: Project, schema: LabelSchema,
-                task_ids: list[int]) -> tuple[list[Entry], list[LabelRequest], Any]:
+    def _lookup(self, project: Project, schema: LabelSchema, task_ids: list[int],
+                live: bool) -> tuple[list[Entry], list[LabelRequest], Any]:
+        """Stored answers; with ``live``, also the requests (and few-shot pool) for the LLM."""
         entries = self.stored.lookup(project, schema, task_ids)
         with self.storage.read() as tx:
             llm = tx.get_llm_labels(project.id, task_ids=task_ids)
-            missing_ids = [tid for tid, e in zip(task_ids, entries)
-                           if not (llm.get(tid) and llm[tid].labels)]
+            for i, tid in enumerate(task_ids):
+                lab = llm.get(tid)
+                entry = llm_entry(schema, lab.labels, lab.confidence, lab.model_version) \
+                    if lab else None
+                if entry:
+                    entries[i] = entry
+            if not live:
+                return entries, [], None
+            missing_ids = [tid for tid, e in zip(task_ids, entries) if not e]
+            if not missing_ids:
+                return entries, [], None
             tasks = {t.id: t for t in tx.get_tasks(project.id, ids=missing_ids)}
-            examples = example_pool(tx, project.id, schema) if missing_ids else None
-        for i, tid in enumerate(task_ids):
-            lab = llm.get(tid)
-            entry = llm_entry(schema, lab.labels, lab.confidence, lab.model_version) \
-                if lab else None
-            if entry:
-                entries[i] = entry
-        missing = [LabelRequest(tid, text) for tid, e in zip(task_ids, entries)
-                   if not e and tid in tasks and (text := task_text(schema, tasks[tid].data))]
+            examples = example_pool(tx, project.id, schema)
+        missing = [LabelRequest(tid, text) for tid in missing_ids
+                   if tid in tasks and (text := task_text(schema, tasks[tid].data))]
         return entries, missing, examples
 
     async def predict(self, project: Project, schema: LabelSchema | None,
                       task_ids: list[int]) -> list[Entry]:
         if schema is None or not schema.supported:
             return [[] for _ in task_ids]
-        entries, missing, examples = await run_in_threadpool(self._lookup, project, schema,
-                                                             task_ids)
         labeler = self.resources.labeler(self.storage)
-        if not missing or labeler is None or labeler.status().state != "ok":
+        live = labeler is not None and labeler.status().state == "ok"
+        entries, missing, examples = await run_in_threadpool(self._lookup, project, schema,
+                                                             task_ids, live)
+        if not missing or labeler is None:
             return entries
         got: dict[int, LabelOutcome] = {}
         call = asyncio.ensure_future(labeler.label_many(
