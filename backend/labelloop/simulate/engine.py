@@ -20,6 +20,7 @@ import numpy as np
 
 from labelloop.errors import InvalidInput
 from labelloop.models import LocalModel, fit_local_model, predict, predict_proba
+from labelloop.models.logistic import DEFAULT_C
 from labelloop.selection import (
     STRATEGY_NAMES,
     ColdStartOptions,
@@ -38,7 +39,7 @@ class SimulationConfig:
     batch_size: int = 20
     budget: int = 400
     seeds: int = 5
-    C: float = 1.0
+    C: float = DEFAULT_C
     options: StrategyOptions = field(default_factory=StrategyOptions)
     cold_start: ColdStartOptions = field(default_factory=ColdStartOptions)
 
