@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from labelloop.errors import PermanentJobError
 from labelloop.jobs.types import Job, JobSpec
 from labelloop.labelstudio.access import GatewayProvider
 from labelloop.loop.resources import Resources
@@ -21,6 +22,12 @@ class JobContext:
     gateways: GatewayProvider
     wake: Callable[[], None]
     resources: Resources
+
+    def project_id(self) -> int:
+        """The job's project; a job of a per-project kind without one can never succeed."""
+        if self.job.project_id is None:
+            raise PermanentJobError(f"{self.job.kind.value} job without a project id")
+        return self.job.project_id
 
     def progress(self, **info: Any) -> None:
         """Record progress (shown in the status endpoint) and keep the lease alive."""

@@ -112,9 +112,7 @@ def cleanup_spec(project_id: int) -> JobSpec:
 
 
 def _gateway(ctx: JobContext) -> tuple[int, LabelStudioGateway]:
-    pid = ctx.job.project_id
-    if pid is None:
-        raise PermanentJobError(f"{ctx.job.kind.value} job without a project id")
+    pid = ctx.project_id()
     with ctx.storage.read() as tx:
         project = tx.get_project(pid)
     if project is None:

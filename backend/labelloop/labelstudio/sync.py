@@ -101,9 +101,7 @@ def _store_page(storage: Storage, project_id: int, raws: list[dict[str, Any]], s
 
 def handle_resync(ctx: JobContext) -> None:
     """Job handler: resync one project, then retrain if labels changed."""
-    pid = ctx.job.project_id
-    if pid is None:
-        raise PermanentJobError("resync job without a project id")
+    pid = ctx.project_id()
     with ctx.storage.read() as tx:
         project = tx.get_project(pid)
     gateway = ctx.gateways.for_project(project)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 
 from labelloop.embeddings import embed_cached
-from labelloop.errors import PermanentJobError
 from labelloop.events.projects import schema_of
 from labelloop.jobs.context import JobContext
 from labelloop.jobs.triggers import retrain_spec
@@ -15,9 +14,7 @@ log = logging.getLogger(__name__)
 
 
 def handle_embed(ctx: JobContext) -> None:
-    pid = ctx.job.project_id
-    if pid is None:
-        raise PermanentJobError("embed job without a project id")
+    pid = ctx.project_id()
     with ctx.storage.read() as tx:
         project = tx.get_project(pid)
         schema = schema_of(project) if project else None

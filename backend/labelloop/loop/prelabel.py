@@ -23,9 +23,7 @@ BATCH = 64
 
 
 def handle_prelabel(ctx: JobContext) -> None:
-    pid = ctx.job.project_id
-    if pid is None:
-        raise PermanentJobError("prelabel job without a project id")
+    pid = ctx.project_id()
     labeler = ctx.resources.labeler(ctx.storage)
     if labeler is None:
         raise PermanentJobError("no LLM configured (LABELLOOP_LLM_MODEL, OPENAI_BASE_URL)")

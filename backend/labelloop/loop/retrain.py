@@ -22,7 +22,6 @@ from typing import Any
 import numpy as np
 
 from labelloop.embeddings import embed_cached
-from labelloop.errors import PermanentJobError
 from labelloop.events.projects import schema_of
 from labelloop.jobs.context import JobContext
 from labelloop.labelconfig.results import choices_result
@@ -72,9 +71,7 @@ def _weight(probas: np.ndarray | None, data: ProjectData) -> tuple[float, float 
 
 
 def handle_retrain(ctx: JobContext) -> None:
-    pid = ctx.job.project_id
-    if pid is None:
-        raise PermanentJobError("retrain job without a project id")
+    pid = ctx.project_id()
     s = ctx.settings
     started = time.perf_counter()
     with ctx.storage.read() as tx:
