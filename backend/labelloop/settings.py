@@ -70,7 +70,10 @@ class Settings(BaseSettings):
         default=True,
         description="PATCH project.sampling to 'Uncertainty sampling' when publishing the queue.",
     )
-    publish_batch_size: int = Field(default=2_000, ge=1)
+    publish_batch_size: int = Field(
+        default=5_000, ge=1,
+        description="Predictions per bulk import request (10,000 published in 13 s at 5,000 "
+                    "vs 29 s at 2,000 on Label Studio 1.23.2, SQLite; bench_publish.py).")
 
     # --- jobs ------------------------------------------------------------------------------
     worker_mode: Literal["inprocess", "external"] = Field(
