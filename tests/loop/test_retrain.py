@@ -146,3 +146,15 @@ def test_disputed_single_labels_go_back_to_a_second_annotator(storage, project,
     _, queue2 = run_retrain(storage, project, tmp_path)
     assert [e.task_id for e in queue2[:5]] == reopened
     assert project.calls.count("request_annotations") == calls + 1  # only the 6th, new one
+
+
+def test_model_predictions_of_labeled_tasks_are_the_ones_made_before_the_label(
+        storage, project, tmp_path) -> None:  # noqa: ANN001
+    label(project, storage, list(range(1, 21)))
+    first, _ = run_retrain(storage, project, tmp_path)
+    label(project, storage, [21, 22])
+    second, _ = run_retrain(storage, project, tmp_path)
+    with storage.read() as tx:
+        stored = tx.latest_predictions(1, [21, 40], source="model")
+    assert stored[21].model_version == first.version  # made while 21 was unlabeled
+    assert stored[40].model_version == second.version

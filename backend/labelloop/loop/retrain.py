@@ -33,7 +33,7 @@ from labelloop.loop.second import reopen_for_second_opinion
 from labelloop.predict.service import llm_entry
 from labelloop.models import model_lineage, predict_proba, train_local_model
 from labelloop.selection import ColdStartOptions, PoolData, rank_pool
-from labelloop.selection.committee import member_weight
+from labelloop.selection.committee import llm_lead, member_weight
 from labelloop.storage.records import Prediction
 from labelloop.storage.sql_queue import QueueEntry
 
@@ -70,6 +70,22 @@ def _weight(probas: np.ndarray | None, data: ProjectData) -> tuple[float, float 
     return member_weight(p, y), acc, int(answered.sum())
 
 
+def _llm_lead(schema: LabelSchema, data: ProjectData, llm: np.ndarray | None,
+              before: dict[int, Any]) -> float:
+    """How much more often the LLM than the previous local model was right on labeled tasks
+    where the two disagreed (0 until measured): the default strategy weighs disagreement by it."""
+    if llm is None or schema.multiple or not before:
+        return 0.0
+    labeled = np.flatnonzero(data.labeled)
+    model_before = np.full((labeled.size, len(schema.labels)), np.nan)
+    for row, i in enumerate(labeled.tolist()):
+        pred = before.get(int(data.task_ids[i]))
+        probas = (pred.extra or {}).get("probas") if pred is not None else None
+        if probas:
+            model_before[row] = [float(probas.get(c, 0.0)) for c in schema.labels]
+    return llm_lead(llm[labeled], model_before, data.label_index()[labeled])
+
+
 def handle_retrain(ctx: JobContext) -> None:
     pid = ctx.project_id()
     s = ctx.settings
@@ -82,6 +98,9 @@ def handle_retrain(ctx: JobContext) -> None:
             return
         data = load_project_data(tx, pid, schema)
         llm_labels = tx.get_llm_labels(pid)
+        # the local model's answers for labeled tasks as they stood *before* the human label
+        # (the previous retrain's stored predictions): the committee's evidence
+        before = tx.latest_predictions(pid, data.task_ids[data.labeled].tolist(), source="model")
         already_audit = tx.audit_task_ids(pid)
         version = next_version(tx, pid, s.model_version_prefix)
     if data.task_ids.size == 0 or not data.has_text.any():
@@ -104,12 +123,13 @@ def handle_retrain(ctx: JobContext) -> None:
         probas = predict_proba(model, x)
     llm = llm_matrix(schema, data.task_ids, llm_labels)
     llm_w, llm_acc, llm_n = _weight(llm, data) if not schema.multiple else (0.5, None, 0)
+    lead = _llm_lead(schema, data, llm, before)
     model_w = 0.5 if metrics is None else float(np.clip(metrics.accuracy, 0.0, 1.0))
     counts = np.nan_to_num(data.y[data.labeled]).sum(axis=0).astype(int)
     rng = np.random.default_rng([pid, len(data.task_ids), int(labeled.size)])
     pool = data.pool
     ranking = rank_pool(
-        PoolData(x, probas, llm, llm_weight=llm_w, model_weight=model_w,
+        PoolData(x, probas, llm, llm_weight=llm_w, model_weight=model_w, llm_lead=lead,
                  multi_label=schema.multiple),
         pool, labeled, rng=rng, batch_size=min(s.batch_size, max(1, pool.size)),
         label_counts=counts,
@@ -136,6 +156,7 @@ def handle_retrain(ctx: JobContext) -> None:
         "cv_accuracy": metrics.accuracy if metrics else None,
         "cv_macro_f1": metrics.macro_f1 if metrics else None,
         "llm_human_agreement": llm_acc, "llm_compared": llm_n, "llm_weight": llm_w,
+        "llm_lead": lead,
         "model_weight": model_w, "strategy": ranking.phase if ranking.phase == "cold_start"
         else ranking.strategy, "n_ranked": int(plan.order.size),
         "audit": int(plan.audit.sum()), "second_opinion": len(head),
@@ -194,8 +215,10 @@ def _prelabels(schema: LabelSchema, data: ProjectData, order: np.ndarray,
 
 def _model_predictions(schema: LabelSchema, data: ProjectData, probas: np.ndarray, pid: int,
                        version: str) -> list[Prediction]:
+    """Predictions for the tasks no human has reviewed. A labeled task keeps the last one made
+    before its label, which is what measuring the model against humans needs."""
     out = []
-    for i in np.flatnonzero(data.has_text).tolist():
+    for i in data.pool.tolist():
         labels, score = _label_of(schema, probas[i])
         out.append(Prediction(int(data.task_ids[i]), pid, "model", version,
                               choices_result(schema, labels, score=score), score,
