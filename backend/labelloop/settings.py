@@ -71,9 +71,15 @@ class Settings(BaseSettings):
         description="PATCH project.sampling to 'Uncertainty sampling' when publishing the queue.",
     )
     publish_batch_size: int = Field(
-        default=5_000, ge=1,
-        description="Predictions per bulk import request (10,000 published in 13 s at 5,000 "
-                    "vs 29 s at 2,000 on Label Studio 1.23.2, SQLite; bench_publish.py).")
+        default=2_000, ge=1,
+        description="Predictions per bulk import request. Each request holds Label Studio's "
+                    "database lock; on SQLite its other requests fail after 5 s of waiting, so "
+                    "keep batches small there (10,000 published in 29 s at 2,000, 13 s at "
+                    "5,000; bench_publish.py). With Label Studio on PostgreSQL, 5,000 is fine.")
+    cleanup_delay_s: float = Field(
+        default=300.0, ge=0,
+        description="Delete superseded versions from Label Studio at most this often; deleting "
+                    "10,000 predictions locks a SQLite Label Studio for ~35 s.")
 
     # --- jobs ------------------------------------------------------------------------------
     worker_mode: Literal["inprocess", "external"] = Field(

@@ -121,3 +121,12 @@ def test_webhook_auth_is_set_on_labelloops_own_webhooks_only(ls: FakeGateway, se
     assert ls.webhooks[0]["headers"] == {"Authorization": "Basic dTpw"}  # base64("u:p")
     assert ls.webhooks[1]["headers"] == {}
     assert ensure_webhook_auth(ls, 1, s) == 0  # already right
+
+
+def test_cleanup_is_serialised_with_publishing_and_delayed(settings) -> None:  # noqa: ANN001
+    from labelloop.jobs.types import project_serial_key
+    from labelloop.labelstudio.publish import cleanup_spec
+
+    spec = cleanup_spec(4, settings)
+    assert spec.serial_key == project_serial_key(4)
+    assert spec.delay_s == settings.cleanup_delay_s == 300.0

@@ -25,7 +25,7 @@ from typing import Any
 from labelloop.errors import InvalidInput, PermanentJobError, UnknownProject
 from labelloop.events.projects import schema_of
 from labelloop.jobs.context import JobContext
-from labelloop.jobs.types import JobKind, JobSpec
+from labelloop.jobs.types import JobKind, JobSpec, project_serial_key
 from labelloop.labelconfig.results import validate_result
 from labelloop.labelstudio.gateway import LabelStudioGateway
 from labelloop.settings import Settings
@@ -106,9 +106,11 @@ def _valid(schema: Any, result: list[dict[str, Any]]) -> bool:
     return True
 
 
-def cleanup_spec(project_id: int) -> JobSpec:
+def cleanup_spec(project_id: int, settings: Settings) -> JobSpec:
+    """Clean-up never overlaps a publish of the same project (serial key): on Label Studio with
+    SQLite, deleting a large version locks its database and the import would fail."""
     return JobSpec(JobKind.CLEANUP_VERSIONS, project_id, dedupe_key=f"cleanup:{project_id}",
-                   delay_s=1.0)
+                   serial_key=project_serial_key(project_id), delay_s=settings.cleanup_delay_s)
 
 
 def _gateway(ctx: JobContext) -> tuple[int, LabelStudioGateway]:
@@ -132,7 +134,7 @@ def handle_publish(ctx: JobContext) -> None:
     scores = {int(k): float(v) for k, v in raw.items()}
     publish_queue(ctx.storage, gateway, pid, scores, settings=ctx.settings,
                   version=ctx.job.payload.get("version"), lineage={"source": "api"})
-    ctx.enqueue(cleanup_spec(pid))
+    ctx.enqueue(cleanup_spec(pid, ctx.settings))
 
 
 def handle_cleanup(ctx: JobContext) -> None:

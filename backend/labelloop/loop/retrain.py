@@ -184,7 +184,7 @@ def handle_retrain(ctx: JobContext) -> None:
     scores = {tid: r / len(queue) for r, (tid, _, _) in enumerate(queue)}
     publish_queue(ctx.storage, gateway, pid, scores, settings=s, version=version,
                   results=results, lineage={"source": "retrain"})
-    ctx.enqueue(cleanup_spec(pid))
+    ctx.enqueue(cleanup_spec(pid, s))
 
 
 def _label_of(schema: LabelSchema, row: np.ndarray) -> tuple[list[str], float]:
