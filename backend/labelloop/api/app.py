@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -22,7 +23,7 @@ from labelloop.events.ingestor import WebhookIngestor
 from labelloop.jobs.registry import default_handlers
 from labelloop.jobs.worker import WorkerPool
 from labelloop.labelstudio.access import GatewayFactory, GatewayProvider
-from labelloop.loop.resources import Resources
+from labelloop.loop.resources import Resources, preload_job_libraries
 from labelloop.predict.base import Predictor
 from labelloop.predict.service import ServicePredictor
 from labelloop.settings import Settings
@@ -39,6 +40,7 @@ class Overrides:
     gateway_factory: GatewayFactory | None = None
     predictor: Callable[[Storage], Predictor] | None = None
     start_worker: bool | None = None
+    preload_libraries: bool = True
 
 
 def create_app(settings: Settings, overrides: Overrides | None = None) -> FastAPI:
@@ -60,6 +62,9 @@ def create_app(settings: Settings, overrides: Overrides | None = None) -> FastAP
         app.state.services = Services(settings, storage, gateways, predictor, ingestor, wake,
                                       resources)
         _log_startup(settings, storage, pool)
+        if pool and ov.preload_libraries:
+            # uvicorn listens only after this: the GIL-heavy imports are over before any request
+            await asyncio.to_thread(preload_job_libraries)
         # Everything imported and built so far lives as long as the process: move it out of the
         # garbage collector's view, so a full collection does not walk it (measured: ~200 ms
         # stalls in webhook acks otherwise).

@@ -1,13 +1,42 @@
-"""Heavy objects shared by a process's jobs, created on first use (never at import or start)."""
+"""Heavy objects shared by a process's jobs, created on first use (never at import or start),
+and :func:`preload_job_libraries`, which a server with an in-process worker calls before it
+answers its first request."""
 
 from __future__ import annotations
 
+import importlib
+import logging
 import threading
+import time
 
 from labelloop.embeddings import Embedder, SentenceTransformerEmbedder
 from labelloop.llm import LLMLabeler
 from labelloop.settings import Settings
 from labelloop.storage.base import Storage
+
+log = logging.getLogger(__name__)
+
+# What the jobs import on first use. Importing torch and sentence-transformers takes ~7 s here
+# and holds the GIL for up to ~0.45 s at a time (shared libraries load inside the import): done
+# by the worker thread while the server answers, it delayed webhook acknowledgements past Label
+# Studio's 1 s timeout (measured in the end-to-end tests right after connecting).
+JOB_LIBRARIES = ("sentence_transformers", "sklearn.linear_model", "sklearn.model_selection",
+                 "sklearn.cluster", "sklearn.metrics", "openai")
+
+
+def preload_job_libraries(names: tuple[str, ...] = JOB_LIBRARIES) -> dict[str, str]:
+    """Import ``names`` now; returns {name: why} for those that failed (a missing optional
+    library is reported by the job that needs it, with its own message)."""
+    started = time.perf_counter()
+    failed: dict[str, str] = {}
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except Exception as exc:  # noqa: BLE001 - any import failure is the job's to report
+            failed[name] = f"{type(exc).__name__}: {exc}"
+    log.info("jobs: libraries loaded in %.1fs before serving%s", time.perf_counter() - started,
+             f" (not loaded: {', '.join(failed)})" if failed else "")
+    return failed
 
 
 class Resources:
