@@ -80,15 +80,26 @@ def test_register_setup_webhook_and_first_resync(label_studio, new_project,
         st.close()
 
 
+def resyncs_settled(storage: Storage, project_id: int) -> bool:
+    """The first resync is done and no other is queued or running."""
+    with storage.read() as tx:
+        project = tx.get_project(project_id)
+        counts = tx.job_counts(project_id).get("resync", {})
+    return project is not None and project.last_synced_at is not None and \
+        not counts.get("queued") and not counts.get("running")
+
+
 def test_annotations_created_updated_deleted_are_stored_with_history(
         label_studio, new_project, labelloop_process) -> None:  # noqa: ANN001
     p = new_project(5)
     proc = connect(label_studio, labelloop_process, p.id)
     sdk = label_studio.sdk
-    a1 = sdk.annotations.create(id=p.task_ids[0], result=choice_result("positive"))
-    a2 = sdk.annotations.create(id=p.task_ids[1], result=choice_result("negative"))
     st = storage_of(proc)
     try:
+        # the start-up resyncs would otherwise race the webhooks for who records "created" first
+        wait_for("the start-up resyncs", lambda: resyncs_settled(st, p.id))
+        a1 = sdk.annotations.create(id=p.task_ids[0], result=choice_result("positive"))
+        a2 = sdk.annotations.create(id=p.task_ids[1], result=choice_result("negative"))
         # webhooks are sent inside Label Studio's own request: stored before create() returns
         assert annotations_in(st, p.id) == {a1.id: ["positive"], a2.id: ["negative"]}
         sdk.annotations.update(id=a1.id, result=choice_result("neutral"))

@@ -131,3 +131,43 @@ def test_separate_worker_process_claims_jobs(settings, storage) -> None:  # noqa
     with storage.read() as tx:
         assert "LABEL_STUDIO_URL" in (tx.get_job(jid).last_error or "")  # type: ignore[union-attr]
     assert proc.returncode == 0
+
+
+def test_orphans_are_jobs_of_dead_processes_on_this_host_only() -> None:
+    from labelloop.jobs.worker import orphaned
+
+    locks = {1: "h:100:aaa:0", 2: "h:200:bbb:1", 3: "other:100:ccc:0", 4: "h:300:old:0",
+             5: "h:300:now:0", 6: "legacy-id", 7: "h:x:y:0"}
+    alive = {100: True, 200: False}
+    got = orphaned(locks, host="h", pid=300, incarnation="now", alive=lambda p: alive[p])
+    # 2: its pid is gone; 4: this pid, but a previous incarnation (a restarted container)
+    assert sorted(got) == [2, 4]
+
+
+def test_pool_requeues_what_a_killed_process_left_running(storage, settings) -> None:  # noqa: ANN001
+    import socket
+
+    from labelloop.jobs.triggers import resync_spec
+
+    with storage.write() as tx:
+        job_id, _ = tx.enqueue(resync_spec(1))
+        tx.claim(f"{socket.gethostname()}:{2**22 + 12345}:dead:0", lease_s=600)
+    pool = WorkerPool(storage, settings, {}, gateways=GatewayProvider(settings), threads=1)
+    assert pool.requeue_orphans() == 1
+    with storage.read() as tx:
+        job = tx.get_job(job_id)
+    assert job.status is JobStatus.QUEUED and "died" in (job.last_error or "")
+    assert pool.requeue_orphans() == 0
+
+
+def test_a_requeued_job_gives_way_to_a_queued_one_with_its_dedupe_key(storage) -> None:  # noqa: ANN001
+    from labelloop.jobs.triggers import resync_spec
+
+    with storage.write() as tx:
+        running, _ = tx.enqueue(resync_spec(1))
+        tx.claim("h:1:a:0", lease_s=600)
+        queued, created = tx.enqueue(resync_spec(1))  # a change arrived while it ran
+        assert created
+        assert tx.requeue_running([running], reason="its worker process died") == 1
+        assert tx.get_job(running).status is JobStatus.SUPERSEDED
+        assert tx.get_job(queued).status is JobStatus.QUEUED

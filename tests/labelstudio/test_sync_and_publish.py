@@ -130,3 +130,56 @@ def test_cleanup_is_serialised_with_publishing_and_delayed(settings) -> None:  #
     spec = cleanup_spec(4, settings)
     assert spec.serial_key == project_serial_key(4)
     assert spec.delay_s == settings.cleanup_delay_s == 300.0
+
+
+class _SnapshotThenWebhooks:
+    """Label Studio as a resync sees it: every page is read before the webhooks that arrive
+    while the resync stores them (an annotation created on task 1, a task 8 added)."""
+
+    def __init__(self, ls: FakeGateway, on_fetched) -> None:  # noqa: ANN001
+        self.ls, self.on_fetched = ls, on_fetched
+
+    def __getattr__(self, name: str):  # noqa: ANN204
+        return getattr(self.ls, name)
+
+    def iter_tasks(self, project_id: int, *, page_size: int = 500):  # noqa: ANN201
+        snapshot = list(self.ls.iter_tasks(project_id, page_size=page_size))
+        self.on_fetched()
+        yield from snapshot
+
+
+def test_resync_never_deletes_what_webhooks_wrote_after_its_snapshot(
+        storage: Storage, ls: FakeGateway, settings) -> None:  # noqa: ANN001
+    from labelloop.events.apply import ingest_webhook
+    from tests.events.test_apply import created
+
+    resync_project(storage, ls, 1)
+
+    def webhooks() -> None:
+        ingest_webhook(storage, created(200, 1, "neutral"), settings)
+        ingest_webhook(storage, created(201, 8, "negative"), settings)
+
+    report = resync_project(storage, _SnapshotThenWebhooks(ls, webhooks), 1, page_size=3)
+    assert report.annotations == {} and report.tasks_deleted == 0
+    with storage.read() as tx:
+        assert {a.id for a in tx.get_annotations(1)} == {200, 201}
+        assert {t.id for t in tx.get_tasks(1)} == set(range(1, 9))
+    # Label Studio really has them: the next resync keeps them as they are
+    ls.add_task(1, 8, {"text": "text 8"})
+    ls.annotate(1, "neutral", annotation_id=200)
+    ls.annotate(8, "negative", annotation_id=201)
+    assert resync_project(storage, ls, 1).tasks_deleted == 0
+    with storage.read() as tx:
+        assert {a.id for a in tx.get_annotations(1)} == {200, 201}
+
+
+def test_a_later_resync_still_removes_what_label_studio_no_longer_has(
+        storage: Storage, ls: FakeGateway, settings) -> None:  # noqa: ANN001
+    from labelloop.events.apply import ingest_webhook
+    from tests.events.test_apply import created
+
+    ingest_webhook(storage, created(300, 2, "neutral"), settings)  # deleted in LS, webhook lost
+    report = resync_project(storage, ls, 1)
+    assert report.annotations == {"deleted": 1}
+    with storage.read() as tx:
+        assert tx.get_annotations(1) == []

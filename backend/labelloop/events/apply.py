@@ -207,7 +207,7 @@ def _apply(tx: Tx, ev: ParsedEvent, event_id: int, triggers: set[Trigger]) -> di
         if n:
             triggers.add(Trigger.LABELS_CHANGED)
     if ev.deleted_task_ids:
-        changes["tasks_deleted"] = tx.mark_tasks_deleted(ev.deleted_task_ids)
+        changes["tasks_deleted"] = len(tx.mark_tasks_deleted(ev.deleted_task_ids))
         if changes["tasks_deleted"]:
             triggers.add(Trigger.TASKS_REMOVED)
     if ev.action == "START_TRAINING":

@@ -18,7 +18,10 @@ class Trigger(str, Enum):
 
 
 def resync_spec(project_id: int) -> JobSpec:
-    return JobSpec(JobKind.RESYNC, project_id, dedupe_key=f"resync:{project_id}")
+    """One resync of a project at a time: two running at once would each take the other's
+    fresh writes for rows it may not delete, and double the load on Label Studio."""
+    return JobSpec(JobKind.RESYNC, project_id, dedupe_key=f"resync:{project_id}",
+                   serial_key=f"resync:{project_id}")
 
 
 def retrain_spec(project_id: int, settings: Settings, *, delay_s: float | None = None) -> JobSpec:

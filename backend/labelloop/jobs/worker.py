@@ -2,7 +2,8 @@
 
 :class:`WorkerPool` runs ``n`` workers in threads (inside the API process by default, or in a
 separate ``labelloop worker`` process) plus a scheduler thread that returns jobs of dead workers
-to the queue (expired leases) and enqueues the periodic resync. Nothing here is global: a pool is
+to the queue (expired leases, and at once those of a dead process on this host) and enqueues the
+periodic resync. Nothing here is global: a pool is
 built from settings and stopped explicitly.
 """
 
@@ -14,6 +15,7 @@ import random
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Mapping
 
 from labelloop.errors import PermanentJobError
@@ -28,6 +30,33 @@ from labelloop.storage.base import Storage
 log = logging.getLogger(__name__)
 
 
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: alive
+    return True
+
+
+def orphaned(locks: Mapping[int, str], *, host: str, pid: int, incarnation: str,
+             alive=pid_alive) -> list[int]:  # noqa: ANN001
+    """Running jobs whose worker process is known dead: ``locked_by`` is
+    ``host:pid:incarnation:n``; on this host, a pid that no longer runs, or this very pid with
+    another incarnation (a restarted container's process often gets its old pid back). Jobs of
+    other hosts wait for their lease to expire."""
+    out = []
+    for job_id, owner in locks.items():
+        parts = owner.split(":")
+        if len(parts) < 4 or parts[0] != host or not parts[1].isdigit():
+            continue
+        other = int(parts[1])
+        if (other == pid and parts[2] != incarnation) or (other != pid and not alive(other)):
+            out.append(job_id)
+    return out
+
+
 class Worker:
     def __init__(self, storage: Storage, settings: Settings, handlers: Mapping[JobKind, Handler],
                  *, gateways: GatewayProvider, worker_id: str | None = None,
@@ -37,7 +66,8 @@ class Worker:
         self.settings = settings
         self.handlers = dict(handlers)
         self.gateways = gateways
-        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        self.worker_id = worker_id or \
+            f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}:0"
         self.wake_event = wake or threading.Event()
         self.rng = rng or random.Random()
         self.resources = resources or Resources(settings)
@@ -119,7 +149,8 @@ class WorkerPool:
         self.stop_event = threading.Event()
         self.wake_event = threading.Event()
         n = threads or settings.worker_threads
-        base = f"{socket.gethostname()}:{os.getpid()}"
+        self.incarnation = uuid.uuid4().hex[:12]
+        base = f"{socket.gethostname()}:{os.getpid()}:{self.incarnation}"
         self.resources = resources or Resources(settings)
         self.workers = [Worker(storage, settings, handlers, gateways=gateways,
                                worker_id=f"{base}:{i}", wake=self.wake_event,
@@ -131,6 +162,10 @@ class WorkerPool:
         self.wake_event.set()
 
     def start(self) -> None:
+        try:
+            self.requeue_orphans()  # before any worker claims: their serial keys are held
+        except Exception:
+            log.exception("requeueing the jobs of dead workers failed")
         for i, w in enumerate(self.workers):
             t = threading.Thread(target=w.run_forever, args=(self.stop_event,),
                                  name=f"{self.name}-worker-{i}", daemon=True)
@@ -145,6 +180,18 @@ class WorkerPool:
         self.wake_event.set()
         for t in self._threads:
             t.join(timeout)
+
+    def requeue_orphans(self) -> int:
+        """Return to the queue the jobs a dead process on this host left running (at start-up:
+        after a crash or ``kill -9``, without waiting ``job_lease_s``)."""
+        with self.storage.write() as tx:
+            ids = orphaned(tx.running_locks(), host=socket.gethostname(), pid=os.getpid(),
+                           incarnation=self.incarnation)
+            n = tx.requeue_running(ids, reason="its worker process died") if ids else 0
+        if n:
+            log.info("requeued %d job(s) left running by a dead worker process", n)
+            self.wake()
+        return n
 
     def _schedule(self) -> None:
         # Label Studio never re-sends a webhook: whatever happened while labelloop was down is
@@ -162,6 +209,7 @@ class WorkerPool:
                 with self.storage.write() as tx:
                     if tx.requeue_expired():
                         self.wake()
+                self.requeue_orphans()
                 interval = self.settings.resync_interval_s
                 if interval and time.monotonic() - last_resync >= interval:
                     last_resync = time.monotonic()

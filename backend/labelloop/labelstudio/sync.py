@@ -5,6 +5,11 @@ while a webhook timed out) are recovered. Pages stream into storage one transact
 final step (tasks that vanished) runs only after the last page, so an interrupted resync never
 deletes anything. Annotations found are stored through the same idempotent upsert the webhooks
 use, with ``source="resync"`` in their history.
+
+A page is a snapshot older than the webhooks that arrive while the resync runs: what the resync
+deletes (annotations missing from a page, tasks missing from every page) is limited to rows not
+written since the resync began. An annotation created while a page was in flight is therefore
+never deleted by it; a deletion the resync cannot be sure of waits for the next resync.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ class SyncReport:
 def resync_project(storage: Storage, gateway: LabelStudioGateway, project_id: int, *,
                    page_size: int = 500, on_page: Any = None) -> SyncReport:
     report = SyncReport()
+    began = time.time()  # rows written from now on may be newer than any page fetched
     remote = gateway.get_project(project_id)
     with storage.write() as tx:
         record_project(tx, project_id, label_config=remote.get("label_config") or None,
@@ -52,19 +58,20 @@ def resync_project(storage: Storage, gateway: LabelStudioGateway, project_id: in
     for raw in gateway.iter_tasks(project_id, page_size=page_size):
         page.append(raw)
         if len(page) >= page_size:
-            _store_page(storage, project_id, page, seen, report)
+            _store_page(storage, project_id, page, seen, report, began)
             page = []
             if on_page:
                 on_page(report)
     if page:
-        _store_page(storage, project_id, page, seen, report)
+        _store_page(storage, project_id, page, seen, report, began)
     with storage.write() as tx:
         stored = {t.id for t in tx.get_tasks(project_id)}
         gone = sorted(stored - seen)
         if gone:
-            report.tasks_deleted = tx.mark_tasks_deleted(gone)
+            gone = tx.mark_tasks_deleted(gone, unchanged_since=began)
+            report.tasks_deleted = len(gone)
             gone_anns = [a.id for a in tx.get_annotations(project_id, task_ids=gone)]
-            n = tx.delete_annotations(gone_anns, source="resync")
+            n = tx.delete_annotations(gone_anns, source="resync", unchanged_since=began)
             if n:
                 report.annotations["deleted"] = report.annotations.get("deleted", 0) + n
         tx.save_project(project_id, last_synced_at=time.time(), sync_error=None)
@@ -72,7 +79,7 @@ def resync_project(storage: Storage, gateway: LabelStudioGateway, project_id: in
 
 
 def _store_page(storage: Storage, project_id: int, raws: list[dict[str, Any]], seen: set[int],
-                report: SyncReport) -> None:
+                report: SyncReport, began: float) -> None:
     tasks, anns = [], []
     for raw in raws:
         try:
@@ -92,7 +99,7 @@ def _store_page(storage: Storage, project_id: int, raws: list[dict[str, Any]], s
         task_ids = [t["id"] for t in tasks]
         live = {a.id for a in anns}
         stale = [a.id for a in tx.get_annotations(project_id, task_ids=task_ids) if a.id not in live]
-        n = tx.delete_annotations(stale, source="resync")
+        n = tx.delete_annotations(stale, source="resync", unchanged_since=began)
         if n:
             report.annotations["deleted"] = report.annotations.get("deleted", 0) + n
     seen.update(t["id"] for t in tasks)

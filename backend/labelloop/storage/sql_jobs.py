@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from labelloop.jobs.types import Job, JobKind, JobSpec, JobStatus
 from labelloop.storage import tables as t
-from labelloop.storage.sql_util import now
+from labelloop.storage.sql_util import chunks, now
 
 _J = t.jobs.c
 
@@ -119,16 +119,40 @@ class JobsTx:
 
     def requeue_expired(self) -> int:
         """Running jobs whose lease ran out (their worker died) go back to the queue."""
+        ids = [r.id for r in self.conn.execute(sa.select(_J.id).where(
+            _J.status == JobStatus.RUNNING.value, _J.lease_until < now()))]
+        return self.requeue_running(ids, reason="lease expired: the worker running it stopped")
+
+    def running_locks(self) -> dict[int, str]:
+        """``{job id: locked_by}`` of the running jobs."""
+        return {int(r.id): r.locked_by or "" for r in self.conn.execute(
+            sa.select(_J.id, _J.locked_by).where(_J.status == JobStatus.RUNNING.value))}
+
+    def requeue_running(self, job_ids: list[int], *, reason: str) -> int:
+        """Put running jobs back in the queue (dead when out of attempts): their worker is gone.
+        One whose dedupe key a queued job already holds is superseded by it instead (jobs are
+        idempotent: the queued one does the same work, with newer inputs)."""
         ts = now()
-        expired = self.conn.execute(sa.select(_J.id, _J.attempts, _J.max_attempts).where(
-            _J.status == JobStatus.RUNNING.value, _J.lease_until < ts)).all()
-        for row in expired:
-            dead = row.attempts >= row.max_attempts
-            self.conn.execute(sa.update(t.jobs).where(_J.id == row.id).values(
-                status=(JobStatus.DEAD if dead else JobStatus.QUEUED).value,
-                last_error="lease expired: the worker running it stopped", lease_until=None,
-                updated_at=ts, finished_at=ts if dead else None))
-        return len(expired)
+        n = 0
+        for chunk in chunks(job_ids):
+            rows = self.conn.execute(sa.select(
+                _J.id, _J.attempts, _J.max_attempts, _J.dedupe_key).where(
+                _J.id.in_(chunk), _J.status == JobStatus.RUNNING.value)).all()
+            keys = [r.dedupe_key for r in rows if r.dedupe_key is not None]
+            taken = {k for (k,) in self.conn.execute(sa.select(_J.dedupe_key).where(
+                _J.dedupe_key.in_(keys), _J.status == JobStatus.QUEUED.value))} if keys else set()
+            for row in rows:
+                if row.dedupe_key in taken:
+                    status = JobStatus.SUPERSEDED
+                elif row.attempts >= row.max_attempts:
+                    status = JobStatus.DEAD
+                else:
+                    status = JobStatus.QUEUED
+                self.conn.execute(sa.update(t.jobs).where(_J.id == row.id).values(
+                    status=status.value, last_error=reason, lease_until=None, locked_by=None,
+                    updated_at=ts, finished_at=None if status is JobStatus.QUEUED else ts))
+            n += len(rows)
+        return n
 
     def job_counts(self, project_id: int | None = None) -> dict[str, dict[str, int]]:
         """``{kind: {status: count}}``."""

@@ -129,13 +129,21 @@ class LabelsTx:
                                      "updated_at": ts} for tid in dict.fromkeys(task_ids)],
                keys=["id"], update=[])
 
-    def mark_tasks_deleted(self, task_ids: list[int]) -> int:
-        n = 0
+    def mark_tasks_deleted(self, task_ids: list[int], *,
+                           unchanged_since: float | None = None) -> list[int]:
+        """Mark tasks deleted; return the ids marked. With ``unchanged_since``, a task written
+        at or after that time (by a webhook newer than the caller's snapshot) is left alone."""
+        marked: list[int] = []
         for chunk in chunks(task_ids):
-            n += self.conn.execute(sa.update(t.tasks).where(
-                t.tasks.c.id.in_(chunk), t.tasks.c.deleted.is_(False)
-            ).values(deleted=True, updated_at=now())).rowcount
-        return n
+            cond = [t.tasks.c.id.in_(chunk), t.tasks.c.deleted.is_(False)]
+            if unchanged_since is not None:
+                cond.append(t.tasks.c.updated_at < unchanged_since)
+            ids = [r[0] for r in self.conn.execute(sa.select(t.tasks.c.id).where(*cond))]
+            if ids:
+                self.conn.execute(sa.update(t.tasks).where(t.tasks.c.id.in_(ids))
+                                  .values(deleted=True, updated_at=now()))
+            marked.extend(ids)
+        return marked
 
     def get_tasks(self, project_id: int, ids: list[int] | None = None,
                   *, include_deleted: bool = False) -> list[Task]:
@@ -222,13 +230,17 @@ class LabelsTx:
             self.conn.execute(sa.insert(t.annotation_history), history)
         return kinds
 
-    def delete_annotations(self, ids: list[int], *, source: str,
-                           event_id: int | None = None) -> int:
+    def delete_annotations(self, ids: list[int], *, source: str, event_id: int | None = None,
+                           unchanged_since: float | None = None) -> int:
+        """Mark annotations deleted with a history entry each. With ``unchanged_since``, one
+        written at or after that time is left alone: a resync's snapshot predates it."""
         n = 0
         ts = now()
         for chunk in chunks(ids):
-            rows = self.conn.execute(sa.select(t.annotations).where(
-                t.annotations.c.id.in_(chunk), t.annotations.c.deleted.is_(False))).all()
+            cond = [t.annotations.c.id.in_(chunk), t.annotations.c.deleted.is_(False)]
+            if unchanged_since is not None:
+                cond.append(t.annotations.c.updated_at < unchanged_since)
+            rows = self.conn.execute(sa.select(t.annotations).where(*cond)).all()
             for r in rows:
                 self._history(r.id, r.task_id, r.project_id, "deleted", r.result,
                               r.completed_by, source, event_id, ts)

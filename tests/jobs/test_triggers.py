@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+from labelloop.jobs.triggers import Trigger, jobs_for, resync_spec
+from labelloop.jobs.types import JobKind, JobStatus
+from labelloop.storage.base import Storage
+
+
+def test_two_resyncs_of_one_project_never_run_at_once(storage: Storage) -> None:
+    with storage.write() as tx:
+        first, _ = tx.enqueue(resync_spec(1))
+        assert tx.claim("w1", lease_s=60).id == first  # type: ignore[union-attr]
+        second, created = tx.enqueue(resync_spec(1))  # a change arrived mid-run: queued
+        other, _ = tx.enqueue(resync_spec(2))
+        assert created and second != first
+        # the second waits for the first; another project's resync does not
+        assert tx.claim("w2", lease_s=60).id == other  # type: ignore[union-attr]
+        assert tx.claim("w2", lease_s=60) is None
+        tx.finish_job(first)
+        assert tx.claim("w2", lease_s=60).id == second  # type: ignore[union-attr]
+        assert tx.get_job(second).status is JobStatus.RUNNING  # type: ignore[union-attr]
+
+
+def test_setup_with_credentials_queues_resync_embed_and_nothing_else(settings) -> None:  # noqa: ANN001
+    s = settings.model_copy(update={"label_studio_url": "http://ls", "label_studio_api_key": "k"})
+    kinds = [j.kind for j in jobs_for({Trigger.PROJECT_SET_UP}, 1, s)]
+    assert kinds == [JobKind.RESYNC, JobKind.EMBED]
+    assert jobs_for({Trigger.PROJECT_SET_UP}, None, s) == []
