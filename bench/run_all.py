@@ -26,6 +26,7 @@ PY = sys.executable
 BENCHES: list[tuple[str, list[str]]] = [
     ("service", ["bench/bench_service.py"]),
     ("publish", ["bench/bench_publish.py"]),
+    ("ls_import", ["bench/bench_ls_import.py"]),
     ("loop", ["bench/bench_loop.py"]),
     ("llm", ["bench/bench_llm.py"]),
     ("embeddings", ["bench/bench_embeddings.py"]),
