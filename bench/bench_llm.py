@@ -4,8 +4,8 @@ The fake server runs in a child process on loopback (so it does not share this p
 the client is the real ``LLMLabeler`` on the real ``openai`` SDK with SQLite storage. For each
 concurrency, labels/second is compared with the ideal ``concurrency / latency`` (median of
 ``--repeats`` runs, each after a warm-up that detects the endpoint's capabilities), and with the
-bare SDK sending the same requests at the same concurrency (the ceiling of the HTTP client on
-this machine). Then calls and tokens per task for each confidence method, and the cost of
+bare SDK sending the same requests at the same concurrency, through the same client (the SDK's
+aiohttp transport, as labelloop uses it) — the ceiling of the HTTP client on this machine. Then calls and tokens per task for each confidence method, and the cost of
 re-running a labeled batch (all cache hits).
 
     .venv/bin/python bench/bench_llm.py [--latency 0.05] [--rounds 25] [--repeats 3]
@@ -29,6 +29,7 @@ import openai
 from tests.fakes.llm_server import FakeLLM
 
 from labelloop.llm import LabelRequest, LLMLabeler, schema_for_labels
+from labelloop.llm.chat import http_client
 from labelloop.llm.labeler import run_async
 from labelloop.settings import Settings
 from labelloop.storage.base import open_storage
@@ -81,7 +82,9 @@ def bare_sdk_rate(llm: FakeLLM, concurrency: int, n: int) -> float:
                     "properties": {"label": {"type": "string", "enum": LABELS}}}}}}
 
     async def go() -> float:
-        client = openai.AsyncOpenAI(base_url=llm.url, api_key="x", max_retries=0)
+        # the same SDK client labelloop builds (aiohttp transport when installed)
+        client = openai.AsyncOpenAI(base_url=llm.url, api_key="x", max_retries=0,
+                                    http_client=http_client())
         sem = asyncio.Semaphore(concurrency)
 
         async def one() -> None:

@@ -223,3 +223,21 @@ def test_resume_in_another_process_closes_the_breaker_here(fake_llm, tmp_path, l
     assert worker.label_many_sync(schema, ONE)[0].failure_kind == "paused"
     LLMLabeler(settings, llm_storage).resume()  # e.g. from the service's status endpoint
     assert worker.label_many_sync(schema, ONE)[0].labels == ["negative"]
+
+
+def test_backoff_doubles_per_failed_attempt_with_jitter_and_a_cap(llm_storage) -> None:  # noqa: ANN001
+    from labelloop.llm.calls import CallRunner, RunnerOptions
+    from labelloop.llm.errors import LLMTransient
+    from labelloop.llm.limits import CircuitBreaker, RateLimiter
+
+    runner = CallRunner(None, llm_storage,  # type: ignore[arg-type]
+                        options=RunnerOptions(retry_initial_s=0.5, retry_max_wait_s=3.0),
+                        breaker=CircuitBreaker(failures=5, cooldown_s=1),
+                        limiter=RateLimiter(requests_per_minute=None, tokens_per_minute=None))
+    plain = LLMTransient("HTTP 500")
+    for failed, low in ((1, 0.5), (2, 1.0), (3, 2.0)):
+        waits = [runner._delay(plain, failed_attempts=failed) for _ in range(50)]
+        assert all(low <= w <= low + 0.5 for w in waits) and len(set(waits)) > 1
+    assert runner._delay(plain, failed_attempts=10) == 3.0  # capped
+    assert runner._delay(LLMTransient("429", retry_after=1.25), failed_attempts=4) == 1.25
+    assert runner._delay(LLMTransient("429", retry_after=99), failed_attempts=1) == 3.0

@@ -15,6 +15,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import random
 import time
 from dataclasses import dataclass, field
 
@@ -23,7 +24,6 @@ from tenacity import (
     RetryCallState,
     retry_if_exception_type,
     stop_after_attempt,
-    wait_exponential_jitter,
 )
 
 from labelloop.llm.chat import ChatBackend, ChatRequest, ChatResponse
@@ -121,7 +121,8 @@ class CallRunner:
                 return cached, Usage(cached_responses=1)
         async with self._semaphore:
             self._check_open()
-            await self.limiter.acquire(estimate_tokens(request.messages) + request.max_tokens)
+            if self.limiter.active:
+                await self.limiter.acquire(estimate_tokens(request.messages) + request.max_tokens)
             response, latency = await self._with_retries(request, purpose=purpose,
                                                          task_id=task_id, key=key)
         usage = self._usage(request, response)
@@ -151,19 +152,21 @@ class CallRunner:
 
     async def _with_retries(self, request: ChatRequest, *, purpose: str,
                             task_id: int | None, key: str) -> tuple[ChatResponse, float]:
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.options.max_retries + 1),
-            retry=retry_if_exception_type(LLMTransient), wait=self._wait, reraise=True)
         try:
-            async for attempt in retrying:
-                with attempt:
-                    started = time.monotonic()
-                    try:
-                        response = await self.backend.complete(request)
-                    except LLMError as exc:
-                        self._log_error(exc, purpose, task_id, key, time.monotonic() - started)
-                        raise
-                    latency = time.monotonic() - started
+            try:
+                # the first attempt outside tenacity: most calls succeed, and its machinery
+                # costs CPU per call, which bounds throughput at high concurrency
+                response, latency = await self._attempt(request, purpose, task_id, key)
+            except LLMTransient as first:
+                if self.options.max_retries < 1:
+                    raise
+                await asyncio.sleep(self._delay(first, failed_attempts=1))
+                retrying = AsyncRetrying(
+                    stop=stop_after_attempt(self.options.max_retries),
+                    retry=retry_if_exception_type(LLMTransient), wait=self._wait, reraise=True)
+                async for attempt in retrying:
+                    with attempt:
+                        response, latency = await self._attempt(request, purpose, task_id, key)
         except LLMRejected:
             raise  # the request's fault, not the server's
         except LLMError as exc:
@@ -175,14 +178,30 @@ class CallRunner:
         self.breaker.success()
         return response, latency
 
+    async def _attempt(self, request: ChatRequest, purpose: str, task_id: int | None,
+                       key: str) -> tuple[ChatResponse, float]:
+        started = time.monotonic()
+        try:
+            response = await self.backend.complete(request)
+        except LLMError as exc:
+            self._log_error(exc, purpose, task_id, key, time.monotonic() - started)
+            raise
+        return response, time.monotonic() - started
+
     def _wait(self, state: RetryCallState) -> float:
+        """tenacity's wait: its attempt n is the call's attempt n + 1 (the first ran before)."""
         exc = state.outcome.exception() if state.outcome else None
+        return self._delay(exc, failed_attempts=state.attempt_number + 1)
+
+    def _delay(self, exc: BaseException | None, *, failed_attempts: int) -> float:
+        """The server's ``Retry-After`` when it sent one, else exponential backoff with jitter:
+        ``initial * 2**(failed_attempts - 1) + uniform(0, initial)``, capped."""
         after = getattr(exc, "retry_after", None)
         if after is not None:
             return min(float(after), self.options.retry_max_wait_s)
-        return wait_exponential_jitter(multiplier=self.options.retry_initial_s,
-                                       max=self.options.retry_max_wait_s,
-                                       jitter=self.options.retry_initial_s)(state)
+        initial = self.options.retry_initial_s
+        backoff = initial * 2 ** (failed_attempts - 1) + random.uniform(0, initial)
+        return max(0.0, min(backoff, self.options.retry_max_wait_s))
 
     def _log_error(self, exc: LLMError, purpose: str, task_id: int | None, key: str,
                    latency: float) -> None:
