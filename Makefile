@@ -12,7 +12,7 @@ CACHE  ?= $(HOME)/.cache/labelloop
 PYANNO := $(CACHE)/pyanno/pyanno-2.0.2.tar.gz
 export LABELLOOP_PYANNO_SDIST := $(PYANNO)
 
-.PHONY: install browser run test test-fast e2e bench lint clean
+.PHONY: install browser postgres run test test-fast e2e bench lint clean
 
 install: $(STAMP)
 
@@ -33,16 +33,22 @@ $(STAMP): pyproject.toml Makefile
 browser:
 	command -v chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium; }
 
+# The storage, job and event tests run on SQLite and on a real PostgreSQL server (Debian's
+# package; the tests start their own throw-away cluster on loopback).
+postgres:
+	command -v pg_ctl >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || \
+		{ apt-get update -qq && apt-get install -y -qq postgresql; }
+
 run: install
 	$(BIN)/labelloop serve $(ARGS)
 
 # The whole suite, end-to-end tests against a real Label Studio 1.23.2 included (its virtualenv
 # is created on first use under ~/.cache/labelloop, outside the repository).
-test: install browser
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
+test: install browser postgres
+	LABELLOOP_REQUIRE_POSTGRES=1 HF_HUB_OFFLINE=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
 
-test-fast: install browser
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m "not e2e and not llamacpp and not slow" $(PYTEST_ARGS)
+test-fast: install browser postgres
+	LABELLOOP_REQUIRE_POSTGRES=1 HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m "not e2e and not llamacpp and not slow" $(PYTEST_ARGS)
 
 e2e: install
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m e2e $(PYTEST_ARGS)

@@ -38,9 +38,7 @@ def main(sizes: tuple[int, ...] = (1_000, 10_000), repeats: int = 3,
             for n, batch in [(n, b) for n in sizes for b in batches]:
                 settings = default if batch is None else default.model_copy(
                     update={"publish_batch_size": batch})
-                t = time.perf_counter()
                 p = create_text_project(ls.sdk, n, title=f"bench publish {n}")
-                import_s = time.perf_counter() - t
                 with storage.write() as tx:
                     tx.save_project(p.id, label_config=TEXT_CONFIG)
                     tx.upsert_tasks(p.id, [{"id": tid, "data": {"text": f"t{tid}"}}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from labelloop.api.app import Overrides, create_app
 from labelloop.settings import Settings
 from labelloop.storage.base import Storage, open_storage
 from tests.fakes.label_studio import FakeGateway
+from tests.pg_harness import PostgresServer, PostgresUnavailable
 
 CONFIG = """<View>
   <Text name="text" value="$text"/>
@@ -40,6 +42,33 @@ def settings(tmp_path: Path) -> Settings:
 @pytest.fixture
 def storage(settings: Settings) -> Iterator[Storage]:
     s = open_storage(settings.resolved_database_url)
+    yield s
+    s.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One real PostgreSQL server for the session; skipped (with the reason) when PostgreSQL is
+    not installed, unless LABELLOOP_REQUIRE_POSTGRES=1 (``make test``), where it fails."""
+    try:
+        server = PostgresServer().start()
+    except PostgresUnavailable as exc:
+        if os.environ.get("LABELLOOP_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"PostgreSQL is required here: {exc}")
+        pytest.skip(f"no PostgreSQL server: {exc}")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_storage(request: pytest.FixtureRequest, settings: Settings) -> Iterator[Storage]:
+    """The storage on each backend: folders whose tests must pass on both use it as their
+    ``storage`` (see their conftest.py)."""
+    if request.param == "sqlite":
+        url = settings.resolved_database_url
+    else:
+        url = request.getfixturevalue("postgres_server").new_database()
+    s = open_storage(url)
     yield s
     s.close()
 

@@ -5,8 +5,6 @@ import subprocess
 import sys
 import time
 
-import pytest
-
 from labelloop.errors import PermanentJobError
 from labelloop.jobs.context import JobContext
 from labelloop.jobs.types import JobKind, JobSpec, JobStatus
@@ -113,6 +111,7 @@ def test_separate_worker_process_claims_jobs(settings, storage) -> None:  # noqa
         tx.save_project(1)
         jid, _ = tx.enqueue(JobSpec(JobKind.CLEANUP_VERSIONS, 1))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LABELLOOP_", "LABEL_STUDIO"))}
+    env["LABELLOOP_DATABASE_URL"] = storage.url  # the same database, SQLite or PostgreSQL
     proc = subprocess.Popen([sys.executable, "-m", "labelloop.cli.main", "worker",
                              "--data-dir", str(settings.data_dir)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

@@ -1,8 +1,9 @@
-"""Storage contract: every backend must pass these (SQLite here; PostgreSQL joins later)."""
+"""Storage contract: every backend must pass these (each runs on SQLite and on a real PostgreSQL server)."""
 
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 import sqlalchemy as sa
@@ -29,14 +30,19 @@ def project(storage: Storage) -> int:
     return 1
 
 
-def test_sqlite_pragmas_wal_and_foreign_keys(storage: Storage) -> None:
+def test_engine_settings_per_dialect(storage: Storage) -> None:
     with storage.read() as tx:
-        assert tx.conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
-        assert tx.conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        if storage.dialect == "sqlite":
+            assert tx.conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert tx.conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        else:
+            assert storage.dialect == "postgresql"
+            assert tx.conn.exec_driver_sql("SHOW transaction_isolation").scalar() == \
+                "read committed"
 
 
-def test_migrations_apply_once(settings) -> None:  # noqa: ANN001
-    url = settings.resolved_database_url
+def test_migrations_apply_once(any_url: str) -> None:
+    url = any_url
     first = open_storage(url)
     assert 1 in first.applied_migrations
     first.close()
@@ -211,8 +217,8 @@ def test_enqueue_dedupe_keeps_the_earliest_due_time(storage: Storage) -> None:
         assert tx.claim("w", lease_s=60).id == jid  # type: ignore[union-attr]
 
 
-def test_a_migration_missing_below_the_newest_is_still_applied(settings) -> None:  # noqa: ANN001
-    url = settings.resolved_database_url
+def test_a_migration_missing_below_the_newest_is_still_applied(any_url: str) -> None:
+    url = any_url
     first = open_storage(url)
     with first.write() as tx:
         tx.conn.exec_driver_sql("DELETE FROM schema_version WHERE version = 2")
@@ -223,3 +229,60 @@ def test_a_migration_missing_below_the_newest_is_still_applied(settings) -> None
     with again.read() as tx:
         assert tx.get_llm_labels(1) == {}
     again.close()
+
+
+def test_concurrent_enqueues_of_one_key_make_one_queued_job(storage: Storage) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from labelloop.jobs.triggers import resync_spec
+
+    def enqueue(_: int) -> int:
+        with storage.write() as tx:
+            return tx.enqueue(resync_spec(7))[0]
+
+    with ThreadPoolExecutor(8) as pool:
+        ids = set(pool.map(enqueue, range(64)))
+    assert len(ids) == 1
+    with storage.read() as tx:
+        assert tx.job_counts(7) == {"resync": {"queued": 1}}
+
+
+def test_concurrent_claims_never_run_two_jobs_of_one_serial_key(storage: Storage) -> None:
+    import threading
+
+    from labelloop.jobs.types import JobKind, JobSpec, JobStatus
+
+    with storage.write() as tx:
+        for i in range(30):
+            tx.enqueue(JobSpec(JobKind.RETRAIN, i % 3, serial_key=f"project:{i % 3}"))
+    running: dict[str, int] = {}
+    overlaps: list[str] = []
+    lock = threading.Lock()
+
+    def worker(name: str) -> None:
+        while True:
+            with storage.write() as tx:
+                job = tx.claim(name, lease_s=60)
+            if job is None:
+                with storage.read() as tx:
+                    if not tx.list_jobs(status=JobStatus.QUEUED):
+                        return
+                continue
+            with lock:
+                if running.get(job.serial_key or ""):
+                    overlaps.append(job.serial_key or "")
+                running[job.serial_key or ""] = running.get(job.serial_key or "", 0) + 1
+            time.sleep(0.005)
+            with lock:
+                running[job.serial_key or ""] -= 1
+            with storage.write() as tx:
+                tx.finish_job(job.id)
+
+    threads = [threading.Thread(target=worker, args=(f"w{i}",)) for i in range(6)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(60)
+    assert overlaps == []
+    with storage.read() as tx:
+        assert tx.job_counts() == {"retrain": {"succeeded": 30}}

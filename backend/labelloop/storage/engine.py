@@ -25,10 +25,21 @@ import sqlalchemy as sa
 WRITE_OPTION = "labelloop_write"
 
 
+def normalise_url(url: str) -> str:
+    """``postgresql://`` and ``postgres://`` mean the psycopg (3) driver labelloop ships with;
+    an explicit ``postgresql+driver://`` is kept."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
 def create_engine(url: str) -> sa.Engine:
+    url = normalise_url(url)
     if url.startswith("sqlite"):
         return _sqlite_engine(url)
-    return sa.create_engine(url, pool_pre_ping=True, future=True)
+    # READ COMMITTED (PostgreSQL's default); the job claim locks its row (SKIP LOCKED)
+    return sa.create_engine(url, pool_pre_ping=True, pool_size=16, max_overflow=16)
 
 
 def _sqlite_engine(url: str) -> sa.Engine:

@@ -11,6 +11,7 @@ from labelloop.storage import tables as t
 from labelloop.storage.sql_util import chunks, now
 
 _J = t.jobs.c
+CLAIM_LOCK = 0x6C6C6F6F  # PostgreSQL advisory lock key of job claims ("lloo")
 
 
 def _job(row: sa.Row) -> Job:
@@ -36,6 +37,7 @@ class JobsTx:
         """
         ts = now()
         if spec.dedupe_key is not None:
+            self._lock_keys([spec.dedupe_key])
             row = self.conn.execute(sa.select(_J.id, _J.run_after).where(
                 _J.dedupe_key == spec.dedupe_key, _J.status == JobStatus.QUEUED.value)).first()
             if row is not None:
@@ -50,12 +52,27 @@ class JobsTx:
             run_after=ts + spec.delay_s, created_at=ts, updated_at=ts))
         return int(res.inserted_primary_key[0]), True
 
+    def _lock_keys(self, keys: list[str]) -> None:
+        """On PostgreSQL, hold a transaction advisory lock per dedupe key (in sorted order, so two
+        transactions never wait on each other crosswise): under READ COMMITTED two enqueues of one
+        key would otherwise both see no queued job and both insert. SQLite writers are already
+        serialised (BEGIN IMMEDIATE)."""
+        if self.conn.dialect.name != "postgresql":
+            return
+        for key in sorted(set(keys)):
+            self.conn.execute(sa.select(sa.func.pg_advisory_xact_lock(
+                sa.func.hashtextextended(key, 0))))
+
     def claim(self, worker_id: str, *, lease_s: float,
               kinds: list[JobKind] | None = None) -> Job | None:
         """Take the next due job for ``worker_id``, or None. Atomic within the write transaction.
 
-        A job whose ``serial_key`` is held by a running job waits its turn.
+        A job whose ``serial_key`` is held by a running job waits its turn. On PostgreSQL claims
+        are serialised by a transaction advisory lock (a claim takes a few ms), so two workers
+        never both see a serial key free; rows an enqueue holds are skipped until it commits.
         """
+        if self.conn.dialect.name == "postgresql":
+            self.conn.execute(sa.select(sa.func.pg_advisory_xact_lock(CLAIM_LOCK)))
         ts = now()
         running_serial = sa.select(_J.serial_key).where(
             _J.status == JobStatus.RUNNING.value, _J.serial_key.is_not(None))
@@ -98,6 +115,8 @@ class JobsTx:
         status = JobStatus.DEAD
         if retry_at is not None:
             status = JobStatus.QUEUED
+            if job.dedupe_key is not None:
+                self._lock_keys([job.dedupe_key])
             if job.dedupe_key is not None and self.conn.execute(sa.select(_J.id).where(
                     _J.dedupe_key == job.dedupe_key, _J.status == JobStatus.QUEUED.value,
                     _J.id != job_id)).first():
@@ -139,6 +158,7 @@ class JobsTx:
                 _J.id, _J.attempts, _J.max_attempts, _J.dedupe_key).where(
                 _J.id.in_(chunk), _J.status == JobStatus.RUNNING.value)).all()
             keys = [r.dedupe_key for r in rows if r.dedupe_key is not None]
+            self._lock_keys(keys)
             taken = {k for (k,) in self.conn.execute(sa.select(_J.dedupe_key).where(
                 _J.dedupe_key.in_(keys), _J.status == JobStatus.QUEUED.value))} if keys else set()
             for row in rows:
