@@ -6,6 +6,7 @@ import pytest
 
 from labelloop.errors import InvalidInput, MalformedBody
 from labelloop.events.apply import ingest_webhook
+from labelloop.jobs.types import JobStatus
 from labelloop.settings import Settings
 from labelloop.storage.base import Storage
 from tests.conftest import CONFIG
@@ -128,3 +129,23 @@ def test_retrain_is_due_at_once_after_n_label_changes(storage: Storage, tmp_path
     ingest_webhook(storage, created(12, 7), s)
     with storage.read() as tx:
         assert tx.get_job(job.id).run_after <= time.time()  # type: ignore[union-attr]
+
+
+def test_project_updated_retrains_only_when_the_labeling_config_changed(
+        storage: Storage, settings: Settings) -> None:
+    """Publishing sets the project's model_version and Label Studio answers PROJECT_UPDATED:
+    that must not queue another retrain (it would publish again, in a loop)."""
+    ingest_webhook(storage, created(10, 5), settings)
+    with storage.write() as tx:
+        for job in tx.list_jobs():
+            tx.finish_job(job.id)
+    project = {"id": 1, "label_config": CONFIG, "title": "Reviews", "model_version": "lv-2"}
+    ingest_webhook(storage, body("PROJECT_UPDATED", project=project), settings)
+    with storage.read() as tx:
+        assert tx.list_jobs(status=JobStatus.QUEUED) == []
+    new_config = CONFIG.replace('<Choice value="neutral"/>', "")
+    assert new_config != CONFIG
+    ingest_webhook(storage, body("PROJECT_UPDATED", project={**project, "label_config": new_config}),
+                   settings)
+    with storage.read() as tx:
+        assert [j.kind.value for j in tx.list_jobs(status=JobStatus.QUEUED)] == ["retrain"]

@@ -159,14 +159,20 @@ def _apply_segment(tx: Tx, segment: list[tuple[ParsedEvent, IngestResult]],
             triggers.setdefault(res.project_id or -1, set()).add(Trigger.LABELS_CHANGED)
 
 
-def _record(tx: Tx, pid: int, p: dict) -> None:
+def _record(tx: Tx, pid: int, p: dict) -> bool:
+    """Record the project of an event; True when its labeling config changed (a new label set
+    makes the current model and queue stale)."""
+    before = tx.get_project(pid)
+    config = p.get("label_config") or None
+    changed = config is not None and before is not None and before.label_config != config
     try:
-        record_project(tx, pid, label_config=p.get("label_config") or None,
+        record_project(tx, pid, label_config=config,
                        instructions=p.get("expert_instruction") or None,
                        title=p.get("title") or None)
     except InvalidInput as exc:  # a broken config must not lose the annotation
         log.warning("project %s: config in webhook not parseable: %s", pid, exc.message)
         tx.save_project(pid, unsupported_reason=exc.message, supported=False)
+    return changed
 
 
 def ingest_webhook(storage: Storage, body: bytes, settings: Settings) -> IngestResult:
@@ -182,8 +188,9 @@ def ingest_webhook(storage: Storage, body: bytes, settings: Settings) -> IngestR
 def _apply(tx: Tx, ev: ParsedEvent, event_id: int, triggers: set[Trigger]) -> dict[str, int]:
     changes: dict[str, int] = {}
     pid = ev.project_id
+    config_changed = False
     if pid is not None and ev.action != "PROJECT_DELETED":
-        _record(tx, pid, ev.project or {})
+        config_changed = _record(tx, pid, ev.project or {})
     if ev.tasks and pid is not None:
         new = tx.upsert_tasks(pid, ev.tasks)
         changes["tasks_new"] = new
@@ -212,6 +219,9 @@ def _apply(tx: Tx, ev: ParsedEvent, event_id: int, triggers: set[Trigger]) -> di
             triggers.add(Trigger.TASKS_REMOVED)
     if ev.action == "START_TRAINING":
         triggers.add(Trigger.TRAIN_REQUESTED)
-    if ev.action == "PROJECT_UPDATED":
+    # Only a new labeling config makes a retrain due: labelloop's own publish updates the
+    # project (its model_version), and Label Studio answers with PROJECT_UPDATED; retraining on
+    # that would publish again, forever, once per retrain_debounce_s.
+    if ev.action == "PROJECT_UPDATED" and config_changed:
         triggers.add(Trigger.PROJECT_CHANGED)
     return changes
