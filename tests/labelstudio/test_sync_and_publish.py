@@ -4,6 +4,7 @@ import pytest
 from pydantic import SecretStr
 
 from labelloop.errors import LabelStudioUnavailable
+from labelloop.jobs.types import JobStatus
 from labelloop.labelstudio.publish import publish_queue
 from labelloop.labelstudio.sync import resync_project
 from labelloop.storage.base import Storage
@@ -183,3 +184,40 @@ def test_a_later_resync_still_removes_what_label_studio_no_longer_has(
     assert report.annotations == {"deleted": 1}
     with storage.read() as tx:
         assert tx.get_annotations(1) == []
+
+
+def test_resync_that_finds_new_tasks_queues_embed_and_prelabel(storage: Storage, ls: FakeGateway,
+                                                               settings) -> None:  # noqa: ANN001
+    """At set-up, the pre-label job may run before the resync has brought the tasks in (it then
+    finds none): the resync that adds them queues embedding and pre-labeling again."""
+    from labelloop.jobs.context import JobContext
+    from labelloop.jobs.triggers import resync_spec
+    from labelloop.jobs.types import JobKind
+    from labelloop.labelstudio.access import GatewayProvider
+    from labelloop.labelstudio.sync import handle_resync
+    from labelloop.loop.resources import Resources
+
+    s = settings.model_copy(update={
+        "label_studio_url": "http://ls", "label_studio_api_key": SecretStr("k"),
+        "llm_model": "m", "openai_base_url": "http://llm/v1"})
+    assert s.llm_configured
+    gateways = GatewayProvider(s, factory=lambda *_: ls)
+    with storage.write() as tx:
+        tx.save_project(1, label_config=CONFIG)
+        tx.enqueue(resync_spec(1))
+        job = tx.claim("w", lease_s=60)
+    assert job is not None
+    handle_resync(JobContext(job, storage, s, gateways, lambda: None, Resources(s)))
+    with storage.write() as tx:
+        tx.finish_job(job.id)
+        queued = {j.kind for j in tx.list_jobs(status=JobStatus.QUEUED)}
+        assert queued == {JobKind.EMBED, JobKind.PRELABEL, JobKind.RETRAIN}
+        for j in tx.list_jobs(status=JobStatus.QUEUED):
+            tx.finish_job(j.id)
+    # a second resync finds nothing new: nothing is queued
+    with storage.write() as tx:
+        tx.enqueue(resync_spec(1))
+        job = tx.claim("w", lease_s=60)
+    handle_resync(JobContext(job, storage, s, gateways, lambda: None, Resources(s)))  # type: ignore[arg-type]
+    with storage.read() as tx:
+        assert tx.list_jobs(status=JobStatus.QUEUED) == []

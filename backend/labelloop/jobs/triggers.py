@@ -24,6 +24,18 @@ def resync_spec(project_id: int) -> JobSpec:
                    serial_key=f"resync:{project_id}")
 
 
+def new_tasks_specs(project_id: int, settings: Settings) -> list[JobSpec]:
+    """Tasks arrived: embed them, and pre-label them when an LLM is configured. One of each per
+    project at a time (serial keys): two pre-label jobs running at once would pay the LLM twice
+    for the same tasks."""
+    specs = [JobSpec(JobKind.EMBED, project_id, dedupe_key=f"embed:{project_id}",
+                     serial_key=f"embed:{project_id}")]
+    if settings.llm_configured:
+        specs.append(JobSpec(JobKind.PRELABEL, project_id, dedupe_key=f"prelabel:{project_id}",
+                             serial_key=f"prelabel:{project_id}"))
+    return specs
+
+
 def retrain_spec(project_id: int, settings: Settings, *, delay_s: float | None = None) -> JobSpec:
     return JobSpec(
         JobKind.RETRAIN, project_id, dedupe_key=f"retrain:{project_id}",
@@ -44,10 +56,7 @@ def jobs_for(triggers: set[Trigger], project_id: int | None, settings: Settings,
         if can_sync:
             specs.append(resync_spec(project_id))
     if Trigger.TASKS_ADDED in triggers or Trigger.PROJECT_SET_UP in triggers:
-        specs.append(JobSpec(JobKind.EMBED, project_id, dedupe_key=f"embed:{project_id}"))
-        if settings.llm_configured:
-            specs.append(JobSpec(JobKind.PRELABEL, project_id,
-                                 dedupe_key=f"prelabel:{project_id}"))
+        specs.extend(new_tasks_specs(project_id, settings))
     if triggers & {Trigger.LABELS_CHANGED, Trigger.TASKS_REMOVED, Trigger.PROJECT_CHANGED}:
         now = label_changes >= settings.retrain_every_n
         specs.append(retrain_spec(project_id, settings, delay_s=0.0 if now else None))

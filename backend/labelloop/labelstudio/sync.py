@@ -23,7 +23,7 @@ from labelloop.errors import InvalidInput, PermanentJobError
 from labelloop.events.parse import parse_annotation, parse_task
 from labelloop.events.projects import record_project
 from labelloop.jobs.context import JobContext
-from labelloop.jobs.triggers import retrain_spec
+from labelloop.jobs.triggers import new_tasks_specs, retrain_spec
 from labelloop.labelstudio.gateway import LabelStudioGateway
 from labelloop.labelstudio.webhook_auth import ensure_webhook_auth
 from labelloop.storage.base import Storage
@@ -124,5 +124,12 @@ def handle_resync(ctx: JobContext) -> None:
         raise
     log.info("resync of project %s: %d tasks (%d new, %d deleted), annotations %s", pid,
              report.tasks_seen, report.tasks_new, report.tasks_deleted, report.annotations or "-")
+    specs = []
+    if report.tasks_new:
+        # tasks the webhooks never announced (those imported before labelloop was connected):
+        # a pre-label job queued at set-up may already have run and found none of them
+        specs.extend(new_tasks_specs(pid, ctx.settings))
     if report.labels_changed or report.tasks_new or report.tasks_deleted:
-        ctx.enqueue(retrain_spec(pid, ctx.settings, delay_s=0.0))
+        specs.append(retrain_spec(pid, ctx.settings, delay_s=0.0))
+    if specs:
+        ctx.enqueue(*specs)
