@@ -49,5 +49,6 @@ def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
     handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(
         "%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
     root.handlers[:] = [handler]
-    for noisy in ("httpx", "httpcore", "urllib3"):
+    # one INFO line per HTTP request (httpx2: the transport of openai[aiohttp]) would drown the log
+    for noisy in ("httpx", "httpx2", "httpcore", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
