@@ -83,6 +83,7 @@ class Job:
     created_at: float
     finished_at: float | None
     progress: dict[str, Any] | None = None
+    locked_by: str | None = None  # the worker that ran it last (``host:pid:incarnation:n``)
 
 
 def project_serial_key(project_id: int) -> str:

@@ -20,7 +20,7 @@ def _job(row: sa.Row) -> Job:
         status=JobStatus(row.status), dedupe_key=row.dedupe_key, serial_key=row.serial_key,
         attempts=row.attempts, max_attempts=row.max_attempts, run_after=row.run_after,
         last_error=row.last_error, created_at=row.created_at, finished_at=row.finished_at,
-        progress=row.progress,
+        progress=row.progress, locked_by=row.locked_by,
     )
 
 
