@@ -32,3 +32,34 @@ def test_dockerfile_pins_cpu_torch_runs_unprivileged_and_checks_health() -> None
     assert "HEALTHCHECK" in text and "/health" in text
     for copied in re.findall(r"^COPY (\S+)", text, re.M):
         assert (ROOT / copied).exists(), copied
+
+
+def test_compose_wires_postgres_an_api_and_workers_by_environment() -> None:
+    compose = yaml.safe_load((ROOT / "docker/compose.yml").read_text())
+    services = compose["services"]
+    pg = services["postgres"]["environment"]
+    api, worker = services["labelloop"], services["worker"]
+    url = (f"postgresql://{pg['POSTGRES_USER']}:{pg['POSTGRES_PASSWORD']}@postgres:5432/"
+           f"{pg['POSTGRES_DB']}")
+    # the API and every worker share one database; the API runs no jobs itself
+    assert api["environment"]["LABELLOOP_DATABASE_URL"] == url
+    assert worker["environment"]["LABELLOOP_DATABASE_URL"] == url
+    assert api["environment"]["LABELLOOP_WORKER_MODE"] == "external"
+    assert worker["command"] == ["labelloop", "worker"] and worker["image"] == api["image"]
+    assert worker["deploy"]["replicas"] >= 2
+    assert worker["environment"]["LABEL_STUDIO_API_KEY"] == api["environment"][
+        "LABEL_STUDIO_API_KEY"]
+    # Label Studio on the same server, in the database the init script creates
+    ls = services["label-studio"]["environment"]
+    assert (ls["POSTGRE_HOST"], ls["POSTGRE_USER"], ls["POSTGRE_PASSWORD"]) == (
+        "postgres", pg["POSTGRES_USER"], pg["POSTGRES_PASSWORD"])
+    mounts = [v.split(":")[0] for v in services["postgres"]["volumes"] if v.startswith("./")]
+    init = (ROOT / "docker" / mounts[0]).read_text()
+    assert f"CREATE DATABASE {ls['POSTGRE_NAME']};" in init
+    # the settings the environment names exist (a typo would be silently ignored)
+    from labelloop.settings import Settings
+
+    names = {f"LABELLOOP_{n.upper()}" for n in Settings.model_fields}
+    for key in {**api["environment"], **worker["environment"]}:
+        if key.startswith("LABELLOOP_"):
+            assert key in names, key
