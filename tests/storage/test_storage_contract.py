@@ -286,3 +286,27 @@ def test_concurrent_claims_never_run_two_jobs_of_one_serial_key(storage: Storage
     assert overlaps == []
     with storage.read() as tx:
         assert tx.job_counts() == {"retrain": {"succeeded": 30}}
+
+
+def test_processes_starting_at_once_on_an_empty_database_migrate_it_once(any_url: str) -> None:
+    """An API and its workers start together against a new database: every one opens it."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def open_and_close(_: int) -> list[int]:
+        s = open_storage(any_url)
+        try:
+            return s.applied_migrations
+        finally:
+            s.close()
+
+    with ThreadPoolExecutor(6) as pool:
+        applied = list(pool.map(open_and_close, range(6)))
+    from labelloop.storage.migrations import MIGRATIONS
+
+    # exactly one opener applied each migration; the others found it done
+    assert sorted(v for a in applied for v in a) == sorted(m.version for m in MIGRATIONS)
+    s = open_storage(any_url)
+    with s.read() as tx:
+        versions = tx.conn.execute(sa.text("SELECT version FROM schema_version")).scalars().all()
+    s.close()
+    assert sorted(versions) == sorted(m.version for m in MIGRATIONS)

@@ -14,7 +14,12 @@ from fastapi import FastAPI
 from labelloop import __version__
 from labelloop.api.deps import Services
 from labelloop.api.errors import install_error_handlers
-from labelloop.api.middleware import BasicAuthMiddleware, BodyLimitMiddleware
+from labelloop.api.metrics import router as metrics_router
+from labelloop.api.middleware import (
+    BasicAuthMiddleware,
+    BodyLimitMiddleware,
+    RequestMetricsMiddleware,
+)
 from labelloop.api.protocol import router as protocol_router
 from labelloop.api.quality import router as quality_router
 from labelloop.api.status import router as status_router
@@ -24,6 +29,7 @@ from labelloop.jobs.registry import default_handlers
 from labelloop.jobs.worker import WorkerPool
 from labelloop.labelstudio.access import GatewayFactory, GatewayProvider
 from labelloop.loop.resources import Resources, preload_job_libraries
+from labelloop.metrics import AppMetrics, StorageCollector
 from labelloop.predict.base import Predictor
 from labelloop.predict.service import ServicePredictor
 from labelloop.settings import Settings
@@ -45,6 +51,7 @@ class Overrides:
 
 def create_app(settings: Settings, overrides: Overrides | None = None) -> FastAPI:
     ov = overrides or Overrides()
+    metrics = AppMetrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -61,6 +68,8 @@ def create_app(settings: Settings, overrides: Overrides | None = None) -> FastAP
         ingestor = WebhookIngestor(storage, settings, on_jobs=wake)
         app.state.services = Services(settings, storage, gateways, predictor, ingestor, wake,
                                       resources)
+        collector = StorageCollector(storage)
+        metrics.registry.register(collector)
         _log_startup(settings, storage, pool)
         if pool and ov.preload_libraries:
             # uvicorn listens only after this: the GIL-heavy imports are over before any request
@@ -76,6 +85,7 @@ def create_app(settings: Settings, overrides: Overrides | None = None) -> FastAP
         try:
             yield
         finally:
+            metrics.registry.unregister(collector)
             ingestor.stop()
             if pool:
                 pool.stop()
@@ -84,14 +94,18 @@ def create_app(settings: Settings, overrides: Overrides | None = None) -> FastAP
 
     app = FastAPI(title="labelloop", version=__version__, lifespan=lifespan,
                   description="LLM-assisted active-learning ML backend for Label Studio")
+    app.state.metrics = metrics
     install_error_handlers(app)
     app.include_router(protocol_router)
     app.include_router(status_router)
     app.include_router(quality_router)
+    app.include_router(metrics_router)
     app.include_router(dashboard_router)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     if settings.basic_auth_user:
         app.add_middleware(BasicAuthMiddleware, settings=settings)
+    # added last, so outermost: it also counts the requests auth or the body limit refuse
+    app.add_middleware(RequestMetricsMiddleware, metrics=metrics)
     return app
 
 

@@ -1,12 +1,16 @@
-"""ASGI middleware: body size limit and optional basic auth, on every endpoint."""
+"""ASGI middleware: request metrics, body size limit and optional basic auth, on every
+endpoint."""
 
 from __future__ import annotations
 
 import base64
 import hmac
 import json
+import time
+from collections.abc import Callable
 from typing import Any
 
+from labelloop.metrics.requests import UNMATCHED, AppMetrics
 from labelloop.settings import Settings
 
 Scope = dict[str, Any]
@@ -96,3 +100,38 @@ class BasicAuthMiddleware:
         except ValueError:
             return False
         return hmac.compare_digest(given, self.expected)
+
+
+class RequestMetricsMiddleware:
+    """Count every HTTP request by route template and status, and time webhooks.
+
+    Installed outermost, so requests the other middleware refuses (401, 413) are counted too. The
+    route is read from the scope after the app has answered (the router records it there), so
+    the ``handler`` label is a template such as ``/api/projects/{project_id}/status``, never a
+    raw path with ids in it.
+    """
+
+    def __init__(self, app: Any, metrics: AppMetrics,
+                 clock: Callable[[], float] = time.perf_counter) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.clock = clock
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = self.clock()
+        status = 500  # unless an answer starts: an exception escaping the app becomes a 500
+
+        async def tracking_send(message: dict[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        finally:
+            handler = getattr(scope.get("route"), "path", None) or UNMATCHED
+            self.metrics.observe(scope["method"], handler, status, self.clock() - started)

@@ -84,6 +84,7 @@ class Job:
     finished_at: float | None
     progress: dict[str, Any] | None = None
     locked_by: str | None = None  # the worker that ran it last (``host:pid:incarnation:n``)
+    started_at: float | None = None  # when the last claim took it
 
 
 def project_serial_key(project_id: int) -> str:

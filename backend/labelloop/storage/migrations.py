@@ -8,12 +8,14 @@ migrates SQLite and PostgreSQL.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 
 from labelloop.storage import tables as t
+from labelloop.storage.engine import WRITE_OPTION
 from labelloop.storage.tables_queue import create_queue_tables, create_second_annotation_tables
 from labelloop.storage.tables_embeddings import create_embedding_tables
 from labelloop.storage.tables_llm import create_llm_tables
@@ -31,6 +33,12 @@ def _foundation(conn: sa.Connection) -> None:
         table.create(conn, checkfirst=True)
 
 
+def _job_started_at(conn: sa.Connection) -> None:
+    # A database created after the column joined ``tables.jobs`` already has it (migration 1).
+    if "started_at" not in {c["name"] for c in sa.inspect(conn).get_columns("jobs")}:
+        conn.execute(sa.text("ALTER TABLE jobs ADD COLUMN started_at FLOAT"))
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "foundation: projects, tasks, annotations, history, events, versions, jobs",
               _foundation),
@@ -41,7 +49,17 @@ MIGRATIONS: list[Migration] = [
     Migration(4, "queue: published ranks, reasons and audit draws", create_queue_tables),
     Migration(5, "second annotations requested from Label Studio",
               create_second_annotation_tables),
+    Migration(6, "jobs.started_at: when the last claim took the job (run times)",
+              _job_started_at),
 ]
+
+
+@contextmanager
+def _write(engine: sa.Engine) -> Iterator[sa.Connection]:
+    """A write transaction: on SQLite ``BEGIN IMMEDIATE``, which waits for another process's
+    migration (busy timeout) instead of failing to upgrade a read lock ("database is locked")."""
+    with engine.connect().execution_options(**{WRITE_OPTION: True}) as conn, conn.begin():
+        yield conn
 
 
 def applied_versions(conn: sa.Connection) -> set[int]:
@@ -53,19 +71,36 @@ def current_version(conn: sa.Connection) -> int:
     return max(applied_versions(conn), default=0)
 
 
+MIGRATE_LOCK = 0x6C6C6D69  # PostgreSQL advisory lock key held while migrating ("llmi")
+
+
 def migrate(engine: sa.Engine) -> list[int]:
     """Apply every migration not applied yet, in order; return the versions applied.
 
     Tracks the *set* of applied versions, so a migration that lands with a lower number than one
-    already applied (parallel branches) is still applied.
+    already applied (parallel branches) is still applied. On PostgreSQL a session advisory lock
+    makes processes that start at once (an API and its workers) migrate one after another: two
+    ``CREATE TABLE``s of one table in concurrent transactions would fail the second.
     """
+    if engine.dialect.name != "postgresql":
+        return _migrate(engine)
+    with engine.connect() as lock:
+        lock.execute(sa.select(sa.func.pg_advisory_lock(MIGRATE_LOCK)))
+        try:
+            return _migrate(engine)
+        finally:
+            lock.execute(sa.select(sa.func.pg_advisory_unlock(MIGRATE_LOCK)))
+            lock.commit()
+
+
+def _migrate(engine: sa.Engine) -> list[int]:
     applied: list[int] = []
-    with engine.begin() as conn:
+    with _write(engine) as conn:
         done = applied_versions(conn)
     for m in sorted(MIGRATIONS, key=lambda m: m.version):
         if m.version in done:
             continue
-        with engine.begin() as conn:
+        with _write(engine) as conn:
             # Re-read inside the transaction: another process may have migrated meanwhile.
             if m.version in applied_versions(conn):
                 continue

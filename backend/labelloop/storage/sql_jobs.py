@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
 
 from labelloop.jobs.types import Job, JobKind, JobSpec, JobStatus
 from labelloop.storage import tables as t
+from labelloop.storage.records_ops import JobDurations, JobGroup
 from labelloop.storage.sql_util import chunks, now
 
 _J = t.jobs.c
@@ -20,7 +22,7 @@ def _job(row: sa.Row) -> Job:
         status=JobStatus(row.status), dedupe_key=row.dedupe_key, serial_key=row.serial_key,
         attempts=row.attempts, max_attempts=row.max_attempts, run_after=row.run_after,
         last_error=row.last_error, created_at=row.created_at, finished_at=row.finished_at,
-        progress=row.progress, locked_by=row.locked_by,
+        progress=row.progress, locked_by=row.locked_by, started_at=row.started_at,
     )
 
 
@@ -90,7 +92,7 @@ class JobsTx:
         self.conn.execute(sa.update(t.jobs).where(
             _J.id == row.id, _J.status == JobStatus.QUEUED.value
         ).values(status=JobStatus.RUNNING.value, attempts=_J.attempts + 1, locked_by=worker_id,
-                 lease_until=ts + lease_s, updated_at=ts))
+                 lease_until=ts + lease_s, started_at=ts, updated_at=ts))
         return self.get_job(int(row.id))
 
     def get_job(self, job_id: int) -> Job | None:
@@ -183,6 +185,26 @@ class JobsTx:
         for kind, status, n in self.conn.execute(q):
             out.setdefault(kind, {})[status] = n
         return out
+
+    def job_groups(self) -> list[JobGroup]:
+        """Count, claims and earliest due time of the jobs of each (kind, status)."""
+        q = sa.select(_J.kind, _J.status, sa.func.count(), sa.func.sum(_J.attempts),
+                      sa.func.min(_J.run_after)).group_by(_J.kind, _J.status)
+        return [JobGroup(kind=kind, status=status, count=int(n), attempts=int(attempts or 0),
+                         earliest_run_after=float(due))
+                for kind, status, n, attempts, due in self.conn.execute(q)]
+
+    def job_durations(self, bounds: Sequence[float]) -> list[JobDurations]:
+        """Run times of the finished jobs of each (kind, status), counted cumulatively at each of
+        ``bounds`` (seconds, ascending), in one pass over the table."""
+        took = _J.finished_at - _J.started_at
+        within = [sa.func.sum(sa.case((took <= float(b), 1), else_=0)) for b in bounds]
+        q = sa.select(_J.kind, _J.status, sa.func.count(), sa.func.sum(took), *within).where(
+            _J.started_at.is_not(None), _J.finished_at.is_not(None)).group_by(_J.kind, _J.status)
+        return [JobDurations(kind=row[0], status=row[1], count=int(row[2]),
+                             sum_s=float(row[3] or 0.0),
+                             cumulative=tuple(int(n or 0) for n in row[4:]))
+                for row in self.conn.execute(q)]
 
     def list_jobs(self, *, project_id: int | None = None, status: JobStatus | None = None,
                   limit: int = 50) -> list[Job]:

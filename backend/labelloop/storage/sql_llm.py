@@ -7,6 +7,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from labelloop.storage.records_llm import LlmCacheEntry, LlmCall, LlmEndpoint, LlmLabel, LlmUsage
+from labelloop.storage.records_ops import LlmUsageGroup
 from labelloop.storage.sql_util import chunks, now, upsert
 from labelloop.storage.tables_llm import llm_cache, llm_calls, llm_endpoints, llm_labels
 
@@ -73,6 +74,17 @@ class LlmTx:
         n, errors, pt, ct, cost = self.conn.execute(q).one()
         return LlmUsage(calls=int(n or 0), errors=int(errors or 0), prompt_tokens=int(pt or 0),
                         completion_tokens=int(ct or 0), cost_usd=float(cost or 0.0))
+
+    def llm_usage_groups(self) -> list[LlmUsageGroup]:
+        """Totals over all logged calls per (endpoint, model, purpose, status)."""
+        keys = (_K.endpoint, _K.model, _K.purpose, _K.status)
+        q = sa.select(*keys, sa.func.count(), sa.func.sum(_K.prompt_tokens),
+                      sa.func.sum(_K.completion_tokens), sa.func.sum(_K.cost_usd),
+                      sa.func.sum(_K.latency_s)).group_by(*keys)
+        return [LlmUsageGroup(endpoint=e, model=m, purpose=p, status=st, calls=int(n),
+                              prompt_tokens=int(pt or 0), completion_tokens=int(ct or 0),
+                              cost_usd=float(cost or 0.0), latency_s=float(lat or 0.0))
+                for e, m, p, st, n, pt, ct, cost, lat in self.conn.execute(q)]
 
     # --- endpoint state --------------------------------------------------------------------
     def get_llm_endpoint(self, endpoint: str, model: str) -> LlmEndpoint | None:

@@ -8,10 +8,12 @@ import sqlalchemy as sa
 
 from labelloop.storage import tables as t
 from labelloop.storage.records import ModelVersion, Prediction
+from labelloop.storage.records_ops import ProjectModels
 from labelloop.storage.sql_util import chunks, now, upsert
 
 _P = t.predictions.c
 _V = t.model_versions.c
+_R = t.projects.c
 
 
 def _prediction(r: sa.Row) -> Prediction:
@@ -82,3 +84,20 @@ class ModelsTx:
         if values:
             self.conn.execute(sa.update(t.model_versions).where(
                 _V.project_id == project_id, _V.version == version).values(**values))
+
+    def model_summaries(self) -> list[ProjectModels]:
+        """Per project with versions or a published one: its version count of each kind and its
+        published version (two grouped queries)."""
+        counts: dict[int, dict[str, int]] = {}
+        q = sa.select(_V.project_id, _V.kind, sa.func.count()).group_by(_V.project_id, _V.kind)
+        for pid, kind, n in self.conn.execute(q):
+            counts.setdefault(pid, {})[kind] = int(n)
+        published: dict[int, tuple[str, float | None]] = {}
+        q = sa.select(_R.id, _R.published_version, _V.published_at).select_from(
+            t.projects.outerjoin(t.model_versions, sa.and_(
+                _V.project_id == _R.id, _V.version == _R.published_version)),
+        ).where(_R.published_version.is_not(None))
+        for pid, version, at in self.conn.execute(q):
+            published[pid] = (version, at)
+        return [ProjectModels(pid, counts.get(pid, {}), *published.get(pid, (None, None)))
+                for pid in sorted(counts.keys() | published.keys())]

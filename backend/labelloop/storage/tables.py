@@ -157,6 +157,7 @@ jobs = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("updated_at", sa.Float, nullable=False),
     sa.Column("finished_at", sa.Float),
+    sa.Column("started_at", sa.Float),  # when the last claim took it (added by migration 6)
     sa.Index("ix_jobs_claim", "status", "run_after"),
     sa.Index(
         "uq_jobs_queued_dedupe",
