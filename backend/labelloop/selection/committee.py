@@ -23,6 +23,8 @@ from labelloop.selection.errors import SelectionInputError
 from labelloop.selection.uncertainty import entropy
 from labelloop.selection.validation import check_committee, check_weights
 
+_BLOCK = 16_384  # items per block in js_divergence
+
 
 def _member_weights(c: np.ndarray, weights: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     """Per-item weights ``(n_members, n_items)`` (0 where a member has no answer, rows renormalised)
@@ -59,16 +61,25 @@ def js_divergence(committee: np.ndarray, *, weights: np.ndarray | None = None,
     """Generalised Jensen–Shannon divergence of the members' distributions, per item.
 
     ``normalised`` divides by ``log(n_members)`` (the bound for equal weights), landing in [0, 1].
+    Items are scored in blocks of ``_BLOCK``, so the temporaries stay a few MiB for any pool.
     """
     c = check_committee(committee)
+    check_weights(weights, c.shape[0])
+    scores = np.empty(c.shape[1])
+    for s in range(0, c.shape[1], _BLOCK):
+        scores[s : s + _BLOCK] = _js_block(c[:, s : s + _BLOCK], weights)
+    top = np.log(c.shape[0])
+    return scores / top if normalised and top > 0 else scores
+
+
+def _js_block(c: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
+    """Unnormalised JS divergence of a checked float64 committee, per item (row-wise only)."""
     w, ok = _member_weights(c, weights)
     filled = np.nan_to_num(c, nan=0.0)
     consensus = np.einsum("mn,mnk->nk", w, filled)
     member_h = entropy(filled)  # (m, n); 0 for unanswered rows, which also have weight 0
     scores = entropy(consensus) - (w * member_h).sum(axis=0)
-    scores = np.where(ok, np.maximum(scores, 0.0), 0.0)  # rounding can dip below 0
-    top = np.log(c.shape[0])
-    return scores / top if normalised and top > 0 else scores
+    return np.where(ok, np.maximum(scores, 0.0), 0.0)  # rounding can dip below 0
 
 
 def consensus(committee: np.ndarray, *, weights: np.ndarray | None = None) -> np.ndarray:

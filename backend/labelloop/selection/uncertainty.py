@@ -27,10 +27,16 @@ METHODS: tuple[UncertaintyMethod, ...] = ("least_confident", "margin", "entropy"
 
 
 def entropy(probas: np.ndarray, *, axis: int = -1) -> np.ndarray:
-    """Shannon entropy (nats) along ``axis``, with ``0 log 0 = 0``. No input checks."""
+    """Shannon entropy (nats) along ``axis``, with ``0 log 0 = 0``. No input checks.
+
+    Works in place on one temporary the size of ``probas`` (besides the clipped copy)."""
     p = np.clip(probas, 0.0, 1.0)
+    positive = p > 0
+    terms = np.where(positive, p, 1.0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        terms = np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0)), 0.0)
+        np.log(terms, out=terms)
+        np.multiply(p, terms, out=terms)
+    terms[~positive] = 0.0
     return -terms.sum(axis=axis)
 
 
