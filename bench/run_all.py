@@ -33,6 +33,8 @@ BENCHES: list[tuple[str, list[str]]] = [
     ("active_learning", ["bench/bench_active_learning.py"]),
     ("agreement", ["bench/bench_agreement.py", "--header"]),
     ("quality", ["bench/bench_quality.py", "--header"]),
+    ("rank_scale", ["bench/bench_rank_scale.py"]),
+    ("workers", ["bench/bench_workers.py"]),
 ]
 
 
