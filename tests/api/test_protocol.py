@@ -181,3 +181,27 @@ def test_publish_endpoint_validates_and_enqueues(client_factory) -> None:  # noq
     setup(no_ls, project="8.1")
     r = no_ls.post("/api/projects/8/queue", json={"scores": {"1": 0.5}})
     assert r.status_code == 503 and "LABEL_STUDIO_URL" in r.json()["message"]
+
+
+def test_setup_again_while_the_first_resync_runs_queues_no_second_one(client_factory) -> None:  # noqa: ANN001
+    """Label Studio calls /setup on every settings page load; a big project's first resync takes
+    minutes, and each call used to queue another full resync behind the running one."""
+    from labelloop.jobs.types import JobKind, JobStatus
+
+    c = client_factory(trust_setup_credentials=True)
+    setup(c, project="5.1")
+    storage = c.app.state.services.storage
+    with storage.write() as tx:
+        job = tx.claim("w", lease_s=60, kinds=[JobKind.RESYNC])
+    assert job is not None and job.kind is JobKind.RESYNC
+    for _ in range(3):
+        assert setup(c, project="5.1").status_code == 200
+    with storage.read() as tx:
+        resyncs = [j for j in tx.list_jobs(project_id=5) if j.kind is JobKind.RESYNC]
+    assert [j.status for j in resyncs] == [JobStatus.RUNNING]
+    with storage.write() as tx:  # the resync ended without syncing (it failed): /setup retries
+        tx.fail_job(job.id, "boom", retry_at=None)
+    setup(c, project="5.1")
+    with storage.read() as tx:
+        queued = tx.list_jobs(project_id=5, status=JobStatus.QUEUED)
+    assert [j.kind for j in queued if j.kind is JobKind.RESYNC] == [JobKind.RESYNC]

@@ -21,6 +21,8 @@ from labelloop.errors import InvalidInput, UnknownProject
 from labelloop.events.parse import parse_task, project_id_of
 from labelloop.events.projects import record_project, schema_of
 from labelloop.jobs.triggers import Trigger, jobs_for, resync_spec
+from labelloop.jobs.types import JobKind, JobStatus
+from labelloop.storage.base import Tx
 from labelloop.storage.records import Project
 
 log = logging.getLogger(__name__)
@@ -60,8 +62,12 @@ async def setup(body: JsonObject, services: ServicesDep) -> dict[str, Any]:
             specs = []
             if before is None or before.label_config != xml:
                 specs = jobs_for({Trigger.PROJECT_SET_UP}, pid, services.settings)
-            elif project.last_synced_at is None and services.gateways.credentials(project):
-                specs = [resync_spec(pid)]  # credentials arrived after the first /setup
+            elif (project.last_synced_at is None and services.gateways.credentials(project)
+                  and not _resync_running(tx, pid)):
+                # credentials arrived after the first /setup. Not while the first resync runs:
+                # Label Studio calls /setup on every settings page load, and a 100,000-task
+                # resync takes minutes; each call would queue another full one behind it.
+                specs = [resync_spec(pid)]
             created = [tx.enqueue(spec)[1] for spec in specs]
         return project, any(created)
 
@@ -69,6 +75,11 @@ async def setup(body: JsonObject, services: ServicesDep) -> dict[str, Any]:
     if enqueued:
         services.wake()
     return {"model_version": answering_version(services, project)}
+
+
+def _resync_running(tx: Tx, pid: int) -> bool:
+    return any(j.kind is JobKind.RESYNC
+               for j in tx.list_jobs(project_id=pid, status=JobStatus.RUNNING, limit=20))
 
 
 def answering_version(services: ServicesDep, project: Project) -> str:
