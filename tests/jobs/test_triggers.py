@@ -25,3 +25,19 @@ def test_setup_with_credentials_queues_resync_embed_and_nothing_else(settings) -
     kinds = [j.kind for j in jobs_for({Trigger.PROJECT_SET_UP}, 1, s)]
     assert kinds == [JobKind.RESYNC, JobKind.EMBED]
     assert jobs_for({Trigger.PROJECT_SET_UP}, None, s) == []
+
+
+def test_embedding_and_retraining_one_project_never_run_at_once(storage: Storage,
+                                                                settings) -> None:  # noqa: ANN001
+    """Both encode the project's uncached texts: side by side they would do it twice."""
+    from labelloop.jobs.triggers import new_tasks_specs, retrain_spec
+
+    with storage.write() as tx:
+        embed, _ = tx.enqueue(new_tasks_specs(1, settings)[0])
+        retrain, _ = tx.enqueue(retrain_spec(1, settings, delay_s=0.0))
+        other, _ = tx.enqueue(retrain_spec(2, settings, delay_s=0.0))
+        assert tx.claim("w1", lease_s=60).id == embed  # type: ignore[union-attr]
+        assert tx.claim("w2", lease_s=60).id == other  # type: ignore[union-attr]
+        assert tx.claim("w2", lease_s=60) is None  # project 1's retrain waits for its embedding
+        tx.finish_job(embed)
+        assert tx.claim("w2", lease_s=60).id == retrain  # type: ignore[union-attr]

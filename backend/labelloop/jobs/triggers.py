@@ -25,11 +25,12 @@ def resync_spec(project_id: int) -> JobSpec:
 
 
 def new_tasks_specs(project_id: int, settings: Settings) -> list[JobSpec]:
-    """Tasks arrived: embed them, and pre-label them when an LLM is configured. One of each per
-    project at a time (serial keys): two pre-label jobs running at once would pay the LLM twice
-    for the same tasks."""
+    """Tasks arrived: embed them, and pre-label them when an LLM is configured. One pre-label
+    job per project at a time: two at once would pay the LLM twice for the same tasks. Embedding
+    shares the project's queue serial key: a retrain running beside it would encode the same
+    uncached texts at the same time (seen on a 100,000-task project: the two split the cores)."""
     specs = [JobSpec(JobKind.EMBED, project_id, dedupe_key=f"embed:{project_id}",
-                     serial_key=f"embed:{project_id}")]
+                     serial_key=project_serial_key(project_id))]
     if settings.llm_configured:
         specs.append(JobSpec(JobKind.PRELABEL, project_id, dedupe_key=f"prelabel:{project_id}",
                              serial_key=f"prelabel:{project_id}"))
