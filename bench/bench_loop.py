@@ -31,7 +31,7 @@ from tests.e2e.ls_harness import (  # noqa: E402
 )
 
 
-def wait(what: str, check, timeout: float = 900.0):  # noqa: ANN001, ANN201
+def wait(what: str, check, timeout: float = 900.0, every: float = 0.2):  # noqa: ANN001, ANN201
     """Poll ``check`` until truthy. Label Studio on SQLite answers 500 now and then while it
     absorbs a 10,000-prediction import: such a poll is counted and retried."""
     deadline = time.time() + timeout
@@ -43,7 +43,7 @@ def wait(what: str, check, timeout: float = 900.0):  # noqa: ANN001, ANN201
             got = None
         if got:
             return got
-        time.sleep(0.2)
+        time.sleep(every)
     raise SystemExit(f"timed out waiting for {what}")
 
 
@@ -68,9 +68,12 @@ def main() -> None:
                 "LABELLOOP_JOB_POLL_INTERVAL_S": "0.2"}).start()
             t0 = time.time()
             ls.sdk.ml.create(project=p.id, url=ll.url, title="labelloop", auth_method="NONE")
+            # GET project costs Label Studio a recount of the project's tasks (0.2-0.45 s measured at
+            # 100,000): poll the set-up (minutes) every 5 s, the rounds every 0.2 s
             first = wait("the first published queue", lambda: (
                 v := ls.gateway.get_project(p.id).get("model_version")) and
-                str(v).startswith("labelloop-") and v)
+                str(v).startswith("labelloop-") and v, timeout=max(900.0, args.tasks / 25),
+                every=5.0)
             setup_s = time.time() - t0
             time.sleep(5)  # let the start-up jobs (embed, duplicate retrains) drain
             version = ls.gateway.get_project(p.id)["model_version"]
@@ -97,7 +100,8 @@ def main() -> None:
     print("| tasks | rounds | median s | min s | max s | target |")
     print("|---:|---:|---:|---:|---:|---|")
     print(f"| {args.tasks:,} | {len(times)} | {statistics.median(times):.1f} | "
-          f"{min(times):.1f} | {max(times):.1f} | ≤ 30 s |")
+          f"{min(times):.1f} | {max(times):.1f} | "
+          f"{'≤ 30 s (issue 5)' if args.tasks <= 10_000 else '≤ 60 s (issue 7)'} |")
     print()
 
 
