@@ -79,7 +79,8 @@ def main() -> None:
             version = ls.gateway.get_project(p.id)["model_version"]
             times = []
             for _ in range(args.rounds):
-                task = ls.gateway.next_task(p.id)
+                # Label Studio on SQLite answers 500 while it absorbs a big import: retried
+                task = wait("the next task", lambda: ls.gateway.next_task(p.id))
                 t = time.time()
                 ls.sdk.annotations.create(id=task["id"], result=choice_result(label_of[task["id"]]))
                 version = wait("the new queue", lambda old=version: (
