@@ -18,3 +18,4 @@ def any_url(request: pytest.FixtureRequest, settings) -> str:  # noqa: ANN001
     if request.param == "sqlite":
         return settings.resolved_database_url
     return request.getfixturevalue("postgres_server").new_database()
+

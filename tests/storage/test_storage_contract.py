@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from labelloop.jobs.types import JobKind, JobSpec, JobStatus
 from labelloop.storage.base import Storage, open_storage
 from labelloop.storage.records import Annotation, Prediction
+from tests.storage.helpers import reopened_after
 
 
 def ann(aid: int, task: int, choice: str | None = "positive", *, cancelled: bool = False,
@@ -218,13 +219,8 @@ def test_enqueue_dedupe_keeps_the_earliest_due_time(storage: Storage) -> None:
 
 
 def test_a_migration_missing_below_the_newest_is_still_applied(any_url: str) -> None:
-    url = any_url
-    first = open_storage(url)
-    with first.write() as tx:
-        tx.conn.exec_driver_sql("DELETE FROM schema_version WHERE version = 2")
-        tx.conn.exec_driver_sql("DROP TABLE llm_labels")
-    first.close()
-    again = open_storage(url)
+    again = reopened_after(any_url, "DELETE FROM schema_version WHERE version = 2",
+                           "DROP TABLE llm_labels")
     assert again.applied_migrations == [2]
     with again.read() as tx:
         assert tx.get_llm_labels(1) == {}

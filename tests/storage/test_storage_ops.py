@@ -8,9 +8,10 @@ import sqlalchemy as sa
 
 from labelloop.jobs.types import JobKind, JobSpec
 from labelloop.storage import tables as t
-from labelloop.storage.base import Storage, open_storage
+from labelloop.storage.base import Storage
 from labelloop.storage.records_llm import LlmCall
 from labelloop.storage.records_ops import JobGroup, LlmUsageGroup, ProjectModels
+from tests.storage.helpers import reopened_after
 
 
 def test_claim_records_when_it_started_the_job(storage: Storage) -> None:
@@ -115,12 +116,8 @@ def test_model_summaries_count_versions_and_find_the_published_one(storage: Stor
 
 
 def test_migration_6_adds_started_at_to_an_older_jobs_table(any_url: str) -> None:
-    first = open_storage(any_url)
-    with first.write() as tx:
-        tx.conn.exec_driver_sql("DELETE FROM schema_version WHERE version = 6")
-        tx.conn.exec_driver_sql("ALTER TABLE jobs DROP COLUMN started_at")
-    first.close()
-    again = open_storage(any_url)
+    again = reopened_after(any_url, "DELETE FROM schema_version WHERE version = 6",
+                           "ALTER TABLE jobs DROP COLUMN started_at")
     assert again.applied_migrations == [6]
     with again.write() as tx:
         tx.enqueue(JobSpec(JobKind.EMBED, 1))
