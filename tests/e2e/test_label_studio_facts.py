@@ -281,6 +281,11 @@ def test_iter_tasks_returns_every_task_with_its_annotations(label_studio, new_pr
         elapsed = time.monotonic() - t0
         assert [x["id"] for x in tasks] == p.task_ids, page_size
         print(f"iter_tasks 1203 tasks page_size={page_size}: {elapsed:.2f} s")
+    # a walk resumes after a cursor; a task deleted behind the cursor shifts nothing
+    cursor = p.task_ids[600]
+    ls.sdk.tasks.delete(id=p.task_ids[10])
+    assert [x["id"] for x in gw.iter_tasks(p.id, page_size=100, after_id=cursor)] == \
+        p.task_ids[601:]
 
     by_id = {x["id"]: x for x in tasks}
     for task, annotation_id in made.items():
@@ -306,7 +311,8 @@ def test_iter_tasks_returns_every_task_with_its_annotations(label_studio, new_pr
 
 
 def test_tasks_api_pagination_facts(label_studio, new_project):
-    """Why iter_tasks sends fields=all and stops at ``total``."""
+    """Why iter_tasks sends fields=all, and walks keyset pages (an id filter) rather than page
+    numbers: a page number past the end is a 404."""
     ls = label_studio
     p = new_project(120)
     ls.sdk.annotations.create(id=p.task_ids[0], result=choice_result("positive"))

@@ -76,6 +76,12 @@ def settled(st: Storage, project_ids: list[int]) -> bool:
     return not any(j.status in (JobStatus.RUNNING, JobStatus.QUEUED) for j in jobs)
 
 
+def job_history(jobs: list, project_id: int) -> list[tuple]:  # noqa: ANN001
+    """What a failed assertion shows: the project's jobs in order, with their outcome."""
+    return [(j.id, j.kind.value, j.status.value, j.attempts, j.locked_by, j.last_error,
+             j.progress) for j in sorted(jobs, key=lambda j: j.id) if j.project_id == project_id]
+
+
 def test_three_workers_one_killed_every_job_completes_nothing_lost_or_doubled(
         label_studio, new_project, labelloop_process, postgres_server, tmp_path) -> None:  # noqa: ANN001
     db_url = postgres_server.new_database()
@@ -129,7 +135,8 @@ def test_three_workers_one_killed_every_job_completes_nothing_lost_or_doubled(
                             for j in requeued)
     assert any(j.kind is JobKind.PRELABEL for j in requeued)
     for p in projects:
-        assert sorted(llm_labels[p.id]) == p.task_ids  # one LLM label per task, none missing
+        # one LLM label per task, none missing
+        assert sorted(llm_labels[p.id]) == p.task_ids, job_history(jobs, p.id)
         assert stored[p.id] == sorted(annotated[p.id])  # every annotation stored
         tasks = list(label_studio.gateway.iter_tasks(p.id, page_size=500))
         per_version = collections.Counter(

@@ -62,10 +62,11 @@ class FakeGateway:
         self._check("get_project")
         return dict(self.projects[project_id])
 
-    def iter_tasks(self, project_id: int, *, page_size: int = 500) -> Iterator[dict[str, Any]]:
+    def iter_tasks(self, project_id: int, *, page_size: int = 500,
+                   after_id: int | None = None) -> Iterator[dict[str, Any]]:
         self._check("iter_tasks")
         for t in sorted(self.tasks.values(), key=lambda t: t["id"]):
-            if t["project"] == project_id:
+            if t["project"] == project_id and (after_id is None or t["id"] > after_id):
                 yield {**t, "annotations": [dict(a) for a in t["annotations"]]}
 
     def import_predictions(self, project_id: int, predictions: list[dict[str, Any]]) -> int:

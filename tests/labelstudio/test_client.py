@@ -125,15 +125,27 @@ def _page(ids: range, total: int) -> Reply:
 # --- pagination ------------------------------------------------------------------------------
 
 
-def test_iter_tasks_walks_pages_with_fields_all_and_stops_at_total(gw, ls):
-    ls.on("GET", "/api/tasks/", _page(range(1, 4), 6), _page(range(4, 7), 6))
+def _query(seen) -> dict:  # noqa: ANN001
+    return json.loads(seen.query["query"])
+
+
+def test_iter_tasks_walks_keyset_pages_with_fields_all(gw, ls):
+    ls.on("GET", "/api/tasks/", _page(range(1, 4), 6), _page(range(4, 7), 6), _page(range(7, 7), 6))
     ids = [t["id"] for t in gw.iter_tasks(7, page_size=3)]
     assert ids == [1, 2, 3, 4, 5, 6]
-    # total reached on page 2: no third request (Label Studio would answer 404 "Invalid page.")
-    assert [s.query for s in ls.seen] == [
-        {"project": "7", "fields": "all", "page": "1", "page_size": "3"},
-        {"project": "7", "fields": "all", "page": "2", "page_size": "3"},
-    ]
+    assert [{k: v for k, v in s.query.items() if k != "query"} for s in ls.seen] == [
+        {"project": "7", "fields": "all", "page": "1", "page_size": "3"}] * 3
+    # each page asks for the tasks after the last one seen, in id order
+    assert _query(ls.seen[0]) == {"ordering": ["tasks:id"]}
+    assert [_query(s)["filters"]["items"][0] for s in ls.seen[1:]] == [
+        {"filter": "filter:tasks:id", "operator": "greater", "type": "Number", "value": v}
+        for v in (3, 6)]
+
+
+def test_iter_tasks_resumes_after_a_task_id(gw, ls):
+    ls.on("GET", "/api/tasks/", _page(range(41, 43), 2))
+    assert [t["id"] for t in gw.iter_tasks(1, page_size=3, after_id=40)] == [41, 42]
+    assert _query(ls.seen[0])["filters"]["items"][0]["value"] == 40
 
 
 def test_iter_tasks_stops_on_a_short_page(gw, ls):
@@ -144,15 +156,11 @@ def test_iter_tasks_stops_on_a_short_page(gw, ls):
     assert len(ls.seen) == 2
 
 
-def test_iter_tasks_yields_a_task_seen_twice_once(gw, ls):
-    # pages that overlap (the order moved between two requests): each task once
-    ls.on("GET", "/api/tasks/", _page(range(1, 4), 7), _page(range(3, 6), 7), _page(range(6, 8), 7))
-    assert [t["id"] for t in gw.iter_tasks(1, page_size=3)] == [1, 2, 3, 4, 5, 6, 7]
-
-
-def test_iter_tasks_ends_on_invalid_page_after_the_first(gw, ls):
-    ls.on("GET", "/api/tasks/", _page(range(1, 3), 9), Reply(404, {"detail": "Invalid page."}))
-    assert [t["id"] for t in gw.iter_tasks(1, page_size=2)] == [1, 2]
+def test_iter_tasks_refuses_a_page_that_ignored_the_id_filter(gw, ls):
+    # a server that ignores the query would hand back page 1 again: never loop, never skip
+    ls.on("GET", "/api/tasks/", _page(range(1, 4), 7), _page(range(1, 4), 7))
+    with pytest.raises(LabelStudioUnavailable, match="id filter or ordering was not applied"):
+        list(gw.iter_tasks(1, page_size=3))
 
 
 def test_iter_tasks_unknown_project_raises(gw, ls):

@@ -6,7 +6,7 @@ from pydantic import SecretStr
 from labelloop.errors import LabelStudioUnavailable
 from labelloop.jobs.types import JobStatus
 from labelloop.labelstudio.publish import publish_queue
-from labelloop.labelstudio.sync import resync_project
+from labelloop.labelstudio.sync import SyncReport, resync_project
 from labelloop.storage.base import Storage
 from labelloop.storage.records import Prediction
 from tests.conftest import CONFIG
@@ -55,7 +55,7 @@ def test_resync_finds_updates_deletions_and_removed_tasks(storage: Storage,
 def test_interrupted_resync_deletes_nothing(storage: Storage, ls: FakeGateway) -> None:
     resync_project(storage, ls, 1)
 
-    def broken(project_id: int, *, page_size: int = 500):  # noqa: ANN202
+    def broken(project_id: int, *, page_size: int = 500, after_id: int | None = None):  # noqa: ANN202
         yield {"id": 1, "project": 1, "data": {"text": "x"}, "annotations": []}
         raise LabelStudioUnavailable("iter_tasks: connection reset")
 
@@ -64,6 +64,78 @@ def test_interrupted_resync_deletes_nothing(storage: Storage, ls: FakeGateway) -
         resync_project(storage, ls, 1, page_size=1)
     with storage.read() as tx:
         assert len(tx.get_tasks(1)) == 7
+
+
+class _DropsAfter:
+    """Label Studio that drops the connection after ``n`` tasks of a walk, recording where each
+    walk started (``after_id``)."""
+
+    def __init__(self, ls: FakeGateway, n: int | None) -> None:
+        self.ls, self.n, self.starts = ls, n, []
+
+    def __getattr__(self, name: str):  # noqa: ANN204
+        return getattr(self.ls, name)
+
+    def iter_tasks(self, project_id: int, *, page_size: int = 500,
+                   after_id: int | None = None):  # noqa: ANN201
+        self.starts.append(after_id)
+        for k, raw in enumerate(self.ls.iter_tasks(project_id, page_size=page_size,
+                                                   after_id=after_id)):
+            if self.n is not None and k == self.n:
+                raise LabelStudioUnavailable("iter_tasks: connection reset")
+            yield raw
+
+
+def test_interrupted_resync_resumes_after_its_last_stored_page(storage: Storage,
+                                                               ls: FakeGateway) -> None:
+    ls.annotate(2, "positive", annotation_id=100)
+    ls.annotate(6, "negative", annotation_id=101)
+    checkpoints: list[dict] = []
+    dropping = _DropsAfter(ls, 5)
+    with pytest.raises(LabelStudioUnavailable):
+        resync_project(storage, dropping, 1, page_size=2,
+                       on_page=lambda r: checkpoints.append(r.checkpoint()))
+    # two pages (tasks 1-4) were stored before the drop; the fifth task was fetched, not stored
+    assert [c["after_id"] for c in checkpoints] == [2, 4]
+    with storage.read() as tx:
+        assert tx.task_ids(1) == [1, 2, 3, 4]
+    resumed = _DropsAfter(ls, None)
+    report = resync_project(storage, resumed, 1, page_size=2,
+                            resume=SyncReport.resume(checkpoints[-1]))
+    assert resumed.starts == [4]  # no task before the cursor was fetched again
+    assert report.tasks_seen == 7 and report.tasks_new == 7 and report.pages == 4
+    assert report.annotations == {"created": 2} and report.began == checkpoints[0]["began"]
+    with storage.read() as tx:
+        assert tx.task_ids(1) == list(range(1, 8))
+        assert {a.id for a in tx.get_annotations(1)} == {100, 101}
+
+
+def test_resync_deletes_gone_tasks_page_by_page_and_the_rest_at_the_end(
+        storage: Storage, ls: FakeGateway) -> None:
+    resync_project(storage, ls, 1)
+    ls.annotate(3, "neutral", annotation_id=102)
+    resync_project(storage, ls, 1)
+    for gone in (2, 3, 7):  # deleted in Label Studio, the webhooks lost
+        del ls.tasks[gone]
+    checkpoints: list[dict] = []
+    with pytest.raises(LabelStudioUnavailable):
+        resync_project(storage, _DropsAfter(ls, 3), 1, page_size=2,
+                       on_page=lambda r: checkpoints.append(r.checkpoint()))
+    with storage.read() as tx:
+        # the first page (tasks 1, 4) proves 2 and 3 gone; 7 lies past the cursor: kept for now
+        assert tx.task_ids(1) == [1, 4, 5, 6, 7]
+        assert tx.get_annotations(1) == []
+        assert [h.kind for h in tx.annotation_history(102)] == ["created", "deleted"]
+    report = resync_project(storage, ls, 1, page_size=2, resume=SyncReport.resume(checkpoints[-1]))
+    assert report.tasks_deleted == 3 and report.annotations == {"deleted": 1}
+    with storage.read() as tx:
+        assert tx.task_ids(1) == [1, 4, 5, 6]
+
+
+def test_a_checkpoint_without_a_cursor_starts_a_fresh_walk() -> None:
+    for cp in (None, {}, {"after_id": "7", "began": 1.0}, {"after_id": 7}):
+        fresh = SyncReport.resume(cp)
+        assert fresh.after_id is None and fresh.tasks_seen == 0
 
 
 def test_publish_orders_the_queue_and_sets_sampling(storage: Storage, ls: FakeGateway,
@@ -143,8 +215,9 @@ class _SnapshotThenWebhooks:
     def __getattr__(self, name: str):  # noqa: ANN204
         return getattr(self.ls, name)
 
-    def iter_tasks(self, project_id: int, *, page_size: int = 500):  # noqa: ANN201
-        snapshot = list(self.ls.iter_tasks(project_id, page_size=page_size))
+    def iter_tasks(self, project_id: int, *, page_size: int = 500,
+                   after_id: int | None = None):  # noqa: ANN201
+        snapshot = list(self.ls.iter_tasks(project_id, page_size=page_size, after_id=after_id))
         self.on_fetched()
         yield from snapshot
 
@@ -221,3 +294,36 @@ def test_resync_that_finds_new_tasks_queues_embed_and_prelabel(storage: Storage,
     handle_resync(JobContext(job, storage, s, gateways, lambda: None, Resources(s)))  # type: ignore[arg-type]
     with storage.read() as tx:
         assert tx.list_jobs(status=JobStatus.QUEUED) == []
+
+
+def test_a_retried_resync_job_resumes_from_the_checkpoint_in_its_progress(
+        storage: Storage, ls: FakeGateway, settings) -> None:  # noqa: ANN001
+    from labelloop.jobs.context import JobContext
+    from labelloop.jobs.triggers import resync_spec
+    from labelloop.labelstudio.access import GatewayProvider
+    from labelloop.labelstudio.sync import handle_resync
+    from labelloop.loop.resources import Resources
+
+    s = settings.model_copy(update={"label_studio_url": "http://ls",
+                                    "label_studio_api_key": SecretStr("k"), "page_size": 2})
+    dropping = _DropsAfter(ls, 5)
+    gateways = GatewayProvider(s, factory=lambda *_: dropping)
+    with storage.write() as tx:
+        tx.save_project(1, label_config=CONFIG)
+        tx.enqueue(resync_spec(1))
+        job = tx.claim("w", lease_s=60)
+    assert job is not None
+    with pytest.raises(LabelStudioUnavailable):
+        handle_resync(JobContext(job, storage, s, gateways, lambda: None, Resources(s)))
+    with storage.write() as tx:
+        tx.fail_job(job.id, "Label Studio went away", retry_at=0.0)
+        retried = tx.claim("w", lease_s=60)
+    assert retried is not None and retried.id == job.id
+    assert retried.progress["resync"]["after_id"] == 4
+    dropping.n = None
+    handle_resync(JobContext(retried, storage, s, gateways, lambda: None, Resources(s)))
+    assert dropping.starts == [None, 4]
+    with storage.read() as tx:
+        assert tx.task_ids(1) == list(range(1, 8))
+        assert tx.get_project(1).sync_error is None
+        assert tx.get_job(job.id).progress["tasks_seen"] == 7

@@ -76,6 +76,19 @@ def test_tasks_upsert_counts_new_and_updates_data(storage: Storage, project: int
     assert tasks[1].data == {"text": "new"} and 6 in tasks and len(tasks) == 6
 
 
+def test_task_ids_in_a_range_are_the_live_ones_sorted(storage: Storage, project: int) -> None:
+    with storage.write() as tx:
+        tx.save_project(2, title="q")
+        tx.upsert_tasks(2, [{"id": 50, "data": {"text": "other project"}}])
+        tx.mark_tasks_deleted([3])
+    with storage.read() as tx:
+        assert tx.task_ids(project) == [1, 2, 4, 5]
+        assert tx.task_ids(project, above=1) == [2, 4, 5]
+        assert tx.task_ids(project, upto=4) == [1, 2, 4]
+        assert tx.task_ids(project, above=2, upto=4) == [4]
+        assert tx.task_ids(project, above=5) == []
+
+
 def test_annotation_history_records_every_real_change(storage: Storage, project: int) -> None:
     with storage.write() as tx:
         assert tx.upsert_annotations([ann(10, 1)], source="webhook") == ["created"]

@@ -65,43 +65,46 @@ class SdkGateway:
     def get_project(self, project_id: int) -> dict[str, Any]:
         return self._call("get_project", "GET", f"api/projects/{project_id}/")
 
-    def iter_tasks(self, project_id: int, *, page_size: int = 500) -> Iterator[dict[str, Any]]:
-        """Every task of the project in id order, each with ``annotations`` and ``predictions``.
+    def iter_tasks(self, project_id: int, *, page_size: int = 500,
+                   after_id: int | None = None) -> Iterator[dict[str, Any]]:
+        """Every task of the project with an id above ``after_id``, in id order, each with
+        ``annotations`` and ``predictions``.
 
-        ``GET /api/tasks/?project=P&fields=all&page=N&page_size=S``: without ``fields=all``
-        Label Studio leaves ``annotations`` out. Paging stops once ``total`` tasks were seen or a
-        page comes back short; a 404 ("Invalid page.") after the first page means tasks were
-        deleted meanwhile and also ends the walk. A task seen twice (pages shifted while
-        walking) is yielded once. A task deleted while walking may shift another one onto an
-        already read page and out of this walk; the next resync picks it up.
+        Keyset pages: ``GET /api/tasks/?project=P&fields=all&page_size=S&query=…`` where the
+        query (Data Manager filters) asks for ``tasks:id > <last id seen>`` ordered by id.
+        Unlike page numbers, a task deleted mid-walk shifts nothing, a deep page costs Label
+        Studio no OFFSET, and a walk can resume after the last task it stored. Without
+        ``fields=all`` Label Studio leaves ``annotations`` out. A short page ends the walk.
         """
         if page_size < 1:
             raise ValueError(f"page_size must be >= 1, got {page_size}")
-        seen: set[int] = set()
-        page = 1
+        last = after_id
         while True:
-            params = {"project": project_id, "fields": "all", "page": page, "page_size": page_size}
-            try:
-                body = self._call("iter_tasks", "GET", "api/tasks/", params=params)
-            except LabelStudioUnavailable as exc:
-                if page > 1 and isinstance(exc.detail, dict) and exc.detail.get("status") == 404:
-                    return
-                raise
+            query: dict[str, Any] = {"ordering": ["tasks:id"]}
+            if last is not None:
+                query["filters"] = {"conjunction": "and", "items": [{
+                    "filter": "filter:tasks:id", "operator": "greater", "type": "Number",
+                    "value": last}]}
+            params = {"project": project_id, "fields": "all", "page": 1,
+                      "page_size": page_size, "query": json.dumps(query)}
+            body = self._call("iter_tasks", "GET", "api/tasks/", params=params)
             tasks = body.get("tasks") if isinstance(body, dict) else None
             if not isinstance(tasks, list):
                 raise LabelStudioUnavailable(
-                    f"Label Studio iter_tasks: page {page} of project {project_id} has no "
-                    "'tasks' list",
-                    detail={"call": "iter_tasks", "page": page},
+                    f"Label Studio iter_tasks: the page after task {last} of project "
+                    f"{project_id} has no 'tasks' list",
+                    detail={"call": "iter_tasks", "after_id": last},
                 )
             for task in tasks:
-                if task["id"] not in seen:
-                    seen.add(task["id"])
-                    yield task
-            total = body.get("total")
-            if len(tasks) < page_size or (isinstance(total, int) and page * page_size >= total):
+                if last is not None and task["id"] <= last:
+                    raise LabelStudioUnavailable(
+                        f"Label Studio iter_tasks: task {task['id']} came after task {last}: "
+                        "the id filter or ordering was not applied",
+                        detail={"call": "iter_tasks", "after_id": last})
+                last = task["id"]
+                yield task
+            if len(tasks) < page_size:
                 return
-            page += 1
 
     def import_predictions(self, project_id: int, predictions: list[dict[str, Any]]) -> int:
         """Bulk ``POST /api/projects/{id}/import/predictions``; returns ``created``.

@@ -1,9 +1,13 @@
 """Resync: pull a project's tasks and annotations from Label Studio into storage.
 
 Label Studio never re-sends a webhook, so this is how events missed while labelloop was down (or
-while a webhook timed out) are recovered. Pages stream into storage one transaction each; the
-final step (tasks that vanished) runs only after the last page, so an interrupted resync never
-deletes anything. Annotations found are stored through the same idempotent upsert the webhooks
+while a webhook timed out) are recovered. Tasks come in id order, a page after the last task
+stored (keyset pages), and each page streams into storage in one transaction together with what
+it proves gone: the stored tasks whose ids fall between the previous page's last id and this
+page's last id but which the page does not hold. Tasks above the last page are gone once the walk
+ends. So memory does not grow with the project, and an interrupted resync resumes after the last
+stored page (the job keeps a checkpoint: the cursor, the start time, the counts so far) instead
+of starting over. Annotations found are stored through the same idempotent upsert the webhooks
 use, with ``source="resync"`` in their history.
 
 A page is a snapshot older than the webhooks that arrive while the resync runs: what the resync
@@ -26,7 +30,7 @@ from labelloop.jobs.context import JobContext
 from labelloop.jobs.triggers import new_tasks_specs, retrain_spec
 from labelloop.labelstudio.gateway import LabelStudioGateway
 from labelloop.labelstudio.webhook_auth import ensure_webhook_auth
-from labelloop.storage.base import Storage
+from labelloop.storage.base import Storage, Tx
 
 log = logging.getLogger(__name__)
 
@@ -38,48 +42,73 @@ class SyncReport:
     tasks_deleted: int = 0
     annotations: dict[str, int] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
+    began: float = field(default_factory=time.time)  # rows written since may be newer than pages
+    after_id: int | None = None  # every task up to this id is stored (the walk's cursor)
+    pages: int = 0
 
     @property
     def labels_changed(self) -> bool:
         return any(self.annotations.values())
 
+    def checkpoint(self) -> dict[str, Any]:
+        """What a retried job needs to resume this walk (kept in the job's progress)."""
+        return {"tasks_seen": self.tasks_seen, "tasks_new": self.tasks_new,
+                "tasks_deleted": self.tasks_deleted, "annotations": dict(self.annotations),
+                "began": self.began, "after_id": self.after_id, "pages": self.pages}
+
+    @classmethod
+    def resume(cls, checkpoint: dict[str, Any] | None) -> SyncReport:
+        """A report that continues ``checkpoint``'s walk; a fresh one without a usable cursor."""
+        cp = checkpoint or {}
+        if not isinstance(cp.get("after_id"), int) or not isinstance(cp.get("began"), float):
+            return cls()
+        return cls(tasks_seen=int(cp.get("tasks_seen", 0)), tasks_new=int(cp.get("tasks_new", 0)),
+                   tasks_deleted=int(cp.get("tasks_deleted", 0)),
+                   annotations={str(k): int(v) for k, v in (cp.get("annotations") or {}).items()},
+                   began=cp["began"], after_id=cp["after_id"], pages=int(cp.get("pages", 0)))
+
 
 def resync_project(storage: Storage, gateway: LabelStudioGateway, project_id: int, *,
-                   page_size: int = 500, on_page: Any = None) -> SyncReport:
-    report = SyncReport()
-    began = time.time()  # rows written from now on may be newer than any page fetched
+                   page_size: int = 500, on_page: Any = None,
+                   resume: SyncReport | None = None) -> SyncReport:
+    report = resume or SyncReport()
     remote = gateway.get_project(project_id)
     with storage.write() as tx:
         record_project(tx, project_id, label_config=remote.get("label_config") or None,
                        instructions=remote.get("expert_instruction") or None,
                        title=remote.get("title") or None)
-    seen: set[int] = set()
     page: list[dict[str, Any]] = []
-    for raw in gateway.iter_tasks(project_id, page_size=page_size):
+    for raw in gateway.iter_tasks(project_id, page_size=page_size, after_id=report.after_id):
         page.append(raw)
         if len(page) >= page_size:
-            _store_page(storage, project_id, page, seen, report, began)
+            _store_page(storage, project_id, page, report)
             page = []
             if on_page:
                 on_page(report)
     if page:
-        _store_page(storage, project_id, page, seen, report, began)
+        _store_page(storage, project_id, page, report)
+        if on_page:
+            on_page(report)
     with storage.write() as tx:
-        stored = {t.id for t in tx.get_tasks(project_id)}
-        gone = sorted(stored - seen)
-        if gone:
-            gone = tx.mark_tasks_deleted(gone, unchanged_since=began)
-            report.tasks_deleted = len(gone)
-            gone_anns = [a.id for a in tx.get_annotations(project_id, task_ids=gone)]
-            n = tx.delete_annotations(gone_anns, source="resync", unchanged_since=began)
-            if n:
-                report.annotations["deleted"] = report.annotations.get("deleted", 0) + n
+        # Label Studio holds nothing above the last task of the walk
+        _delete_gone(tx, project_id, tx.task_ids(project_id, above=report.after_id), report)
         tx.save_project(project_id, last_synced_at=time.time(), sync_error=None)
     return report
 
 
-def _store_page(storage: Storage, project_id: int, raws: list[dict[str, Any]], seen: set[int],
-                report: SyncReport, began: float) -> None:
+def _delete_gone(tx: Tx, project_id: int, gone: list[int], report: SyncReport) -> None:
+    if not gone:
+        return
+    gone = tx.mark_tasks_deleted(gone, unchanged_since=report.began)
+    report.tasks_deleted += len(gone)
+    gone_anns = [a.id for a in tx.get_annotations(project_id, task_ids=gone)]
+    n = tx.delete_annotations(gone_anns, source="resync", unchanged_since=report.began)
+    if n:
+        report.annotations["deleted"] = report.annotations.get("deleted", 0) + n
+
+
+def _store_page(storage: Storage, project_id: int, raws: list[dict[str, Any]],
+                report: SyncReport) -> None:
     tasks, anns = [], []
     for raw in raws:
         try:
@@ -92,6 +121,8 @@ def _store_page(storage: Storage, project_id: int, raws: list[dict[str, Any]], s
             continue
         tasks.append(task)
         anns.extend(task_anns)
+    # the page covers the ids after the cursor up to its last task (a skipped one included)
+    last = max((r["id"] for r in raws if isinstance(r.get("id"), int)), default=None)
     with storage.write() as tx:
         report.tasks_new += tx.upsert_tasks(project_id, tasks)
         for kind in tx.upsert_annotations(anns, source="resync"):
@@ -99,11 +130,16 @@ def _store_page(storage: Storage, project_id: int, raws: list[dict[str, Any]], s
         task_ids = [t["id"] for t in tasks]
         live = {a.id for a in anns}
         stale = [a.id for a in tx.get_annotations(project_id, task_ids=task_ids) if a.id not in live]
-        n = tx.delete_annotations(stale, source="resync", unchanged_since=began)
+        n = tx.delete_annotations(stale, source="resync", unchanged_since=report.began)
         if n:
             report.annotations["deleted"] = report.annotations.get("deleted", 0) + n
-    seen.update(t["id"] for t in tasks)
-    report.tasks_seen = len(seen)
+        if last is not None:
+            listed = {r.get("id") for r in raws}
+            between = tx.task_ids(project_id, above=report.after_id, upto=last)
+            _delete_gone(tx, project_id, [i for i in between if i not in listed], report)
+            report.after_id = last
+    report.tasks_seen += len(tasks)
+    report.pages += 1
 
 
 def handle_resync(ctx: JobContext) -> None:
@@ -116,8 +152,14 @@ def handle_resync(ctx: JobContext) -> None:
         raise PermanentJobError(ctx.gateways.why_not())
     ensure_webhook_auth(gateway, pid, ctx.settings)
     try:
-        report = resync_project(ctx.storage, gateway, pid, page_size=ctx.settings.page_size,
-                                on_page=lambda r: ctx.progress(tasks_seen=r.tasks_seen))
+        # a retried job (Label Studio went away, the worker died) resumes after its checkpoint
+        resumed = SyncReport.resume((ctx.job.progress or {}).get("resync"))
+        if resumed.after_id is not None:
+            log.info("resync of project %s: resuming after task %d (%d tasks stored)", pid,
+                     resumed.after_id, resumed.tasks_seen)
+        report = resync_project(
+            ctx.storage, gateway, pid, page_size=ctx.settings.page_size, resume=resumed,
+            on_page=lambda r: ctx.progress(tasks_seen=r.tasks_seen, resync=r.checkpoint()))
     except Exception as exc:
         with ctx.storage.write() as tx:
             tx.save_project(pid, sync_error=f"{type(exc).__name__}: {exc}"[:1000])

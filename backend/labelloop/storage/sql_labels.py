@@ -157,6 +157,17 @@ class LabelsTx:
             return out
         return self._tasks(q.order_by(t.tasks.c.id))
 
+    def task_ids(self, project_id: int, *, above: int | None = None,
+                 upto: int | None = None) -> list[int]:
+        """Ids of the project's live tasks in ``(above, upto]`` (open ends when None), sorted."""
+        c = t.tasks.c
+        q = sa.select(c.id).where(c.project_id == project_id, c.deleted.is_(False))
+        if above is not None:
+            q = q.where(c.id > above)
+        if upto is not None:
+            q = q.where(c.id <= upto)
+        return [r[0] for r in self.conn.execute(q.order_by(c.id))]
+
     def _tasks(self, q: sa.Select) -> list[Task]:
         return [Task(id=r.id, project_id=r.project_id, data=r.data, meta=r.meta,
                      deleted=bool(r.deleted)) for r in self.conn.execute(q)]
