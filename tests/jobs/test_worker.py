@@ -54,6 +54,32 @@ def test_failure_retries_with_backoff_then_dies(storage, settings) -> None:  # n
     assert calls == list(range(1, job.max_attempts + 1))
 
 
+def test_a_run_whose_job_was_handed_to_another_worker_leaves_it_to_that_worker(
+        storage, settings, caplog) -> None:  # noqa: ANN001
+    """The lease ran out mid-run (a long pause), the job was requeued and claimed by another
+    worker: the first run's end, success or failure, must not close the second one's job."""
+    outcomes = iter([None, RuntimeError("late failure")])
+
+    def slow(ctx: JobContext) -> None:
+        with storage.write() as tx:
+            assert tx.requeue_running({ctx.job.id: "test"}, reason="lease expired") == 1
+            assert tx.claim("other:2:x:0", lease_s=600).id == ctx.job.id  # type: ignore[union-attr]
+        ctx.progress(step="late")  # the first run's progress no longer lands either
+        if (exc := next(outcomes)) is not None:
+            raise exc
+
+    w = make_worker(storage, settings, {JobKind.EMBED: slow})
+    for _ in range(2):
+        with storage.write() as tx:
+            jid, _ = tx.enqueue(JobSpec(JobKind.EMBED, 1))
+        w.run_once()
+        with storage.read() as tx:
+            job = tx.get_job(jid)
+        assert job is not None and job.status is JobStatus.RUNNING
+        assert job.locked_by == "other:2:x:0" and job.progress != {"step": "late"}
+    assert "after it was handed back to the queue" in caplog.text
+
+
 def test_permanent_error_dies_at_once(storage, settings) -> None:  # noqa: ANN001
     def bad(ctx: JobContext) -> None:
         raise PermanentJobError("no project id")
@@ -167,6 +193,6 @@ def test_a_requeued_job_gives_way_to_a_queued_one_with_its_dedupe_key(storage) -
         tx.claim("h:1:a:0", lease_s=600)
         queued, created = tx.enqueue(resync_spec(1))  # a change arrived while it ran
         assert created
-        assert tx.requeue_running([running], reason="its worker process died") == 1
+        assert tx.requeue_running({running: "h:1:a:0"}, reason="its worker process died") == 1
         assert tx.get_job(running).status is JobStatus.SUPERSEDED
         assert tx.get_job(queued).status is JobStatus.QUEUED

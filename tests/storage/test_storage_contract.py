@@ -202,6 +202,57 @@ def test_failures_requeue_then_die_and_expired_leases_return(storage: Storage) -
     assert counts == {"cleanup_versions": {"dead": 1}}
 
 
+def test_a_job_handed_to_another_worker_is_no_longer_the_first_ones(storage: Storage) -> None:
+    """After a lost lease the queue gives the job to another worker: the first one's late
+    heartbeat, success or failure, and a second requeue by a stale look, change nothing."""
+    with storage.write() as tx:
+        jid, _ = tx.enqueue(JobSpec(JobKind.RETRAIN, 1, serial_key="project:1:queue"))
+        tx.claim("h:1:a:0", lease_s=-1)
+        assert tx.requeue_running({jid: "h:1:a:0"}, reason="its worker process died") == 1
+        taken = tx.claim("h:2:b:0", lease_s=600)
+        assert taken is not None and taken.id == jid
+        # the first worker, or whoever still believes it runs the job
+        assert tx.requeue_running({jid: "h:1:a:0"}, reason="its worker process died") == 0
+        assert tx.finish_job(jid, owner="h:1:a:0") is False
+        assert tx.fail_job(jid, "late", retry_at=0.0, owner="h:1:a:0") is JobStatus.RUNNING
+        tx.extend_lease(jid, lease_s=-100, owner="h:1:a:0", progress={"stale": True})
+        job = tx.get_job(jid)
+        assert job is not None and job.status is JobStatus.RUNNING
+        assert job.locked_by == "h:2:b:0" and job.progress != {"stale": True}
+        assert tx.requeue_expired() == 0  # the stale beat did not touch the new run's lease
+        # its serial key stays held: nothing else of the project starts beside it
+        tx.enqueue(JobSpec(JobKind.PUBLISH, 1, serial_key="project:1:queue"))
+        assert tx.claim("h:3:c:0", lease_s=600) is None
+        tx.extend_lease(jid, lease_s=600, owner="h:2:b:0", progress={"step": 1})
+        assert tx.get_job(jid).progress == {"step": 1}  # type: ignore[union-attr]
+        assert tx.finish_job(jid, owner="h:2:b:0") is True
+        assert tx.get_job(jid).status is JobStatus.SUCCEEDED  # type: ignore[union-attr]
+
+
+def test_a_stale_requeue_racing_a_claim_leaves_the_new_run_alone(storage: Storage) -> None:
+    """The race seen with three workers on PostgreSQL (READ COMMITTED): one process reads the
+    running locks (the dead worker's job), meanwhile another requeues the job and a third claims
+    it; the first then requeues what it read. It must not touch the job the third one runs."""
+    if storage.dialect != "postgresql":
+        pytest.skip("SQLite serialises write transactions: the interleaving cannot happen")
+    with storage.write() as tx:
+        jid, _ = tx.enqueue(JobSpec(JobKind.PRELABEL, 1, dedupe_key="prelabel:1",
+                                    serial_key="prelabel:1"))
+        tx.claim("h:1:dead:0", lease_s=600)
+    with storage.write() as stale:
+        locks = stale.running_locks()
+        assert locks == {jid: "h:1:dead:0"}
+        with storage.write() as other:  # another process, committed in between
+            assert other.requeue_running(locks, reason="its worker process died") == 1
+            assert other.claim("h:3:live:0", lease_s=600).id == jid  # type: ignore[union-attr]
+            other.enqueue(JobSpec(JobKind.PRELABEL, 1, dedupe_key="prelabel:1",
+                                  serial_key="prelabel:1"))  # new tasks arrived meanwhile
+        assert stale.requeue_running(locks, reason="its worker process died") == 0
+    with storage.read() as tx:
+        job = tx.get_job(jid)
+    assert job is not None and job.status is JobStatus.RUNNING and job.locked_by == "h:3:live:0"
+
+
 def test_failed_job_is_superseded_by_a_queued_twin(storage: Storage) -> None:
     spec = JobSpec(JobKind.RESYNC, 1, dedupe_key="resync:1")
     with storage.write() as tx:

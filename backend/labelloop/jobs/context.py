@@ -32,7 +32,8 @@ class JobContext:
     def progress(self, **info: Any) -> None:
         """Record progress (shown in the status endpoint) and keep the lease alive."""
         with self.storage.write() as tx:
-            tx.extend_lease(self.job.id, lease_s=self.settings.job_lease_s, progress=info)
+            tx.extend_lease(self.job.id, lease_s=self.settings.job_lease_s, progress=info,
+                            owner=self.job.locked_by)
 
     def enqueue(self, *specs: JobSpec) -> list[int]:
         with self.storage.write() as tx:

@@ -98,9 +98,14 @@ class Worker:
             self._failed(job, exc)
         else:
             with self.storage.write() as tx:
-                tx.finish_job(job.id)
-            log.info("job %s %s (project %s) done in %.2fs", job.id, job.kind.value,
-                     job.project_id, time.perf_counter() - started)
+                owned = tx.finish_job(job.id, owner=self.worker_id)
+            if owned:
+                log.info("job %s %s (project %s) done in %.2fs", job.id, job.kind.value,
+                         job.project_id, time.perf_counter() - started)
+            else:  # its lease ran out meanwhile: the queue gave it to another run (idempotent)
+                log.warning("job %s %s (project %s) done in %.2fs, after it was handed back to "
+                            "the queue; that run stands", job.id, job.kind.value,
+                            job.project_id, time.perf_counter() - started)
         finally:
             done.set()
 
@@ -110,7 +115,7 @@ class Worker:
         if not isinstance(exc, PermanentJobError) and job.attempts < job.max_attempts:
             retry_at = time.time() + POLICIES[job.kind].delay(job.attempts, self.rng.random())
         with self.storage.write() as tx:
-            status = tx.fail_job(job.id, message, retry_at=retry_at)
+            status = tx.fail_job(job.id, message, retry_at=retry_at, owner=self.worker_id)
         level = logging.WARNING if status is JobStatus.QUEUED else logging.ERROR
         log.log(level, "job %s %s (project %s) failed, attempt %d/%d, now %s: %s",
                 job.id, job.kind.value, job.project_id, job.attempts, job.max_attempts,
@@ -121,7 +126,8 @@ class Worker:
         while not done.wait(interval):
             try:
                 with self.storage.write() as tx:
-                    tx.extend_lease(job_id, lease_s=self.settings.job_lease_s)
+                    tx.extend_lease(job_id, lease_s=self.settings.job_lease_s,
+                                    owner=self.worker_id)
             except Exception:  # a missed beat only shortens the lease
                 log.warning("could not extend the lease of job %s", job_id, exc_info=True)
 
@@ -185,9 +191,11 @@ class WorkerPool:
         """Return to the queue the jobs a dead process on this host left running (at start-up:
         after a crash or ``kill -9``, without waiting ``job_lease_s``)."""
         with self.storage.write() as tx:
-            ids = orphaned(tx.running_locks(), host=socket.gethostname(), pid=os.getpid(),
+            locks = tx.running_locks()
+            ids = orphaned(locks, host=socket.gethostname(), pid=os.getpid(),
                            incarnation=self.incarnation)
-            n = tx.requeue_running(ids, reason="its worker process died") if ids else 0
+            n = tx.requeue_running({i: locks[i] for i in ids},
+                                   reason="its worker process died") if ids else 0
         if n:
             log.info("requeued %d job(s) left running by a dead worker process", n)
             self.wake()

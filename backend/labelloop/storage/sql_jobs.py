@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -99,21 +99,35 @@ class JobsTx:
         row = self.conn.execute(sa.select(t.jobs).where(_J.id == job_id)).first()
         return _job(row) if row else None
 
-    def finish_job(self, job_id: int) -> None:
-        ts = now()
-        self.conn.execute(sa.update(t.jobs).where(_J.id == job_id).values(
-            status=JobStatus.SUCCEEDED.value, finished_at=ts, updated_at=ts, lease_until=None))
+    def _owned(self, job_id: int, owner: str | None) -> sa.ColumnElement[bool]:
+        """The row of ``job_id``; with ``owner``, only while that worker still runs it (a job
+        handed to another worker after a lost lease is no longer the first worker's to close)."""
+        cond = _J.id == job_id
+        if owner is not None:
+            cond = sa.and_(cond, _J.status == JobStatus.RUNNING.value, _J.locked_by == owner)
+        return cond
 
-    def fail_job(self, job_id: int, error: str, *, retry_at: float | None) -> JobStatus:
+    def finish_job(self, job_id: int, *, owner: str | None = None) -> bool:
+        """Mark the job succeeded; False (nothing changed) when ``owner`` no longer runs it."""
+        ts = now()
+        res = self.conn.execute(sa.update(t.jobs).where(self._owned(job_id, owner)).values(
+            status=JobStatus.SUCCEEDED.value, finished_at=ts, updated_at=ts, lease_until=None))
+        return res.rowcount > 0
+
+    def fail_job(self, job_id: int, error: str, *, retry_at: float | None,
+                 owner: str | None = None) -> JobStatus:
         """Record a failure: requeue at ``retry_at``, or mark the job dead when None.
 
         When a newer job with the same dedupe key is already queued, this one is marked
-        superseded instead of requeued (the queued one will do the same work).
+        superseded instead of requeued (the queued one will do the same work). With ``owner``
+        and the job no longer run by that worker, nothing changes and its status is returned.
         """
         ts = now()
         job = self.get_job(job_id)
         if job is None:
             return JobStatus.DEAD
+        if owner is not None and (job.status is not JobStatus.RUNNING or job.locked_by != owner):
+            return job.status
         status = JobStatus.DEAD
         if retry_at is not None:
             status = JobStatus.QUEUED
@@ -123,42 +137,52 @@ class JobsTx:
                     _J.dedupe_key == job.dedupe_key, _J.status == JobStatus.QUEUED.value,
                     _J.id != job_id)).first():
                 status = JobStatus.SUPERSEDED
-        self.conn.execute(sa.update(t.jobs).where(_J.id == job_id).values(
+        res = self.conn.execute(sa.update(t.jobs).where(self._owned(job_id, owner)).values(
             status=status.value, last_error=error[:4000], updated_at=ts, lease_until=None,
             run_after=retry_at if retry_at is not None else job.run_after,
             finished_at=None if status is JobStatus.QUEUED else ts))
+        if res.rowcount == 0:  # taken over between the read and the update
+            current = self.get_job(job_id)
+            return current.status if current else JobStatus.DEAD
         return status
 
     def extend_lease(self, job_id: int, *, lease_s: float,
-                     progress: dict[str, Any] | None = None) -> None:
+                     progress: dict[str, Any] | None = None, owner: str | None = None) -> None:
         ts = now()
         values: dict[str, Any] = {"lease_until": ts + lease_s, "updated_at": ts}
         if progress is not None:
             values["progress"] = progress
         self.conn.execute(sa.update(t.jobs).where(
-            _J.id == job_id, _J.status == JobStatus.RUNNING.value).values(**values))
+            self._owned(job_id, owner), _J.status == JobStatus.RUNNING.value).values(**values))
 
     def requeue_expired(self) -> int:
         """Running jobs whose lease ran out (their worker died) go back to the queue."""
-        ids = [r.id for r in self.conn.execute(sa.select(_J.id).where(
-            _J.status == JobStatus.RUNNING.value, _J.lease_until < now()))]
-        return self.requeue_running(ids, reason="lease expired: the worker running it stopped")
+        owners = {int(r.id): r.locked_by or "" for r in self.conn.execute(
+            sa.select(_J.id, _J.locked_by).where(
+                _J.status == JobStatus.RUNNING.value, _J.lease_until < now()))}
+        return self.requeue_running(owners, reason="lease expired: the worker running it stopped")
 
     def running_locks(self) -> dict[int, str]:
         """``{job id: locked_by}`` of the running jobs."""
         return {int(r.id): r.locked_by or "" for r in self.conn.execute(
             sa.select(_J.id, _J.locked_by).where(_J.status == JobStatus.RUNNING.value))}
 
-    def requeue_running(self, job_ids: list[int], *, reason: str) -> int:
+    def requeue_running(self, owners: Mapping[int, str], *, reason: str) -> int:
         """Put running jobs back in the queue (dead when out of attempts): their worker is gone.
-        One whose dedupe key a queued job already holds is superseded by it instead (jobs are
-        idempotent: the queued one does the same work, with newer inputs)."""
+
+        ``owners`` maps each job id to the ``locked_by`` its caller saw: a job is requeued only
+        while that same worker still holds it. Another worker may have requeued it and a third
+        claimed it since the caller looked (under READ COMMITTED each statement sees the latest
+        commit); requeueing it again would free its serial key while it runs. One whose dedupe
+        key a queued job already holds is superseded by it instead (jobs are idempotent: the
+        queued one does the same work, with newer inputs)."""
         ts = now()
         n = 0
-        for chunk in chunks(job_ids):
+        for chunk in chunks(list(owners)):
             rows = self.conn.execute(sa.select(
-                _J.id, _J.attempts, _J.max_attempts, _J.dedupe_key).where(
+                _J.id, _J.attempts, _J.max_attempts, _J.dedupe_key, _J.locked_by).where(
                 _J.id.in_(chunk), _J.status == JobStatus.RUNNING.value)).all()
+            rows = [r for r in rows if (r.locked_by or "") == owners[r.id]]
             keys = [r.dedupe_key for r in rows if r.dedupe_key is not None]
             self._lock_keys(keys)
             taken = {k for (k,) in self.conn.execute(sa.select(_J.dedupe_key).where(
@@ -170,10 +194,12 @@ class JobsTx:
                     status = JobStatus.DEAD
                 else:
                     status = JobStatus.QUEUED
-                self.conn.execute(sa.update(t.jobs).where(_J.id == row.id).values(
+                res = self.conn.execute(sa.update(t.jobs).where(
+                    _J.id == row.id, _J.status == JobStatus.RUNNING.value,
+                    _J.locked_by.is_not_distinct_from(row.locked_by)).values(
                     status=status.value, last_error=reason, lease_until=None, locked_by=None,
                     updated_at=ts, finished_at=None if status is JobStatus.QUEUED else ts))
-            n += len(rows)
+                n += res.rowcount
         return n
 
     def job_counts(self, project_id: int | None = None) -> dict[str, dict[str, int]]:
