@@ -11,6 +11,7 @@ from labelloop.jobs.worker import Worker
 from labelloop.labelconfig.results import validate_result
 from labelloop.labelconfig.schema import parse_label_config
 from labelloop.labelstudio.access import GatewayProvider
+from labelloop.llm import LabelRequest
 from labelloop.loop.prelabel import handle_prelabel
 from labelloop.loop.resources import Resources
 from labelloop.storage.base import Storage
@@ -62,6 +63,45 @@ def test_prelabel_job_labels_every_task_once(storage, tmp_path, llm) -> None:  #
         tx.enqueue(JobSpec(JobKind.PRELABEL, 1))
     worker.run_once()
     assert llm.calls == calls
+
+
+@pytest.mark.parametrize("failing", ["capability check", "labeling calls"])
+def test_a_prelabel_job_whose_calls_failed_is_retried_for_those_tasks_only(
+        storage, tmp_path, llm, failing) -> None:  # noqa: ANN001
+    """An LLM call that fails after its retries (here: a 500, no retry) is not an answer: the
+    task is not stored as done, the job fails retryably, and its next attempt asks again for
+    those tasks only. When the endpoint's capability check is what failed, no task is done."""
+    s = llm_settings(tmp_path, llm, llm_max_retries=0, llm_breaker_failures=100,
+                     llm_concurrency=1)
+    ids = seed(storage)
+    worker = Worker(storage, s, {JobKind.PRELABEL: handle_prelabel},
+                    gateways=GatewayProvider(s), resources=Resources(s))
+    if failing == "labeling calls":  # the endpoint's capabilities known (and stored) first
+        warm = worker.resources.labeler(storage).label_many_sync(
+            parse_label_config(CONFIG), [LabelRequest(999, "review 0: loved it")])
+        assert warm[0].labels == ["positive"]
+    llm.inject("500", times=1 if failing == "capability check" else 3)
+    with storage.write() as tx:
+        jid, _ = tx.enqueue(JobSpec(JobKind.PRELABEL, 1))
+    worker.run_once()
+    with storage.read() as tx:
+        job = tx.get_job(jid)
+        first = tx.get_llm_labels(1)
+    assert job is not None and job.status is JobStatus.QUEUED
+    assert "got no answer from the LLM" in (job.last_error or "") and "HTTP 500" in job.last_error
+    assert all(label.labels for label in first.values())  # no failed call stored as done
+    assert len(first) == (0 if failing == "capability check" else len(ids) - 3)
+    with storage.write() as tx:
+        tx.conn.exec_driver_sql("UPDATE jobs SET run_after = 0")
+    calls = llm.calls
+    worker.run_once()
+    with storage.read() as tx:
+        job = tx.get_job(jid)
+        labels = tx.get_llm_labels(1)
+    assert job.status is JobStatus.SUCCEEDED, job.last_error  # type: ignore[union-attr]
+    assert set(labels) == set(ids) and all(label.labels for label in labels.values())
+    if failing == "labeling calls":
+        assert llm.calls - calls == 3  # only the three unanswered tasks were asked again
 
 
 def test_predict_calls_the_llm_for_unlabeled_tasks_and_stores_the_answers(

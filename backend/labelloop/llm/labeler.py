@@ -115,7 +115,9 @@ class LLMLabeler:
                          on_outcome: Callable[[LabelOutcome], None] | None = None,
                          ) -> list[LabelOutcome]:
         """One outcome per item, in order. With ``project_id`` the outcomes are stored as LLM
-        labels of :attr:`model_version` (items stopped by a pause or the budget are not)."""
+        labels of :attr:`model_version`, answers and lasting failures alike (an answer outside
+        the label set, a request the server rejects); items whose call failed after its retries,
+        or that a pause or the budget stopped, are not: the next pre-label run asks again."""
         _check_schema(schema)
         if not items:
             return []
@@ -258,9 +260,13 @@ class LLMLabeler:
                          distribution=o.distribution, confidence=o.confidence,
                          confidence_method=o.confidence_method, failure=o.failure,
                          usage=o.usage.to_json())
-                for o in outcomes if o.failure_kind not in ("paused", "over_budget", "no_input")]
+                for o in outcomes if o.failure_kind not in NOT_STORED]
         with self.storage.write() as tx:
             tx.save_llm_labels(rows)
+
+
+NOT_STORED = frozenset({"paused", "over_budget", "no_input", "request_failed"})
+"""Failure kinds that say nothing about the task: storing them would mark it done."""
 
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:

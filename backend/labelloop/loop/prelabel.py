@@ -3,7 +3,11 @@ LLM version yet, in batches, storing each outcome (label, distribution, confiden
 
 Few-shot examples come from the project's human labels (class-balanced, preferring ones the LLM
 got wrong). A paused LLM (circuit breaker) or a spent budget ends the job with a retryable error
-whose message is shown in the status endpoint; labels already stored stay.
+whose message is shown in the status endpoint; labels already stored stay. So do lasting
+failures (an answer outside the label set after its retry): the task is done for this version.
+Calls that failed after their retries (timeouts, 5xx, an unreachable endpoint, its capability
+check included) leave their tasks undone and fail the job retryably, so the next attempt asks
+again for those tasks only instead of the job succeeding without them.
 """
 
 from __future__ import annotations
@@ -40,17 +44,26 @@ def handle_prelabel(ctx: JobContext) -> None:
     if not todo:
         return
     labeled = failed = 0
+    unanswered: list[str] = []  # calls that failed after their retries: asked again later
     for i in range(0, len(todo), BATCH):
         outcomes = labeler.label_many_sync(schema, todo[i:i + BATCH], examples=examples,
                                            project_id=pid)
         labeled += sum(1 for o in outcomes if o.labels)
-        failed += sum(1 for o in outcomes if not o.labels)
-        ctx.progress(step="prelabel", labeled=labeled, failed=failed, tasks=len(todo))
+        failed += sum(1 for o in outcomes if not o.labels and o.failure_kind != "request_failed")
+        unanswered += [o.failure or "" for o in outcomes if o.failure_kind == "request_failed"]
+        ctx.progress(step="prelabel", labeled=labeled, failed=failed,
+                     unanswered=len(unanswered), tasks=len(todo))
         status = labeler.status()
         if status.state != "ok":
             if labeled:
                 ctx.enqueue(retrain_spec(pid, ctx.settings))
             raise JobError(f"LLM {status.state}: {status.reason}")
-    log.info("project %s: %d tasks pre-labeled by %s (%d failed, reasons stored)", pid,
-             labeled, version, failed)
-    ctx.enqueue(retrain_spec(pid, ctx.settings))
+    log.info("project %s: %d tasks pre-labeled by %s (%d failed, reasons stored; %d unanswered)",
+             pid, labeled, version, failed, len(unanswered))
+    if labeled:
+        ctx.enqueue(retrain_spec(pid, ctx.settings))
+    if unanswered:
+        # e.g. the endpoint's capability check or its calls timed out: the job is retried
+        # (with backoff) for these tasks only, instead of succeeding without their labels
+        raise JobError(f"{len(unanswered)} of {len(todo)} tasks got no answer from the LLM "
+                       f"(first: {unanswered[0]}); they are asked again on the next attempt")
