@@ -7,6 +7,8 @@ from pathlib import Path
 
 import yaml
 
+from tests.e2e.ls_harness import EFFICIENT_IMPORT
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -19,6 +21,8 @@ def test_compose_runs_label_studio_1_23_2_next_to_labelloop() -> None:
     assert ls_env["ML_BLOCK_LOCAL_IP"] == "false" and ls_env["SSRF_PROTECTION_ENABLED"] == "false"
     assert ls_env["LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN"] == "true"
     assert ll_env["LABEL_STUDIO_API_KEY"] == ls_env["LABEL_STUDIO_USER_TOKEN"]
+    # the flag name the benchmarks and e2e harness measured (a typo would be silently ignored)
+    assert ls_env[EFFICIENT_IMPORT] == "true"
     assert ll_env["LABEL_STUDIO_URL"] == "http://label-studio:8080"
     assert (ROOT / "docker" / services["labelloop"]["build"]["context"] /
             services["labelloop"]["build"]["dockerfile"]).resolve() == ROOT / "Dockerfile"
