@@ -259,28 +259,42 @@ def test_a_later_resync_still_removes_what_label_studio_no_longer_has(
         assert tx.get_annotations(1) == []
 
 
-def test_resync_that_finds_new_tasks_queues_embed_and_prelabel(storage: Storage, ls: FakeGateway,
-                                                               settings) -> None:  # noqa: ANN001
-    """At set-up, the pre-label job may run before the resync has brought the tasks in (it then
-    finds none): the resync that adds them queues embedding and pre-labeling again."""
-    from labelloop.jobs.context import JobContext
+def _claimed_resync(storage: Storage):  # noqa: ANN202
+    """Project 1 stored, a resync job of it queued and claimed."""
     from labelloop.jobs.triggers import resync_spec
-    from labelloop.jobs.types import JobKind
-    from labelloop.labelstudio.access import GatewayProvider
-    from labelloop.labelstudio.sync import handle_resync
-    from labelloop.loop.resources import Resources
 
-    s = settings.model_copy(update={
-        "label_studio_url": "http://ls", "label_studio_api_key": SecretStr("k"),
-        "llm_model": "m", "openai_base_url": "http://llm/v1"})
-    assert s.llm_configured
-    gateways = GatewayProvider(s, factory=lambda *_: ls)
     with storage.write() as tx:
         tx.save_project(1, label_config=CONFIG)
         tx.enqueue(resync_spec(1))
         job = tx.claim("w", lease_s=60)
     assert job is not None
-    handle_resync(JobContext(job, storage, s, gateways, lambda: None, Resources(s)))
+    return job
+
+
+def _run_resync(job, storage: Storage, settings, gateway) -> None:  # noqa: ANN001
+    """``handle_resync`` for ``job``, Label Studio being ``gateway``."""
+    from labelloop.jobs.context import JobContext
+    from labelloop.labelstudio.access import GatewayProvider
+    from labelloop.labelstudio.sync import handle_resync
+    from labelloop.loop.resources import Resources
+
+    gateways = GatewayProvider(settings, factory=lambda *_: gateway)
+    handle_resync(JobContext(job, storage, settings, gateways, lambda: None, Resources(settings)))
+
+
+def test_resync_that_finds_new_tasks_queues_embed_and_prelabel(storage: Storage, ls: FakeGateway,
+                                                               settings) -> None:  # noqa: ANN001
+    """At set-up, the pre-label job may run before the resync has brought the tasks in (it then
+    finds none): the resync that adds them queues embedding and pre-labeling again."""
+    from labelloop.jobs.triggers import resync_spec
+    from labelloop.jobs.types import JobKind
+
+    s = settings.model_copy(update={
+        "label_studio_url": "http://ls", "label_studio_api_key": SecretStr("k"),
+        "llm_model": "m", "openai_base_url": "http://llm/v1"})
+    assert s.llm_configured
+    job = _claimed_resync(storage)
+    _run_resync(job, storage, s, ls)
     with storage.write() as tx:
         tx.finish_job(job.id)
         queued = {j.kind for j in tx.list_jobs(status=JobStatus.QUEUED)}
@@ -291,37 +305,26 @@ def test_resync_that_finds_new_tasks_queues_embed_and_prelabel(storage: Storage,
     with storage.write() as tx:
         tx.enqueue(resync_spec(1))
         job = tx.claim("w", lease_s=60)
-    handle_resync(JobContext(job, storage, s, gateways, lambda: None, Resources(s)))  # type: ignore[arg-type]
+    _run_resync(job, storage, s, ls)
     with storage.read() as tx:
         assert tx.list_jobs(status=JobStatus.QUEUED) == []
 
 
 def test_a_retried_resync_job_resumes_from_the_checkpoint_in_its_progress(
         storage: Storage, ls: FakeGateway, settings) -> None:  # noqa: ANN001
-    from labelloop.jobs.context import JobContext
-    from labelloop.jobs.triggers import resync_spec
-    from labelloop.labelstudio.access import GatewayProvider
-    from labelloop.labelstudio.sync import handle_resync
-    from labelloop.loop.resources import Resources
-
     s = settings.model_copy(update={"label_studio_url": "http://ls",
                                     "label_studio_api_key": SecretStr("k"), "page_size": 2})
     dropping = _DropsAfter(ls, 5)
-    gateways = GatewayProvider(s, factory=lambda *_: dropping)
-    with storage.write() as tx:
-        tx.save_project(1, label_config=CONFIG)
-        tx.enqueue(resync_spec(1))
-        job = tx.claim("w", lease_s=60)
-    assert job is not None
+    job = _claimed_resync(storage)
     with pytest.raises(LabelStudioUnavailable):
-        handle_resync(JobContext(job, storage, s, gateways, lambda: None, Resources(s)))
+        _run_resync(job, storage, s, dropping)
     with storage.write() as tx:
         tx.fail_job(job.id, "Label Studio went away", retry_at=0.0)
         retried = tx.claim("w", lease_s=60)
     assert retried is not None and retried.id == job.id
     assert retried.progress["resync"]["after_id"] == 4
     dropping.n = None
-    handle_resync(JobContext(retried, storage, s, gateways, lambda: None, Resources(s)))
+    _run_resync(retried, storage, s, dropping)
     assert dropping.starts == [None, 4]
     with storage.read() as tx:
         assert tx.task_ids(1) == list(range(1, 8))
