@@ -156,3 +156,61 @@ def test_few_shot_examples_follow_the_task_embedding(fake_llm, make_labeler, sch
     assert labeler.label_many_sync(schema, [item], examples=pool)[0].labels == ["negative"]
     user = server.requests[-1]["messages"][1]["content"]
     assert "near positive" in user and "near negative" in user and "far positive" not in user
+
+
+def test_labels_are_stored_as_they_come_so_a_cancelled_batch_keeps_its_answers(
+        fake_llm, make_labeler, schema, llm_storage) -> None:
+    """/predict cancels a batch at its time budget: the answers that arrived before are stored
+    (with their cached responses), the item still waiting is not."""
+    import asyncio
+
+    server = fake_llm()
+    labeler = make_labeler(server, llm_concurrency=2, llm_max_retries=0)
+    labeler.label_many_sync(schema, [LabelRequest(99, "warm-up")])  # capabilities known
+    server.inject("timeout", delay_s=4.0)  # the batch's first call hangs
+
+    async def scenario() -> list:
+        got: list = []
+        batch = asyncio.ensure_future(labeler.label_many(schema, items(), project_id=7,
+                                                         on_outcome=got.append))
+        for _ in range(400):
+            await asyncio.sleep(0.01)
+            if len(got) == len(GOLD) - 1:
+                break
+        batch.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await batch
+        return got
+
+    got = asyncio.run(scenario())
+    answered = {o.task_id for o in got}
+    assert len(answered) == len(GOLD) - 1 and 0 not in answered
+    with llm_storage.read() as tx:
+        stored = tx.get_llm_labels(7, model_version=labeler.model_version)
+    assert set(stored) == answered
+    calls = server.calls
+    again = labeler.label_many_sync(schema, items()[1:])  # their answers were cached too
+    assert server.calls == calls and all(o.cached for o in again)
+
+
+def test_one_tls_context_serves_every_batch(fake_llm, make_labeler, schema,
+                                            monkeypatch) -> None:
+    """Loading the CA bundle costs ~20 ms: a labeler builds the SSL context once and the
+    client of each batch (each event loop) reuses it."""
+    from labelloop.llm import chat, labeler as labeler_module
+
+    built: list = []
+
+    def counting() -> object:
+        built.append(chat.tls_context())
+        return built[-1]
+
+    monkeypatch.setattr(labeler_module, "tls_context", counting)
+    labeler = make_labeler(fake_llm())
+    for text in ("first batch", "second batch", "third batch"):
+        assert labeler.label_many_sync(schema, [LabelRequest(1, text)])[0].labels
+    assert len(built) == 1 and built[0] is not None
+    client = labeler.config.make_client(tls=built[0])
+    transport = getattr(client._client, "_transport", None)  # the SDK's aiohttp transport
+    if hasattr(transport, "ssl_context"):
+        assert transport.ssl_context is built[0]

@@ -34,10 +34,10 @@ from labelloop.llm.prompts import estimate_tokens
 from labelloop.llm.types import Usage
 from labelloop.logs import redact
 from labelloop.storage.base import Storage
-from labelloop.storage.records_llm import LlmCacheEntry, LlmCall
+from labelloop.storage.records_llm import LlmCacheEntry, LlmCall, LlmLabel
 
 log = logging.getLogger(__name__)
-FLUSH_EVERY = 256  # buffered cache entries + call records per write transaction
+FLUSH_EVERY = 256  # buffered cache entries, call records and labels per write transaction
 
 
 def cache_key(endpoint: str, model: str, request: ChatRequest) -> str:
@@ -62,6 +62,10 @@ class RunnerOptions:
 class _Buffers:
     cache: list[LlmCacheEntry] = field(default_factory=list)
     calls: list[LlmCall] = field(default_factory=list)
+    labels: list[LlmLabel] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.cache) + len(self.calls) + len(self.labels)
 
 
 class CallRunner:
@@ -125,8 +129,11 @@ class CallRunner:
                 await self.limiter.acquire(estimate_tokens(request.messages) + request.max_tokens)
             response, latency = await self._with_retries(request, purpose=purpose,
                                                          task_id=task_id, key=key)
-        usage = self._usage(request, response)
-        self.spent_usd += usage.cost_usd
+            usage = self._usage(request, response)
+            self.spent_usd += usage.cost_usd  # before the next call checks the budget
+        # Let the task woken by the freed slot send its request before this answer is
+        # processed: at high concurrency the processing would otherwise delay every next call.
+        await asyncio.sleep(0)
         self._buffers.calls.append(LlmCall(
             endpoint=self.backend.endpoint, model=self.backend.model, purpose=purpose,
             status="ok", prompt_tokens=usage.prompt_tokens,
@@ -137,7 +144,7 @@ class CallRunner:
             self._prefetched[key] = response.to_json()
             self._buffers.cache.append(LlmCacheEntry(key, self.backend.endpoint,
                                                      self.backend.model, response.to_json()))
-        await self._maybe_flush()
+        await self.maybe_flush()
         return response, usage
 
     def _check_open(self) -> None:
@@ -225,18 +232,26 @@ class CallRunner:
             tx.set_llm_pause(self.backend.endpoint, self.backend.model, until=until,
                              reason=reason)
 
-    async def _maybe_flush(self) -> None:
-        if len(self._buffers.cache) + len(self._buffers.calls) >= FLUSH_EVERY:
+    def keep_label(self, label: LlmLabel) -> None:
+        """Buffer an LLM label to store with the next flush (with the answers it came from)."""
+        self._buffers.labels.append(label)
+
+    async def maybe_flush(self) -> None:
+        if len(self._buffers) >= FLUSH_EVERY:
             await self.flush()
 
     async def flush(self) -> None:
-        """Write buffered cache entries and call records (one transaction)."""
+        """Write buffered cache entries, call records and labels (one transaction)."""
         async with self._flush_lock:
             buffers, self._buffers = self._buffers, _Buffers()
-            if buffers.cache or buffers.calls:
+            if len(buffers):
                 await asyncio.to_thread(self._write, buffers)
 
     def _write(self, buffers: _Buffers) -> None:
         with self.storage.write() as tx:
-            tx.put_llm_cache(buffers.cache)
-            tx.add_llm_calls(buffers.calls)
+            if buffers.cache:
+                tx.put_llm_cache(buffers.cache)
+            if buffers.calls:
+                tx.add_llm_calls(buffers.calls)
+            if buffers.labels:
+                tx.save_llm_labels(buffers.labels)

@@ -25,9 +25,10 @@ from typing import Any, Literal, TypeVar
 
 from labelloop.errors import UnsupportedConfig
 from labelloop.labelconfig.schema import LabelSchema
+from labelloop.llm.batch import run_batch
 from labelloop.llm.calls import CallRunner, RunnerOptions, cache_key
 from labelloop.llm.capabilities import MODES, Capabilities, detect, probe
-from labelloop.llm.chat import ChatBackend, EndpointConfig, OpenAIChat
+from labelloop.llm.chat import ChatBackend, EndpointConfig, OpenAIChat, tls_context
 from labelloop.llm.costs import price_for
 from labelloop.llm.errors import LLMError, LLMRejected, LLMUnavailable
 from labelloop.llm.fewshot import ExamplePool
@@ -69,7 +70,8 @@ class LLMLabeler:
                                       cooldown_s=settings.llm_breaker_cooldown_s, clock=clock)
         self.limiter = RateLimiter(requests_per_minute=settings.llm_requests_per_minute,
                                    tokens_per_minute=settings.llm_tokens_per_minute)
-        self._factory = backend_factory or OpenAIChat
+        self._factory = backend_factory or self._openai_backend
+        self._tls: Any = None  # the SSL context every batch's client shares (built once)
         self._caps: Capabilities | None = None
         self._semaphores: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop,
                                                     asyncio.Semaphore] = weakref.WeakKeyDictionary()
@@ -114,10 +116,12 @@ class LLMLabeler:
                          examples: ExamplePool | None = None, project_id: int | None = None,
                          on_outcome: Callable[[LabelOutcome], None] | None = None,
                          ) -> list[LabelOutcome]:
-        """One outcome per item, in order. With ``project_id`` the outcomes are stored as LLM
-        labels of :attr:`model_version`, answers and lasting failures alike (an answer outside
-        the label set, a request the server rejects); items whose call failed after its retries,
-        or that a pause or the budget stopped, are not: the next pre-label run asks again."""
+        """One outcome per item, in order; ``on_outcome`` sees each as it comes. With
+        ``project_id`` the outcomes are stored as LLM labels of :attr:`model_version` as they
+        come (so a cancelled batch keeps what was answered), answers and lasting failures alike
+        (an answer outside the label set, a request the server rejects); items whose call
+        failed after its retries, or that a pause or the budget stopped, are not: the next
+        pre-label run asks again."""
         _check_schema(schema)
         if not items:
             return []
@@ -136,34 +140,17 @@ class LLMLabeler:
                 self._caps = stored_caps if self._usable(stored_caps) else await self._detect(
                     runner, self._modes())
             except LLMError as exc:
-                return [_failed_all(item, exc) for item in items]
-            worker = self._item_labeler(runner, schema, None, examples)
-
-            async def one(item: LabelRequest) -> LabelOutcome:
-                outcome = await worker.label(item)
-                if on_outcome is not None:
+                failed = [_failed_all(item, exc) for item in items]
+                for outcome in failed if on_outcome is not None else ():
                     on_outcome(outcome)
-                return outcome
-
-            # Render and look up the cache window by window, so that the first calls start at
-            # once instead of after every prompt of a large batch is rendered.
-            tasks: list[asyncio.Task[LabelOutcome]] = []
-            window = 4 * s.llm_concurrency
-            try:
-                for start in range(0, len(items), window):
-                    part = items[start:start + window]
-                    await runner.prefetch([r for it in part for r in worker.first_requests(it)])
-                    tasks.extend(asyncio.create_task(one(it)) for it in part)
-                outcomes = list(await asyncio.gather(*tasks))
-            finally:
-                for task in tasks:
-                    task.cancel()
+                return failed
+            worker = self._item_labeler(runner, schema, None, examples)
+            keep = self._keeper(runner, project_id) if project_id is not None else None
+            return await run_batch(worker, runner, items, concurrency=s.llm_concurrency,
+                                   keep=keep, on_outcome=on_outcome)
         finally:
-            await runner.flush()
+            await runner.flush()  # answers, call records and labels so far (also if cancelled)
             await backend.aclose()
-        if project_id is not None:
-            await asyncio.to_thread(self._save_labels, project_id, outcomes)
-        return outcomes
 
     def cached_items(self, schema: LabelSchema, items: list[LabelRequest], *,
                      examples: ExamplePool | None = None) -> set[int]:
@@ -192,6 +179,11 @@ class LLMLabeler:
             examples=lambda it: examples.for_text(it.text, k=k, seed=seed,
                                                   embedding=it.embedding) if examples else [],
             on_rejected=self._rejection_handler(runner))
+
+    def _openai_backend(self, config: EndpointConfig) -> ChatBackend:
+        if self._tls is None:
+            self._tls = tls_context()
+        return OpenAIChat(config, tls=self._tls)
 
     def _semaphore(self) -> asyncio.Semaphore:
         """One concurrency limit per event loop, shared by concurrent ``label_many`` calls
@@ -254,15 +246,19 @@ class LLMLabeler:
         with self.storage.write() as tx:
             tx.save_llm_capabilities(self.config.endpoint, self.config.model, caps.to_json())
 
-    def _save_labels(self, project_id: int, outcomes: list[LabelOutcome]) -> None:
-        rows = [LlmLabel(project_id=project_id, task_id=o.task_id,
-                         model_version=self.model_version, labels=o.labels,
-                         distribution=o.distribution, confidence=o.confidence,
-                         confidence_method=o.confidence_method, failure=o.failure,
-                         usage=o.usage.to_json())
-                for o in outcomes if o.failure_kind not in NOT_STORED]
-        with self.storage.write() as tx:
-            tx.save_llm_labels(rows)
+    def _keeper(self, runner: CallRunner, project_id: int) -> Callable[[LabelOutcome], None]:
+        """Buffers each outcome worth storing as an LLM label, written with the next flush."""
+        def keep(outcome: LabelOutcome) -> None:
+            if outcome.failure_kind not in NOT_STORED:
+                runner.keep_label(self._label_row(project_id, outcome))
+        return keep
+
+    def _label_row(self, project_id: int, o: LabelOutcome) -> LlmLabel:
+        return LlmLabel(project_id=project_id, task_id=o.task_id,
+                        model_version=self.model_version, labels=o.labels,
+                        distribution=o.distribution, confidence=o.confidence,
+                        confidence_method=o.confidence_method, failure=o.failure,
+                        usage=o.usage.to_json())
 
 
 NOT_STORED = frozenset({"paused", "over_budget", "no_input", "request_failed"})
