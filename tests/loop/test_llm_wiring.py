@@ -65,6 +65,39 @@ def test_prelabel_job_labels_every_task_once(storage, tmp_path, llm) -> None:  #
     assert llm.calls == calls
 
 
+def test_prelabel_job_runs_in_chunks_and_reports_progress_while_labeling(
+        storage, tmp_path, llm, monkeypatch) -> None:  # noqa: ANN001
+    from labelloop.jobs.context import JobContext
+    from labelloop.loop import prelabel
+
+    monkeypatch.setattr(prelabel, "CHUNK", 5)
+    monkeypatch.setattr(prelabel, "PROGRESS_EVERY_S", 0.0)  # report after every outcome
+    reported: list[dict] = []
+    original = JobContext.progress
+
+    def progress(self, **info) -> None:  # noqa: ANN001, ANN003
+        reported.append(info)
+        original(self, **info)
+
+    monkeypatch.setattr(JobContext, "progress", progress)
+    s = llm_settings(tmp_path, llm)
+    ids = seed(storage)
+    worker = Worker(storage, s, {JobKind.PRELABEL: handle_prelabel},
+                    gateways=GatewayProvider(s), resources=Resources(s))
+    with storage.write() as tx:
+        jid, _ = tx.enqueue(JobSpec(JobKind.PRELABEL, 1))
+    worker.run_once()
+    with storage.read() as tx:
+        job = tx.get_job(jid)
+        labels = tx.get_llm_labels(1)
+    assert job is not None and job.status is JobStatus.SUCCEEDED, job.last_error
+    assert set(labels) == set(ids)  # 24 tasks in chunks of 5: none left out
+    counts = [r["labeled"] for r in reported]
+    assert counts == sorted(counts) and counts[-1] == len(ids)
+    assert len(set(counts)) == len(ids)  # every outcome was counted as it came
+    assert job.progress["labeled"] == len(ids) and job.progress["tasks"] == len(ids)
+
+
 @pytest.mark.parametrize("failing", ["capability check", "labeling calls"])
 def test_a_prelabel_job_whose_calls_failed_is_retried_for_those_tasks_only(
         storage, tmp_path, llm, failing) -> None:  # noqa: ANN001

@@ -13,17 +13,19 @@ again for those tasks only instead of the job succeeding without them.
 from __future__ import annotations
 
 import logging
+import time
 
 from labelloop.errors import JobError, PermanentJobError
 from labelloop.events.projects import schema_of
 from labelloop.jobs.context import JobContext
 from labelloop.jobs.triggers import retrain_spec
 from labelloop.labelconfig.results import task_text
-from labelloop.llm import LabelRequest
+from labelloop.llm import LabelOutcome, LabelRequest
 from labelloop.llm.pool import example_pool
 
 log = logging.getLogger(__name__)
-BATCH = 64
+CHUNK = 2000  # tasks per labeling run: one event loop and HTTP client, connections kept warm
+PROGRESS_EVERY_S = 2.0
 
 
 def handle_prelabel(ctx: JobContext) -> None:
@@ -43,21 +45,17 @@ def handle_prelabel(ctx: JobContext) -> None:
         examples = example_pool(tx, pid, schema, model_version=version)
     if not todo:
         return
-    labeled = failed = 0
-    unanswered: list[str] = []  # calls that failed after their retries: asked again later
-    for i in range(0, len(todo), BATCH):
-        outcomes = labeler.label_many_sync(schema, todo[i:i + BATCH], examples=examples,
-                                           project_id=pid)
-        labeled += sum(1 for o in outcomes if o.labels)
-        failed += sum(1 for o in outcomes if not o.labels and o.failure_kind != "request_failed")
-        unanswered += [o.failure or "" for o in outcomes if o.failure_kind == "request_failed"]
-        ctx.progress(step="prelabel", labeled=labeled, failed=failed,
-                     unanswered=len(unanswered), tasks=len(todo))
+    tally = _Tally(ctx, len(todo))
+    for i in range(0, len(todo), CHUNK):
+        labeler.label_many_sync(schema, todo[i:i + CHUNK], examples=examples, project_id=pid,
+                                on_outcome=tally.add)
+        tally.report()
         status = labeler.status()
         if status.state != "ok":
-            if labeled:
+            if tally.labeled:
                 ctx.enqueue(retrain_spec(pid, ctx.settings))
             raise JobError(f"LLM {status.state}: {status.reason}")
+    labeled, failed, unanswered = tally.labeled, tally.failed, tally.unanswered
     log.info("project %s: %d tasks pre-labeled by %s (%d failed, reasons stored; %d unanswered)",
              pid, labeled, version, failed, len(unanswered))
     if labeled:
@@ -67,3 +65,29 @@ def handle_prelabel(ctx: JobContext) -> None:
         # (with backoff) for these tasks only, instead of succeeding without their labels
         raise JobError(f"{len(unanswered)} of {len(todo)} tasks got no answer from the LLM "
                        f"(first: {unanswered[0]}); they are asked again on the next attempt")
+
+
+class _Tally:
+    """Counts outcomes as they come and reports progress at most every PROGRESS_EVERY_S (the
+    write is small; the labeling run waits for it)."""
+
+    def __init__(self, ctx: JobContext, tasks: int) -> None:
+        self.ctx, self.tasks = ctx, tasks
+        self.labeled = self.failed = 0
+        self.unanswered: list[str] = []  # calls that failed after their retries: asked later
+        self._reported = time.monotonic()
+
+    def add(self, o: LabelOutcome) -> None:
+        if o.labels:
+            self.labeled += 1
+        elif o.failure_kind == "request_failed":
+            self.unanswered.append(o.failure or "")
+        else:
+            self.failed += 1
+        if time.monotonic() - self._reported >= PROGRESS_EVERY_S:
+            self.report()
+
+    def report(self) -> None:
+        self._reported = time.monotonic()
+        self.ctx.progress(step="prelabel", labeled=self.labeled, failed=self.failed,
+                          unanswered=len(self.unanswered), tasks=self.tasks)
