@@ -6,7 +6,9 @@ concurrency, labels/second is compared with the ideal ``concurrency / latency`` 
 ``--repeats`` runs, each after a warm-up that detects the endpoint's capabilities), and with the
 bare SDK sending the same requests at the same concurrency, through the same client (the SDK's
 aiohttp transport, as labelloop uses it) — the ceiling of the HTTP client on this machine. Then calls and tokens per task for each confidence method, and the cost of
-re-running a labeled batch (all cache hits).
+re-running a labeled batch (all cache hits). Last, the service's own path: the pre-label job
+(``handle_prelabel`` run by a worker) labeling a stored project of 5,000 tasks end to end —
+reading the tasks, labeling them in chunks, storing every label.
 
     .venv/bin/python bench/bench_llm.py [--latency 0.05] [--rounds 25] [--repeats 3]
 """
@@ -28,13 +30,21 @@ sys.path.insert(0, str(ROOT / "backend"))
 import openai
 from tests.fakes.llm_server import FakeLLM
 
+from labelloop.jobs.types import JobKind, JobSpec, JobStatus
+from labelloop.jobs.worker import Worker
+from labelloop.labelconfig.schema import parse_label_config
+from labelloop.labelstudio.access import GatewayProvider
 from labelloop.llm import LabelRequest, LLMLabeler, schema_for_labels
 from labelloop.llm.chat import http_client
 from labelloop.llm.labeler import run_async
+from labelloop.loop.prelabel import handle_prelabel
+from labelloop.loop.resources import Resources
 from labelloop.settings import Settings
 from labelloop.storage.base import open_storage
 
 LABELS = ["positive", "negative", "neutral"]
+CONFIG = """<View><Text name="text" value="$text"/><Choices name="label" toName="text">
+<Choice value="positive"/><Choice value="negative"/><Choice value="neutral"/></Choices></View>"""
 
 
 def texts(n: int, tag: str) -> dict[str, str]:
@@ -101,11 +111,44 @@ def bare_sdk_rate(llm: FakeLLM, concurrency: int, n: int) -> float:
     return run_async(go())
 
 
+def prelabel_job_rate(llm: FakeLLM, tmp: Path, texts_: list[str], *, concurrency: int,
+                      name: str) -> float:
+    """Labels/s of a worker running the pre-label job over a stored project of ``texts_``
+    (the endpoint's capabilities detected beforehand, as after the project's first batch)."""
+    settings = Settings(_env_file=None, data_dir=tmp / name, openai_base_url=llm.url,
+                        llm_model="bench", openai_api_key=None, llm_concurrency=concurrency,
+                        label_studio_url=None, label_studio_api_key=None)
+    storage = open_storage(settings.resolved_database_url)
+    with storage.write() as tx:
+        tx.save_project(1, label_config=CONFIG, supported=True,
+                        schema=parse_label_config(CONFIG).to_json())
+        tx.upsert_tasks(1, [{"id": i + 1, "data": {"text": t}} for i, t in enumerate(texts_)])
+    resources = Resources(settings)
+    resources.labeler(storage).label_many_sync(schema_for_labels(LABELS),
+                                               [LabelRequest(-1, f"warm-up {name}")])
+    worker = Worker(storage, settings, {JobKind.PRELABEL: handle_prelabel},
+                    gateways=GatewayProvider(settings), resources=resources)
+    with storage.write() as tx:
+        job_id, _ = tx.enqueue(JobSpec(JobKind.PRELABEL, 1))
+    t0 = time.perf_counter()
+    worker.run_once()
+    elapsed = time.perf_counter() - t0
+    with storage.read() as tx:
+        job = tx.get_job(job_id)
+        stored = len(tx.get_llm_labels(1))
+    storage.close()
+    if job is None or job.status is not JobStatus.SUCCEEDED or stored != len(texts_):
+        raise SystemExit(f"pre-label job did not label every task: {job}, {stored} stored")
+    return len(texts_) / elapsed
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--latency", type=float, default=0.05)
     ap.add_argument("--rounds", type=int, default=25, help="batches of `concurrency` per run")
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--job-tasks", type=int, default=5000,
+                    help="tasks of the pre-label job's project (chunks of 2,000 inside)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
@@ -114,7 +157,7 @@ def main() -> None:
         print("| concurrency | tasks | labels/s | ideal | % of ideal | bare SDK % of ideal "
               "| calls/task | tokens/task | re-run calls | re-run s |")
         print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-        gold = texts(12000, "t")
+        gold = texts(6000 + 2 * args.repeats * args.job_tasks, "t")
         pool = list(gold)
         with FakeLLM(gold, latency_s=args.latency, in_process=False) as llm:
             for conc in (1, 8, 32):
@@ -130,6 +173,19 @@ def main() -> None:
                       f"{100 * r['rate'] / ideal:.0f} % | "
                       f"{100 * statistics.median(bare) / ideal:.0f} % | {r['calls']:.2f} | "
                       f"{r['tokens']:.0f} | {r['rerun_calls']} | {r['rerun_s']:.2f} |")
+            print("\n| path | concurrency | tasks | labels/s | % of ideal | runs (labels/s) |")
+            print("|---|---:|---:|---:|---:|---|")
+            for conc in (8, 32):
+                runs = []
+                for rep in range(args.repeats):
+                    part, pool = pool[:args.job_tasks], pool[args.job_tasks:]
+                    runs.append(prelabel_job_rate(llm, tmp, part, concurrency=conc,
+                                                  name=f"job-c{conc}-{rep}"))
+                rate = statistics.median(runs)
+                print(f"| pre-label job (worker, storage to stored labels) | {conc} | "
+                      f"{args.job_tasks} | "
+                      f"{rate:.1f} | {100 * rate / (conc / args.latency):.0f} % | "
+                      f"{', '.join(f'{r:.0f}' for r in runs)} |")
         print("\n| confidence method | server | calls/task | tokens/task | labels/s (conc 8) |")
         print("|---|---|---:|---:|---:|")
         cases = [("logprobs", {}), ("self-consistency, n honoured", {"logprobs": False}),

@@ -55,7 +55,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_parsers() -> None:
     args = parser().parse_args(["label", "--data", "t.jsonl", "--config", "c.xml", "--output",
                                 "o.jsonl", "--model", "m", "--concurrency", "3"])
-    assert args.func is label_cli.run and args.concurrency == 3 and args.batch_size == 256
+    assert args.func is label_cli.run and args.concurrency == 3 and args.batch_size == 1000
     args = parser().parse_args(["estimate", "--project", "4", "--samples", "3"])
     assert args.func is estimate_cli.run and args.project == 4 and args.samples == 3
     with pytest.raises(SystemExit):

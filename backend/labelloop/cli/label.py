@@ -29,8 +29,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--config", type=Path, required=True, help="Label Studio labeling config XML")
     p.add_argument("--output", type=Path, required=True, help="where to write the JSON lines")
     p.add_argument("--concurrency", type=int, help="parallel requests (default 8)")
-    p.add_argument("--batch-size", type=int, default=256,
-                   help="tasks per batch; the cache is saved after each (default 256)")
+    p.add_argument("--batch-size", type=int, default=1000,
+                   help="tasks per labeling run: their lines are written when it ends; answers "
+                        "are cached as they come (default 1000)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_llm_args(p)
     p.set_defaults(func=run)
