@@ -156,8 +156,13 @@ def test_model_predictions_of_labeled_tasks_are_the_ones_made_before_the_label(
     second, _ = run_retrain(storage, project, tmp_path)
     with storage.read() as tx:
         stored = tx.latest_predictions(1, [21, 40], source="model")
+        per_task = tx.conn.exec_driver_sql(
+            "SELECT task_id, COUNT(*) FROM predictions WHERE source = 'model' "
+            "GROUP BY task_id").all()
     assert stored[21].model_version == first.version  # made while 21 was unlabeled
     assert stored[40].model_version == second.version
+    # the second retrain superseded the first one's rows: one model prediction per task
+    assert dict(per_task) == {t: 1 for t in range(21, 91)}
 
 
 def test_a_long_queue_publishes_its_head_then_the_same_rest_in_a_tail_job(

@@ -169,7 +169,10 @@ def handle_retrain(ctx: JobContext) -> None:
     with ctx.storage.write() as tx:
         tx.add_model_version(pid, version, kind="retrain", lineage=lineage)
         if model is not None and probas is not None:
-            tx.save_predictions(_model_predictions(schema, data, probas, pid, version))
+            predictions = _model_predictions(schema, data, probas, pid, version)
+            tx.save_predictions(predictions)
+            tx.supersede_predictions(pid, source="model", version=version,
+                                     task_ids=[p.task_id for p in predictions])
         tx.save_queue([QueueEntry(pid, version, tid, r, r / len(queue), why, aud, None)
                        for r, (tid, why, aud) in enumerate(queue)])
     log.info("project %s: %s trained on %d labels (cv acc %s), %d tasks ranked (%s) in %.2fs",

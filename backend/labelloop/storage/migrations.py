@@ -39,6 +39,17 @@ def _job_started_at(conn: sa.Connection) -> None:
         conn.execute(sa.text("ALTER TABLE jobs ADD COLUMN started_at FLOAT"))
 
 
+def _drop_superseded_predictions(conn: sa.Connection) -> None:
+    # Before retrains superseded their predictions, each kept a row per pooled task. Only a
+    # task's newest prediction per source is read (``latest_predictions``): keep that one.
+    p = t.predictions.c
+    rank = sa.func.row_number().over(partition_by=(p.task_id, p.source),
+                                     order_by=(p.created_at.desc(), p.id.desc())).label("rank")
+    ranked = sa.select(p.id, rank).subquery()
+    conn.execute(sa.delete(t.predictions).where(
+        p.id.in_(sa.select(ranked.c.id).where(ranked.c.rank > 1))))
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "foundation: projects, tasks, annotations, history, events, versions, jobs",
               _foundation),
@@ -51,6 +62,8 @@ MIGRATIONS: list[Migration] = [
               create_second_annotation_tables),
     Migration(6, "jobs.started_at: when the last claim took the job (run times)",
               _job_started_at),
+    Migration(7, "predictions: drop those a newer one of the same task and source supersedes",
+              _drop_superseded_predictions),
 ]
 
 

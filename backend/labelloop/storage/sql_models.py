@@ -40,6 +40,18 @@ class ModelsTx:
             upsert(self.conn, t.predictions, chunk, keys=["task_id", "source", "model_version"],
                    update=["result", "score", "extra", "created_at"])
 
+    def supersede_predictions(self, project_id: int, *, source: str, version: str,
+                              task_ids: list[int]) -> int:
+        """Delete the ``source`` predictions of ``task_ids`` made by versions other than
+        ``version`` (which holds their newest). Only a task's newest prediction is ever read;
+        without this every retrain would keep a row per pooled task for good."""
+        deleted = 0
+        for chunk in chunks(task_ids):
+            deleted += self.conn.execute(sa.delete(t.predictions).where(
+                _P.task_id.in_(chunk), _P.project_id == project_id, _P.source == source,
+                _P.model_version != version)).rowcount
+        return deleted
+
     def latest_predictions(self, project_id: int, task_ids: list[int], *,
                            source: str | None = None) -> dict[int, Prediction]:
         """The newest stored prediction of each task (of ``source`` when given)."""
