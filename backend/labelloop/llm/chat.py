@@ -11,6 +11,7 @@ Ollama and llama.cpp's server: what they support differs, see :mod:`labelloop.ll
 from __future__ import annotations
 
 import email.utils
+import importlib
 import json
 import time
 from collections.abc import Callable
@@ -153,8 +154,7 @@ def tls_context() -> Any:
     cannot build one (then each client builds its own)."""
     for name in ("httpx2", "httpx"):
         try:
-            module = __import__(name)
-            return module.create_ssl_context()
+            return importlib.import_module(name).create_ssl_context()
         except (ImportError, AttributeError):
             continue
     return None

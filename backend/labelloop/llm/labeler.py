@@ -141,8 +141,9 @@ class LLMLabeler:
                     runner, self._modes())
             except LLMError as exc:
                 failed = [_failed_all(item, exc) for item in items]
-                for outcome in failed if on_outcome is not None else ():
-                    on_outcome(outcome)
+                if on_outcome is not None:
+                    for outcome in failed:
+                        on_outcome(outcome)
                 return failed
             worker = self._item_labeler(runner, schema, None, examples)
             keep = self._keeper(runner, project_id) if project_id is not None else None
