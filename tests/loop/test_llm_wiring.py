@@ -41,14 +41,24 @@ def seed(storage: Storage) -> list[int]:
     return list(range(1, len(TEXTS) + 1))
 
 
-def test_prelabel_job_labels_every_task_once(storage, tmp_path, llm) -> None:  # noqa: ANN001
-    s = llm_settings(tmp_path, llm)
-    ids = seed(storage)
-    worker = Worker(storage, s, {JobKind.PRELABEL: handle_prelabel},
-                    gateways=GatewayProvider(s), resources=Resources(s))
+def prelabel_worker(storage: Storage, s) -> Worker:  # noqa: ANN001
+    return Worker(storage, s, {JobKind.PRELABEL: handle_prelabel},
+                  gateways=GatewayProvider(s), resources=Resources(s))
+
+
+def run_prelabel(storage: Storage, worker: Worker) -> int:
+    """Queue a pre-label job for project 1 and let ``worker`` run it; its id."""
     with storage.write() as tx:
         jid, _ = tx.enqueue(JobSpec(JobKind.PRELABEL, 1))
     worker.run_once()
+    return jid
+
+
+def test_prelabel_job_labels_every_task_once(storage, tmp_path, llm) -> None:  # noqa: ANN001
+    s = llm_settings(tmp_path, llm)
+    ids = seed(storage)
+    worker = prelabel_worker(storage, s)
+    jid = run_prelabel(storage, worker)
     with storage.read() as tx:
         job = tx.get_job(jid)
         labels = tx.get_llm_labels(1)
@@ -59,9 +69,7 @@ def test_prelabel_job_labels_every_task_once(storage, tmp_path, llm) -> None:  #
     assert right == len(ids)  # the test server answers the gold label (noise=0)
     assert all(0 < labels[i].confidence <= 1 for i in ids)
     calls = llm.calls
-    with storage.write() as tx:  # run again: everything is labeled, no call is made
-        tx.enqueue(JobSpec(JobKind.PRELABEL, 1))
-    worker.run_once()
+    run_prelabel(storage, worker)  # again: everything is labeled, no call is made
     assert llm.calls == calls
 
 
@@ -82,11 +90,8 @@ def test_prelabel_job_runs_in_chunks_and_reports_progress_while_labeling(
     monkeypatch.setattr(JobContext, "progress", progress)
     s = llm_settings(tmp_path, llm)
     ids = seed(storage)
-    worker = Worker(storage, s, {JobKind.PRELABEL: handle_prelabel},
-                    gateways=GatewayProvider(s), resources=Resources(s))
-    with storage.write() as tx:
-        jid, _ = tx.enqueue(JobSpec(JobKind.PRELABEL, 1))
-    worker.run_once()
+    worker = prelabel_worker(storage, s)
+    jid = run_prelabel(storage, worker)
     with storage.read() as tx:
         job = tx.get_job(jid)
         labels = tx.get_llm_labels(1)
@@ -107,16 +112,13 @@ def test_a_prelabel_job_whose_calls_failed_is_retried_for_those_tasks_only(
     s = llm_settings(tmp_path, llm, llm_max_retries=0, llm_breaker_failures=100,
                      llm_concurrency=1)
     ids = seed(storage)
-    worker = Worker(storage, s, {JobKind.PRELABEL: handle_prelabel},
-                    gateways=GatewayProvider(s), resources=Resources(s))
+    worker = prelabel_worker(storage, s)
     if failing == "labeling calls":  # the endpoint's capabilities known (and stored) first
         warm = worker.resources.labeler(storage).label_many_sync(
             parse_label_config(CONFIG), [LabelRequest(999, "review 0: loved it")])
         assert warm[0].labels == ["positive"]
     llm.inject("500", times=1 if failing == "capability check" else 3)
-    with storage.write() as tx:
-        jid, _ = tx.enqueue(JobSpec(JobKind.PRELABEL, 1))
-    worker.run_once()
+    jid = run_prelabel(storage, worker)
     with storage.read() as tx:
         job = tx.get_job(jid)
         first = tx.get_llm_labels(1)
