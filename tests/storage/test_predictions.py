@@ -38,7 +38,7 @@ def test_a_version_supersedes_the_older_rows_of_the_tasks_it_predicts(
         tx.save_predictions([Prediction(t, 1, "model", "lr-2", R, 0.7, created_at=2.0)
                              for t in (1, 2)])
         before = tx.latest_predictions(1, [1, 2, 3])
-        deleted = tx.supersede_predictions(1, source="model", version="lr-2", task_ids=[1, 2])
+        deleted = tx.supersede_predictions(1, source="model", version="lr-2")
         after = tx.latest_predictions(1, [1, 2, 3])
         kept = rows(tx)
     assert deleted == 2

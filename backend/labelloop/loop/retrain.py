@@ -169,26 +169,25 @@ def handle_retrain(ctx: JobContext) -> None:
     with ctx.storage.write() as tx:
         tx.add_model_version(pid, version, kind="retrain", lineage=lineage)
         if model is not None and probas is not None:
-            predictions = _model_predictions(schema, data, probas, pid, version)
-            tx.save_predictions(predictions)
-            tx.supersede_predictions(pid, source="model", version=version,
-                                     task_ids=[p.task_id for p in predictions])
+            tx.save_predictions(_model_predictions(schema, data, probas, pid, version))
         tx.save_queue([QueueEntry(pid, version, tid, r, r / len(queue), why, aud, None)
                        for r, (tid, why, aud) in enumerate(queue)])
     log.info("project %s: %s trained on %d labels (cv acc %s), %d tasks ranked (%s) in %.2fs",
              pid, version, labeled.size, f"{metrics.accuracy:.3f}" if metrics else "-",
              len(queue), ranking.phase, time.perf_counter() - started)
-    if not queue:
-        return
-    if gateway is None:
+    if queue and gateway is None:
         log.info("project %s: queue of %s not published: %s", pid, version,
                  ctx.gateways.why_not())
-        return
-    ctx.progress(step="publish", tasks=len(queue))
-    scores = {tid: r / len(queue) for r, (tid, _, _) in enumerate(queue)}
-    report = publish_queue(ctx.storage, gateway, pid, scores, settings=s, version=version,
-                           results=results, lineage={"source": "retrain"})
-    ctx.enqueue(*([tail_spec(pid)] if report.remaining else []), cleanup_spec(pid, s))
+    elif queue:
+        ctx.progress(step="publish", tasks=len(queue))
+        scores = {tid: r / len(queue) for r, (tid, _, _) in enumerate(queue)}
+        report = publish_queue(ctx.storage, gateway, pid, scores, settings=s, version=version,
+                               results=results, lineage={"source": "retrain"})
+        ctx.enqueue(*([tail_spec(pid)] if report.remaining else []), cleanup_spec(pid, s))
+    if model is not None and probas is not None:
+        # after the queue switched (~0.3 s at 100,000 tasks, off the annotation → queue path)
+        with ctx.storage.write() as tx:
+            tx.supersede_predictions(pid, source="model", version=version)
 
 
 def _label_of(schema: LabelSchema, row: np.ndarray) -> tuple[list[str], float]:

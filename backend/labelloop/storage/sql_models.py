@@ -40,17 +40,17 @@ class ModelsTx:
             upsert(self.conn, t.predictions, chunk, keys=["task_id", "source", "model_version"],
                    update=["result", "score", "extra", "created_at"])
 
-    def supersede_predictions(self, project_id: int, *, source: str, version: str,
-                              task_ids: list[int]) -> int:
-        """Delete the ``source`` predictions of ``task_ids`` made by versions other than
-        ``version`` (which holds their newest). Only a task's newest prediction is ever read;
-        without this every retrain would keep a row per pooled task for good."""
-        deleted = 0
-        for chunk in chunks(task_ids):
-            deleted += self.conn.execute(sa.delete(t.predictions).where(
-                _P.task_id.in_(chunk), _P.project_id == project_id, _P.source == source,
-                _P.model_version != version)).rowcount
-        return deleted
+    def supersede_predictions(self, project_id: int, *, source: str, version: str) -> int:
+        """Delete the ``source`` predictions of other versions for every task ``version`` has
+        one for (it holds their newest). Only a task's newest prediction is ever read; without
+        this every retrain would keep a row per pooled task for good."""
+        cur = t.predictions.alias("cur")
+        predicted = sa.select(cur.c.task_id).where(cur.c.project_id == project_id,
+                                                   cur.c.source == source,
+                                                   cur.c.model_version == version)
+        return self.conn.execute(sa.delete(t.predictions).where(
+            _P.project_id == project_id, _P.source == source, _P.model_version != version,
+            _P.task_id.in_(predicted))).rowcount
 
     def latest_predictions(self, project_id: int, task_ids: list[int], *,
                            source: str | None = None) -> dict[int, Prediction]:
