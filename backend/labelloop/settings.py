@@ -102,13 +102,46 @@ class Settings(BaseSettings):
     )
     worker_threads: int = Field(default=2, ge=1, le=32)
     job_poll_interval_s: float = Field(default=1.0, gt=0)
-    job_lease_s: float = Field(default=600.0, gt=0)
+    job_lease_s: float = Field(
+        default=45.0, gt=0,
+        description="A running job whose worker sent no heartbeat for this long goes back to "
+                    "the queue (a dead worker on another host; same-host deaths are seen at "
+                    "once). Keep it well above the worst heartbeat gap (docs/benchmarks.md).")
+    job_heartbeat_s: float = Field(
+        default=10.0, gt=0,
+        description="How often a running job's lease is extended; at most a third of "
+                    "LABELLOOP_JOB_LEASE_S is used.")
+    worker_host: str | None = Field(
+        default=None, min_length=1, max_length=100, pattern=r"^[^:]+$",
+        description="The host part of worker ids (default: the hostname). Jobs of a dead "
+                    "process with this host id are requeued at once, so two machines must never "
+                    "share one.")
     resync_interval_s: float = Field(
         default=900.0, ge=0, description="Periodic resync of every known project; 0 turns it off."
     )
     resync_on_start: bool = Field(
         default=True, description="Resync every reachable project when jobs start running.")
     retrain_debounce_s: float = Field(default=5.0, ge=0)
+
+    # --- retention -------------------------------------------------------------------------
+    retention_interval_s: float = Field(
+        default=3600.0, ge=0,
+        description="How often the retention job runs (first run 5 min after start); 0 = never.")
+    retention_days: float = Field(
+        default=30.0, gt=0,
+        description="Finished jobs, webhook events and LLM call records older than this are "
+                    "deleted (their /metrics totals are kept).")
+    retention_keep_per_project: int = Field(
+        default=1000, ge=1,
+        description="At most this many finished jobs and webhook events per project are kept, "
+                    "however young.")
+    retention_keep_versions: int = Field(
+        default=2, ge=1,
+        description="Queue rows are kept for this many newest model versions per project (and "
+                    "the published one); audit draws are always kept.")
+    retention_batch_rows: int = Field(
+        default=2000, ge=100, le=100_000,
+        description="Rows deleted per transaction: short write locks on SQLite.")
 
     # --- active learning -----------------------------------------------------------------
     batch_size: int = Field(default=20, ge=10, le=100,
