@@ -10,11 +10,12 @@ OpenAI SDK use are accepted too, so an existing ``.env`` works unchanged:
 
 from __future__ import annotations
 
+from ipaddress import ip_network
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 def _aliases(name: str, *other: str) -> AliasChoices:
@@ -45,6 +46,24 @@ class Settings(BaseSettings):
     )
     basic_auth_user: str | None = None
     basic_auth_password: SecretStr | None = None
+    open_api: bool = Field(
+        default=False,
+        description="With basic auth off, serve labelloop's own API (/api/..., /status), the "
+                    "dashboard and /metrics to every client. Off: only clients in "
+                    "LABELLOOP_API_ALLOWED_NETWORKS get them (403 otherwise); the Label Studio "
+                    "protocol endpoints (/health, /setup, /predict, /webhook, /versions) answer "
+                    "every client either way.")
+    api_allowed_networks: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=("127.0.0.0/8", "::1/128"),
+        description="Comma-separated networks (CIDR) whose clients may use labelloop's own API, "
+                    "the dashboard and /metrics while basic auth is off and LABELLOOP_OPEN_API "
+                    "is false. The client is the TCP peer (behind a reverse proxy: the proxy), "
+                    "unless LABELLOOP_TRUSTED_PROXIES names the proxy.")
+    trusted_proxies: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        description="Comma-separated addresses/networks of reverse proxies whose "
+                    "X-Forwarded-For and X-Forwarded-Proto `labelloop serve` believes. Empty "
+                    "(default): those headers are ignored and the client is the TCP peer.")
 
     # --- Label Studio ----------------------------------------------------------------------
     label_studio_url: str | None = Field(
@@ -212,6 +231,22 @@ class Settings(BaseSettings):
                     "wins); models not listed cost 0 and are reported as unpriced.")
     llm_budget_usd: float | None = Field(
         default=None, ge=0, description="Stop LLM work once logged calls cost this much.")
+
+    @field_validator("api_allowed_networks", "trusted_proxies", mode="before")
+    @classmethod
+    def _networks(cls, v: object) -> tuple[str, ...]:
+        items = v.split(",") if isinstance(v, str) else v
+        if not isinstance(items, (list, tuple)):
+            raise ValueError("a comma-separated list of networks, e.g. 127.0.0.0/8,::1/128")
+        out: list[str] = []
+        for item in items:
+            text = str(item).strip()
+            if text:
+                try:
+                    out.append(str(ip_network(text, strict=False)))
+                except ValueError:
+                    raise ValueError(f"{text!r} is not an IP address or network") from None
+        return tuple(out)
 
     @field_validator("label_studio_url", "openai_base_url", "llm_azure_endpoint")
     @classmethod
