@@ -118,7 +118,8 @@ async def predict(body: JsonObject, services: ServicesDep) -> dict[str, Any]:
                                      "or send 'label_config'")
             if project is None or (xml and xml != project.label_config):
                 project = record_project(tx, pid, label_config=xml)
-            new = tx.upsert_tasks(pid, [{"id": t["id"], "data": t["data"], "meta": t["meta"]}
+            new = tx.upsert_tasks(pid, [{"id": t["id"], "data": t["data"], "meta": t["meta"],
+                                         "original": t.get("original")}
                                         for t in tasks if t["data"] is not None])
             if new:
                 for spec in jobs_for({Trigger.TASKS_ADDED}, pid, services.settings):

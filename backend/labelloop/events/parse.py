@@ -12,6 +12,7 @@ from typing import Any
 
 from labelloop.errors import InvalidInput, MalformedBody
 from labelloop.storage.records import Annotation
+from labelloop.text import clean_task
 
 ANNOTATION_ACTIONS = {"ANNOTATION_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_CREATED"}
 KNOWN_ACTIONS = ANNOTATION_ACTIONS | {
@@ -74,12 +75,12 @@ def parse_task(raw: Any, project_id: int | None) -> dict[str, Any]:
     if data is not None and not isinstance(data, dict):
         raise InvalidInput(f"task {raw.get('id')!r}: 'data' must be an object")
     meta = raw.get("meta")
-    return {
+    return clean_task({  # lone surrogates and NUL replaced at the edge, the original kept
         "id": _int(raw.get("id"), "task.id"),
         "data": data,
         "meta": meta if isinstance(meta, dict) else None,
         "project": raw.get("project", project_id),
-    }
+    })
 
 
 def parse_annotation(raw: Any, *, project_id: int | None,

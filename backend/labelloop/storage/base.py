@@ -8,7 +8,7 @@ implements these two and the :class:`Tx` operations; the contract tests in
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Literal, Protocol
 
@@ -18,6 +18,7 @@ from labelloop.jobs.types import Job, JobKind, JobSpec, JobStatus
 from labelloop.storage.records_llm import LlmCacheEntry, LlmCall, LlmEndpoint, LlmLabel, LlmUsage
 from labelloop.storage.records_ops import JobDurations, JobGroup, LlmUsageGroup, ProjectModels
 from labelloop.storage.sql_queue import QueueEntry
+from labelloop.storage.sql_skips import SkipSummary, SkippedItem
 from labelloop.storage.records import (
     Annotation, HistoryEntry, ModelVersion, Prediction, Project, Task,
 )
@@ -122,6 +123,14 @@ class Tx(Protocol):
     def second_annotation_requests(self, project_id: int) -> dict[int, str]: ...
     def add_second_annotation_requests(self, project_id: int,
                                        items: list[tuple[int, str]]) -> None: ...
+    # items jobs skipped (one row per project, task and job kind; see tables_skips.py)
+    def record_skips(self, project_id: int, job_kind: str, reasons: Mapping[int, str]) -> None: ...
+    def clear_skips(self, project_id: int, job_kind: str, *,
+                    task_ids: Collection[int] | None = None, keep: Collection[int] = ()) -> int: ...
+    def skipped_items(self, project_id: int, *, job_kind: str | None = None,
+                      limit: int = 100) -> list[SkippedItem]: ...
+    def skip_summary(self, project_id: int | None = None, *, reasons: int = 10,
+                     examples: int = 5) -> SkipSummary: ...
 
 
 class Storage(Protocol):

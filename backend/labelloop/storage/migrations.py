@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from labelloop.storage import tables as t
 from labelloop.storage.engine import WRITE_OPTION
 from labelloop.storage.tables_queue import create_queue_tables, create_second_annotation_tables
+from labelloop.storage.tables_skips import create_skip_tables
 from labelloop.storage.tables_embeddings import create_embedding_tables
 from labelloop.storage.tables_llm import create_llm_tables
 
@@ -64,6 +65,8 @@ MIGRATIONS: list[Migration] = [
               _job_started_at),
     Migration(7, "predictions: drop those a newer one of the same task and source supersedes",
               _drop_superseded_predictions),
+    Migration(8, "skipped_items: what jobs skipped and why; tasks.original (before cleaning)",
+              create_skip_tables),
 ]
 
 

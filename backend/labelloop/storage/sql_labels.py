@@ -104,17 +104,19 @@ class LabelsTx:
 
     # --- tasks ---------------------------------------------------------------------------
     def upsert_tasks(self, project_id: int, items: list[dict[str, Any]]) -> int:
-        """Store tasks ``{"id", "data", "meta"}``; return how many were new."""
+        """Store tasks ``{"id", "data", "meta", "original"?}``; return how many were new.
+        ``original``: the task as received when :func:`labelloop.text.clean_task` changed it."""
         if not items:
             return 0
         ids = [int(i["id"]) for i in items]
         known = self.known_task_ids(ids)
         ts = now()
         rows = [{"id": int(i["id"]), "project_id": project_id, "data": i.get("data"),
-                 "meta": i.get("meta"), "deleted": False, "created_at": ts, "updated_at": ts}
+                 "meta": i.get("meta"), "original": i.get("original"), "deleted": False,
+                 "created_at": ts, "updated_at": ts}
                 for i in items]
         upsert(self.conn, t.tasks, rows, keys=["id"],
-               update=["data", "meta", "deleted", "updated_at"])
+               update=["data", "meta", "original", "deleted", "updated_at"])
         return len(set(ids) - known)
 
     def known_task_ids(self, task_ids: list[int]) -> set[int]:

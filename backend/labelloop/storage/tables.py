@@ -50,6 +50,7 @@ tasks = sa.Table(
     sa.Column("deleted", sa.Boolean, nullable=False, default=False),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Column("original", sa.Text),  # data+meta as received when normalised (migration 8)
     sa.Index("ix_tasks_project", "project_id", "deleted"),
 )
 
