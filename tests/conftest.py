@@ -23,6 +23,11 @@ CONFIG = """<View>
 </View>"""
 
 
+#: The client address the shared TestClients present: labelloop's own API answers loopback
+#: clients only when basic auth is off, and TestClient's default host ("testclient") is none.
+LOOPBACK_CLIENT = ("127.0.0.1", 50000)
+
+
 def make_settings(tmp_path: Path, **kw: object) -> Settings:
     """Settings that ignore the caller's environment (tests must not depend on it)."""
     base: dict[str, object] = {
@@ -83,11 +88,12 @@ def client_factory(tmp_path: Path, fake_ls: FakeGateway):  # noqa: ANN201
     """Build a TestClient for given settings; the fake Label Studio answers API calls."""
     clients: list[TestClient] = []
 
-    def make(start_worker: bool = False, **kw: object) -> TestClient:
+    def make(start_worker: bool = False, client: tuple[str, int] = LOOPBACK_CLIENT,
+             **kw: object) -> TestClient:
         s = make_settings(tmp_path, **kw)
         app = create_app(s, Overrides(gateway_factory=lambda *_: fake_ls,
                                       start_worker=start_worker))
-        c = TestClient(app)
+        c = TestClient(app, client=client)
         c.__enter__()
         clients.append(c)
         return c

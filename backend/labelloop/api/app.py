@@ -18,7 +18,10 @@ from labelloop.api.metrics import router as metrics_router
 from labelloop.api.middleware import (
     BasicAuthMiddleware,
     BodyLimitMiddleware,
+    ClientNetworkMiddleware,
     RequestMetricsMiddleware,
+    describe_access,
+    guards_own_api,
 )
 from labelloop.api.protocol import router as protocol_router
 from labelloop.api.quality import router as quality_router
@@ -104,6 +107,8 @@ def create_app(settings: Settings, overrides: Overrides | None = None) -> FastAP
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     if settings.basic_auth_user:
         app.add_middleware(BasicAuthMiddleware, settings=settings)
+    elif guards_own_api(settings):
+        app.add_middleware(ClientNetworkMiddleware, settings=settings)
     # added last, so outermost: it also counts the requests auth or the body limit refuse
     app.add_middleware(RequestMetricsMiddleware, metrics=metrics)
     return app
@@ -119,6 +124,7 @@ def _log_startup(settings: Settings, storage: Storage, pool: WorkerPool | None) 
                  settings.worker_mode)
     for line in settings.describe_off():
         log.info("%s", line)
+    log.info("%s", describe_access(settings))
 
 
 def _safe_url(url: str) -> str:

@@ -1,5 +1,6 @@
-"""ASGI middleware: request metrics, body size limit and optional basic auth, on every
-endpoint."""
+"""ASGI middleware: request metrics, body size limit, and who may call what: basic auth on every
+endpoint when configured, else labelloop's own API, dashboard and /metrics for allowed networks
+only (loopback by default)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import base64
 import hmac
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
 from typing import Any
 
 from labelloop.metrics.requests import UNMATCHED, AppMetrics
@@ -102,11 +104,95 @@ class BasicAuthMiddleware:
         return hmac.compare_digest(given, self.expected)
 
 
+#: What Label Studio calls (its ML backend protocol), and the API's description: every client.
+PROTOCOL_PATHS = ("/health", "/setup", "/predict", "/webhook", "/versions")
+SPEC_PATHS = ("/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc")
+OPEN_PATHS = frozenset(PROTOCOL_PATHS + SPEC_PATHS)
+Network = IPv4Network | IPv6Network
+
+
+def client_allowed(client: Sequence[object] | None, networks: Sequence[Network]) -> bool:
+    """Whether an ASGI ``client`` (host, port) is in one of ``networks``; a client without an IP
+    address (none, a Unix socket, TestClient's "testclient") is not."""
+    if not client:
+        return False
+    try:
+        addr = ip_address(str(client[0]))
+    except ValueError:
+        return False
+    if addr.version == 6 and addr.ipv4_mapped is not None:  # ::ffff:127.0.0.1 on a dual stack
+        addr = addr.ipv4_mapped
+    return any(addr in net for net in networks)
+
+
+def guards_own_api(settings: Settings) -> bool:
+    """Whether labelloop's own routes are limited to ``settings.api_allowed_networks``."""
+    return not settings.basic_auth_user and not settings.open_api
+
+
+def describe_access(settings: Settings) -> str:
+    """Who may call what, in one sentence (start-up log and ``/status``)."""
+    protocol = ", ".join(PROTOCOL_PATHS)
+    if settings.basic_auth_user:
+        return "access: basic auth required on every endpoint"
+    if settings.open_api:
+        return ("access: every endpoint open to every client (LABELLOOP_OPEN_API=true, no basic "
+                "auth)")
+    nets = ", ".join(settings.api_allowed_networks) or "no network"
+    return (f"access: labelloop's own API (/api/..., /status), the dashboard and /metrics answer "
+            f"clients in {nets} only (no basic auth; LABELLOOP_BASIC_AUTH_USER/_PASSWORD, "
+            f"LABELLOOP_API_ALLOWED_NETWORKS or LABELLOOP_OPEN_API=true open them); "
+            f"{protocol} answer every client")
+
+
+def access_report(settings: Settings) -> dict[str, object]:
+    """The access policy as data, for ``/status``."""
+    guarded = guards_own_api(settings)
+    return {
+        "basic_auth": bool(settings.basic_auth_user),
+        "open_api": settings.open_api,
+        "own_api_networks": list(settings.api_allowed_networks) if guarded else None,
+        "open_to_every_client": list(PROTOCOL_PATHS + SPEC_PATHS)
+        if not settings.basic_auth_user else [],
+        "trusted_proxies": list(settings.trusted_proxies),
+        "summary": describe_access(settings),
+    }
+
+
+class ClientNetworkMiddleware:
+    """Without basic auth: answer 403 to clients outside ``settings.api_allowed_networks`` on
+    everything but the Label Studio protocol and the API description.
+
+    The client is the ASGI ``client``: the TCP peer, or what a trusted proxy's X-Forwarded-For
+    says when ``labelloop serve`` was told to trust that proxy (LABELLOOP_TRUSTED_PROXIES).
+    """
+
+    def __init__(self, app: Any, settings: Settings) -> None:
+        self.app = app
+        self.networks: tuple[Network, ...] = tuple(
+            ip_network(n, strict=False) for n in settings.api_allowed_networks)
+        self.allowed = ", ".join(settings.api_allowed_networks) or "no network"
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["path"] in OPEN_PATHS \
+                or client_allowed(scope.get("client"), self.networks):
+            await self.app(scope, receive, send)
+            return
+        client = scope.get("client")
+        who = f"client {client[0]}" if client else "a client without an address"
+        await _send_json(
+            send, 403, "forbidden",
+            f"{who} is not in {self.allowed}: with basic auth off, labelloop's own API, "
+            f"dashboard and /metrics answer these networks only (the Label Studio protocol "
+            f"endpoints answer everyone). Set LABELLOOP_BASIC_AUTH_USER/_PASSWORD, or widen "
+            f"LABELLOOP_API_ALLOWED_NETWORKS, or LABELLOOP_OPEN_API=true.")
+
+
 class RequestMetricsMiddleware:
     """Count every HTTP request by route template and status, and time webhooks.
 
-    Installed outermost, so requests the other middleware refuses (401, 413) are counted too. The
-    route is read from the scope after the app has answered (the router records it there), so
+    Installed outermost, so requests the other middleware refuses (401, 403, 413) are counted
+    too. The route is read from the scope after the app has answered (the router records it), so
     the ``handler`` label is a template such as ``/api/projects/{project_id}/status``, never a
     raw path with ids in it.
     """

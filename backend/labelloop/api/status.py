@@ -9,6 +9,7 @@ from starlette.concurrency import run_in_threadpool
 
 from labelloop import __version__
 from labelloop.api.deps import JsonObject, ServicesDep
+from labelloop.api.middleware import access_report
 from labelloop.errors import InvalidInput, LabelStudioUnavailable, UnknownProject
 from labelloop.jobs.triggers import resync_spec
 from labelloop.jobs.types import Job, JobKind, JobSpec, JobStatus, project_serial_key
@@ -65,6 +66,7 @@ def status(services: ServicesDep) -> dict[str, Any]:
         "storage": services.storage.dialect,
         "worker_mode": s.worker_mode,
         "off": s.describe_off(),
+        "access": access_report(s),
         "projects": projects,
         "jobs": jobs,
         "dead_jobs": failing,
