@@ -11,10 +11,18 @@ one API; no ORM, so no hidden session state. SQLite specifics live here:
   writers never deadlock on a lock upgrade); reads use a plain deferred ``BEGIN``.
 * Inside one process, writers queue on a Python lock instead of SQLite's sleeping busy handler,
   which waits in steps of up to 100 ms and would wreck webhook latency under load.
+* The database may hold a Label Studio token (``LABELLOOP_TRUST_SETUP_CREDENTIALS``) and every
+  task's text: the folders labelloop creates for it are 0700 and the database file 0600, whatever
+  the umask (SQLite gives its -wal and -shm files the database file's mode). An existing database
+  file is tightened to 0600; an existing folder is left alone, with a warning if others can
+  enter it.
 """
 
 from __future__ import annotations
 
+import logging
+import os
+import stat
 import threading
 from contextlib import contextmanager
 from collections.abc import Iterator
@@ -23,6 +31,9 @@ from pathlib import Path
 import sqlalchemy as sa
 
 WRITE_OPTION = "labelloop_write"
+PRIVATE_DIR = 0o700
+PRIVATE_FILE = 0o600
+log = logging.getLogger(__name__)
 
 
 def normalise_url(url: str) -> str:
@@ -44,8 +55,9 @@ def create_engine(url: str) -> sa.Engine:
 
 def _sqlite_engine(url: str) -> sa.Engine:
     parsed = sa.engine.make_url(url)
-    if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    if parsed.database and parsed.database != ":memory:" \
+            and not parsed.database.startswith("file:"):
+        prepare_private_file(Path(parsed.database))
     engine = sa.create_engine(
         url,
         connect_args={"check_same_thread": False, "timeout": 30},
@@ -69,6 +81,65 @@ def _sqlite_engine(url: str) -> sa.Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
     return engine
+
+
+def prepare_private_file(path: Path) -> None:
+    """Create ``path``'s missing folders 0700 and the file itself 0600 (empty: SQLite takes an
+    empty file for an empty database), or tighten an existing file and its SQLite companions
+    (-wal, -shm, -journal) to 0600. Warns about an existing folder others can enter."""
+    if os.name != "posix":
+        return
+    created = make_private_dirs(path.parent)
+    if not created:
+        mode = stat.S_IMODE(path.parent.stat().st_mode)
+        if mode & 0o077:
+            log.warning("the database's folder %s is open to other users (mode %o): they "
+                        "can list it, though the database files are 0600 (labelloop creates "
+                        "this folder 0700; chmod 700 it)", path.parent, mode)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
+    except FileExistsError:
+        for p in (path, *(path.with_name(path.name + s) for s in ("-wal", "-shm", "-journal"))):
+            _tighten(p)
+    else:
+        os.fchmod(fd, PRIVATE_FILE)  # the umask may have taken bits from the mode above
+        os.close(fd)
+
+
+def make_private_dirs(folder: Path) -> list[Path]:
+    """Create ``folder`` and its missing parents, each 0700 whatever the umask; the folders this
+    call created, outermost first (none when ``folder`` existed)."""
+    missing: list[Path] = []
+    for p in (folder, *folder.parents):
+        if p.exists():
+            break
+        missing.append(p)
+    created: list[Path] = []
+    for p in reversed(missing):
+        try:
+            p.mkdir(mode=PRIVATE_DIR)
+        except FileExistsError:  # another process made it meanwhile: not ours to change
+            continue
+        os.chmod(p, PRIVATE_DIR)
+        created.append(p)
+    return created
+
+
+def _tighten(path: Path) -> None:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return
+    mode = stat.S_IMODE(st.st_mode)
+    if not mode & 0o077:
+        return
+    try:
+        os.chmod(path, mode & ~0o077)
+    except OSError as exc:
+        log.warning("%s is readable by other users (mode %o) and could not be tightened (%s); "
+                    "run chmod 600 %s", path, mode, exc, path)
+    else:
+        log.info("%s: mode %o tightened to %o", path, mode, mode & ~0o077)
 
 
 class TransactionFactory:
