@@ -1,6 +1,9 @@
 # labelloop: the ML backend for Label Studio, CPU only.
 #   docker build -t labelloop .
 #   docker run -p 9090:9090 -v labelloop-data:/data labelloop
+# From outside the container labelloop's own API, dashboard and /metrics need basic auth
+# (LABELLOOP_BASIC_AUTH_USER/_PASSWORD) or LABELLOOP_API_ALLOWED_NETWORKS / LABELLOOP_OPEN_API:
+# without them they answer loopback clients only (see README, "Security").
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -19,11 +22,13 @@ COPY backend ./backend
 COPY prompts ./prompts
 RUN pip install . \
     && useradd --create-home --uid 10001 labelloop \
-    && mkdir -p /data && chown labelloop /data
+    && mkdir -p /data && chown labelloop /data && chmod 700 /data
 
 USER labelloop
 VOLUME ["/data"]
 EXPOSE 9090
-HEALTHCHECK --interval=30s --timeout=3s --start-period=20s --retries=3 \
-    CMD python -c "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:9090/health', timeout=2).status == 200 else 1)"
+# /health on the container's loopback, with the basic auth of the environment when it is on
+# (`labelloop healthcheck`, without the import time of every other sub-command)
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
+    CMD ["python", "-m", "labelloop.cli.healthcheck"]
 CMD ["labelloop", "serve"]

@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import yaml
+from pydantic import SecretStr
 
+from labelloop.api.app import Overrides, create_app
+from labelloop.cli.healthcheck import check, health_url
+from labelloop.cli.serve import uvicorn_options
+from labelloop.settings import Settings
+from tests.conftest import make_settings
+from tests.dashboard.browser import free_port
 from tests.e2e.ls_harness import EFFICIENT_IMPORT
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,6 +49,9 @@ def test_dockerfile_pins_cpu_torch_runs_unprivileged_and_checks_health() -> None
     assert torch < text.index("pip install ."), "torch must be installed before the project"
     assert re.search(r"^USER labelloop$", text, re.M)
     assert "HEALTHCHECK" in text and "/health" in text
+    # the check reads the settings (port, basic auth) as `serve` does: see the live test below
+    assert re.search(r'^\s+CMD \["python", "-m", "labelloop.cli.healthcheck"\]$', text, re.M)
+    assert "chmod 700 /data" in text  # the volume's folder: private, as labelloop creates it
     for copied in re.findall(r"^COPY (\S+)", text, re.M):
         assert (ROOT / copied).exists(), copied
 
@@ -67,3 +85,77 @@ def test_compose_wires_postgres_an_api_and_workers_by_environment() -> None:
     for key in {**api["environment"], **worker["environment"]}:
         if key.startswith("LABELLOOP_"):
             assert key in names, key
+
+
+def test_compose_publishes_labelloop_on_the_host_loopback_and_names_valid_networks() -> None:
+    api = yaml.safe_load((ROOT / "docker/compose.yml").read_text())["services"]["labelloop"]
+    assert api["ports"] == ["127.0.0.1:9090:9090"]
+    nets = Settings(_env_file=None, api_allowed_networks=api["environment"][
+        "LABELLOOP_API_ALLOWED_NETWORKS"]).api_allowed_networks
+    assert nets[:2] == ("127.0.0.0/8", "::1/128") and "0.0.0.0/0" not in nets
+    assert "LABELLOOP_OPEN_API" not in api["environment"]
+
+
+# --- `labelloop serve` and `labelloop healthcheck` against a real server on loopback ----------
+
+@contextmanager
+def serving(tmp_path: Path, **kw: object) -> Iterator[Settings]:
+    """The app on 127.0.0.1 with the uvicorn options `labelloop serve` uses."""
+    import uvicorn
+
+    settings = make_settings(tmp_path, host="127.0.0.1", port=free_port(), **kw)
+    app = create_app(settings, Overrides(start_worker=False))
+    server = uvicorn.Server(uvicorn.Config(app, **uvicorn_options(settings), log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.02)
+    try:
+        yield settings
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+def test_healthcheck_passes_with_basic_auth_on_and_fails_when_down(tmp_path: Path) -> None:
+    with serving(tmp_path, basic_auth_user="ops", basic_auth_password="s3cret") as s:
+        assert check(s) == (True, f"http://127.0.0.1:{s.port}/health: UP")
+        ok, seen = check(s.model_copy(update={"basic_auth_password": SecretStr("wrong")}))
+        assert not ok and seen.endswith("HTTP 401")
+    ok, seen = check(s)  # stopped
+    assert not ok and "127.0.0.1" in seen
+
+
+def test_the_dockerfile_healthcheck_command_runs_fast(tmp_path: Path) -> None:
+    """Docker's --timeout=5s covers the interpreter's start: only the settings are imported."""
+    env = {**os.environ, "LABELLOOP_PORT": str(free_port()), "LABELLOOP_HOST": "127.0.0.1"}
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "labelloop.cli.healthcheck",
+                           "--timeout", "1"], env=env, capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode == 1 and "Connection refused" in done.stderr
+    imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines()
+                if line.startswith("import time:")}
+    assert "labelloop.settings" in imported
+    assert not imported & {"labelloop.llm", "labelloop.agreement", "fastapi", "sqlalchemy"}
+    assert time.monotonic() - started < 30
+
+
+def test_healthcheck_url_follows_the_interface_serve_listens_on(tmp_path: Path) -> None:
+    for host, url in [("0.0.0.0", "http://127.0.0.1:9/health"), ("::", "http://[::1]:9/health"),
+                      ("10.1.2.3", "http://10.1.2.3:9/health")]:
+        assert health_url(make_settings(tmp_path, host=host, port=9)) == url
+
+
+def test_serve_does_not_believe_x_forwarded_for_unless_the_proxy_is_trusted(
+        tmp_path: Path) -> None:
+    forwarded = {"X-Forwarded-For": "192.0.2.7"}
+    with serving(tmp_path / "a") as s:  # the TCP peer (loopback) is the client
+        r = httpx.get(f"http://127.0.0.1:{s.port}/api/jobs", headers=forwarded)
+        assert r.status_code == 200
+    with serving(tmp_path / "b", trusted_proxies="127.0.0.1") as s:  # the proxy's word counts
+        r = httpx.get(f"http://127.0.0.1:{s.port}/api/jobs", headers=forwarded)
+        assert r.status_code == 403 and "192.0.2.7" in r.json()["message"]
+        assert httpx.get(f"http://127.0.0.1:{s.port}/api/jobs").status_code == 200

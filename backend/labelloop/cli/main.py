@@ -15,7 +15,8 @@ from collections.abc import Sequence
 from labelloop import __version__
 
 # Sub-command modules, in the order --help lists them.
-COMMANDS = ["serve", "worker", "status", "label", "estimate", "simulate", "agreement"]
+COMMANDS = ["serve", "worker", "status", "label", "estimate", "simulate", "agreement",
+            "healthcheck"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from labelloop.cli.common import add_data_dir, settings_from
+from labelloop.settings import Settings
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -16,7 +18,10 @@ def register(sub: argparse._SubParsersAction) -> None:
             "Connect Model and enter this server's URL (e.g. http://localhost:9090). "
             "Defaults need no configuration: SQLite in --data-dir and an in-process job worker. "
             "Set LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY so labelloop can resync and order the "
-            "queue, and OPENAI_BASE_URL/OPENAI_API_KEY + LABELLOOP_LLM_MODEL for LLM pre-labels."
+            "queue, and OPENAI_BASE_URL/OPENAI_API_KEY + LABELLOOP_LLM_MODEL for LLM pre-labels. "
+            "Without basic auth (LABELLOOP_BASIC_AUTH_USER/_PASSWORD) labelloop's own API, "
+            "dashboard and /metrics answer loopback clients only (LABELLOOP_OPEN_API=true or "
+            "LABELLOOP_API_ALLOWED_NETWORKS open them); the protocol endpoints answer everyone."
         ))
     p.add_argument("--host", default=None, help="interface to bind (default 0.0.0.0)")
     p.add_argument("--port", type=int, default=None, help="port (default 9090)")
@@ -38,6 +43,15 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_from(args, **extra)
     configure_logging(settings.log_level, settings.log_format)
     app = create_app(settings)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None,
-                access_log=False, timeout_graceful_shutdown=10)
+    uvicorn.run(app, **uvicorn_options(settings))
     return 0
+
+
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """How ``serve`` runs uvicorn. X-Forwarded-For is believed only from the proxies
+    LABELLOOP_TRUSTED_PROXIES names (uvicorn's own default trusts any loopback client): the
+    client that the access rules see is the TCP peer otherwise."""
+    return {"host": settings.host, "port": settings.port, "log_config": None,
+            "access_log": False, "timeout_graceful_shutdown": 10,
+            "proxy_headers": bool(settings.trusted_proxies),
+            "forwarded_allow_ips": list(settings.trusted_proxies) or None}
