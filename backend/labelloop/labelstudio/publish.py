@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from labelloop.errors import InvalidInput, PermanentJobError, UnknownProject
 from labelloop.events.projects import schema_of
@@ -52,8 +53,25 @@ class PublishReport:
     remaining: int = 0  # ranked tasks left for the publish_tail job
 
 
+def version_number(version: str, prefix: str) -> int | None:
+    """``n`` of a ``<prefix>-<n>`` (or ``<prefix>-<n>+<tag>``) version; None for other names."""
+    m = re.fullmatch(re.escape(prefix) + r"-(\d+)(?:\+.*)?", version)
+    return int(m.group(1)) if m else None
+
+
 def next_version(tx: Tx, project_id: int, prefix: str, *, tag: str = "") -> str:
-    n = len(tx.list_model_versions(project_id)) + 1
+    """A version never handed out before for the project: one above every ``<prefix>-<n>`` it
+    has recorded or published (not a count: a version named by hand, or one whose records are
+    gone, would be handed out again), and past any queue stored under a number without a record
+    (left by a publish that failed before this allocation existed). Call it in the write
+    transaction that records the version, so no other job can take the same number."""
+    project = tx.get_project(project_id)
+    names = tx.model_version_names(project_id, prefix=prefix)
+    if project is not None:
+        names += [v for v in (project.published_version, project.model_version) if v]
+    n = max((version_number(v, prefix) or 0 for v in names), default=0) + 1
+    while tx.get_queue(project_id, f"{prefix}-{n}", limit=1):
+        n += 1
     return f"{prefix}-{n}" + (f"+{tag}" if tag else "")
 
 
@@ -101,8 +119,28 @@ def _predictions(project: Any, order: list[int], scores: Mapping[int, float], ve
     return preds
 
 
+Existing = Literal["new", "replace", "resume"]
+
+
 def _import(gateway: LabelStudioGateway, project_id: int, preds: list[dict[str, Any]],
-            batch: int) -> int:
+            batch: int, *, version: str, existing: Existing = "new") -> int:
+    """Import ``preds`` (all of ``version``) so that Label Studio ends up holding each once.
+
+    ``existing`` says what Label Studio may already hold of the version: ``new`` nothing (a
+    version just allocated); ``replace`` an earlier publish under the same name (deleted first);
+    ``resume`` this very queue, from an earlier attempt that failed half-way: held whole, it is
+    kept (only the switch is left to do); held in part, it is deleted and imported again (a
+    request that timed out may still land, so the rest cannot be counted on)."""
+    if existing != "new":
+        held = gateway.list_model_versions(project_id).get(version, 0)
+        if existing == "resume" and held == len(preds):
+            log.info("project %s: %s already in Label Studio (%d predictions)", project_id,
+                     version, held)
+            return held
+        if held:
+            log.info("project %s: deleting the %d predictions of %s an earlier publish left",
+                     project_id, held, version)
+            gateway.delete_model_version(project_id, version)
     return sum(gateway.import_predictions(project_id, preds[i:i + batch])
                for i in range(0, len(preds), batch))
 
@@ -110,10 +148,12 @@ def _import(gateway: LabelStudioGateway, project_id: int, preds: list[dict[str, 
 def publish_queue(storage: Storage, gateway: LabelStudioGateway, project_id: int,
                   scores: Mapping[int, float], *, settings: Settings, version: str | None = None,
                   results: Mapping[int, list[dict[str, Any]]] | None = None,
-                  lineage: dict[str, Any] | None = None) -> PublishReport:
+                  lineage: dict[str, Any] | None = None,
+                  existing: Existing = "new") -> PublishReport:
     """Publish the head of the queue and switch Label Studio to it. ``results``: pre-labels by
-    task (those missing are read from storage); the caller queues :func:`tail_spec` when the
-    report has ``remaining`` tasks."""
+    task (those missing are read from storage); ``existing``: what Label Studio may hold of
+    ``version`` already (see :func:`_import`); the caller queues :func:`tail_spec` when the
+    report has ``remaining`` tasks. Safe to call again after a failure at any step."""
     started = time.perf_counter()
     with storage.read() as tx:
         project = tx.get_project(project_id)
@@ -129,16 +169,17 @@ def publish_queue(storage: Storage, gateway: LabelStudioGateway, project_id: int
         log.info("project %s: nothing to publish (%d scores skipped)", project_id, skipped)
         return PublishReport(version, 0, 0, skipped, time.perf_counter() - started)
     preds = _predictions(project, head, scores, version, {**found, **(results or {})})
-    n_stored = _import(gateway, project_id, preds, settings.publish_batch_size)
+    n_stored = _import(gateway, project_id, preds, settings.publish_batch_size,
+                       version=version, existing=existing)
     fields: dict[str, Any] = {"model_version": version}
     if settings.set_uncertainty_sampling:
         fields["sampling"] = UNCERTAINTY_SAMPLING
     gateway.update_project(project_id, **fields)
     remaining = len(order) - len(head)
     with storage.write() as tx:
-        tx.add_model_version(project_id, version, kind="queue", lineage={
+        tx.add_model_version(project_id, version, kind="queue", lineage=lineage)
+        tx.mark_version(project_id, version, published=True, lineage={
             **(lineage or {}), "published_tasks": len(head), "ranked_tasks": len(order)})
-        tx.mark_version(project_id, version, published=True)
         tx.save_project(project_id, published_version=version, model_version=version)
     report = PublishReport(version, len(preds), n_stored, skipped, time.perf_counter() - started,
                            remaining)
@@ -182,23 +223,66 @@ def _gateway(ctx: JobContext) -> tuple[int, LabelStudioGateway]:
     return pid, gateway
 
 
+def stored_publish_spec(project_id: int, version: str) -> JobSpec:
+    """Publish the queue stored under ``version``: a retrain whose own publish failed hands it
+    over (its model and queue are kept; only the Label Studio part is retried)."""
+    return JobSpec(JobKind.PUBLISH, project_id, payload={"version": version, "stored": True},
+                   serial_key=project_serial_key(project_id))
+
+
+def _older_than_published(tx: Tx, project_id: int, version: str) -> str | None:
+    """Why publishing ``version`` now would set the project back: a version recorded after it
+    is already published."""
+    project = tx.get_project(project_id)
+    current = project.published_version if project else None
+    if not current or current == version:
+        return None
+    mine, theirs = tx.get_model_version(project_id, version), \
+        tx.get_model_version(project_id, current)
+    if mine and theirs and theirs.created_at > mine.created_at:
+        return f"{current}, recorded after it, is published"
+    return None
+
+
 def handle_publish(ctx: JobContext) -> None:
-    """Job handler: publish ``payload["scores"]`` ({task id: score}) as the queue."""
+    """Job handler: publish ``payload["scores"]`` ({task id: score}) as the queue (the API's
+    ordering), or with ``payload["stored"]`` the queue stored under ``payload["version"]``.
+
+    Safe to run again after a failure at any step: the version is allocated once and kept in
+    the job's progress, the queue is saved again over itself, and what Label Studio already
+    holds of the version is kept when whole, else deleted and imported again."""
     pid, gateway = _gateway(ctx)
-    raw = ctx.job.payload.get("scores")
-    if not isinstance(raw, dict) or not raw:
-        raise PermanentJobError("publish job without scores")
-    scores = {int(k): float(v) for k, v in raw.items()}
-    with ctx.storage.read() as tx:
-        version = ctx.job.payload.get("version") or next_version(
-            tx, pid, ctx.settings.model_version_prefix)
-        order, _ = queue_order(tx, pid, scores)
-    with ctx.storage.write() as tx:  # the tail job reads the order back from here
-        tx.delete_queue(pid, version)
-        tx.save_queue([QueueEntry(pid, version, tid, r, scores[tid], "api", False, None)
-                       for r, tid in enumerate(order)])
+    payload = ctx.job.payload
+    earlier = (ctx.job.progress or {}).get("version")  # this job's version, from a failed attempt
+    if payload.get("stored"):
+        version = str(payload.get("version") or "")
+        with ctx.storage.read() as tx:
+            why = _older_than_published(tx, pid, version)
+            scores = {e.task_id: e.score for e in tx.get_queue(pid, version)}
+        if why or not scores:
+            log.info("project %s: not publishing %s: %s", pid, version,
+                     why or "no queue is stored under it")
+            return
+        existing: Existing = "resume"
+        lineage = {"source": "retrain"}
+    else:
+        raw = payload.get("scores")
+        if not isinstance(raw, dict) or not raw:
+            raise PermanentJobError("publish job without scores")
+        scores = {int(k): float(v) for k, v in raw.items()}
+        named = payload.get("version")
+        with ctx.storage.write() as tx:  # the tail job reads the order back from here
+            version = named or earlier or next_version(tx, pid, ctx.settings.model_version_prefix)
+            order, _ = queue_order(tx, pid, scores)
+            tx.add_model_version(pid, version, kind="queue", lineage={"source": "api"})
+            tx.delete_queue(pid, version)
+            tx.save_queue([QueueEntry(pid, version, tid, r, scores[tid], "api", False, None)
+                           for r, tid in enumerate(order)])
+        ctx.progress(step="publish", version=version)
+        existing = "resume" if earlier == version else "replace" if named else "new"
+        lineage = {"source": "api"}
     report = publish_queue(ctx.storage, gateway, pid, scores, settings=ctx.settings,
-                           version=version, lineage={"source": "api"})
+                           version=version, lineage=lineage, existing=existing)
     ctx.enqueue(*([tail_spec(pid)] if report.remaining else []), cleanup_spec(pid, ctx.settings))
 
 

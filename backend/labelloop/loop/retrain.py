@@ -10,7 +10,8 @@
 6. a new model version with its lineage; the model's predictions stored (``/predict`` answers
    from them when no LLM label exists); the queue stored with a reason per task;
 7. publish the head of the queue to Label Studio (when it is reachable); the rest and the
-   clean-up of superseded versions follow in separate jobs;
+   clean-up of superseded versions follow in separate jobs; when Label Studio fails, a publish
+   job takes the stored queue over (the training is not redone);
 8. delete the earlier versions' predictions of the tasks just predicted (only the newest is
    ever read).
 """
@@ -24,11 +25,13 @@ from typing import Any
 import numpy as np
 
 from labelloop.embeddings import embed_cached
+from labelloop.errors import LabelStudioUnavailable
 from labelloop.events.projects import schema_of
 from labelloop.jobs.context import JobContext
 from labelloop.labelconfig.results import choices_result
 from labelloop.labelconfig.schema import LabelSchema
-from labelloop.labelstudio.publish import cleanup_spec, next_version, publish_queue, tail_spec
+from labelloop.labelstudio.publish import (cleanup_spec, next_version, publish_queue,
+                                           stored_publish_spec, tail_spec)
 from labelloop.loop.dataset import ProjectData, load_project_data
 from labelloop.loop.queue import draw_audit, plan_queue
 from labelloop.loop.second import reopen_for_second_opinion
@@ -104,7 +107,6 @@ def handle_retrain(ctx: JobContext) -> None:
         # (the previous retrain's stored predictions): the committee's evidence
         before = tx.latest_predictions(pid, data.task_ids[data.labeled].tolist(), source="model")
         already_audit = tx.audit_task_ids(pid)
-        version = next_version(tx, pid, s.model_version_prefix)
     if data.task_ids.size == 0 or not data.has_text.any():
         log.info("project %s: no tasks with text yet", pid)
         return
@@ -147,8 +149,13 @@ def handle_retrain(ctx: JobContext) -> None:
                       disagree=disagree, fraction=s.audit_fraction)
     with ctx.storage.read() as tx:
         gateway = ctx.gateways.for_project(tx.get_project(pid))
-    reopened = reopen_for_second_opinion(ctx.storage, gateway, pid, schema, data, llm, llm_labels,
-                                     s, rng) if gateway is not None else []
+    reopened: list[int] = []
+    if gateway is not None:
+        try:
+            reopened = reopen_for_second_opinion(ctx.storage, gateway, pid, schema, data, llm,
+                                                 llm_labels, s, rng)
+        except LabelStudioUnavailable as exc:  # asked again by the next retrain
+            log.warning("project %s: no second annotations asked this time: %s", pid, exc)
     queue = [(tid, "second_opinion", False) for tid in reopened] + [
         (int(data.task_ids[i]), why, bool(aud))
         for i, why, aud in zip(plan.order, plan.reasons, plan.audit)]
@@ -168,7 +175,8 @@ def handle_retrain(ctx: JobContext) -> None:
     if model is not None:
         lineage["model"] = model_lineage(model, metrics, task_ids=data.task_ids[labeled].tolist(),
                                          y=data.y[labeled], embedder=ctx.resources.embedder.name)
-    with ctx.storage.write() as tx:
+    with ctx.storage.write() as tx:  # the number is taken here, with the records that hold it
+        version = next_version(tx, pid, s.model_version_prefix)
         tx.add_model_version(pid, version, kind="retrain", lineage=lineage)
         if model is not None and probas is not None:
             tx.save_predictions(_model_predictions(schema, data, probas, pid, version))
@@ -183,9 +191,16 @@ def handle_retrain(ctx: JobContext) -> None:
     elif queue:
         ctx.progress(step="publish", tasks=len(queue))
         scores = {tid: r / len(queue) for r, (tid, _, _) in enumerate(queue)}
-        report = publish_queue(ctx.storage, gateway, pid, scores, settings=s, version=version,
-                               results=results, lineage={"source": "retrain"})
-        ctx.enqueue(*([tail_spec(pid)] if report.remaining else []), cleanup_spec(pid, s))
+        try:
+            report = publish_queue(ctx.storage, gateway, pid, scores, settings=s,
+                                   version=version, results=results,
+                                   lineage={"source": "retrain"})
+        except LabelStudioUnavailable as exc:  # the model and queue are kept: retry the publish
+            log.warning("project %s: publishing %s failed, handed to a publish job: %s", pid,
+                        version, exc)
+            ctx.enqueue(stored_publish_spec(pid, version))
+        else:
+            ctx.enqueue(*([tail_spec(pid)] if report.remaining else []), cleanup_spec(pid, s))
     if model is not None and probas is not None:
         # after the queue switched (~0.5 s at 100,000 tasks, off the annotation → queue path)
         with ctx.storage.write() as tx:

@@ -78,6 +78,13 @@ class ModelsTx:
             _V.project_id == project_id, _V.version == version)).first()
         return _version(r) if r else None
 
+    def model_version_names(self, project_id: int, *, prefix: str) -> list[str]:
+        """The project's recorded versions whose name starts with ``prefix`` (names only: a
+        version's lineage can be large)."""
+        return list(self.conn.execute(sa.select(_V.version).where(
+            _V.project_id == project_id, _V.version.startswith(prefix, autoescape=True))
+        ).scalars())
+
     def list_model_versions(self, project_id: int) -> list[ModelVersion]:
         q = sa.select(t.model_versions).where(_V.project_id == project_id).order_by(_V.id)
         return [_version(r) for r in self.conn.execute(q)]
@@ -87,12 +94,16 @@ class ModelsTx:
             _V.project_id == project_id, _V.kind == kind)).scalar()
 
     def mark_version(self, project_id: int, version: str, *, published: bool = False,
-                     cleaned: bool = False) -> None:
+                     cleaned: bool = False, lineage: dict[str, Any] | None = None) -> None:
+        """Record a publish or clean-up; ``lineage`` is merged into the stored one."""
         values: dict[str, Any] = {}
         if published:
             values["published_at"] = now()
         if cleaned:
             values["cleaned_at"] = now()
+        if lineage:
+            stored = self.get_model_version(project_id, version)
+            values["lineage"] = {**(stored.lineage if stored else {}), **lineage}
         if values:
             self.conn.execute(sa.update(t.model_versions).where(
                 _V.project_id == project_id, _V.version == version).values(**values))

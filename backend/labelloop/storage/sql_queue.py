@@ -29,11 +29,20 @@ class QueueTx:
     conn: sa.Connection
 
     def save_queue(self, entries: list[QueueEntry]) -> None:
+        """Store queue entries; an entry already stored for the version and task is
+        overwritten (a retried job saves its queue again), except that an audit draw stays one
+        (:meth:`audit_task_ids` counts every draw)."""
         rows = [{"project_id": e.project_id, "model_version": e.model_version,
                  "task_id": e.task_id, "rank": e.rank, "score": e.score, "reason": e.reason,
                  "audit": e.audit, "detail": e.detail} for e in entries]
+        stmt = _insert(self.conn)(queue_entries)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["project_id", "model_version", "task_id"],
+            set_={"rank": stmt.excluded.rank, "score": stmt.excluded.score,
+                  "reason": stmt.excluded.reason, "detail": stmt.excluded.detail,
+                  "audit": sa.or_(_Q.audit, stmt.excluded.audit)})
         for chunk in chunks(rows, 2000):
-            self.conn.execute(sa.insert(queue_entries), chunk)
+            self.conn.execute(stmt, chunk)
 
     def get_queue(self, project_id: int, model_version: str, *, limit: int | None = None,
                   audit_only: bool = False) -> list[QueueEntry]:
@@ -64,8 +73,20 @@ class QueueTx:
 
     def add_second_annotation_requests(self, project_id: int,
                                        items: list[tuple[int, str]]) -> None:
+        """Record requests; a task already recorded keeps its first request (a retried job may
+        make the same one again)."""
         ts = now()
         if items:
-            self.conn.execute(sa.insert(second_annotations), [
+            stmt = _insert(self.conn)(second_annotations).on_conflict_do_nothing(
+                index_elements=["project_id", "task_id"])
+            self.conn.execute(stmt, [
                 {"project_id": project_id, "task_id": t, "reason": r, "requested_at": ts}
                 for t, r in items])
+
+
+def _insert(conn: sa.Connection):  # noqa: ANN202 - the dialect's insert() (it has on_conflict)
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert
