@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from labelloop.jobs.context import Handler
+from labelloop.jobs.retention import handle_retention
 from labelloop.jobs.types import JobKind
 from labelloop.labelstudio.publish import handle_cleanup, handle_publish, handle_publish_tail
 from labelloop.labelstudio.sync import handle_resync
@@ -21,5 +22,6 @@ def default_handlers(settings: Settings) -> dict[JobKind, Handler]:
         JobKind.EMBED: handle_embed,
         JobKind.RETRAIN: handle_retrain,
         JobKind.PRELABEL: handle_prelabel,
+        JobKind.RETENTION: handle_retention,
     }
     return handlers

@@ -22,6 +22,7 @@ class JobKind(str, Enum):
     PRELABEL = "prelabel"
     EMBED = "embed"
     RETRAIN = "retrain"
+    RETENTION = "retention"
 
 
 class JobStatus(str, Enum):
@@ -52,6 +53,7 @@ POLICIES: dict[JobKind, RetryPolicy] = {
     JobKind.PRELABEL: RetryPolicy(max_attempts=5, backoff_base_s=10.0),
     JobKind.EMBED: RetryPolicy(max_attempts=3),
     JobKind.RETRAIN: RetryPolicy(max_attempts=3),
+    JobKind.RETENTION: RetryPolicy(max_attempts=3, backoff_base_s=60.0),
 }
 
 

@@ -3,8 +3,13 @@
 :class:`WorkerPool` runs ``n`` workers in threads (inside the API process by default, or in a
 separate ``labelloop worker`` process) plus a scheduler thread that returns jobs of dead workers
 to the queue (expired leases, and at once those of a dead process on this host) and enqueues the
-periodic resync. Nothing here is global: a pool is
-built from settings and stopped explicitly.
+periodic resync and retention. Nothing here is global: a pool is built from settings and stopped
+explicitly.
+
+Leases: a running job's lease (``job_lease_s``, 45 s) is extended every ``job_heartbeat_s``
+(10 s) by a thread of its own; the scheduler looks for expired leases every
+:func:`schedule_tick` (5 s), so a job of a worker that died on another host runs again within
+lease + tick + poll. The worst heartbeat gap measured under load is in docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from collections.abc import Mapping
 
 from labelloop.errors import PermanentJobError
 from labelloop.jobs.context import Handler, JobContext
+from labelloop.jobs.retention import retention_spec
 from labelloop.jobs.triggers import resync_spec
 from labelloop.jobs.types import POLICIES, Job, JobKind, JobStatus
 from labelloop.labelstudio.access import GatewayProvider
@@ -28,6 +34,23 @@ from labelloop.settings import Settings
 from labelloop.storage.base import Storage
 
 log = logging.getLogger(__name__)
+
+RETENTION_FIRST_S = 300.0  # the first retention run, after a pool starts
+
+
+def host_id(settings: Settings) -> str:
+    """The host part of this process's worker ids."""
+    return settings.worker_host or socket.gethostname()
+
+
+def heartbeat_interval(settings: Settings) -> float:
+    """Seconds between lease extensions: ``job_heartbeat_s``, at most a third of the lease."""
+    return min(settings.job_heartbeat_s, settings.job_lease_s / 3)
+
+
+def schedule_tick(settings: Settings) -> float:
+    """Seconds between the scheduler's looks for expired leases and dead local processes."""
+    return min(5.0, settings.job_lease_s / 4)
 
 
 def pid_alive(pid: int) -> bool:
@@ -67,7 +90,7 @@ class Worker:
         self.handlers = dict(handlers)
         self.gateways = gateways
         self.worker_id = worker_id or \
-            f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}:0"
+            f"{host_id(settings)}:{os.getpid()}:{uuid.uuid4().hex[:12]}:0"
         self.wake_event = wake or threading.Event()
         self.rng = rng or random.Random()
         self.resources = resources or Resources(settings)
@@ -113,7 +136,8 @@ class Worker:
         message = f"{type(exc).__name__}: {exc}"
         retry_at = None
         if not isinstance(exc, PermanentJobError) and job.attempts < job.max_attempts:
-            retry_at = time.time() + POLICIES[job.kind].delay(job.attempts, self.rng.random())
+            retry_at = time.time() + POLICIES[job.kind].delay(
+                job.attempts, self.rng.random()) * self.settings.job_backoff_scale
         with self.storage.write() as tx:
             status = tx.fail_job(job.id, message, retry_at=retry_at, owner=self.worker_id)
         level = logging.WARNING if status is JobStatus.QUEUED else logging.ERROR
@@ -122,14 +146,30 @@ class Worker:
                 status.value, message, exc_info=not isinstance(exc, PermanentJobError))
 
     def _heartbeat(self, job_id: int, done: threading.Event) -> None:
-        interval = max(0.5, self.settings.job_lease_s / 3)
-        while not done.wait(interval):
+        """Extend the lease every :func:`heartbeat_interval` until ``done``. A beat that comes
+        later than half the lease is logged (the lease is then at risk of running out on a live
+        worker); each gap is on the DEBUG record as ``beat_gap_s`` (bench/bench_recovery.py)."""
+        lease = self.settings.job_lease_s
+        last = time.monotonic()
+        while not done.wait(heartbeat_interval(self.settings)):
             try:
                 with self.storage.write() as tx:
-                    tx.extend_lease(job_id, lease_s=self.settings.job_lease_s,
-                                    owner=self.worker_id)
+                    owned = tx.extend_lease(job_id, lease_s=lease, owner=self.worker_id)
             except Exception:  # a missed beat only shortens the lease
                 log.warning("could not extend the lease of job %s", job_id, exc_info=True)
+                continue
+            beat = time.monotonic()
+            gap, last = beat - last, beat
+            log.debug("job %s: lease extended %.2fs after the previous extension", job_id, gap,
+                      extra={"beat_gap_s": gap, "job_id": job_id})
+            if gap > lease / 2:
+                log.warning("job %s: lease extended %.1fs after the previous extension (lease "
+                            "%.0fs): this worker is too busy to keep its leases safe", job_id,
+                            gap, lease)
+            if not owned:
+                log.warning("job %s: its lease had run out and the queue took it back; this "
+                            "run goes on, and its end will not be recorded", job_id)
+                return
 
     def run_forever(self, stop: threading.Event) -> None:
         while not stop.is_set():
@@ -156,7 +196,7 @@ class WorkerPool:
         self.wake_event = threading.Event()
         n = threads or settings.worker_threads
         self.incarnation = uuid.uuid4().hex[:12]
-        base = f"{socket.gethostname()}:{os.getpid()}:{self.incarnation}"
+        base = f"{host_id(settings)}:{os.getpid()}:{self.incarnation}"
         self.resources = resources or Resources(settings)
         self.workers = [Worker(storage, settings, handlers, gateways=gateways,
                                worker_id=f"{base}:{i}", wake=self.wake_event,
@@ -192,7 +232,7 @@ class WorkerPool:
         after a crash or ``kill -9``, without waiting ``job_lease_s``)."""
         with self.storage.write() as tx:
             locks = tx.running_locks()
-            ids = orphaned(locks, host=socket.gethostname(), pid=os.getpid(),
+            ids = orphaned(locks, host=host_id(self.settings), pid=os.getpid(),
                            incarnation=self.incarnation)
             n = tx.requeue_running({i: locks[i] for i in ids},
                                    reason="its worker process died") if ids else 0
@@ -212,7 +252,9 @@ class WorkerPool:
             except Exception:
                 log.exception("start-up resync could not be queued")
         last_resync = time.monotonic()
-        while not self.stop_event.wait(min(30.0, self.settings.job_lease_s / 4)):
+        keep = self.settings.retention_interval_s
+        last_retention = time.monotonic() - max(0.0, keep - RETENTION_FIRST_S)
+        while not self.stop_event.wait(schedule_tick(self.settings)):
             try:
                 with self.storage.write() as tx:
                     if tx.requeue_expired():
@@ -222,8 +264,17 @@ class WorkerPool:
                 if interval and time.monotonic() - last_resync >= interval:
                     last_resync = time.monotonic()
                     self.enqueue_periodic_resync()
+                if keep and time.monotonic() - last_retention >= keep:
+                    last_retention = time.monotonic()
+                    self.enqueue_retention()
             except Exception:
                 log.exception("scheduler tick failed")
+
+    def enqueue_retention(self) -> None:
+        """One retention job at a time across every process (dedupe and serial key)."""
+        with self.storage.write() as tx:
+            tx.enqueue(retention_spec())
+        self.wake()
 
     def enqueue_periodic_resync(self) -> int:
         with self.storage.write() as tx:

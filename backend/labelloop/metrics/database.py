@@ -5,13 +5,17 @@ calls are logged by whichever process made them; the database is the one place t
 all. So nothing here is counted in memory: each scrape runs a handful of grouped queries
 (:mod:`labelloop.storage.records_ops`) and turns their rows into metric families. The builders
 are plain functions of those rows, so they are tested without a database.
+
+The counters survive retention: what deleted jobs and LLM call records counted is kept in
+``metric_totals`` (:mod:`labelloop.storage.tables_totals`), and each scrape adds it to what the
+live rows count (:func:`with_folded`).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -26,6 +30,7 @@ from prometheus_client.utils import floatToGoString
 from labelloop.jobs.types import JobKind, JobStatus
 from labelloop.storage.base import Storage
 from labelloop.storage.records_ops import JobDurations, JobGroup, LlmUsageGroup, ProjectModels
+from labelloop.storage.sql_retention import FoldedTotals
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +58,7 @@ class StorageCollector(Collector):
                 durations = tx.job_durations(self.bounds)
                 usage = tx.llm_usage_groups()
                 models = tx.model_summaries()
+                folded = tx.folded_totals(self.bounds)
         except Exception:  # a scrape must still answer: the in-process metrics are intact
             log.warning("metrics: reading the database failed", exc_info=True)
             up.add_metric([], 0.0)
@@ -60,16 +66,45 @@ class StorageCollector(Collector):
             return
         up.add_metric([], 1.0)
         yield up
-        yield from job_families(groups, durations, now=self.clock(), bounds=self.bounds)
+        durations, usage = with_folded(durations, usage, folded)
+        yield from job_families(groups, durations, now=self.clock(), bounds=self.bounds,
+                                failed_before=folded.failed_attempts)
         yield from llm_families(usage)
         yield from model_families(models)
 
 
+def with_folded(durations: Sequence[JobDurations], usage: Sequence[LlmUsageGroup],
+                folded: FoldedTotals) -> tuple[list[JobDurations], list[LlmUsageGroup]]:
+    """The live rows' run times and LLM usage plus what deleted rows had counted, per label
+    set (a label set only deleted rows had is kept: a counter never disappears)."""
+    runs: dict[tuple[str, str], JobDurations] = {}
+    for d in [*durations, *folded.durations]:
+        if (old := runs.get((d.kind, d.status))) is not None:
+            d = JobDurations(kind=d.kind, status=d.status, count=old.count + d.count,
+                             sum_s=old.sum_s + d.sum_s, cumulative=tuple(
+                                 a + b for a, b in zip(old.cumulative, d.cumulative)))
+        runs[(d.kind, d.status)] = d
+    calls: dict[tuple[str, str, str, str], LlmUsageGroup] = {}
+    for u in [*usage, *folded.llm]:
+        key = (u.endpoint, u.model, u.purpose, u.status)
+        if (old_u := calls.get(key)) is not None:
+            u = LlmUsageGroup(*key, calls=old_u.calls + u.calls,
+                              prompt_tokens=old_u.prompt_tokens + u.prompt_tokens,
+                              completion_tokens=old_u.completion_tokens + u.completion_tokens,
+                              cost_usd=old_u.cost_usd + u.cost_usd,
+                              latency_s=old_u.latency_s + u.latency_s)
+        calls[key] = u
+    return list(runs.values()), list(calls.values())
+
+
 def job_families(groups: Sequence[JobGroup], durations: Sequence[JobDurations], *, now: float,
-                 bounds: Sequence[float]) -> Iterator[Metric]:
+                 bounds: Sequence[float],
+                 failed_before: Mapping[str, int] | None = None) -> Iterator[Metric]:
     """Queue depth, failed attempts and queue delay per kind (every known kind, zeros included),
-    and run times per kind and final status."""
-    kinds = sorted({k.value for k in JobKind} | {g.kind for g in groups})
+    and run times per kind and final status. ``failed_before``: failed attempts of deleted jobs
+    per kind (retention), added to the live rows' count."""
+    failed_before = failed_before or {}
+    kinds = sorted({k.value for k in JobKind} | {g.kind for g in groups} | set(failed_before))
     statuses = [s.value for s in JobStatus]
     statuses += sorted({g.status for g in groups} - set(statuses))
     counts = {(g.kind, g.status): g.count for g in groups}
@@ -86,7 +121,8 @@ def job_families(groups: Sequence[JobGroup], durations: Sequence[JobDurations], 
         for status in statuses:
             jobs.add_metric([kind, status], counts.get((kind, status), 0))
         mine = [g for g in groups if g.kind == kind]
-        failed.add_metric([kind], sum(g.failed_attempts for g in mine))
+        failed.add_metric([kind], sum(g.failed_attempts for g in mine)
+                          + failed_before.get(kind, 0))
         due = [g.earliest_run_after for g in mine if g.status == JobStatus.QUEUED.value]
         delay.add_metric([kind], max(0.0, now - min(due)) if due else 0.0)
     yield jobs

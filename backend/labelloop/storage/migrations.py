@@ -20,6 +20,7 @@ from labelloop.storage.tables_queue import create_queue_tables, create_second_an
 from labelloop.storage.tables_skips import create_skip_tables
 from labelloop.storage.tables_embeddings import create_embedding_tables
 from labelloop.storage.tables_llm import create_llm_tables
+from labelloop.storage.tables_totals import create_totals_tables
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,8 @@ MIGRATIONS: list[Migration] = [
               _drop_superseded_predictions),
     Migration(8, "skipped_items: what jobs skipped and why; tasks.original (before cleaning)",
               create_skip_tables),
+    Migration(10, "metric_totals: what deleted jobs and LLM calls counted (retention)",
+              create_totals_tables),
 ]
 
 

@@ -16,6 +16,15 @@ _J = t.jobs.c
 CLAIM_LOCK = 0x6C6C6F6F  # PostgreSQL advisory lock key of job claims ("lloo")
 
 
+def db_now(conn: sa.Connection) -> sa.ColumnElement[float]:
+    """The database server's clock as Unix seconds. Leases are set and checked against it, so a
+    worker whose host clock runs late by more than a lease (45 s) cannot have its live jobs taken
+    away by a scheduler on another host: on SQLite every process reads the same host's clock."""
+    if conn.dialect.name == "postgresql":
+        return sa.cast(sa.func.extract("epoch", sa.func.clock_timestamp()), sa.Float)
+    return (sa.func.julianday("now") - 2440587.5) * 86400.0
+
+
 def _job(row: sa.Row) -> Job:
     return Job(
         id=row.id, kind=JobKind(row.kind), project_id=row.project_id, payload=row.payload or {},
@@ -92,7 +101,7 @@ class JobsTx:
         self.conn.execute(sa.update(t.jobs).where(
             _J.id == row.id, _J.status == JobStatus.QUEUED.value
         ).values(status=JobStatus.RUNNING.value, attempts=_J.attempts + 1, locked_by=worker_id,
-                 lease_until=ts + lease_s, started_at=ts, updated_at=ts))
+                 lease_until=db_now(self.conn) + lease_s, started_at=ts, updated_at=ts))
         return self.get_job(int(row.id))
 
     def get_job(self, job_id: int) -> Job | None:
@@ -147,19 +156,22 @@ class JobsTx:
         return status
 
     def extend_lease(self, job_id: int, *, lease_s: float,
-                     progress: dict[str, Any] | None = None, owner: str | None = None) -> None:
+                     progress: dict[str, Any] | None = None, owner: str | None = None) -> bool:
+        """Extend a running job's lease (and record progress); False when the job no longer
+        runs (under ``owner``, when given): its lease ran out and the queue took it back."""
         ts = now()
-        values: dict[str, Any] = {"lease_until": ts + lease_s, "updated_at": ts}
+        values: dict[str, Any] = {"lease_until": db_now(self.conn) + lease_s, "updated_at": ts}
         if progress is not None:
             values["progress"] = progress
-        self.conn.execute(sa.update(t.jobs).where(
+        res = self.conn.execute(sa.update(t.jobs).where(
             self._owned(job_id, owner), _J.status == JobStatus.RUNNING.value).values(**values))
+        return res.rowcount > 0
 
     def requeue_expired(self) -> int:
         """Running jobs whose lease ran out (their worker died) go back to the queue."""
         owners = {int(r.id): r.locked_by or "" for r in self.conn.execute(
             sa.select(_J.id, _J.locked_by).where(
-                _J.status == JobStatus.RUNNING.value, _J.lease_until < now()))}
+                _J.status == JobStatus.RUNNING.value, _J.lease_until < db_now(self.conn)))}
         return self.requeue_running(owners, reason="lease expired: the worker running it stopped")
 
     def running_locks(self) -> dict[int, str]:
