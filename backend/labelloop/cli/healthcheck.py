@@ -54,7 +54,7 @@ def check(settings: Settings, *, timeout: float = 2.0) -> tuple[bool, str]:
         token = base64.b64encode(f"{settings.basic_auth_user}:{password}".encode()).decode()
         request.add_header("Authorization", f"Basic {token}")
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             body = json.loads(response.read())
     except urllib.error.HTTPError as exc:
         return False, f"{request.full_url}: HTTP {exc.code}"
