@@ -196,3 +196,87 @@ def test_a_requeued_job_gives_way_to_a_queued_one_with_its_dedupe_key(storage) -
         assert tx.requeue_running({running: "h:1:a:0"}, reason="its worker process died") == 1
         assert tx.get_job(running).status is JobStatus.SUPERSEDED
         assert tx.get_job(queued).status is JobStatus.QUEUED
+
+
+EXTERNAL_WORKER = """
+import sys, threading, time
+from labelloop.jobs.types import JobKind
+from labelloop.jobs.worker import WorkerPool
+from labelloop.labelstudio.access import GatewayProvider
+from labelloop.settings import Settings
+from labelloop.storage.base import open_storage
+
+settings = Settings(_env_file=None)
+storage = open_storage(settings.resolved_database_url)
+pool = WorkerPool(storage, settings, {JobKind.EMBED: lambda ctx: time.sleep(600)},
+                  gateways=GatewayProvider(settings), threads=1)
+pool.start()
+print("started", flush=True)
+threading.Event().wait()
+"""
+
+
+def test_a_job_of_a_worker_killed_on_another_host_runs_again_within_the_lease(
+        storage, settings) -> None:  # noqa: ANN001
+    """An external worker (its own process and lease, another host id) is killed with -9
+    mid-job: a worker here leaves the job alone while its heartbeats come, then runs it within
+    lease + scheduler tick + poll of the kill."""
+    from labelloop.jobs.worker import schedule_tick
+
+    lease, poll = 3.0, 0.2
+    with storage.write() as tx:
+        jid, _ = tx.enqueue(JobSpec(JobKind.EMBED, 1))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LABELLOOP_", "LABEL_STUDIO"))}
+    env.update(LABELLOOP_DATABASE_URL=storage.url, LABELLOOP_WORKER_HOST="host-a",
+               LABELLOOP_JOB_LEASE_S=str(lease), LABELLOOP_JOB_HEARTBEAT_S="0.5",
+               LABELLOOP_JOB_POLL_INTERVAL_S=str(poll), LABELLOOP_RESYNC_ON_START="false",
+               LABELLOOP_DATA_DIR=str(settings.data_dir / "a"))
+    proc = subprocess.Popen([sys.executable, "-c", EXTERNAL_WORKER], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    ran: list[tuple[str, float]] = []
+    here = settings.model_copy(update={"worker_host": "host-b", "job_lease_s": lease,
+                                       "job_poll_interval_s": poll, "resync_on_start": False})
+    pool = WorkerPool(storage, here, {JobKind.EMBED: lambda c: ran.append(
+        (c.job.locked_by or "", time.monotonic()))}, gateways=GatewayProvider(here), threads=1)
+    try:
+        deadline = time.time() + 60
+        job = None
+        while time.time() < deadline:
+            with storage.read() as tx:
+                job = tx.get_job(jid)
+            if job is not None and job.status is JobStatus.RUNNING:
+                break
+            time.sleep(0.1)
+        assert job is not None and (job.locked_by or "").startswith("host-a:"), proc.poll()
+        pool.start()
+        time.sleep(2.5 * lease)  # the external worker's heartbeats keep its job
+        with storage.read() as tx:
+            job = tx.get_job(jid)
+        assert job.status is JobStatus.RUNNING and job.locked_by.startswith("host-a:")  # type: ignore[union-attr]
+        assert not ran
+        proc.kill()  # SIGKILL: no clean-up of any kind
+        proc.wait(timeout=10)
+        killed = time.monotonic()
+        while not ran and time.monotonic() - killed < 4 * lease:
+            time.sleep(0.05)
+    finally:
+        pool.stop()
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate(timeout=10)
+    assert ran and ran[0][0].startswith("host-b:")
+    took = ran[0][1] - killed
+    assert took <= lease + schedule_tick(here) + poll + 1.0, took
+    with storage.read() as tx:
+        job = tx.get_job(jid)
+    assert job.status is JobStatus.SUCCEEDED and job.attempts == 2  # type: ignore[union-attr]
+
+
+def test_heartbeat_every_10_s_within_a_45_s_lease_by_default(settings) -> None:  # noqa: ANN001
+    from labelloop.jobs.worker import heartbeat_interval, schedule_tick
+
+    assert (settings.job_lease_s, heartbeat_interval(settings)) == (45.0, 10.0)
+    # a dead worker's job is looked for at most lease + tick after its last heartbeat
+    assert settings.job_lease_s + schedule_tick(settings) + settings.job_poll_interval_s <= 60
+    short = settings.model_copy(update={"job_lease_s": 3.0})
+    assert heartbeat_interval(short) == 1.0  # never more than a third of the lease
