@@ -15,6 +15,7 @@ from labelloop.embeddings import (
     InvalidTexts,
     SentenceTransformerEmbedder,
     embed_cached,
+    embed_each,
     text_hash,
 )
 from labelloop.storage import Storage, open_storage
@@ -156,3 +157,57 @@ class TestCache:
         assert embed_cached([], embedder=CountingEmbedder(), store=store).shape == (0, 8)
         with pytest.raises(InvalidTexts):
             embed_cached("one string", embedder=CountingEmbedder(), store=store)
+
+
+class PickyEmbedder(CountingEmbedder):
+    """Fails a whole call when one text holds ``poison`` (as a tokenizer may), and answers NaN
+    for ``nan``; fails every call with ``broken`` set (a model that cannot be used)."""
+
+    def __init__(self, broken: BaseException | None = None) -> None:
+        super().__init__()
+        self.broken = broken
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        if self.broken is not None:
+            raise self.broken
+        self.tried = [*getattr(self, "tried", []), *texts]
+        if any("poison" in t for t in texts):
+            raise ValueError("cannot tokenize this text")
+        out = super().encode(texts)
+        out[[i for i, t in enumerate(texts) if "nan" in t]] = np.nan
+        return out
+
+
+class TestBadItems:
+    def test_a_text_that_cannot_be_encoded_is_left_out_not_fatal(self, store: Storage) -> None:
+        fake = CountingEmbedder()
+        texts = ["good one", "bad \udc80 one", "good two"]
+        result = embed_each(texts, embedder=fake, store=store)
+        assert list(result.failed) == [1] and "not valid Unicode" in result.failed[1]
+        assert result.ok.tolist() == [True, False, True]
+        assert not result.vectors[1].any() and fake.encoded == ["good one", "good two"]
+        np.testing.assert_array_equal(result.vectors[[0, 2]], fake.encode(["good one",
+                                                                            "good two"]))
+        with pytest.raises(InvalidTexts, match="1 text"):
+            embed_cached(texts, embedder=fake, store=store)
+
+    def test_a_chunk_the_embedder_refuses_is_encoded_text_by_text(self, store: Storage) -> None:
+        fake = PickyEmbedder()
+        texts = [f"t{i}" for i in range(6)] + ["poison pill", "nan here"]
+        result = embed_each(texts, embedder=fake, store=store, chunk_size=4)
+        assert set(result.failed) == {6, 7}
+        assert "cannot tokenize" in result.failed[6] and "not finite" in result.failed[7]
+        assert result.ok.sum() == 6
+        with store.read() as tx:  # the good ones are cached, the bad ones are not
+            assert tx.count_embeddings(fake.name) == 6
+        # the second run reads the good ones from the cache and tries only the bad ones
+        fake.tried = []
+        again = embed_each(texts, embedder=fake, store=store, chunk_size=4)
+        assert set(again.failed) == {6, 7} and set(fake.tried) == {"poison pill", "nan here"}
+
+    def test_an_embedder_that_cannot_work_still_fails_the_call(self, store: Storage) -> None:
+        fake = PickyEmbedder(broken=EmbeddingModelUnavailable("model files missing"))
+        with pytest.raises(EmbeddingModelUnavailable):
+            embed_each(["a", "b"], embedder=fake, store=store)
+        with pytest.raises(RuntimeError):
+            embed_each(["a"], embedder=PickyEmbedder(broken=RuntimeError("CUDA")), store=store)

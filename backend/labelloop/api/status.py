@@ -34,6 +34,8 @@ def _project(tx: Tx, p: Project, services: Any) -> dict[str, Any]:
         "label_studio_api": bool(services.gateways.credentials(p)),
         "last_synced_at": p.last_synced_at, "sync_error": p.sync_error,
         "schema": p.schema,
+        # tasks a job skipped (text it cannot encode, a value the database refuses, …) and why
+        "skipped": tx.skip_summary(p.id).to_json(),
     }
 
 
@@ -61,6 +63,7 @@ def status(services: ServicesDep) -> dict[str, Any]:
         jobs = tx.job_counts()
         failing = [_job(j) for j in tx.list_jobs(status=JobStatus.DEAD, limit=10)]
         events = tx.event_counts()
+        skipped = tx.skip_summary().to_json()
     return {
         "version": __version__,
         "storage": services.storage.dialect,
@@ -71,6 +74,7 @@ def status(services: ServicesDep) -> dict[str, Any]:
         "jobs": jobs,
         "dead_jobs": failing,
         "events": events,
+        "skipped": skipped,
     }
 
 

@@ -13,7 +13,13 @@ from labelloop.embeddings.base import (
     InvalidTexts,
     l2_normalise,
 )
-from labelloop.embeddings.cache import CachedEmbedder, embed_cached, text_hash
+from labelloop.embeddings.cache import (
+    CachedEmbedder,
+    Embedded,
+    embed_cached,
+    embed_each,
+    text_hash,
+)
 from labelloop.embeddings.sentence_transformer import (
     DEFAULT_MODEL_NAME,
     SentenceTransformerEmbedder,
@@ -21,7 +27,7 @@ from labelloop.embeddings.sentence_transformer import (
 )
 
 __all__ = [
-    "DEFAULT_MODEL_NAME", "CachedEmbedder", "Embedder", "EmbeddingModelUnavailable",
+    "DEFAULT_MODEL_NAME", "CachedEmbedder", "Embedded", "Embedder", "EmbeddingModelUnavailable",
     "InvalidTexts", "SentenceTransformerEmbedder", "bundled_model_path", "embed_cached",
-    "l2_normalise", "text_hash",
+    "embed_each", "l2_normalise", "text_hash",
 ]

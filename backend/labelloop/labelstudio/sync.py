@@ -30,7 +30,10 @@ from labelloop.jobs.context import JobContext
 from labelloop.jobs.triggers import new_tasks_specs, retrain_spec
 from labelloop.labelstudio.gateway import LabelStudioGateway
 from labelloop.labelstudio.webhook_auth import ensure_webhook_auth
+from labelloop.skips import is_item_error, reason_of, record_skips
 from labelloop.storage.base import Storage, Tx
+from labelloop.storage.records import Annotation
+from labelloop.storage.sql_skips import MAX_TASK_ID
 
 log = logging.getLogger(__name__)
 
@@ -109,37 +112,69 @@ def _delete_gone(tx: Tx, project_id: int, gone: list[int], report: SyncReport) -
 
 def _store_page(storage: Storage, project_id: int, raws: list[dict[str, Any]],
                 report: SyncReport) -> None:
-    tasks, anns = [], []
+    items: list[tuple[dict[str, Any], list[Annotation]]] = []
+    skipped: dict[int, str] = {}  # tasks that cannot be read or stored: recorded, not fatal
     for raw in raws:
         try:
             task = parse_task(raw, project_id)
-            task_anns = [parse_annotation(a, project_id=project_id, task_id=task["id"])
-                         for a in raw.get("annotations") or []]
+            items.append((task, [parse_annotation(a, project_id=project_id, task_id=task["id"])
+                                 for a in raw.get("annotations") or []]))
         except InvalidInput as exc:
-            report.skipped.append(exc.message)
-            log.warning("resync of project %s: skipped a task: %s", project_id, exc.message)
-            continue
-        tasks.append(task)
-        anns.extend(task_anns)
+            skipped[raw.get("id") if isinstance(raw.get("id"), int) else 0] = exc.message
     # the page covers the ids after the cursor up to its last task (a skipped one included)
-    last = max((r["id"] for r in raws if isinstance(r.get("id"), int)), default=None)
-    with storage.write() as tx:
-        report.tasks_new += tx.upsert_tasks(project_id, tasks)
-        for kind in tx.upsert_annotations(anns, source="resync"):
-            report.annotations[kind] = report.annotations.get(kind, 0) + 1
-        task_ids = [t["id"] for t in tasks]
-        live = {a.id for a in anns}
-        stale = [a.id for a in tx.get_annotations(project_id, task_ids=task_ids) if a.id not in live]
-        n = tx.delete_annotations(stale, source="resync", unchanged_since=report.began)
-        if n:
-            report.annotations["deleted"] = report.annotations.get("deleted", 0) + n
-        if last is not None:
-            listed = {r.get("id") for r in raws}
-            between = tx.task_ids(project_id, above=report.after_id, upto=last)
-            _delete_gone(tx, project_id, [i for i in between if i not in listed], report)
-            report.after_id = last
-    report.tasks_seen += len(tasks)
+    last = max((r["id"] for r in raws if isinstance(r.get("id"), int)
+                and r["id"] <= MAX_TASK_ID), default=None)
+    counts = (report.tasks_new, report.tasks_deleted, dict(report.annotations))
+    try:
+        with storage.write() as tx:
+            _store_items(tx, project_id, items, raws, last, report)
+    except Exception as exc:  # noqa: BLE001 - only a value the database refuses is isolated
+        if not is_item_error(exc):
+            raise
+        report.tasks_new, report.tasks_deleted, report.annotations = counts  # rolled back
+        good = []  # task by task, so that only the task the database refuses is left out
+        for item in items:
+            try:
+                with storage.write() as tx:
+                    new = tx.upsert_tasks(project_id, [item[0]])
+                    kinds = tx.upsert_annotations(item[1], source="resync")
+            except Exception as item_exc:  # noqa: BLE001
+                if not is_item_error(item_exc):
+                    raise
+                skipped[item[0]["id"]] = reason_of(item_exc)
+                continue
+            good.append(item)
+            report.tasks_new += new
+            for kind in kinds:
+                report.annotations[kind] = report.annotations.get(kind, 0) + 1
+        with storage.write() as tx:
+            _store_items(tx, project_id, good, raws, last, report)
+        items = good
+    report.skipped.extend(skipped.values())
+    record_skips(storage, project_id, "resync", skipped, processed=[t["id"] for t, _ in items])
+    report.tasks_seen += len(items)
     report.pages += 1
+
+
+def _store_items(tx: Tx, project_id: int, items: list[tuple[dict[str, Any], list[Annotation]]],
+                 raws: list[dict[str, Any]], last: int | None, report: SyncReport) -> None:
+    """Store a page's tasks and annotations and what the page proves gone; move the cursor."""
+    tasks = [t for t, _ in items]
+    anns = [a for _, task_anns in items for a in task_anns]
+    report.tasks_new += tx.upsert_tasks(project_id, tasks)
+    for kind in tx.upsert_annotations(anns, source="resync"):
+        report.annotations[kind] = report.annotations.get(kind, 0) + 1
+    task_ids = [t["id"] for t in tasks]
+    live = {a.id for a in anns}
+    stale = [a.id for a in tx.get_annotations(project_id, task_ids=task_ids) if a.id not in live]
+    n = tx.delete_annotations(stale, source="resync", unchanged_since=report.began)
+    if n:
+        report.annotations["deleted"] = report.annotations.get("deleted", 0) + n
+    if last is not None:
+        listed = {r.get("id") for r in raws}
+        between = tx.task_ids(project_id, above=report.after_id, upto=last)
+        _delete_gone(tx, project_id, [i for i in between if i not in listed], report)
+        report.after_id = last
 
 
 def handle_resync(ctx: JobContext) -> None:

@@ -8,20 +8,28 @@ failures (an answer outside the label set after its retry): the task is done for
 Calls that failed after their retries (timeouts, 5xx, an unreachable endpoint, its capability
 check included) leave their tasks undone and fail the job retryably, so the next attempt asks
 again for those tasks only instead of the job succeeding without them.
+
+One bad task never stops the others: a text that is not valid Unicode is not sent; when a
+labeling run raises because of what one item holds, the run's unanswered items are labeled one
+by one so only that item is left out. Both, and answers outside the label set, are recorded in
+``skipped_items`` (job kind ``prelabel``) with their reason and shown in ``/status``.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 from labelloop.errors import JobError, PermanentJobError
 from labelloop.events.projects import schema_of
 from labelloop.jobs.context import JobContext
 from labelloop.jobs.triggers import retrain_spec
 from labelloop.labelconfig.results import task_text
+from labelloop.labelconfig.schema import LabelSchema
 from labelloop.llm import LabelOutcome, LabelRequest
 from labelloop.llm.pool import example_pool
+from labelloop.skips import is_item_error, reason_of, record_skips
 
 log = logging.getLogger(__name__)
 CHUNK = 2000  # tasks per labeling run: one event loop and HTTP client, connections kept warm
@@ -43,13 +51,20 @@ def handle_prelabel(ctx: JobContext) -> None:
         todo = [LabelRequest(t.id, text) for t in tx.get_tasks(pid)
                 if t.id not in done and (text := task_text(schema, t.data))]
         examples = example_pool(tx, pid, schema, model_version=version)
-    if not todo:
-        return
     tally = _Tally(ctx, len(todo))
+    for r in todo:
+        try:  # stored before text was cleaned at the edge: it cannot be sent
+            r.text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            tally.skipped[r.task_id] = reason_of(exc)
+    todo = [r for r in todo if r.task_id not in tally.skipped]
+    if not todo:
+        tally.record(pid, ctx)
+        return
     for i in range(0, len(todo), CHUNK):
-        labeler.label_many_sync(schema, todo[i:i + CHUNK], examples=examples, project_id=pid,
-                                on_outcome=tally.add)
+        _label_isolating(labeler, schema, todo[i:i + CHUNK], examples, pid, tally)
         tally.report()
+        tally.record(pid, ctx)
         status = labeler.status()
         if status.state != "ok":
             if tally.labeled:
@@ -67,25 +82,59 @@ def handle_prelabel(ctx: JobContext) -> None:
                        f"(first: {unanswered[0]}); they are asked again on the next attempt")
 
 
+def _label_isolating(labeler: Any, schema: LabelSchema, items: list[LabelRequest],
+                     examples: Any, pid: int, tally: _Tally) -> None:
+    """Label ``items`` in one run; when the run raises because of an item (not the endpoint:
+    those errors become outcomes), label the items it did not answer one by one, and skip those
+    that raise again."""
+    try:
+        labeler.label_many_sync(schema, items, examples=examples, project_id=pid,
+                                on_outcome=tally.add)
+        return
+    except Exception as exc:  # noqa: BLE001 - only an item's error is isolated
+        if not is_item_error(exc):
+            raise
+        if len(items) == 1:
+            tally.skipped[items[0].task_id] = reason_of(exc)
+            return
+        log.warning("project %s: a pre-label run failed (%s); labeling its %d items one by "
+                    "one", pid, reason_of(exc), len(items))
+    for item in items:
+        if item.task_id not in tally.seen:
+            _label_isolating(labeler, schema, [item], examples, pid, tally)
+
+
 class _Tally:
     """Counts outcomes as they come and reports progress at most every PROGRESS_EVERY_S (the
-    write is small; the labeling run waits for it)."""
+    write is small; the labeling run waits for it); collects the tasks to record as skipped."""
 
     def __init__(self, ctx: JobContext, tasks: int) -> None:
         self.ctx, self.tasks = ctx, tasks
         self.labeled = self.failed = 0
         self.unanswered: list[str] = []  # calls that failed after their retries: asked later
+        self.seen: set[int] = set()
+        self.skipped: dict[int, str] = {}  # lasting failures and items that raised: recorded
+        self.answered: set[int] = set()
         self._reported = time.monotonic()
 
     def add(self, o: LabelOutcome) -> None:
+        self.seen.add(o.task_id)
         if o.labels:
             self.labeled += 1
+            self.answered.add(o.task_id)
         elif o.failure_kind == "request_failed":
             self.unanswered.append(o.failure or "")
         else:
             self.failed += 1
+            if o.failure_kind in ("invalid_answer", "rejected"):
+                self.skipped[o.task_id] = o.failure or str(o.failure_kind)
         if time.monotonic() - self._reported >= PROGRESS_EVERY_S:
             self.report()
+
+    def record(self, pid: int, ctx: JobContext) -> None:
+        """Store the skips so far and forget those of the tasks labeled since."""
+        record_skips(ctx.storage, pid, "prelabel", self.skipped, processed=self.answered)
+        self.skipped, self.answered = {}, set()
 
     def report(self) -> None:
         self._reported = time.monotonic()

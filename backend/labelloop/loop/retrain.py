@@ -33,6 +33,7 @@ from labelloop.labelconfig.schema import LabelSchema
 from labelloop.labelstudio.publish import (cleanup_spec, next_version, publish_queue,
                                            stored_publish_spec, tail_spec)
 from labelloop.loop.dataset import ProjectData, load_project_data
+from labelloop.loop.embed import embed_project
 from labelloop.loop.queue import draw_audit, plan_queue
 from labelloop.loop.second import reopen_for_second_opinion
 from labelloop.predict.service import llm_entry
@@ -111,11 +112,10 @@ def handle_retrain(ctx: JobContext) -> None:
         log.info("project %s: no tasks with text yet", pid)
         return
     ctx.progress(step="embed", tasks=int(data.has_text.sum()))
-    text_pos = np.flatnonzero(data.has_text)
-    vectors = embed_cached([data.texts[i] for i in text_pos], embedder=ctx.resources.embedder,
-                           store=ctx.storage)
-    x = np.zeros((len(data.task_ids), vectors.shape[1]), dtype=np.float32)
-    x[text_pos] = vectors
+    # a text that cannot be embedded is skipped (recorded, shown in /status), not fatal
+    x, data = embed_project(ctx, pid, data, job_kind="retrain")
+    if not data.has_text.any():
+        return
     labeled = np.flatnonzero(data.labeled & data.has_text)
     ctx.progress(step="train", labeled=int(labeled.size))
     model = metrics = probas = None

@@ -6,6 +6,10 @@ worth more than a new task. In projects with at least two annotators, up to
 ``second_annotation_budget`` such tasks per retrain are sent back to Label Studio (served to a
 different user; see docs/quality.md) and put at the head of the published queue, reason
 ``second_opinion``. Requests are recorded, so a task is asked for once.
+
+A task Label Studio refuses to reopen (a bad value in its answer) is skipped and recorded
+(``skipped_items``, job kind ``second_opinion``); a stored prediction of unexpected shape counts
+as no prediction. Neither stops the retrain.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from labelloop.labelstudio.gateway import LabelStudioGateway
 from labelloop.loop.dataset import ProjectData, choices_of
 from labelloop.quality.double import second_annotation_positions
 from labelloop.settings import Settings
+from labelloop.skips import is_item_error, reason_of, record_skips
 from labelloop.storage.base import Storage
 
 log = logging.getLogger(__name__)
@@ -49,9 +54,8 @@ def reopen_for_second_opinion(storage: Storage, gateway: LabelStudioGateway, pid
     index = {c: i for i, c in enumerate(schema.labels)}
     first = np.array([index[choices_of(schema, per_task[t][0])[0]] if t in per_task else np.nan
                       for t in ids], dtype=float)
-    model = np.array([index.get((before[t].result or [{}])[0].get("value", {})
-                                .get("choices", [None])[0], np.nan)
-                      if t in before and before[t].result else np.nan for t in ids], dtype=float)
+    model = np.array([index.get(_first_choice(before[t].result) if t in before else None,
+                                np.nan) for t in ids], dtype=float)
     llm_idx = np.full(len(ids), np.nan)
     conf = np.zeros(len(ids))
     if llm is not None:
@@ -64,13 +68,29 @@ def reopen_for_second_opinion(storage: Storage, gateway: LabelStudioGateway, pid
         requested=np.array([t in asked for t in ids]), budget=settings.second_annotation_budget,
         rng=rng)
     made: list[tuple[int, str]] = []
+    skipped: dict[int, str] = {}
     for c in chosen:
         tid = ids[c.position]
-        if gateway.request_annotations(tid, total=2):
-            made.append((tid, c.reason))
+        try:
+            if gateway.request_annotations(tid, total=2):
+                made.append((tid, c.reason))
+        except Exception as exc:  # noqa: BLE001 - Label Studio being away still raises
+            if not is_item_error(exc):
+                raise
+            skipped[tid] = reason_of(exc)
+    record_skips(storage, pid, "second_opinion", skipped, processed=[t for t, _ in made])
     if made:
         with storage.write() as tx:
             tx.add_second_annotation_requests(pid, made)
         log.info("project %s: asked Label Studio for a second annotation of %d task(s)", pid,
                  len(made))
     return waiting + [t for t, _ in made]
+
+
+def _first_choice(result: object) -> str | None:
+    """The first label of a stored prediction's first region; None when it has none."""
+    region = result[0] if isinstance(result, list) and result else None
+    value = region.get("value") if isinstance(region, dict) else None
+    chosen = value.get("choices") if isinstance(value, dict) else None
+    first = chosen[0] if isinstance(chosen, list) and chosen else None
+    return first if isinstance(first, str) else None

@@ -43,6 +43,13 @@ class SkipSummary:
     count: int  # distinct tasks skipped by any job
     reasons: list[SkipReason]  # the most frequent first
 
+    def to_json(self) -> dict[str, object]:
+        """What ``/status`` shows: ``{"count", "reasons": [{"job", "reason", "tasks",
+        "task_ids", "last_seen"}]}``."""
+        return {"count": self.count, "reasons": [
+            {"job": r.job_kind, "reason": r.reason, "tasks": r.tasks, "task_ids": r.task_ids,
+             "last_seen": r.last_seen} for r in self.reasons]}
+
 
 def _task_id(task_id: object) -> int:
     ok = isinstance(task_id, int) and not isinstance(task_id, bool) and 0 < task_id <= MAX_TASK_ID
