@@ -89,6 +89,14 @@ class Settings(BaseSettings):
         default=True,
         description="PATCH project.sampling to 'Uncertainty sampling' when publishing the queue.",
     )
+    model_version_drift: Literal["restore", "follow"] = Field(
+        default="restore",
+        description="When a project's model_version in Label Studio moves off the version "
+                    "labelloop published (an Annotation settings save, a user's choice in the "
+                    "pre-label dropdown): 'restore' switches it back to the published version; "
+                    "'follow' leaves the user's choice (pinned) until labelloop publishes a "
+                    "newer queue. Either way the drift is reported in /status and on the "
+                    "dashboard, and the version the project shows is never deleted.")
     publish_batch_size: int = Field(
         default=20_000, ge=1,
         description="Predictions per bulk import request. Label Studio 1.23.2 recounts the "

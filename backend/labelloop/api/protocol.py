@@ -22,6 +22,7 @@ from labelloop.events.parse import parse_task, project_id_of
 from labelloop.events.projects import record_project, schema_of
 from labelloop.jobs.triggers import Trigger, jobs_for, resync_spec
 from labelloop.jobs.types import JobKind, JobStatus
+from labelloop.predict.service import published_answer_version
 from labelloop.storage.base import Tx
 from labelloop.storage.records import Project
 
@@ -83,12 +84,19 @@ def _resync_running(tx: Tx, pid: int) -> bool:
 
 
 def answering_version(services: ServicesDep, project: Project) -> str:
-    """The version /predict answers with, which Label Studio uses as its re-prediction key: the
-    LLM's when one is configured, else the local model's latest, else the base version."""
+    """The version /setup and /predict answer with, which Label Studio uses as its re-prediction
+    key. Once labelloop published a queue: the version the project shows in Label Studio (when
+    labelloop created it, else the published one), so that Label Studio, which asks /predict
+    for tasks without a prediction of this version (the quick view does), stores the answers
+    under a version that exists and creates no stray one. Before: the LLM's when one is
+    configured, else the base version."""
+    published = published_answer_version(project, services.settings.model_version_prefix)
+    if published is not None:
+        return published
     labeler = services.resources.labeler(services.storage)
     if labeler is not None:
         return labeler.model_version
-    return project.model_version or base_version(services.settings.model_version_prefix)
+    return base_version(services.settings.model_version_prefix)
 
 
 @router.post("/predict")

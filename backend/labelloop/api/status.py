@@ -13,6 +13,7 @@ from labelloop.api.middleware import access_report
 from labelloop.errors import InvalidInput, LabelStudioUnavailable, UnknownProject
 from labelloop.jobs.triggers import resync_spec
 from labelloop.jobs.types import Job, JobKind, JobSpec, JobStatus, project_serial_key
+from labelloop.labelstudio.drift import describe as describe_drift
 from labelloop.storage.base import Tx
 from labelloop.storage.records import Project
 
@@ -33,6 +34,8 @@ def _project(tx: Tx, p: Project, services: Any) -> dict[str, Any]:
         "tasks": tx.count_tasks(p.id), "annotations": tx.count_annotations(p.id),
         "label_studio_api": bool(services.gateways.credentials(p)),
         "last_synced_at": p.last_synced_at, "sync_error": p.sync_error,
+        # Label Studio showing another model_version than published: labelstudio/drift.py
+        "version_drift": describe_drift(p.version_drift),
         "schema": p.schema,
         # tasks a job skipped (text it cannot encode, a value the database refuses, …) and why
         "skipped": tx.skip_summary(p.id).to_json(),

@@ -18,6 +18,7 @@ from labelloop.errors import InvalidInput, LabelloopError, MalformedBody
 from labelloop.events.parse import ANNOTATION_ACTIONS, ParsedEvent, parse_event
 from labelloop.events.projects import record_project
 from labelloop.jobs.triggers import Trigger, jobs_for
+from labelloop.labelstudio.drift import needs_check
 from labelloop.settings import Settings
 from labelloop.storage.base import Storage, Tx
 
@@ -128,6 +129,7 @@ def _apply_segment(tx: Tx, segment: list[tuple[ParsedEvent, IngestResult]],
             projects[ev.project_id] = ev.project or projects.get(ev.project_id) or {}
     for pid, p in projects.items():
         _record(tx, pid, p)
+        _observe_version(tx, pid, p, triggers.setdefault(pid, set()))
     tasks_by_project: dict[int, dict[int, dict]] = {}
     for ev, _ in segment:
         for task in ev.tasks:
@@ -175,6 +177,20 @@ def _record(tx: Tx, pid: int, p: dict) -> bool:
     return changed
 
 
+def _observe_version(tx: Tx, pid: int, p: dict, triggers: set[Trigger]) -> None:
+    """Keep the ``model_version`` Label Studio shows; one off the published version (a settings
+    save, a user's choice) queues a check (:mod:`labelloop.labelstudio.drift`)."""
+    if "model_version" not in p or not (p["model_version"] is None
+                                        or isinstance(p["model_version"], str)):
+        return
+    shown = p["model_version"] or None
+    project = tx.get_project(pid)
+    if project is not None and project.model_version != shown:
+        tx.save_project(pid, model_version=shown)
+    if needs_check(project, shown):
+        triggers.add(Trigger.VERSION_MOVED)
+
+
 def ingest_webhook(storage: Storage, body: bytes, settings: Settings) -> IngestResult:
     """Store and apply one event in its own transaction. Raises the 4xx error of a bad body
     (after storing it with status ``invalid``)."""
@@ -191,6 +207,7 @@ def _apply(tx: Tx, ev: ParsedEvent, event_id: int, triggers: set[Trigger]) -> di
     config_changed = False
     if pid is not None and ev.action != "PROJECT_DELETED":
         config_changed = _record(tx, pid, ev.project or {})
+        _observe_version(tx, pid, ev.project or {}, triggers)
     if ev.tasks and pid is not None:
         new = tx.upsert_tasks(pid, ev.tasks)
         changes["tasks_new"] = new

@@ -5,7 +5,9 @@ from __future__ import annotations
 from labelloop.jobs.context import Handler
 from labelloop.jobs.retention import handle_retention
 from labelloop.jobs.types import JobKind
-from labelloop.labelstudio.publish import handle_cleanup, handle_publish, handle_publish_tail
+from labelloop.labelstudio.cleanup import handle_cleanup
+from labelloop.labelstudio.drift import handle_check_version
+from labelloop.labelstudio.publish import handle_publish, handle_publish_tail
 from labelloop.labelstudio.sync import handle_resync
 from labelloop.loop.embed import handle_embed
 from labelloop.loop.prelabel import handle_prelabel
@@ -22,6 +24,7 @@ def default_handlers(settings: Settings) -> dict[JobKind, Handler]:
         JobKind.EMBED: handle_embed,
         JobKind.RETRAIN: handle_retrain,
         JobKind.PRELABEL: handle_prelabel,
+        JobKind.CHECK_VERSION: handle_check_version,
         JobKind.RETENTION: handle_retention,
     }
     return handlers

@@ -15,6 +15,7 @@ class Trigger(str, Enum):
     TRAIN_REQUESTED = "train_requested"
     PROJECT_CHANGED = "project_changed"
     PROJECT_SET_UP = "project_set_up"
+    VERSION_MOVED = "version_moved"  # Label Studio shows another model_version than published
 
 
 def resync_spec(project_id: int) -> JobSpec:
@@ -22,6 +23,14 @@ def resync_spec(project_id: int) -> JobSpec:
     fresh writes for rows it may not delete, and double the load on Label Studio."""
     return JobSpec(JobKind.RESYNC, project_id, dedupe_key=f"resync:{project_id}",
                    serial_key=f"resync:{project_id}")
+
+
+def check_version_spec(project_id: int) -> JobSpec:
+    """Compare the project's model_version in Label Studio with the published one (and put it
+    back): after any retrain or publish of the project (its serial key), so a publish's own
+    switch is never taken for a drift; one queued per project."""
+    return JobSpec(JobKind.CHECK_VERSION, project_id, dedupe_key=f"check_version:{project_id}",
+                   serial_key=project_serial_key(project_id))
 
 
 def new_tasks_specs(project_id: int, settings: Settings) -> list[JobSpec]:
@@ -61,6 +70,8 @@ def jobs_for(triggers: set[Trigger], project_id: int | None, settings: Settings,
     if triggers & {Trigger.LABELS_CHANGED, Trigger.TASKS_REMOVED, Trigger.PROJECT_CHANGED}:
         now = label_changes >= settings.retrain_every_n
         specs.append(retrain_spec(project_id, settings, delay_s=0.0 if now else None))
+    if Trigger.VERSION_MOVED in triggers and can_sync:
+        specs.append(check_version_spec(project_id))
     if Trigger.TRAIN_REQUESTED in triggers:
         # after the resync (which re-triggers a retrain itself when it finds changes)
         specs.append(retrain_spec(project_id, settings, delay_s=0.0))

@@ -22,6 +22,7 @@ class JobKind(str, Enum):
     PRELABEL = "prelabel"
     EMBED = "embed"
     RETRAIN = "retrain"
+    CHECK_VERSION = "check_version"
     RETENTION = "retention"
 
 
@@ -53,6 +54,7 @@ POLICIES: dict[JobKind, RetryPolicy] = {
     JobKind.PRELABEL: RetryPolicy(max_attempts=5, backoff_base_s=10.0),
     JobKind.EMBED: RetryPolicy(max_attempts=3),
     JobKind.RETRAIN: RetryPolicy(max_attempts=3),
+    JobKind.CHECK_VERSION: RetryPolicy(max_attempts=5, backoff_base_s=10.0),
     JobKind.RETENTION: RetryPolicy(max_attempts=3, backoff_base_s=60.0),
 }
 

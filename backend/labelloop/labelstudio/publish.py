@@ -330,25 +330,3 @@ def handle_publish_tail(ctx: JobContext) -> None:
                      tasks=len(order))
     log.info("project %s: all %d ranked tasks of %s in Label Studio", pid, len(order), version)
 
-
-def handle_cleanup(ctx: JobContext) -> None:
-    """Job handler: delete superseded labelloop versions' predictions from Label Studio, one
-    version at a time; when a newer queue is on its way, stop and come back later (one delete
-    holds a SQLite Label Studio for ~3.4 ms per prediction: 68 s for 20,000)."""
-    pid, gateway = _gateway(ctx)
-    with ctx.storage.read() as tx:
-        current = tx.get_project(pid).published_version  # type: ignore[union-attr]
-    prefix = ctx.settings.model_version_prefix + "-"
-    for version in gateway.list_model_versions(pid):
-        if not version.startswith(prefix) or version == current:
-            continue
-        with ctx.storage.read() as tx:
-            busy = _queue_work_waiting(tx, pid)
-        if busy:
-            log.info("project %s: clean-up postponed: %s", pid, busy)
-            ctx.enqueue(cleanup_spec(pid, ctx.settings))
-            return
-        gateway.delete_model_version(pid, version)
-        with ctx.storage.write() as tx:
-            tx.mark_version(pid, version, cleaned=True)
-        log.info("project %s: deleted superseded predictions of %s", pid, version)

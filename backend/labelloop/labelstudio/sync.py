@@ -27,7 +27,8 @@ from labelloop.errors import InvalidInput, PermanentJobError
 from labelloop.events.parse import parse_annotation, parse_task
 from labelloop.events.projects import record_project
 from labelloop.jobs.context import JobContext
-from labelloop.jobs.triggers import new_tasks_specs, retrain_spec
+from labelloop.jobs.triggers import check_version_spec, new_tasks_specs, retrain_spec
+from labelloop.labelstudio.drift import needs_check
 from labelloop.labelstudio.gateway import LabelStudioGateway
 from labelloop.labelstudio.webhook_auth import ensure_webhook_auth
 from labelloop.skips import is_item_error, reason_of, record_skips
@@ -80,6 +81,8 @@ def resync_project(storage: Storage, gateway: LabelStudioGateway, project_id: in
         record_project(tx, project_id, label_config=remote.get("label_config") or None,
                        instructions=remote.get("expert_instruction") or None,
                        title=remote.get("title") or None)
+        if "model_version" in remote:  # what Label Studio shows: a drift is checked after
+            tx.save_project(project_id, model_version=remote.get("model_version") or None)
     page: list[dict[str, Any]] = []
     for raw in gateway.iter_tasks(project_id, page_size=page_size, after_id=report.after_id):
         page.append(raw)
@@ -208,5 +211,9 @@ def handle_resync(ctx: JobContext) -> None:
         specs.extend(new_tasks_specs(pid, ctx.settings))
     if report.labels_changed or report.tasks_new or report.tasks_deleted:
         specs.append(retrain_spec(pid, ctx.settings, delay_s=0.0))
+    with ctx.storage.read() as tx:
+        now = tx.get_project(pid)
+    if needs_check(now, now.model_version if now else None):
+        specs.append(check_version_spec(pid))  # the project moved off the published version
     if specs:
         ctx.enqueue(*specs)

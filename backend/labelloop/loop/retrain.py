@@ -32,6 +32,7 @@ from labelloop.labelconfig.results import choices_result
 from labelloop.labelconfig.schema import LabelSchema
 from labelloop.labelstudio.publish import (cleanup_spec, next_version, publish_queue,
                                            stored_publish_spec, tail_spec)
+from labelloop.labelstudio.scores import queue_scores
 from labelloop.loop.dataset import ProjectData, load_project_data
 from labelloop.loop.embed import embed_project
 from labelloop.loop.queue import draw_audit, plan_queue
@@ -175,12 +176,15 @@ def handle_retrain(ctx: JobContext) -> None:
     if model is not None:
         lineage["model"] = model_lineage(model, metrics, task_ids=data.task_ids[labeled].tolist(),
                                          y=data.y[labeled], embedder=ctx.resources.embedder.name)
+    # the published score: the queue order, written as the pre-labels' confidence (scores.py)
+    ranked = queue_scores([_confidence(schema, pos_of.get(tid), probas, llm_labels.get(tid))
+                           for tid, _, _ in queue])
     with ctx.storage.write() as tx:  # the number is taken here, with the records that hold it
         version = next_version(tx, pid, s.model_version_prefix)
         tx.add_model_version(pid, version, kind="retrain", lineage=lineage)
         if model is not None and probas is not None:
             tx.save_predictions(_model_predictions(schema, data, probas, pid, version))
-        tx.save_queue([QueueEntry(pid, version, tid, r, r / len(queue), why, aud, None)
+        tx.save_queue([QueueEntry(pid, version, tid, r, ranked[r], why, aud, None)
                        for r, (tid, why, aud) in enumerate(queue)])
     log.info("project %s: %s trained on %d labels (cv acc %s), %d tasks ranked (%s) in %.2fs",
              pid, version, labeled.size, f"{metrics.accuracy:.3f}" if metrics else "-",
@@ -190,7 +194,7 @@ def handle_retrain(ctx: JobContext) -> None:
                  ctx.gateways.why_not())
     elif queue:
         ctx.progress(step="publish", tasks=len(queue))
-        scores = {tid: r / len(queue) for r, (tid, _, _) in enumerate(queue)}
+        scores = {tid: ranked[r] for r, (tid, _, _) in enumerate(queue)}
         try:
             report = publish_queue(ctx.storage, gateway, pid, scores, settings=s,
                                    version=version, results=results,
@@ -214,6 +218,17 @@ def _label_of(schema: LabelSchema, row: np.ndarray) -> tuple[list[str], float]:
         return chosen, float(np.mean([row[schema.labels.index(c)] for c in chosen]))
     k = int(np.argmax(row))
     return [schema.labels[k]], float(row[k])
+
+
+def _confidence(schema: LabelSchema, i: int | None, probas: np.ndarray | None,
+                lab: Any) -> float | None:
+    """How sure the task's pre-label is, by the rule of :func:`_prelabels`: the LLM's label
+    (its confidence), else the local model's."""
+    if lab is not None and lab.labels and set(lab.labels) <= set(schema.labels):
+        return lab.confidence
+    if probas is not None and i is not None:
+        return _label_of(schema, probas[i])[1]
+    return None
 
 
 def _prelabels(schema: LabelSchema, data: ProjectData, order: np.ndarray,

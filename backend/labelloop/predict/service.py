@@ -8,6 +8,14 @@ For each task, in order of preference:
    is answered in time is sent (and stored, so the next request is instant), the rest get "no
    prediction" and are labeled by the background pre-label job.
 Every result is validated against the labeling config before it leaves.
+
+Once labelloop has published a queue for the project, every answer carries the version the
+project shows in Label Studio (:func:`published_answer_version`): Label Studio stores each
+prediction of a ``/predict`` answer under the answer's own ``model_version``, so answering under
+the LLM's or an older model's version (as the quick view makes it ask for a task without
+predictions) added a stray version to the pre-label dropdown. The score of such an answer is the
+task's score in that version's queue, else its pre-label's confidence (never null: Label Studio
+on SQLite would serve a null score first).
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ from starlette.concurrency import run_in_threadpool
 from labelloop.errors import InvalidInput
 from labelloop.labelconfig.results import choices_result, task_text
 from labelloop.labelconfig.schema import LabelSchema
+from labelloop.labelstudio.drift import created_by_labelloop
 from labelloop.llm import LabelOutcome, LabelRequest
 from labelloop.llm.pool import example_pool
 from labelloop.loop.resources import Resources
@@ -41,6 +50,16 @@ def llm_entry(schema: LabelSchema, labels: list[str] | None, confidence: float |
     except InvalidInput:  # a label no longer in the config
         return None
     return {"result": result, "score": confidence, "model_version": version}
+
+
+def published_answer_version(project: Project, prefix: str) -> str | None:
+    """The version ``/predict`` and ``/setup`` answer under once labelloop has published: the
+    one Label Studio shows when labelloop created it, else the published one. None before the
+    first publish."""
+    if not project.published_version:
+        return None
+    shown = project.model_version
+    return shown if shown and created_by_labelloop(shown, prefix) else project.published_version
 
 
 class ServicePredictor:
@@ -75,6 +94,29 @@ class ServicePredictor:
 
     async def predict(self, project: Project, schema: LabelSchema | None,
                       task_ids: list[int]) -> list[Entry]:
+        entries = await self._predict(project, schema, task_ids)
+        version = published_answer_version(project, self.settings.model_version_prefix)
+        if version is None or not any(entries):
+            return entries
+        return await run_in_threadpool(self._under_version, project, version, task_ids, entries)
+
+    def _under_version(self, project: Project, version: str, task_ids: list[int],
+                       entries: list[Entry]) -> list[Entry]:
+        """``entries`` answered under ``version``, scored by its queue (else by confidence)."""
+        answered = [tid for tid, e in zip(task_ids, entries) if isinstance(e, dict) and e]
+        with self.storage.read() as tx:
+            queued = tx.queue_scores(project.id, version, answered)
+        out: list[Entry] = []
+        for tid, e in zip(task_ids, entries):
+            if isinstance(e, dict) and e:
+                score = queued.get(tid, e.get("score"))
+                e = {**e, "model_version": version,
+                     "score": 1.0 if score is None else float(score)}
+            out.append(e)
+        return out
+
+    async def _predict(self, project: Project, schema: LabelSchema | None,
+                       task_ids: list[int]) -> list[Entry]:
         if schema is None or not schema.supported:
             return [[] for _ in task_ids]
         labeler = self.resources.labeler(self.storage)

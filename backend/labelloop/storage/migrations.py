@@ -52,6 +52,13 @@ def _drop_superseded_predictions(conn: sa.Connection) -> None:
         p.id.in_(sa.select(ranked.c.id).where(ranked.c.rank > 1))))
 
 
+def _project_version_drift(conn: sa.Connection) -> None:
+    # A database created after the column joined ``tables.projects`` already has it.
+    if "version_drift" not in {c["name"] for c in sa.inspect(conn).get_columns("projects")}:
+        kind = sa.JSON().compile(dialect=conn.dialect)
+        conn.execute(sa.text(f"ALTER TABLE projects ADD COLUMN version_drift {kind}"))
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "foundation: projects, tasks, annotations, history, events, versions, jobs",
               _foundation),
@@ -70,6 +77,8 @@ MIGRATIONS: list[Migration] = [
               create_skip_tables),
     Migration(10, "metric_totals: what deleted jobs and LLM calls counted (retention)",
               create_totals_tables),
+    Migration(11, "projects.version_drift: Label Studio showing another model_version",
+              _project_version_drift),
 ]
 
 

@@ -23,6 +23,8 @@ class Project:
     updated_at: float
     last_synced_at: float | None
     sync_error: str | None
+    # {"shows", "published", "seen_at", "action", "resolved_at"}: labelstudio/drift.py
+    version_drift: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

@@ -55,6 +55,17 @@ class QueueTx:
         return [QueueEntry(r.project_id, r.model_version, r.task_id, r.rank, r.score, r.reason,
                            bool(r.audit), r.detail) for r in self.conn.execute(q)]
 
+    def queue_scores(self, project_id: int, model_version: str,
+                     task_ids: list[int]) -> dict[int, float]:
+        """The published score of each of these tasks in ``model_version``'s queue."""
+        out: dict[int, float] = {}
+        for chunk in chunks(task_ids):
+            out.update((r.task_id, r.score) for r in self.conn.execute(
+                sa.select(_Q.task_id, _Q.score).where(
+                    _Q.project_id == project_id, _Q.model_version == model_version,
+                    _Q.task_id.in_(chunk))))
+        return out
+
     def audit_task_ids(self, project_id: int) -> set[int]:
         """Every task ever drawn for the audit sample of a project (any version)."""
         return {r[0] for r in self.conn.execute(sa.select(_Q.task_id).where(

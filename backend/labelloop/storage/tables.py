@@ -36,6 +36,8 @@ projects = sa.Table(
     sa.Column("updated_at", sa.Float, nullable=False),
     sa.Column("last_synced_at", sa.Float),
     sa.Column("sync_error", sa.Text),
+    # the last time Label Studio's model_version was seen off the published one (migration 11)
+    sa.Column("version_drift", sa.JSON),
 )
 
 tasks = sa.Table(

@@ -154,6 +154,8 @@
     return h("section", { class: "card wide" },
       h("h2", { text: p.title || `Project ${p.id}` }),
       h("p", { class: "sub", text: `Label Studio project ${p.id} · model ${p.model_version || "none yet"} · last sync ${ago(p.last_synced_at)}${q.computed_at ? ` · quality figures from ${ago(q.computed_at)}${q.refreshing ? " (refreshing)" : ""}` : ""}${p.supported ? "" : ` · not supported: ${p.unsupported_reason}`}` }),
+      driftNote(p),
+      skippedNote(p),
       h("div", { class: "tiles" },
         tile("tasks", int(p.tasks), "tasks"),
         tile("annotations", int(p.annotations), "annotations"),
@@ -161,6 +163,33 @@
         tile("LLM-labelled tasks", int(q.n_llm_labelled), "llm-labelled"),
         tile("retrained versions", int(d.learning_curve.length), "versions"),
         tile("in the published queue", int(d.queue.size), "queue-size")));
+  }
+
+  // Label Studio showing another model version than labelloop published (labelstudio/drift.py)
+  function driftNote(p) {
+    const d = p.version_drift;
+    if (!d) return null;
+    const what = `Label Studio shows ${d.shows || "no model version"}, labelloop published ${d.published}`;
+    if (!d.active) {
+      return h("p", { class: "note", "data-drift": "resolved", text: `Model version drift seen ${ago(d.seen_at)}: ${what}; ${d.action === "restored" ? "switched back" : "resolved"} ${ago(d.resolved_at)}.` });
+    }
+    const why = {
+      follow: "left as the user chose (LABELLOOP_MODEL_VERSION_DRIFT=follow) until the next publish",
+      report: "not a version labelloop created: left alone",
+      republish: "the published version is gone from Label Studio: a retrain publishes a new one",
+    }[d.action] || d.action;
+    return h("p", { class: "drift", "data-drift": "active", text: `Model version drift, seen ${ago(d.seen_at)}: ${what} (${why}). Annotators get the pre-labels and queue order of the version Label Studio shows.` });
+  }
+
+  // tasks a job skipped instead of failing on them (text it cannot encode, a value the database
+  // refuses, an LLM answer outside the label set): the status's "skipped" (labelloop/skips.py)
+  function skippedNote(p) {
+    const sk = p.skipped;
+    if (!sk || !sk.count) return null;
+    const why = sk.reasons.map((r) => `${r.reason} (${r.job}: task${r.tasks === 1 ? "" : "s"} ` +
+      `${r.task_ids.join(", ")}${r.tasks > r.task_ids.length ? `, … ${int(r.tasks)} in all` : ""})`);
+    return h("p", { class: "skipped", "data-skipped": String(sk.count),
+      text: `${int(sk.count)} task${sk.count === 1 ? "" : "s"} skipped: ${why.join("; ")}` });
   }
 
   function curveCard(d) {

@@ -1,0 +1,56 @@
+"""The published score: Label Studio's queue order, readable as the pre-label's confidence."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from labelloop.labelstudio.scores import SPREAD, queue_scores
+
+confidence = st.one_of(st.none(), st.floats(min_value=-0.5, max_value=1.5),
+                       st.sampled_from([float("nan"), float("inf"), 0.0, 1.0, 0.5]))
+
+
+@given(st.lists(confidence, max_size=200))
+def test_scores_are_strictly_increasing_and_within_0_1(confidences: list[float | None]) -> None:
+    scores = queue_scores(confidences)
+    assert len(scores) == len(confidences)
+    assert all(0.0 <= s <= 1.0 for s in scores)
+    # Label Studio serves the lowest score first: strictly increasing = labelloop's order
+    assert all(a < b for a, b in zip(scores, scores[1:]))
+
+
+@given(st.lists(st.floats(min_value=0.0, max_value=1.0), min_size=1, max_size=100))
+def test_a_queue_in_confidence_order_publishes_each_tasks_own_confidence(
+        confidences: list[float]) -> None:
+    ordered = sorted(confidences)
+    for score, c in zip(queue_scores(ordered), ordered):
+        assert abs(score - c) <= SPREAD + 1e-12
+
+
+def test_out_of_order_neighbours_share_their_mean_and_the_rest_keep_their_own() -> None:
+    scores = queue_scores([0.3, 0.9, 0.5, 0.95])
+    assert scores[0] == pytest.approx(0.3, abs=2 * SPREAD)
+    assert scores[1] == pytest.approx(0.7, abs=2 * SPREAD)  # (0.9 + 0.5) / 2
+    assert scores[2] == pytest.approx(0.7, abs=2 * SPREAD)
+    assert scores[3] == pytest.approx(0.95, abs=2 * SPREAD)
+    assert scores[1] < scores[2]
+
+
+def test_tasks_without_a_confidence_take_the_score_before_them() -> None:
+    scores = queue_scores([None, 0.4, None, 0.8])
+    assert [round(s, 4) for s in scores] == [0.4, 0.4, 0.4, 0.8]
+    assert scores == sorted(set(scores))
+
+
+def test_without_any_confidence_the_score_is_the_queue_position() -> None:
+    assert queue_scores([None, None, None, None]) == [0.0, 0.25, 0.5, 0.75]
+    assert queue_scores([]) == []
+    assert queue_scores([0.6]) == [pytest.approx(0.6, abs=SPREAD)]
+
+
+def test_spread_outside_0_1_is_refused() -> None:
+    with pytest.raises(ValueError, match="spread"):
+        queue_scores([0.1], spread=1.0)
+
