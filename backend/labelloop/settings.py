@@ -138,6 +138,10 @@ class Settings(BaseSettings):
         default=10.0, gt=0,
         description="How often a running job's lease is extended; at most a third of "
                     "LABELLOOP_JOB_LEASE_S is used.")
+    job_backoff_scale: float = Field(
+        default=1.0, ge=0, le=100,
+        description="Multiplies every job kind's retry delay (the policies in jobs/types.py); "
+                    "0 retries a failed job at once (tests).")
     worker_host: str | None = Field(
         default=None, min_length=1, max_length=100, pattern=r"^[^:]+$",
         description="The host part of worker ids (default: the hostname). Jobs of a dead "

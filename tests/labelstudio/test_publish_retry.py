@@ -118,3 +118,105 @@ def test_saving_a_queue_twice_is_harmless(storage: Storage, ls: FakeGateway, s) 
         queue = tx.get_queue(1, "v1")
     assert [(e.task_id, e.rank, e.score, e.reason, e.audit) for e in queue] == [
         (3, 0, 0.5, "uncertainty", False), (2, 1, 1 / 3, "api", True), (1, 2, 2 / 3, "api", False)]
+
+
+def test_a_retrain_survives_label_studio_refusing_second_annotations(
+        storage: Storage, ls: FakeGateway, s, monkeypatch) -> None:  # noqa: ANN001
+    """Asking for second annotations is a Label Studio call inside the retrain: when it fails,
+    the retrain goes on without them (the next one asks again) instead of redoing its work."""
+    import labelloop.loop.retrain as retrain
+
+    def refused(*_: object, **__: object) -> list[int]:
+        raise LabelStudioUnavailable("request_annotations: Label Studio answered 500")
+
+    monkeypatch.setattr(retrain, "reopen_for_second_opinion", refused)
+    resync_project(storage, ls, 1)
+    w = worker(storage, ls, s)
+    with storage.write() as tx:
+        tx.enqueue(JobSpec(JobKind.RETRAIN, 1, serial_key=project_serial_key(1)))
+    drain(w, storage)
+    status = jobs_by_status(storage)
+    assert set(status) == {"succeeded"}, status
+    assert ls.projects[1]["model_version"] == "labelloop-1"
+
+
+def test_a_retrain_whose_publish_fails_hands_it_to_a_publish_job(
+        storage: Storage, ls: FakeGateway, s) -> None:  # noqa: ANN001
+    resync_project(storage, ls, 1)
+    w = worker(storage, ls, s)
+    with storage.write() as tx:
+        tx.enqueue(JobSpec(JobKind.RETRAIN, 1, serial_key=project_serial_key(1)))
+    ls.fail_next = 1
+    w.run_once()
+    with storage.read() as tx:
+        (publish,) = tx.list_jobs(status=JobStatus.QUEUED)
+        assert tx.get_model_version(1, "labelloop-1") is not None  # model and queue kept
+        assert len(tx.get_queue(1, "labelloop-1")) == 30
+    assert publish.kind is JobKind.PUBLISH
+    assert publish.payload == {"version": "labelloop-1", "stored": True}
+    drain(w, storage)
+    assert set(jobs_by_status(storage)) == {"succeeded"}
+    assert ls.projects[1]["model_version"] == "labelloop-1"
+    held = [p["task"] for p in ls.predictions if p["model_version"] == "labelloop-1"]
+    assert sorted(held) == list(range(1, 31))  # head and tail, each task once
+
+
+def test_a_handed_over_publish_never_sets_a_newer_queue_back(
+        storage: Storage, ls: FakeGateway, s) -> None:  # noqa: ANN001
+    resync_project(storage, ls, 1)
+    w = worker(storage, ls, s)
+    with storage.write() as tx:
+        tx.enqueue(JobSpec(JobKind.RETRAIN, 1, serial_key=project_serial_key(1)))
+    ls.fail_next = 1
+    w.run_once()  # labelloop-1 recorded, its publish handed over
+    with storage.write() as tx:
+        tx.conn.exec_driver_sql("UPDATE jobs SET run_after = 1e12 WHERE kind = 'publish'")
+        tx.enqueue(JobSpec(JobKind.RETRAIN, 1, serial_key=project_serial_key(1)))
+    w.run_once()  # labelloop-2 published
+    assert ls.projects[1]["model_version"] == "labelloop-2"
+    drain(w, storage)
+    assert ls.projects[1]["model_version"] == "labelloop-2"
+    assert set(ls.list_model_versions(1)) == {"labelloop-2"}
+
+
+@pytest.mark.parametrize("fail", ["import", "switch"])
+def test_an_api_publish_retried_after_label_studio_did_the_work_doubles_nothing(
+        storage: Storage, ls: FakeGateway, s, fail: str) -> None:  # noqa: ANN001
+    """The answer is lost after Label Studio stored the import (or switched the project): the
+    retry keeps the version it allocated and what Label Studio holds of it."""
+    resync_project(storage, ls, 1)
+    w = worker(storage, ls, s.model_copy(update={"publish_head_size": 0}))
+    real = ls.import_predictions if fail == "import" else ls.update_project
+    calls: list[int] = []
+
+    def lost_answer(*args: object, **kw: object) -> object:
+        out = real(*args, **kw)  # type: ignore[operator]
+        calls.append(1)
+        if len(calls) == 1:
+            raise LabelStudioUnavailable("read timed out")
+        return out
+
+    setattr(ls, "import_predictions" if fail == "import" else "update_project", lost_answer)
+    with storage.write() as tx:
+        tx.enqueue(api_publish_spec({i: i / 30 for i in range(1, 31)}))
+    drain(w, storage)
+    assert set(jobs_by_status(storage)) == {"succeeded"}
+    held = [p["task"] for p in ls.predictions if p["model_version"] == "labelloop-1"]
+    assert sorted(held) == list(range(1, 31))
+    assert ls.projects[1]["model_version"] == "labelloop-1"
+    with storage.read() as tx:
+        assert [v.version for v in tx.list_model_versions(1)] == ["labelloop-1"]
+
+
+def test_an_api_publish_under_a_name_already_used_replaces_it(
+        storage: Storage, ls: FakeGateway, s) -> None:  # noqa: ANN001
+    resync_project(storage, ls, 1)
+    w = worker(storage, ls, s.model_copy(update={"publish_head_size": 0}))
+    for scores in ({1: 0.1, 2: 0.2, 3: 0.3}, {4: 0.1, 2: 0.2, 1: 0.3}):
+        with storage.write() as tx:
+            tx.enqueue(api_publish_spec(scores, "mine"))
+        drain(w, storage)
+    assert sorted((p["task"], p["score"]) for p in ls.predictions
+                  if p["model_version"] == "mine") == [(1, 0.3), (2, 0.2), (4, 0.1)]
+    with storage.read() as tx:
+        assert [e.task_id for e in tx.get_queue(1, "mine")] == [4, 2, 1]

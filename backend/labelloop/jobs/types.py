@@ -48,9 +48,12 @@ class RetryPolicy:
 
 POLICIES: dict[JobKind, RetryPolicy] = {
     JobKind.RESYNC: RetryPolicy(max_attempts=8, backoff_base_s=5.0),
-    JobKind.PUBLISH: RetryPolicy(max_attempts=5, backoff_base_s=5.0),
-    JobKind.PUBLISH_TAIL: RetryPolicy(max_attempts=5, backoff_base_s=10.0),
-    JobKind.CLEANUP_VERSIONS: RetryPolicy(max_attempts=5, backoff_base_s=30.0),
+    # The Label Studio side of a queue (publish, tail, clean-up) rides out an outage of 5-10 min
+    # (publish: 7 delays from 2.5-5 s, doubling to the 300 s cap); each is safe to run again
+    # after a failure at any step (docs/architecture.md, "Every job can run twice").
+    JobKind.PUBLISH: RetryPolicy(max_attempts=8, backoff_base_s=5.0),
+    JobKind.PUBLISH_TAIL: RetryPolicy(max_attempts=8, backoff_base_s=5.0),
+    JobKind.CLEANUP_VERSIONS: RetryPolicy(max_attempts=8, backoff_base_s=30.0),
     JobKind.PRELABEL: RetryPolicy(max_attempts=5, backoff_base_s=10.0),
     JobKind.EMBED: RetryPolicy(max_attempts=3),
     JobKind.RETRAIN: RetryPolicy(max_attempts=3),
