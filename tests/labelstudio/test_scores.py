@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from labelloop.labelstudio.scores import SPREAD, queue_scores
+from tests.conftest import CONFIG
 
 confidence = st.one_of(st.none(), st.floats(min_value=-0.5, max_value=1.5),
                        st.sampled_from([float("nan"), float("inf"), 0.0, 1.0, 0.5]))
@@ -54,3 +55,27 @@ def test_spread_outside_0_1_is_refused() -> None:
     with pytest.raises(ValueError, match="spread"):
         queue_scores([0.1], spread=1.0)
 
+
+
+def test_a_retrain_publishes_the_queue_order_as_the_pre_labels_confidence(
+        storage, fake_ls, tmp_path) -> None:  # noqa: ANN001
+    from tests.loop.test_retrain import WORDS, label, run_retrain
+
+    fake_ls.add_project(1, CONFIG)
+    for i in range(1, 61):
+        fake_ls.add_task(1, i, {"text": f"{WORDS[list(WORDS)[i % 3]]} movie number {i}"})
+    label(fake_ls, storage, list(range(1, 13)))
+    version, queue = run_retrain(storage, fake_ls, tmp_path)
+    published = {p["task"]: p for p in fake_ls.predictions
+                 if p["model_version"] == version.version}
+    scores = [published[e.task_id]["score"] for e in queue]
+    # Label Studio serves the lowest score first: the order is labelloop's
+    assert scores == sorted(scores) and len(set(scores)) == len(scores)
+    assert all(0.0 <= s <= 1.0 for s in scores)
+    assert [e.score for e in queue] == scores  # what /predict answers for a queued task
+    # the number reads as a confidence: the isotonic fit of the pre-labels' own confidences
+    own = [published[e.task_id]["result"][0]["score"] for e in queue]
+    assert scores == pytest.approx(queue_scores(own), abs=1e-12)
+    assert scores != pytest.approx([r / len(queue) for r in range(len(queue))], abs=0.05)
+    # and each region keeps its own confidence
+    assert all(0.0 < c <= 1.0 for c in own)
