@@ -44,6 +44,13 @@ class Settings(BaseSettings):
         ge=1024,
         description="Requests with a larger body are refused with 413.",
     )
+    webhook_max_event_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        ge=1024,
+        description="A webhook event (of any project) with a larger body is refused with 413 "
+                    "and recorded as a stub (size, sha256, first KiB), not stored whole; a "
+                    "resync recovers what it held.",
+    )
     basic_auth_user: str | None = None
     basic_auth_password: SecretStr | None = None
     open_api: bool = Field(

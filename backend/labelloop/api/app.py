@@ -23,6 +23,7 @@ from labelloop.api.middleware import (
     describe_access,
     guards_own_api,
 )
+from labelloop.api.openapi import install_openapi
 from labelloop.api.protocol import router as protocol_router
 from labelloop.api.quality import router as quality_router
 from labelloop.api.status import router as status_router
@@ -99,6 +100,7 @@ def create_app(settings: Settings, overrides: Overrides | None = None) -> FastAP
                   description="LLM-assisted active-learning ML backend for Label Studio")
     app.state.metrics = metrics
     install_error_handlers(app)
+    install_openapi(app)
     app.include_router(protocol_router)
     app.include_router(status_router)
     app.include_router(quality_router)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -11,6 +10,7 @@ from fastapi import Depends, Request
 
 from labelloop.errors import MalformedBody
 from labelloop.events.ingestor import WebhookIngestor
+from labelloop.inputs import read_json
 from labelloop.labelstudio.access import GatewayProvider
 from labelloop.loop.resources import Resources
 from labelloop.predict.base import Predictor
@@ -49,14 +49,10 @@ StorageDep = Annotated[Storage, Depends(get_storage)]
 
 
 async def json_object(request: Request) -> dict[str, Any]:
-    """The request body as a JSON object, or :class:`MalformedBody` saying what is wrong."""
-    raw = await request.body()
-    if not raw.strip():
-        raise MalformedBody("the request body is empty; a JSON object is expected")
-    try:
-        value = json.loads(raw)
-    except ValueError as exc:
-        raise MalformedBody(f"the request body is not valid JSON: {exc}") from None
+    """The request body as a JSON object, under the input layer's rules
+    (:func:`labelloop.inputs.read_json`), or :class:`MalformedBody` saying what is wrong. Routes
+    with a documented body use :func:`labelloop.api.bodies.body_of` instead."""
+    value = read_json(await request.body())
     if not isinstance(value, dict):
         raise MalformedBody(f"the request body must be a JSON object, got {type(value).__name__}")
     return value

@@ -13,6 +13,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from labelloop.api.errors import COMMON_ERRORS, error_responses
+
 router = APIRouter()
 
 
@@ -23,6 +25,7 @@ def metrics_registry(request: Request) -> CollectorRegistry:
 RegistryDep = Annotated[CollectorRegistry, Depends(metrics_registry)]
 
 
-@router.get("/metrics", response_class=Response)
+@router.get("/metrics", response_class=Response,
+            responses=error_responses(*COMMON_ERRORS, 403, 503))
 def metrics(registry: RegistryDep) -> Response:
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -16,7 +16,17 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from labelloop import __version__
-from labelloop.api.deps import JsonObject, ServicesDep
+from labelloop.api.bodies import (
+    PredictBody,
+    PredictRequest,
+    SetupBody,
+    SetupRequest,
+    WebhookEvent,
+    documented,
+    read_event_body,
+)
+from labelloop.api.deps import ServicesDep
+from labelloop.api.errors import COMMON_ERRORS, error_responses
 from labelloop.errors import InvalidInput, UnknownProject
 from labelloop.events.parse import parse_task, project_id_of
 from labelloop.events.projects import record_project, schema_of
@@ -34,31 +44,24 @@ def base_version(prefix: str) -> str:
     return f"{prefix}-0"
 
 
-@router.get("/health")
+@router.get("/health", responses=error_responses(*COMMON_ERRORS))
 def health() -> dict[str, Any]:
     return {"status": "UP", "model_class": "labelloop", "version": __version__}
 
 
-@router.post("/setup")
-async def setup(body: JsonObject, services: ServicesDep) -> dict[str, Any]:
-    if "project" not in body:
-        raise InvalidInput("'project' is missing (expected \"<id>.<timestamp>\")")
-    pid = project_id_of(body["project"])
-    xml = body.get("schema")
-    if not isinstance(xml, str) or not xml.strip():
-        raise InvalidInput("'schema' (the labeling config XML) is missing or empty")
-    extra = body.get("extra_params")
-    if extra is not None and not isinstance(extra, dict):
-        raise InvalidInput("'extra_params' must be an object or null")
+@router.post("/setup", openapi_extra=documented(SetupRequest),
+             responses=error_responses(400, *COMMON_ERRORS, 422, 503))
+async def setup(body: SetupBody, services: ServicesDep) -> dict[str, Any]:
+    pid = project_id_of(body.project)
+    xml = body.label_config
     trust = services.settings.trust_setup_credentials
-    hostname = body.get("hostname") if trust and isinstance(body.get("hostname"), str) else None
-    token = body.get("access_token") if trust and isinstance(body.get("access_token"), str) \
-        else None
+    hostname = body.hostname if trust else None
+    token = body.access_token if trust else None
 
     def _write() -> tuple[Project, bool]:
         with services.storage.write() as tx:
             before = tx.get_project(pid)
-            project = record_project(tx, pid, label_config=xml, ls_key=str(body["project"]),
+            project = record_project(tx, pid, label_config=xml, ls_key=str(body.project),
                                      ls_hostname=hostname, ls_token=token)
             specs = []
             if before is None or before.label_config != xml:
@@ -99,24 +102,20 @@ def answering_version(services: ServicesDep, project: Project) -> str:
     return base_version(services.settings.model_version_prefix)
 
 
-@router.post("/predict")
-async def predict(body: JsonObject, services: ServicesDep) -> dict[str, Any]:
-    raw_tasks = body.get("tasks")
-    if not isinstance(raw_tasks, list) or not raw_tasks:
-        raise InvalidInput("'tasks' must be a non-empty list of tasks")
+@router.post("/predict", openapi_extra=documented(PredictRequest),
+             responses=error_responses(400, *COMMON_ERRORS, 404, 422, 503))
+async def predict(body: PredictBody, services: ServicesDep) -> dict[str, Any]:
     tasks = []
-    for i, raw in enumerate(raw_tasks):
+    for i, raw in enumerate(body.tasks):
         try:
-            tasks.append(parse_task(raw, None))
+            tasks.append(parse_task(raw.model_dump(), None))
         except InvalidInput as exc:
             raise InvalidInput(f"tasks[{i}]: {exc.message}") from None
-    raw_pid = body.get("project") or tasks[0].get("project")
+    raw_pid = body.project or tasks[0].get("project")
     if raw_pid is None:
         raise InvalidInput("cannot tell the project: no 'project' field and tasks carry none")
     pid = project_id_of(raw_pid)
-    xml = body.get("label_config")
-    if xml is not None and not isinstance(xml, str):
-        raise InvalidInput("'label_config' must be a string")
+    xml = body.label_config
 
     def _write() -> Project:
         with services.storage.write() as tx:
@@ -145,9 +144,11 @@ async def predict(body: JsonObject, services: ServicesDep) -> dict[str, Any]:
             "count": {"tasks": len(entries), "predictions": sent}}
 
 
-@router.post("/webhook")
+@router.post("/webhook", openapi_extra=documented(WebhookEvent),
+             responses=error_responses(400, *COMMON_ERRORS, 422, 503))
 async def webhook(request: Request, services: ServicesDep) -> JSONResponse:
-    body = await request.body()
+    """Record the event (a stub when it is not applied), apply it, answer."""
+    body = await read_event_body(request, services.settings.webhook_max_event_bytes)
     result = await asyncio.wrap_future(services.ingestor.submit(body))
     if result.error is not None:
         raise result.error
@@ -156,7 +157,7 @@ async def webhook(request: Request, services: ServicesDep) -> JSONResponse:
                          "jobs": len(result.jobs)})
 
 
-@router.get("/versions")
+@router.get("/versions", responses=error_responses(*COMMON_ERRORS, 503))
 def versions(services: ServicesDep) -> dict[str, Any]:
     with services.storage.read() as tx:
         found = [v.version for p in tx.list_projects() for v in tx.list_model_versions(p.id)]

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Request
 from starlette.concurrency import run_in_threadpool
 
 from labelloop.api.deps import ServicesDep
-from labelloop.errors import InvalidInput
+from labelloop.api.errors import COMMON_ERRORS, error_responses
+from labelloop.inputs import Id, bounded_int
 from labelloop.quality.cache import ReportCache
 from labelloop.quality.service import DEFAULT_REVIEW_LIMIT
 
@@ -33,11 +34,14 @@ def report_cache(request: Request) -> ReportCache:
 ReportCacheDep = Annotated[ReportCache, Depends(report_cache)]
 
 
-@router.get("/api/projects/{project_id}/quality")
-async def get_quality(project_id: int, services: ServicesDep, cache: ReportCacheDep,
-                      review_limit: int = DEFAULT_REVIEW_LIMIT) -> dict[str, Any]:
+ReviewLimit = bounded_int(0, MAX_REVIEW_LIMIT, "review_limit")
+
+
+@router.get("/api/projects/{project_id}/quality",
+            responses=error_responses(*COMMON_ERRORS, 403, 404, 422, 503))
+async def get_quality(project_id: Annotated[Id, Path()], services: ServicesDep,
+                      cache: ReportCacheDep,
+                      review_limit: ReviewLimit = DEFAULT_REVIEW_LIMIT) -> dict[str, Any]:
     """Agreement, LLM/model vs human, the audit estimate and the review list of a project."""
-    if not 0 <= review_limit <= MAX_REVIEW_LIMIT:
-        raise InvalidInput(f"review_limit must lie in 0..{MAX_REVIEW_LIMIT}; got {review_limit}")
     return await run_in_threadpool(cache.report, services.storage, project_id,
                                    review_limit=review_limit)

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Path, Query
 from starlette.concurrency import run_in_threadpool
 
 from labelloop import __version__
-from labelloop.api.deps import JsonObject, ServicesDep
+from labelloop.api.bodies import QueueBody, QueueRequest, documented
+from labelloop.api.deps import ServicesDep
+from labelloop.api.errors import COMMON_ERRORS, error_responses
 from labelloop.api.middleware import access_report
 from labelloop.errors import InvalidInput, LabelStudioUnavailable, UnknownProject
+from labelloop.inputs import Id, bounded_int
 from labelloop.jobs.triggers import resync_spec
 from labelloop.jobs.types import Job, JobKind, JobSpec, JobStatus, project_serial_key
 from labelloop.labelstudio.drift import describe as describe_drift
@@ -58,7 +61,13 @@ def project_status(services: Any, project_id: int) -> dict[str, Any]:
     return out
 
 
-@router.get("/status")
+OWN_API_ERRORS = (*COMMON_ERRORS, 403)
+"""Without basic auth, labelloop's own API answers 403 outside the allowed networks."""
+ProjectIdPath = Annotated[Id, Path(description="the Label Studio project id")]
+JobLimit = bounded_int(1, 500, "limit")
+
+
+@router.get("/status", responses=error_responses(*OWN_API_ERRORS, 503))
 def status(services: ServicesDep) -> dict[str, Any]:
     s = services.settings
     with services.storage.read() as tx:
@@ -81,14 +90,16 @@ def status(services: ServicesDep) -> dict[str, Any]:
     }
 
 
-@router.get("/api/projects/{project_id}/status")
-def get_project_status(project_id: int, services: ServicesDep) -> dict[str, Any]:
+@router.get("/api/projects/{project_id}/status",
+            responses=error_responses(*OWN_API_ERRORS, 404, 422, 503))
+def get_project_status(project_id: ProjectIdPath, services: ServicesDep) -> dict[str, Any]:
     return project_status(services, project_id)
 
 
-@router.get("/api/jobs")
-def list_jobs(services: ServicesDep, project: int | None = None, status: str | None = None,
-              limit: int = 50) -> dict[str, Any]:
+@router.get("/api/jobs", responses=error_responses(*OWN_API_ERRORS, 422, 503))
+def list_jobs(services: ServicesDep, project: Id | None = None,
+              status: Annotated[str | None, Query(max_length=32)] = None,
+              limit: JobLimit = 50) -> dict[str, Any]:
     try:
         st = JobStatus(status) if status else None
     except ValueError:
@@ -96,7 +107,7 @@ def list_jobs(services: ServicesDep, project: int | None = None, status: str | N
                            f"{[s.value for s in JobStatus]}") from None
     with services.storage.read() as tx:
         return {"jobs": [_job(j) for j in tx.list_jobs(project_id=project, status=st,
-                                                       limit=max(1, min(limit, 500)))]}
+                                                       limit=limit)]}
 
 
 def _enqueue(services: Any, project_id: int, spec: JobSpec) -> dict[str, Any]:
@@ -111,26 +122,19 @@ def _enqueue(services: Any, project_id: int, spec: JobSpec) -> dict[str, Any]:
     return {"job": job_id, "created": created}
 
 
-@router.post("/api/projects/{project_id}/resync", status_code=202)
-async def resync(project_id: int, services: ServicesDep) -> dict[str, Any]:
+@router.post("/api/projects/{project_id}/resync", status_code=202,
+             responses=error_responses(*OWN_API_ERRORS, 404, 422, 503))
+async def resync(project_id: ProjectIdPath, services: ServicesDep) -> dict[str, Any]:
     return await run_in_threadpool(_enqueue, services, project_id, resync_spec(project_id))
 
 
-@router.post("/api/projects/{project_id}/queue", status_code=202)
-async def publish_order(project_id: int, body: JsonObject,
+@router.post("/api/projects/{project_id}/queue", status_code=202,
+             openapi_extra=documented(QueueRequest),
+             responses=error_responses(400, *OWN_API_ERRORS, 404, 422, 503))
+async def publish_order(project_id: ProjectIdPath, body: QueueBody,
                         services: ServicesDep) -> dict[str, Any]:
     """Publish an explicit ordering: ``{"scores": {"<task id>": score, …}}`` (lower = first)."""
-    scores = body.get("scores")
-    if not isinstance(scores, dict) or not scores:
-        raise InvalidInput("'scores' must be a non-empty object {task id: score}")
-    clean: dict[str, float] = {}
-    for k, v in scores.items():
-        if not str(k).isdigit() or isinstance(v, bool) or not isinstance(v, (int, float)):
-            raise InvalidInput(f"scores: {k!r}: {v!r} is not <task id>: <number>")
-        clean[str(int(k))] = float(v)
-    version = body.get("version")
-    if version is not None and (not isinstance(version, str) or not version.strip()):
-        raise InvalidInput("'version' must be a non-empty string")
-    spec = JobSpec(JobKind.PUBLISH, project_id, payload={"scores": clean, "version": version},
+    spec = JobSpec(JobKind.PUBLISH, project_id,
+                   payload={"scores": dict(body.scores), "version": body.version},
                    serial_key=project_serial_key(project_id))
     return await run_in_threadpool(_enqueue, services, project_id, spec)

@@ -1,6 +1,8 @@
 """Storing and applying webhook events: a batch per transaction, then the jobs they trigger.
 
-The raw body is stored first (even when it is malformed), so no event is ever lost; applying is
+Every body is recorded first, so no event is ever lost: an applied one verbatim, any other
+(malformed, too large, ignored, a duplicate) as a bounded stub (size, sha256, first KiB and the
+reason: :func:`labelloop.events.parse.stub`), so no client can fill the disk; applying is
 idempotent (upserts keyed by Label Studio ids, history only on real change), and a body identical
 to one already applied is recorded as a duplicate and changes nothing. :func:`apply_batch` takes
 several events at once (the group commit of :mod:`labelloop.events.ingestor`) and applies them
@@ -9,13 +11,18 @@ in arrival order with set-based statements: the cost of a transaction is shared.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from dataclasses import dataclass, field
 
-from labelloop.errors import InvalidInput, LabelloopError, MalformedBody
-from labelloop.events.parse import ANNOTATION_ACTIONS, ParsedEvent, parse_event
+from labelloop.errors import InvalidInput, LabelloopError
+from labelloop.events.parse import (
+    ANNOTATION_ACTIONS,
+    Body,
+    ParsedEvent,
+    body_hash,
+    read_event,
+    stub,
+)
 from labelloop.events.projects import record_project
 from labelloop.jobs.triggers import Trigger, jobs_for
 from labelloop.labelstudio.drift import needs_check
@@ -38,28 +45,26 @@ class IngestResult:
 
 @dataclass
 class _Incoming:
-    text: str
+    body: Body
     body_hash: str
     event: ParsedEvent | None
     error: LabelloopError | None
     action: str | None
 
-
-def _parse(body: bytes) -> _Incoming:
-    text = body.decode("utf-8", errors="replace")
-    body_hash = hashlib.sha256(body).hexdigest()
-    payload = None
-    try:
-        payload = json.loads(text)
-        event = parse_event(payload)
-        return _Incoming(text, body_hash, event, None, event.action)
-    except (ValueError, LabelloopError) as exc:
-        err = exc if isinstance(exc, LabelloopError) else MalformedBody(f"body is not JSON: {exc}")
-        action = payload.get("action") if isinstance(payload, dict) else None
-        return _Incoming(text, body_hash, None, err, action if isinstance(action, str) else None)
+    def recorded(self, status: str) -> str:
+        """What the event log keeps: an applied body verbatim (it read as UTF-8 JSON), any
+        other a stub."""
+        if status == "applied" and isinstance(self.body, bytes):
+            return self.body.decode("utf-8")
+        return stub(self.body, self.error.message if self.error else status)
 
 
-def apply_batch(tx: Tx, bodies: list[bytes], settings: Settings) -> list[IngestResult]:
+def _parse(body: Body) -> _Incoming:
+    event, error, action = read_event(body)
+    return _Incoming(body, body_hash(body), event, error, action)
+
+
+def apply_batch(tx: Tx, bodies: list[Body], settings: Settings) -> list[IngestResult]:
     """Store and apply ``bodies`` in order inside ``tx``; one result per body.
 
     Consecutive annotation and task-created events form a segment applied with set-based
@@ -83,7 +88,7 @@ def apply_batch(tx: Tx, bodies: list[bytes], settings: Settings) -> list[IngestR
         else:
             status = "applied"
             seen.add(it.body_hash)
-        rows.append({"action": ev.action if ev else it.action, "body": it.text,
+        rows.append({"action": ev.action if ev else it.action, "body": it.recorded(status),
                      "project_id": ev.project_id if ev else None, "body_hash": it.body_hash,
                      "status": status, "error": it.error.message if it.error else None})
         results.append(IngestResult(0, status, rows[-1]["action"], rows[-1]["project_id"],

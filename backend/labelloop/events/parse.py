@@ -1,24 +1,39 @@
 """Turning a Label Studio webhook body into typed changes.
 
-Pure: no storage, no network. :func:`parse_event` raises :class:`InvalidInput` with a message that
-names the bad field when a known action's payload is malformed; unknown actions parse into an
-event with ``known=False`` (stored and ignored by the caller).
+Pure: no storage, no network. :func:`read_event` reads a body (bytes, or the :class:`TooLarge`
+record of one over the event size cap) with the input layer's rules (:mod:`labelloop.inputs`)
+and :func:`parse_event` raises :class:`InvalidInput` with a message that names the bad field when
+a known action's payload is malformed; unknown actions parse into an event with ``known=False``
+(recorded and ignored by the caller). :func:`stub` is what is recorded of a body that is not
+applied: its size, sha256, first KiB and the reason, never the whole body.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from labelloop.errors import InvalidInput, MalformedBody
+from labelloop.errors import InvalidInput, LabelloopError, MalformedBody, PayloadTooLarge
+from labelloop.inputs import id_of, project_key_id, read_json
 from labelloop.storage.records import Annotation
-from labelloop.text import clean_task
+from labelloop.text import clean_json, clean_task
 
 ANNOTATION_ACTIONS = {"ANNOTATION_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_CREATED"}
 KNOWN_ACTIONS = ANNOTATION_ACTIONS | {
     "ANNOTATIONS_DELETED", "TASKS_CREATED", "TASKS_DELETED", "PROJECT_CREATED",
     "PROJECT_UPDATED", "PROJECT_DELETED", "START_TRAINING",
 }
+MAX_ACTION_CHARS = 64  # webhook_events.action is a VARCHAR(64)
+ACTION_PATTERN = r"^[A-Za-z][A-Za-z0-9_.:-]*$"
+_ACTION = re.compile(ACTION_PATTERN)
+STUB_HEAD_BYTES = 1024
+MAX_STUB_CHARS = 8 * STUB_HEAD_BYTES  # 6 characters per escaped control character, at worst
+# text fields of an event's project that labelloop stores, with their column's size if bounded
+_PROJECT_TEXT_FIELDS = {"title": None, "label_config": None, "expert_instruction": None,
+                        "model_version": 200}
 
 
 @dataclass
@@ -33,14 +48,22 @@ class ParsedEvent:
     deleted_task_ids: list[int] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class TooLarge:
+    """A body over the event size cap, as far as it was read: its size and hash (of the whole
+    body) and its first bytes."""
+
+    size: int
+    sha256: str
+    head: bytes
+    limit: int
+
+
+Body = bytes | TooLarge
+
+
 def _int(value: Any, what: str) -> int:
-    if isinstance(value, bool):
-        raise InvalidInput(f"{what} must be an integer id, got a boolean")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value)
-    raise InvalidInput(f"{what} must be an integer id, got {type(value).__name__}: {value!r:.60}")
+    return id_of(value, what)
 
 
 def _id_of(value: Any, what: str) -> int:
@@ -63,9 +86,7 @@ def _list(payload: dict[str, Any], key: str) -> list[Any]:
 
 def project_id_of(value: Any) -> int:
     """``"12.1700000000"`` (the ``project`` field of /setup and /predict), ``12`` or ``{"id": 12}``."""
-    if isinstance(value, str) and "." in value:
-        value = value.split(".", 1)[0]
-    return _id_of(value, "project")
+    return project_key_id(value, "project")
 
 
 def parse_task(raw: Any, project_id: int | None) -> dict[str, Any]:
@@ -94,6 +115,7 @@ def parse_annotation(raw: Any, *, project_id: int | None,
     result = raw.get("result") or []
     if not isinstance(result, list):
         raise InvalidInput(f"annotation {ann_id}: 'result' must be a list")
+    result = clean_json(result)[0]  # stored: no lone surrogate, no NUL (the event keeps them)
     pid = raw.get("project", project_id)
     if pid is None:
         raise InvalidInput(f"annotation {ann_id}: no project id")
@@ -108,19 +130,28 @@ def parse_annotation(raw: Any, *, project_id: int | None,
         result=result,
         was_cancelled=bool(raw.get("was_cancelled", False)),
         ground_truth=bool(raw.get("ground_truth", False)),
-        lead_time=float(lead_time) if isinstance(lead_time, (int, float)) else None,
-        ls_updated_at=str(updated) if updated is not None else None,
+        lead_time=float(lead_time) if isinstance(lead_time, (int, float)) \
+        and not isinstance(lead_time, bool) else None,
+        ls_updated_at=clean_json(_text(updated, f"annotation {ann_id}: updated_at", 64))[0],
     )
 
 
 def parse_event(payload: Any) -> ParsedEvent:
     if not isinstance(payload, dict):
         raise MalformedBody(f"a webhook body must be a JSON object, got {type(payload).__name__}")
-    action = payload.get("action")
-    if not isinstance(action, str) or not action:
-        raise InvalidInput("'action' is missing or not a string")
+    action = action_of(payload)
+    if action is None:
+        raise InvalidInput(f"'action' is missing or not an action name (letters, digits, "
+                           f"'_.:-', at most {MAX_ACTION_CHARS} characters)")
     project = payload.get("project")
     project_id = project_id_of(project) if project is not None else None
+    if isinstance(project, dict):
+        for key, max_chars in _PROJECT_TEXT_FIELDS.items():
+            if project.get(key) is not None and not isinstance(project[key], str):
+                raise InvalidInput(f"project.{key} must be a string or null")
+            if max_chars and len(project.get(key) or "") > max_chars:
+                raise InvalidInput(f"project.{key} is longer than {max_chars} characters")
+        project = clean_json(project)[0]  # stored: no lone surrogate, no NUL
     ev = ParsedEvent(action=action, known=action in KNOWN_ACTIONS, project_id=project_id,
                      project=project if isinstance(project, dict) else None)
     if not ev.known:
@@ -146,3 +177,51 @@ def parse_event(payload: Any) -> ParsedEvent:
         elif action not in ("ANNOTATIONS_DELETED", "TASKS_DELETED"):
             raise InvalidInput(f"{action}: cannot tell which project the event belongs to")
     return ev
+
+
+def action_of(payload: Any) -> str | None:
+    """The event's action name when it is one (what the event log's ``action`` column holds)."""
+    action = payload.get("action") if isinstance(payload, dict) else None
+    if isinstance(action, str) and len(action) <= MAX_ACTION_CHARS and _ACTION.match(action):
+        return action
+    return None
+
+
+def _text(value: Any, what: str, max_chars: int) -> str | None:
+    if value is None:
+        return None
+    text = value if isinstance(value, str) else json.dumps(value)
+    if len(text) > max_chars:
+        raise InvalidInput(f"{what} is longer than {max_chars} characters")
+    return text
+
+
+def read_event(body: Body) -> tuple[ParsedEvent | None, LabelloopError | None, str | None]:
+    """``(event, None, action)`` for a body that parses, else ``(None, error, action or
+    None)``: the error is the 4xx to answer (413, 400 or 422)."""
+    if isinstance(body, TooLarge):
+        return None, PayloadTooLarge(
+            f"the event is {body.size} bytes, more than the limit of {body.limit} "
+            "(LABELLOOP_WEBHOOK_MAX_EVENT_BYTES); recorded as a stub"), None
+    payload = None
+    try:
+        payload = read_json(body)
+        event = parse_event(payload)
+        return event, None, event.action
+    except LabelloopError as exc:
+        return None, exc, action_of(payload)
+
+
+def body_hash(body: Body) -> str:
+    return body.sha256 if isinstance(body, TooLarge) else hashlib.sha256(body).hexdigest()
+
+
+def stub(body: Body, reason: str) -> str:
+    """What is recorded of a body that is not applied: JSON ``{"stub", "size", "sha256",
+    "head", "reason"}`` with the first KiB as text (bytes that are not UTF-8 as U+FFFD, control
+    characters escaped): at most :data:`MAX_STUB_CHARS` characters, whatever the body."""
+    size = body.size if isinstance(body, TooLarge) else len(body)
+    head = (body.head if isinstance(body, TooLarge) else body)[:STUB_HEAD_BYTES]
+    return json.dumps({"stub": True, "size": size, "sha256": body_hash(body),
+                       "head": head.decode("utf-8", errors="replace"),
+                       "reason": reason[:STUB_HEAD_BYTES]}, ensure_ascii=False)
