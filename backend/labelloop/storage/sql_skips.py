@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from labelloop.storage.sql_util import chunks, now
+from labelloop.storage.tables import tasks
 from labelloop.storage.tables_skips import skipped_items
 from labelloop.text import clean_text
 
@@ -106,8 +107,10 @@ class SkipsTx:
     def skip_summary(self, project_id: int | None = None, *, reasons: int = 10,
                      examples: int = 5) -> SkipSummary:
         """How many distinct tasks are skipped (in one project, or in all), and the ``reasons``
-        most frequent (job kind, reason) groups with a few of their task ids."""
-        where = [] if project_id is None else [_S.project_id == project_id]
+        most frequent (job kind, reason) groups with a few of their task ids. Tasks deleted
+        since are left out (no job will process them again to clear their rows)."""
+        gone = sa.exists().where(tasks.c.id == _S.task_id, tasks.c.deleted.is_(True))
+        where = [~gone] if project_id is None else [_S.project_id == project_id, ~gone]
         key = sa.select(_S.project_id, _S.task_id).where(*where).distinct().subquery()
         count = self.conn.execute(sa.select(sa.func.count()).select_from(key)).scalar_one()
         if not count:
