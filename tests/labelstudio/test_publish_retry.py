@@ -220,3 +220,20 @@ def test_an_api_publish_under_a_name_already_used_replaces_it(
                   if p["model_version"] == "mine") == [(1, 0.3), (2, 0.2), (4, 0.1)]
     with storage.read() as tx:
         assert [e.task_id for e in tx.get_queue(1, "mine")] == [4, 2, 1]
+
+
+def test_a_stale_handed_over_publish_does_not_stop_the_newer_queues_tail(
+        storage: Storage, ls: FakeGateway, s) -> None:  # noqa: ANN001
+    resync_project(storage, ls, 1)
+    w = worker(storage, ls, s)
+    with storage.write() as tx:
+        tx.enqueue(JobSpec(JobKind.RETRAIN, 1, serial_key=project_serial_key(1)))
+    ls.fail_next = 1
+    w.run_once()  # labelloop-1's publish handed over, due much later
+    with storage.write() as tx:
+        tx.conn.exec_driver_sql("UPDATE jobs SET run_after = 1e12 WHERE kind = 'publish'")
+        tx.enqueue(JobSpec(JobKind.RETRAIN, 1, serial_key=project_serial_key(1)))
+    while w.run_once() is not None:  # labelloop-2, its tail, its clean-up
+        pass
+    held = [p["task"] for p in ls.predictions if p["model_version"] == "labelloop-2"]
+    assert sorted(held) == list(range(1, 31))

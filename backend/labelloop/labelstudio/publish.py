@@ -287,11 +287,19 @@ def handle_publish(ctx: JobContext) -> None:
 
 
 def _queue_work_waiting(tx: Tx, project_id: int) -> str | None:
-    """Why background publishing work should give way now: a retrain or publish is queued."""
+    """Why background publishing work should give way now: a retrain or publish is queued (not
+    a handed-over publish of a version older than the published one: it will publish nothing)."""
     counts = tx.job_counts(project_id)
     for kind in (JobKind.RETRAIN, JobKind.PUBLISH):
-        if counts.get(kind.value, {}).get(JobStatus.QUEUED.value):
-            return f"a {kind.value} is queued"
+        if not counts.get(kind.value, {}).get(JobStatus.QUEUED.value):
+            continue
+        if kind is JobKind.PUBLISH and all(
+                j.payload.get("stored") and _older_than_published(tx, project_id,
+                                                                  str(j.payload.get("version")))
+                for j in tx.list_jobs(project_id=project_id, status=JobStatus.QUEUED, limit=1000)
+                if j.kind is JobKind.PUBLISH):
+            continue
+        return f"a {kind.value} is queued"
     return None
 
 
