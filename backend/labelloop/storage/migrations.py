@@ -59,6 +59,34 @@ def _project_version_drift(conn: sa.Connection) -> None:
         conn.execute(sa.text(f"ALTER TABLE projects ADD COLUMN version_drift {kind}"))
 
 
+#: Columns holding Label Studio ids (migration 9); other tables' ids are labelloop's own.
+LS_ID_COLUMNS: dict[str, tuple[str, ...]] = {
+    "projects": ("id",), "tasks": ("id", "project_id"),
+    "annotations": ("id", "task_id", "project_id", "completed_by"),
+    "annotation_history": ("annotation_id", "task_id", "project_id", "completed_by"),
+    "webhook_events": ("project_id",), "model_versions": ("project_id",),
+    "predictions": ("project_id", "task_id"), "jobs": ("project_id",),
+    "llm_calls": ("project_id", "task_id"), "llm_labels": ("project_id", "task_id"),
+    "queue_entries": ("project_id", "task_id"), "second_annotations": ("project_id", "task_id"),
+    "skipped_items": ("project_id", "task_id"),
+}
+
+
+def _ids_64_bit(conn: sa.Connection) -> None:
+    # Label Studio ids reach 2^63-1 at the edge (labelloop.inputs); PostgreSQL's INTEGER stops
+    # at 2^31-1. SQLite's INTEGER is 64-bit already.
+    if conn.dialect.name != "postgresql":
+        return
+    inspector = sa.inspect(conn)
+    for table, columns in LS_ID_COLUMNS.items():
+        if not inspector.has_table(table):
+            continue
+        types = {c["name"]: c["type"] for c in inspector.get_columns(table)}
+        for column in columns:
+            if column in types and not isinstance(types[column], sa.BigInteger):
+                conn.execute(sa.text(f"ALTER TABLE {table} ALTER COLUMN {column} TYPE BIGINT"))
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "foundation: projects, tasks, annotations, history, events, versions, jobs",
               _foundation),
@@ -75,10 +103,11 @@ MIGRATIONS: list[Migration] = [
               _drop_superseded_predictions),
     Migration(8, "skipped_items: what jobs skipped and why; tasks.original (before cleaning)",
               create_skip_tables),
-    Migration(10, "metric_totals: what deleted jobs and LLM calls counted (retention)",
-              create_totals_tables),
+    Migration(9, "Label Studio ids 64-bit on PostgreSQL (ids up to 2^63-1)", _ids_64_bit),
     Migration(11, "projects.version_drift: Label Studio showing another model_version",
               _project_version_drift),
+    Migration(10, "metric_totals: what deleted jobs and LLM calls counted (retention)",
+              create_totals_tables),
 ]
 
 

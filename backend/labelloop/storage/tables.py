@@ -2,7 +2,8 @@
 
 Times are float epoch seconds (portable, sortable, cheap). JSON columns hold Label Studio's own
 payloads as received. Label Studio ids (projects, tasks, annotations) are used as primary keys:
-labelloop mirrors them, it never invents its own.
+labelloop mirrors them, it never invents its own: they are 64-bit (:data:`LsId`), as the input
+layer allows ids up to 2^63-1 (migration 9 widened them on PostgreSQL).
 """
 
 from __future__ import annotations
@@ -10,6 +11,9 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 metadata = sa.MetaData()
+LsId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+"""A Label Studio id (project, task, annotation, user): BIGINT; on SQLite INTEGER, which is
+64-bit and keeps an INTEGER PRIMARY KEY the rowid."""
 
 schema_version = sa.Table(
     "schema_version",
@@ -21,7 +25,7 @@ schema_version = sa.Table(
 projects = sa.Table(
     "projects",
     metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("id", LsId, primary_key=True, autoincrement=False),
     sa.Column("ls_key", sa.String(64)),
     sa.Column("title", sa.Text),
     sa.Column("label_config", sa.Text),
@@ -43,9 +47,9 @@ projects = sa.Table(
 tasks = sa.Table(
     "tasks",
     metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("id", LsId, primary_key=True, autoincrement=False),
     sa.Column(
-        "project_id", sa.Integer, sa.ForeignKey("projects.id", ondelete="CASCADE"), nullable=False
+        "project_id", LsId, sa.ForeignKey("projects.id", ondelete="CASCADE"), nullable=False
     ),
     sa.Column("data", sa.JSON),
     sa.Column("meta", sa.JSON),
@@ -59,10 +63,10 @@ tasks = sa.Table(
 annotations = sa.Table(
     "annotations",
     metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
-    sa.Column("task_id", sa.Integer, sa.ForeignKey("tasks.id", ondelete="CASCADE"), nullable=False),
-    sa.Column("project_id", sa.Integer, nullable=False),
-    sa.Column("completed_by", sa.Integer),
+    sa.Column("id", LsId, primary_key=True, autoincrement=False),
+    sa.Column("task_id", LsId, sa.ForeignKey("tasks.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("project_id", LsId, nullable=False),
+    sa.Column("completed_by", LsId),
     sa.Column("result", sa.JSON),
     sa.Column("was_cancelled", sa.Boolean, nullable=False, default=False),
     sa.Column("ground_truth", sa.Boolean, nullable=False, default=False),
@@ -80,12 +84,12 @@ annotation_history = sa.Table(
     "annotation_history",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("annotation_id", sa.Integer, nullable=False),
-    sa.Column("task_id", sa.Integer, nullable=False),
-    sa.Column("project_id", sa.Integer, nullable=False),
+    sa.Column("annotation_id", LsId, nullable=False),
+    sa.Column("task_id", LsId, nullable=False),
+    sa.Column("project_id", LsId, nullable=False),
     sa.Column("kind", sa.String(16), nullable=False),  # created|updated|skipped|deleted
     sa.Column("result", sa.JSON),
-    sa.Column("completed_by", sa.Integer),
+    sa.Column("completed_by", LsId),
     sa.Column("source", sa.String(16), nullable=False),  # webhook|resync
     sa.Column("webhook_event_id", sa.Integer),
     sa.Column("at", sa.Float, nullable=False),
@@ -99,7 +103,7 @@ webhook_events = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("received_at", sa.Float, nullable=False),
     sa.Column("action", sa.String(64)),
-    sa.Column("project_id", sa.Integer),
+    sa.Column("project_id", LsId),
     sa.Column("body", sa.Text, nullable=False),
     sa.Column("body_hash", sa.String(64), nullable=False),
     sa.Column("status", sa.String(16), nullable=False),  # applied|duplicate|ignored|invalid
@@ -113,7 +117,7 @@ model_versions = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column(
-        "project_id", sa.Integer, sa.ForeignKey("projects.id", ondelete="CASCADE"), nullable=False
+        "project_id", LsId, sa.ForeignKey("projects.id", ondelete="CASCADE"), nullable=False
     ),
     sa.Column("version", sa.String(200), nullable=False),
     sa.Column("kind", sa.String(32), nullable=False),
@@ -128,8 +132,8 @@ predictions = sa.Table(
     "predictions",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("project_id", sa.Integer, nullable=False),
-    sa.Column("task_id", sa.Integer, sa.ForeignKey("tasks.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("project_id", LsId, nullable=False),
+    sa.Column("task_id", LsId, sa.ForeignKey("tasks.id", ondelete="CASCADE"), nullable=False),
     sa.Column("source", sa.String(16), nullable=False),  # llm|model
     sa.Column("model_version", sa.String(200), nullable=False),
     sa.Column("result", sa.JSON, nullable=False),
@@ -145,7 +149,7 @@ jobs = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("kind", sa.String(32), nullable=False),
-    sa.Column("project_id", sa.Integer),
+    sa.Column("project_id", LsId),
     sa.Column("payload", sa.JSON, nullable=False),
     sa.Column("status", sa.String(16), nullable=False),  # queued|running|succeeded|dead
     sa.Column("dedupe_key", sa.String(200)),

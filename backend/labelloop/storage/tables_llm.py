@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from labelloop.storage.tables import metadata
+from labelloop.storage.tables import LsId, metadata
 
 llm_cache = sa.Table(
     "llm_cache",
@@ -40,8 +40,8 @@ llm_calls = sa.Table(
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("error", sa.Text),
     sa.Column("cache_key", sa.String(64)),
-    sa.Column("project_id", sa.Integer),
-    sa.Column("task_id", sa.Integer),
+    sa.Column("project_id", LsId),
+    sa.Column("task_id", LsId),
     sa.Column("prompt_tokens", sa.Integer, nullable=False, default=0),
     sa.Column("completion_tokens", sa.Integer, nullable=False, default=0),
     sa.Column("cost_usd", sa.Float, nullable=False, default=0.0),
@@ -64,8 +64,8 @@ llm_endpoints = sa.Table(
 llm_labels = sa.Table(
     "llm_labels",
     metadata,
-    sa.Column("project_id", sa.Integer, primary_key=True, autoincrement=False),
-    sa.Column("task_id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("project_id", LsId, primary_key=True, autoincrement=False),
+    sa.Column("task_id", LsId, primary_key=True, autoincrement=False),
     sa.Column("model_version", sa.String(200), primary_key=True),
     sa.Column("labels", sa.JSON),
     sa.Column("distribution", sa.JSON),

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from labelloop.storage.tables import metadata
+from labelloop.storage.tables import LsId, metadata
 
 queue_entries = sa.Table(
     "queue_entries",
     metadata,
-    sa.Column("project_id", sa.Integer, nullable=False),
+    sa.Column("project_id", LsId, nullable=False),
     sa.Column("model_version", sa.String(200), nullable=False),
-    sa.Column("task_id", sa.Integer, nullable=False),
+    sa.Column("task_id", LsId, nullable=False),
     sa.Column("rank", sa.Integer, nullable=False),
     sa.Column("score", sa.Float, nullable=False),
     sa.Column("reason", sa.String(64), nullable=False),  # cold_start|disagreement|uncertainty|…
@@ -24,8 +24,8 @@ queue_entries = sa.Table(
 second_annotations = sa.Table(
     "second_annotations",
     metadata,
-    sa.Column("project_id", sa.Integer, nullable=False),
-    sa.Column("task_id", sa.Integer, nullable=False),
+    sa.Column("project_id", LsId, nullable=False),
+    sa.Column("task_id", LsId, nullable=False),
     sa.Column("reason", sa.String(64), nullable=False),
     sa.Column("requested_at", sa.Float, nullable=False),
     sa.PrimaryKeyConstraint("project_id", "task_id"),

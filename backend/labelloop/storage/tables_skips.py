@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from labelloop.storage.tables import metadata
+from labelloop.storage.tables import LsId, metadata
 
 skipped_items = sa.Table(
     "skipped_items",
     metadata,
-    sa.Column("project_id", sa.Integer, nullable=False),
+    sa.Column("project_id", LsId, nullable=False),
     sa.Column("task_id", sa.BigInteger, nullable=False),
     sa.Column("job_kind", sa.String(32), nullable=False),
     sa.Column("reason", sa.Text, nullable=False),
