@@ -103,3 +103,34 @@ def test_a_database_that_does_not_answer_is_reported_not_raised() -> None:
     names = {f.name: f for f in text_string_to_metric_families(text)}
     assert names["labelloop_storage_up"].samples[0].value == 0
     assert "labelloop_jobs" not in names
+
+
+def test_what_deleted_rows_counted_is_added_to_the_live_rows() -> None:
+    from labelloop.metrics.database import with_folded
+    from labelloop.storage.sql_retention import FoldedTotals
+
+    live = [JobDurations("embed", "succeeded", 2, 3.0, (1, 2))]
+    usage = [LlmUsageGroup("e", "m", "label", "ok", 3, 30, 3, 0.5, 1.0)]
+    folded = FoldedTotals(
+        failed_attempts={"embed": 4, "gone_kind": 1},
+        durations=[JobDurations("embed", "succeeded", 5, 50.0, (0, 3)),
+                   JobDurations("retrain", "dead", 1, 9.0, (0, 1))],
+        llm=[LlmUsageGroup("e", "m", "label", "ok", 7, 70, 7, 1.5, 2.0),
+             LlmUsageGroup("e", "m", "label", "error", 1, 5, 0, 0.0, 60.0)])
+    durations, merged = with_folded(live, usage, folded)
+    got = samples([*job_families([JobGroup("embed", "dead", 1, 2, 0.0)], durations, now=0.0,
+                                 bounds=[1.0, 10.0], failed_before=folded.failed_attempts),
+                   *llm_families(merged)])
+    assert got["labelloop_job_failed_attempts_total", (("kind", "embed"),)] == 2 + 4
+    assert got["labelloop_job_failed_attempts_total", (("kind", "gone_kind"),)] == 1
+    embed = (("kind", "embed"), ("status", "succeeded"))
+    assert got["labelloop_job_duration_seconds_count", embed] == 7
+    assert got["labelloop_job_duration_seconds_sum", embed] == 53.0
+    assert got["labelloop_job_duration_seconds_bucket", (*embed[:1], ("le", "10.0"),
+                                                         embed[1])] == 5
+    assert got["labelloop_job_duration_seconds_count", (("kind", "retrain"),
+                                                        ("status", "dead"))] == 1
+    ok = (("endpoint", "e"), ("model", "m"), ("purpose", "label"), ("status", "ok"))
+    assert got["labelloop_llm_calls_total", ok] == 10
+    assert got["labelloop_llm_cost_usd_total", ok[:3]] == 2.0
+    assert got["labelloop_llm_tokens_total", (*ok[:3], ("type", "prompt"))] == 105
