@@ -5,12 +5,12 @@ import threading
 from concurrent.futures import wait
 
 import pytest
+from tests.events.test_apply import created
 
 from labelloop.errors import MalformedBody, StorageError
 from labelloop.events.apply import apply_batch
 from labelloop.events.ingestor import WebhookIngestor
 from labelloop.storage.base import Storage
-from tests.events.test_apply import created
 
 
 def test_batch_applies_in_order_and_dedupes_within_the_batch(storage: Storage,
@@ -90,3 +90,56 @@ def test_submit_when_stopped_fails_cleanly(storage: Storage, settings) -> None: 
 def _future():  # noqa: ANN202
     from concurrent.futures import Future
     return Future()
+
+
+def test_an_event_whose_value_is_refused_is_a_stub_and_a_422(storage: Storage, settings,
+                                                             monkeypatch) -> None:  # noqa: ANN001
+    """The database refusing a value (PostgreSQL: NUL, an out-of-range number) is the event's
+    fault, not storage's: it is recorded (a stub) and answered 422, never 503 with nothing kept."""
+    import labelloop.events.ingestor as mod
+
+    real = mod.apply_batch
+
+    def refusing(tx, bodies, s):  # noqa: ANN001, ANN202
+        if any(b"POISON" in b for b in bodies):
+            raise ValueError("a value the database refuses")
+        return real(tx, bodies, s)
+
+    monkeypatch.setattr(mod, "apply_batch", refusing)
+    ing = WebhookIngestor(storage, settings)
+    poison = json.dumps({"action": "TASKS_CREATED", "POISON": 1}).encode()
+    ing._commit([(created(1, 1), f1 := _future()), (poison, f2 := _future())])
+    assert f1.result().status == "applied"
+    res = f2.result()
+    assert res.status == "invalid" and res.error is not None and res.error.status == 422
+    with storage.read() as tx:
+        assert tx.event_counts() == {"applied": 1, "invalid": 1}
+
+
+def test_storage_failing_is_still_a_503(storage: Storage, settings, monkeypatch) -> None:  # noqa: ANN001
+    import sqlalchemy.exc as sa_exc
+
+    import labelloop.events.ingestor as mod
+
+    def locked(tx, bodies, s):  # noqa: ANN001, ANN202
+        raise sa_exc.OperationalError("INSERT", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(mod, "apply_batch", locked)
+    ing = WebhookIngestor(storage, settings)
+    ing._commit([(created(1, 1), f1 := _future())])
+    with pytest.raises(StorageError):
+        f1.result()
+    with storage.read() as tx:
+        assert tx.event_counts() == {}
+
+
+def test_a_body_over_the_cap_is_recorded_as_a_stub(storage: Storage, settings) -> None:  # noqa: ANN001
+    from labelloop.events.parse import TooLarge
+
+    ing = WebhookIngestor(storage, settings)
+    big = TooLarge(size=10**8, sha256="ab" * 32, head=b'{"action": "TASKS_CREATED"', limit=10)
+    ing._commit([(big, f1 := _future())])
+    res = f1.result()
+    assert res.status == "invalid" and res.error is not None and res.error.status == 413
+    with storage.read() as tx:
+        assert tx.event_counts() == {"invalid": 1}

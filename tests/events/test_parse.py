@@ -1,9 +1,19 @@
 from __future__ import annotations
 
+import hashlib
+import json
+
 import pytest
 
 from labelloop.errors import InvalidInput, MalformedBody
-from labelloop.events.parse import parse_event, project_id_of
+from labelloop.events.parse import (
+    MAX_STUB_CHARS,
+    TooLarge,
+    parse_event,
+    project_id_of,
+    read_event,
+    stub,
+)
 
 
 def test_project_id_forms() -> None:
@@ -69,3 +79,63 @@ def test_malformed_known_actions_name_the_field(payload: dict, message: str) -> 
 def test_body_must_be_an_object() -> None:
     with pytest.raises(MalformedBody):
         parse_event([1, 2])
+
+
+@pytest.mark.parametrize("bad", [-5, 0, 2**63, 10**30, "١٢", "-5", "²", "12 ", " 12", "012",
+                                 "١٢.1700000000", "12\n", 12.0, "9" * 5000])
+def test_ids_are_positive_63_bit_in_ascii_digits(bad: object) -> None:
+    with pytest.raises(InvalidInput):
+        project_id_of(bad)
+    with pytest.raises(InvalidInput):
+        parse_event({"action": "ANNOTATION_CREATED", "project": 1,
+                     "annotation": {"id": bad, "task": 1}})
+    with pytest.raises(InvalidInput):
+        parse_event({"action": "TASKS_DELETED", "project": 1, "tasks": [{"id": bad}]})
+
+
+def test_the_largest_id_and_label_studios_key_parse() -> None:
+    assert project_id_of(2**63 - 1) == project_id_of(f"{2**63 - 1}.1700000000") == 2**63 - 1
+
+
+@pytest.mark.parametrize("action", ["", "x" * 65, "\udc80", "A B", 5, None, "1ACTION"])
+def test_action_names_are_bounded(action: object) -> None:
+    with pytest.raises(InvalidInput, match="action"):
+        parse_event({"action": action})
+
+
+def test_project_fields_labelloop_stores_are_checked_and_cleaned() -> None:
+    with pytest.raises(InvalidInput, match="label_config"):
+        parse_event({"action": "PROJECT_UPDATED", "project": {"id": 1, "label_config": 5}})
+    with pytest.raises(InvalidInput, match="model_version"):
+        parse_event({"action": "PROJECT_UPDATED", "project": {"id": 1, "model_version": "v" * 201}})
+    ev = parse_event({"action": "PROJECT_UPDATED", "project": {"id": 1, "title": "a\x00\udc80"}})
+    assert ev.project == {"id": 1, "title": "a\ufffd"}
+    ev = parse_event({"action": "ANNOTATION_CREATED", "project": 1, "annotation": {
+        "id": 1, "task": 1, "result": [{"v": "\x00b"}], "lead_time": True}})
+    assert ev.annotations[0].result == [{"v": "b"}] and ev.annotations[0].lead_time is None
+    with pytest.raises(InvalidInput, match="updated_at"):
+        parse_event({"action": "ANNOTATION_CREATED", "project": 1,
+                     "annotation": {"id": 1, "task": 1, "updated_at": "9" * 65}})
+
+
+def test_read_event_answers_each_bad_body_with_its_4xx() -> None:
+    deep = b"[" * 100_000 + b"]" * 100_000
+    for body, status in [(b"{oops", 400), (deep, 400), (b'{"a": NaN}', 400), (b"\xff", 400),
+                         (b'{"action": "X", "n": 1e999}', 400), (b"[]", 400),
+                         (b'{"action": "ANNOTATION_CREATED"}', 422),
+                         (TooLarge(size=10**8, sha256="0" * 64, head=b"{", limit=10), 413)]:
+        event, error, _ = read_event(body)
+        assert event is None and error is not None and error.status == status, body[:20]
+    event, error, action = read_event(b'{"action": "NEW_ONE", "project": 3}')
+    assert event is not None and error is None and action == "NEW_ONE" and not event.known
+
+
+def test_a_stub_keeps_size_hash_head_and_reason_only() -> None:
+    body = b'{"action": "X", "blob": "' + b"\x00\xff" * 50_000 + b'"}'
+    text = stub(body, "why" * 1000)
+    out = json.loads(text)
+    assert out["size"] == len(body) and out["sha256"] == hashlib.sha256(body).hexdigest()
+    assert out["head"].startswith('{"action": "X"') and len(out["reason"]) == 1024
+    assert len(text) <= MAX_STUB_CHARS and "\x00" not in text
+    big = TooLarge(size=5, sha256="ab" * 32, head=b"x" * 5000, limit=4)
+    assert json.loads(stub(big, "r"))["head"] == "x" * 1024
