@@ -191,7 +191,7 @@ class TestBadItems:
         with pytest.raises(InvalidTexts, match="1 text"):
             embed_cached(texts, embedder=fake, store=store)
 
-    def test_a_chunk_the_embedder_refuses_is_encoded_text_by_text(self, store: Storage) -> None:
+    def test_a_chunk_the_embedder_refuses_is_split_until_the_bad_text_is_alone(self, store: Storage) -> None:
         fake = PickyEmbedder()
         texts = [f"t{i}" for i in range(6)] + ["poison pill", "nan here"]
         result = embed_each(texts, embedder=fake, store=store, chunk_size=4)

@@ -7,8 +7,8 @@ holds the database's write lock for more than one chunk's insert.
 
 One bad text never costs the others their vectors: :func:`embed_each` returns the vectors
 it could make and, by position, why the rest could not be made (a text that cannot be encoded as
-UTF-8 is not even hashed; when the embedder raises for a chunk, the chunk is encoded again text by
-text so only the text it fails on is left out; a non-finite vector is never stored). An error
+UTF-8 is not even hashed; when the embedder raises for a chunk, the chunk is split in halves
+until only the text it fails on is left out; a non-finite vector is never stored). An error
 about the embedder itself (the model cannot be loaded) still raises.
 :func:`embed_cached` wants every vector and raises :class:`InvalidTexts` when one is missing.
 
@@ -125,7 +125,8 @@ def embed_each(
 def _encode_chunk(embedder: Embedder, chunk: list[tuple[str, str]],
                   broken: dict[str, str]) -> dict[str, np.ndarray]:
     """{hash: vector} for a chunk's texts; when the embedder raises for the chunk because of
-    what one text holds, each text is encoded alone and those it fails on go to ``broken``."""
+    what a text holds, each half is encoded again (down to single texts), so one bad text costs
+    about 2·log2(n) smaller calls, not n; the texts it fails on alone go to ``broken``."""
     try:
         vectors = np.asarray(embedder.encode([t for _, t in chunk]), dtype=np.float32)
         if vectors.shape != (len(chunk), embedder.dim):
@@ -137,10 +138,9 @@ def _encode_chunk(embedder: Embedder, chunk: list[tuple[str, str]],
         if len(chunk) == 1:
             broken[chunk[0][0]] = reason_of(exc)
             return {}
-        new: dict[str, np.ndarray] = {}
-        for item in chunk:
-            new.update(_encode_chunk(embedder, [item], broken))
-        return new
+        half = len(chunk) // 2
+        return {**_encode_chunk(embedder, chunk[:half], broken),
+                **_encode_chunk(embedder, chunk[half:], broken)}
     new = {}
     for (h, _), v in zip(chunk, vectors):
         if np.isfinite(v).all():

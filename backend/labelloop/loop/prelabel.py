@@ -10,8 +10,8 @@ check included) leave their tasks undone and fail the job retryably, so the next
 again for those tasks only instead of the job succeeding without them.
 
 One bad task never stops the others: a text that is not valid Unicode is not sent; when a
-labeling run raises because of what one item holds, the run's unanswered items are labeled one
-by one so only that item is left out. Both, and answers outside the label set, are recorded in
+labeling run raises because of what one item holds, the run's unanswered items are labeled again
+in halves (down to single items) so only that item is left out. Both, and answers outside the label set, are recorded in
 ``skipped_items`` (job kind ``prelabel``) with their reason and shown in ``/status``.
 """
 
@@ -85,8 +85,8 @@ def handle_prelabel(ctx: JobContext) -> None:
 def _label_isolating(labeler: Any, schema: LabelSchema, items: list[LabelRequest],
                      examples: Any, pid: int, tally: _Tally) -> None:
     """Label ``items`` in one run; when the run raises because of an item (not the endpoint:
-    those errors become outcomes), label the items it did not answer one by one, and skip those
-    that raise again."""
+    those errors become outcomes), label the items it did not answer again in halves, down to
+    single items, and skip the items that raise alone."""
     try:
         labeler.label_many_sync(schema, items, examples=examples, project_id=pid,
                                 on_outcome=tally.add)
@@ -97,11 +97,13 @@ def _label_isolating(labeler: Any, schema: LabelSchema, items: list[LabelRequest
         if len(items) == 1:
             tally.skipped[items[0].task_id] = reason_of(exc)
             return
-        log.warning("project %s: a pre-label run failed (%s); labeling its %d items one by "
-                    "one", pid, reason_of(exc), len(items))
-    for item in items:
-        if item.task_id not in tally.seen:
-            _label_isolating(labeler, schema, [item], examples, pid, tally)
+        log.warning("project %s: a pre-label run of %d items failed (%s); the items it did "
+                    "not answer are labeled again in halves", pid, len(items), reason_of(exc))
+    rest = [item for item in items if item.task_id not in tally.seen]
+    half = (len(rest) + 1) // 2
+    for part in (rest[:half], rest[half:]):
+        if part:
+            _label_isolating(labeler, schema, part, examples, pid, tally)
 
 
 class _Tally:
