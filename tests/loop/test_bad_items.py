@@ -29,6 +29,13 @@ BAD = 7  # the poisoned task
 CLASSES = list(WORDS)
 
 
+@pytest.fixture
+def storage(any_storage: Storage) -> Storage:
+    """Every job test runs on SQLite and on PostgreSQL (which store, and refuse, differently:
+    an id beyond 2**63 - 1 is an OverflowError in one and a DataError in the other)."""
+    return any_storage
+
+
 def text_of(i: int) -> str:
     return f"{WORDS[CLASSES[i % 3]]} movie number {i}"
 
