@@ -9,6 +9,9 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from tests.conftest import CONFIG, make_settings
+from tests.fakes.label_studio import FakeGateway
+from tests.loop.test_retrain import WORDS, ToyEmbedder
 
 from labelloop.jobs.types import JobKind, JobSpec, JobStatus
 from labelloop.jobs.worker import Worker
@@ -21,9 +24,6 @@ from labelloop.loop.prelabel import handle_prelabel
 from labelloop.loop.resources import Resources
 from labelloop.loop.retrain import handle_retrain
 from labelloop.storage.base import Storage
-from tests.conftest import CONFIG, make_settings
-from tests.fakes.label_studio import FakeGateway
-from tests.loop.test_retrain import WORDS, ToyEmbedder
 
 BAD = 7  # the poisoned task
 CLASSES = list(WORDS)
@@ -70,7 +70,7 @@ def skips(storage: Storage, kind: str) -> dict[int, Any]:
         return {i.task_id: i for i in tx.skipped_items(1, job_kind=kind)}
 
 
-def test_embed_skips_a_text_that_cannot_be_encoded(storage, tmp_path) -> None:  # noqa: ANN001
+def test_embed_skips_a_text_that_cannot_be_encoded(storage, tmp_path) -> None:
     seed(storage)
     run(storage, tmp_path, JobKind.EMBED, handle_embed)
     with storage.read() as tx:
@@ -85,14 +85,14 @@ def test_embed_skips_a_text_that_cannot_be_encoded(storage, tmp_path) -> None:  
 class RefusingEmbedder(ToyEmbedder):
     """Fails any call that holds the text of task 5 (as a tokenizer may)."""
 
-    def encode(self, texts):  # noqa: ANN001, ANN201
+    def encode(self, texts):
         if text_of(5) in texts:
             raise ValueError("sequence cannot be tokenized")
         return super().encode(texts)
 
 
 def test_embed_splits_a_batch_the_embedder_refuses_until_only_the_bad_text_is_left(
-        storage, tmp_path) -> None:  # noqa: ANN001
+        storage, tmp_path) -> None:
     seed(storage, bad={})
     run(storage, tmp_path, JobKind.EMBED, handle_embed, embedder=RefusingEmbedder())
     with storage.read() as tx:
@@ -104,8 +104,8 @@ def label(storage: Storage, ls: FakeGateway, task_ids: list[int]) -> None:
     for tid in task_ids:
         ls.annotate(tid, CLASSES[tid % 3])
     with storage.write() as tx:
-        tx.upsert_annotations([_annotation(a) for t in task_ids for a in ls.tasks[t]["annotations"]],
-                              source="resync")
+        tx.upsert_annotations([_annotation(a) for t in task_ids
+                               for a in ls.tasks[t]["annotations"]], source="resync")
 
 
 def _annotation(raw: dict[str, Any]) -> Any:
@@ -123,7 +123,7 @@ def ls() -> FakeGateway:
     return fake
 
 
-def test_retrain_after_clean_annotations_skips_the_bad_task(storage, ls, tmp_path) -> None:  # noqa: ANN001
+def test_retrain_after_clean_annotations_skips_the_bad_task(storage, ls, tmp_path) -> None:
     # the issue's reproduction: 30 tasks, one bad, 12 annotations -> retrain was dead
     seed(storage)
     label(storage, ls, [t for t in range(1, 14) if t != BAD])
@@ -142,7 +142,7 @@ def test_retrain_after_clean_annotations_skips_the_bad_task(storage, ls, tmp_pat
     assert skips(storage, "retrain") == {}
 
 
-def test_a_labeled_bad_task_is_left_out_of_training(storage, ls, tmp_path) -> None:  # noqa: ANN001
+def test_a_labeled_bad_task_is_left_out_of_training(storage, ls, tmp_path) -> None:
     seed(storage)
     label(storage, ls, list(range(1, 13)))  # BAD (7) is among the labeled ones
     run(storage, tmp_path, JobKind.RETRAIN, handle_retrain, ls=ls)
@@ -165,7 +165,7 @@ class FakeLabeler:
     def status(self) -> Any:
         return SimpleNamespace(state="ok", reason=None)
 
-    def label_many_sync(self, schema, items, *, examples, project_id, on_outcome):  # noqa: ANN001, ANN201
+    def label_many_sync(self, schema, items, *, examples, project_id, on_outcome):
         from labelloop.storage.records_llm import LlmLabel
 
         self.runs.append([r.task_id for r in items])
@@ -189,7 +189,7 @@ class FakeLabeler:
         return out
 
 
-def test_prelabel_skips_bad_texts_and_unparseable_answers(storage, tmp_path) -> None:  # noqa: ANN001
+def test_prelabel_skips_bad_texts_and_unparseable_answers(storage, tmp_path) -> None:
     seed(storage, bad={BAD: text_of(BAD) + " \udc80", 3: text_of(3) + " poison",
                        4: text_of(4) + " weird"})
     labeler = FakeLabeler(storage)
@@ -208,7 +208,7 @@ def test_prelabel_skips_bad_texts_and_unparseable_answers(storage, tmp_path) -> 
 
 
 def test_second_opinion_skips_a_task_label_studio_refuses(storage, ls, tmp_path,
-                                                          monkeypatch) -> None:  # noqa: ANN001
+                                                          monkeypatch) -> None:
     from labelloop.storage.records_llm import LlmLabel
 
     for i in range(31, 91):
@@ -249,11 +249,11 @@ class RefusingStorage:
         self.url, self.dialect = inner.url, inner.dialect
 
     @contextmanager
-    def write(self):  # noqa: ANN201
+    def write(self):
         with self.inner.write() as tx:
             yield _RefusingTx(tx)
 
-    def read(self):  # noqa: ANN201
+    def read(self):
         return self.inner.read()
 
     def ping(self) -> bool:
@@ -276,7 +276,7 @@ class _RefusingTx:
         return self._tx.upsert_tasks(project_id, items)
 
 
-def test_resync_skips_a_task_that_cannot_be_stored(storage, ls, tmp_path) -> None:  # noqa: ANN001
+def test_resync_skips_a_task_that_cannot_be_stored(storage, ls, tmp_path) -> None:
     ls.add_task(1, 31, {"text": "no id to keep"})["id"] = 2**63  # beyond any database's ids
     ls.tasks[2**63] = ls.tasks.pop(31)
     for tid in (12, 13, 14):
@@ -293,7 +293,7 @@ def test_resync_skips_a_task_that_cannot_be_stored(storage, ls, tmp_path) -> Non
     assert len(bad) == 2  # and the task whose id no database holds (id 0: unreadable)
 
 
-def test_skips_are_shown_in_the_status_endpoints(client, tmp_path) -> None:  # noqa: ANN001
+def test_skips_are_shown_in_the_status_endpoints(client, tmp_path) -> None:
     storage = client.app.state.services.storage
     seed(storage)
     with storage.write() as tx:

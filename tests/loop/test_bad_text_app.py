@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 
 import sqlalchemy as sa
+from tests.conftest import CONFIG
+from tests.fakes.label_studio import FakeGateway
 
 from labelloop.jobs.registry import default_handlers
 from labelloop.jobs.types import JobKind, JobStatus
@@ -16,8 +18,6 @@ from labelloop.jobs.worker import Worker
 from labelloop.labelstudio.access import GatewayProvider
 from labelloop.loop.resources import Resources
 from labelloop.storage import tables as t
-from tests.conftest import CONFIG
-from tests.fakes.label_studio import FakeGateway
 
 WORDS = {"positive": "great", "negative": "awful", "neutral": "plot"}
 CLASSES = list(WORDS)
@@ -29,7 +29,7 @@ def text_of(i: int) -> str:
     return f"{WORDS[CLASSES[i % 3]]} movie number {i}"
 
 
-def post_json(client, path: str, body: str):  # noqa: ANN001, ANN201
+def post_json(client, path: str, body: str):
     """POST a JSON text as it is (the test client cannot encode a lone surrogate itself)."""
     return client.post(path, content=body.encode("ascii"),
                        headers={"content-type": "application/json"})
@@ -54,7 +54,7 @@ def test_a_lone_surrogate_by_webhook_predict_and_resync_stops_nothing(client_fac
     r = post_json(client, "/predict", f'{{"project": "1.1700000000", "tasks": [{{"id": {BAD}, '
                                       f'"data": {{"text": {RAW_BAD}}}}}]}}')
     assert r.status_code == 200, r.text
-    for tid in [t for t in range(1, 14) if t != BAD]:  # 12 clean annotations
+    for tid in [i for i in range(1, 14) if i != BAD]:  # 12 clean annotations
         ann = fake_ls.annotate(tid, CLASSES[tid % 3])
         r = client.post("/webhook", json={"action": "ANNOTATION_CREATED", "project": {"id": 1},
                                           "annotation": ann, "task": {"id": tid}})

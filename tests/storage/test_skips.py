@@ -56,7 +56,8 @@ def test_summary_counts_distinct_tasks_and_groups_reasons(storage: Storage) -> N
         every = tx.skip_summary()
         none = tx.skip_summary(3)
     assert one.count == 4  # tasks 2, 3, 4, 7
-    assert [(r.job_kind, r.tasks, r.task_ids) for r in one.reasons][0] == ("embed", 3, [2, 3, 4])
+    first = one.reasons[0]
+    assert (first.job_kind, first.tasks, first.task_ids) == ("embed", 3, [2, 3, 4])
     assert {r.job_kind for r in one.reasons} == {"embed", "retrain", "prelabel"}
     assert every.count == 5 and none.count == 0 and none.reasons == []
     with storage.write() as tx:  # a task deleted since: no job will clear its rows
@@ -65,7 +66,7 @@ def test_summary_counts_distinct_tasks_and_groups_reasons(storage: Storage) -> N
         tx.mark_tasks_deleted([2])
     with storage.read() as tx:
         after = tx.skip_summary(1)
-    assert after.count == 3 and [r.task_ids for r in after.reasons][0] == [3, 4]
+    assert after.count == 3 and after.reasons[0].task_ids == [3, 4]
 
 
 def test_what_cannot_be_a_key_or_a_reason_is_still_recorded(storage: Storage) -> None:

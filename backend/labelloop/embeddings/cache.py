@@ -132,7 +132,7 @@ def _encode_chunk(embedder: Embedder, chunk: list[tuple[str, str]],
         if vectors.shape != (len(chunk), embedder.dim):
             raise ValueError(f"the embedder returned shape {vectors.shape} for {len(chunk)} "
                              f"texts of dimension {embedder.dim}")
-    except Exception as exc:  # noqa: BLE001 - sorted below: only an item's error is kept
+    except Exception as exc:
         if not is_item_error(exc):
             raise
         if len(chunk) == 1:

@@ -131,7 +131,7 @@ def _store_page(storage: Storage, project_id: int, raws: list[dict[str, Any]],
     try:
         with storage.write() as tx:
             _store_items(tx, project_id, items, raws, last, report)
-    except Exception as exc:  # noqa: BLE001 - only a value the database refuses is isolated
+    except Exception as exc:  # only a value the database refuses is isolated
         if not is_item_error(exc):
             raise
         report.tasks_new, report.tasks_deleted, report.annotations = counts  # rolled back
@@ -141,7 +141,7 @@ def _store_page(storage: Storage, project_id: int, raws: list[dict[str, Any]],
                 with storage.write() as tx:
                     new = tx.upsert_tasks(project_id, [item[0]])
                     kinds = tx.upsert_annotations(item[1], source="resync")
-            except Exception as item_exc:  # noqa: BLE001
+            except Exception as item_exc:
                 if not is_item_error(item_exc):
                     raise
                 skipped[item[0]["id"]] = reason_of(item_exc)

@@ -11,8 +11,9 @@ again for those tasks only instead of the job succeeding without them.
 
 One bad task never stops the others: a text that is not valid Unicode is not sent; when a
 labeling run raises because of what one item holds, the run's unanswered items are labeled again
-in halves (down to single items) so only that item is left out. Both, and answers outside the label set, are recorded in
-``skipped_items`` (job kind ``prelabel``) with their reason and shown in ``/status``.
+in halves (down to single items) so only that item is left out. Both, and answers outside the
+label set, are recorded in ``skipped_items`` (job kind ``prelabel``) with their reason and shown
+in ``/status``.
 """
 
 from __future__ import annotations
@@ -91,7 +92,7 @@ def _label_isolating(labeler: Any, schema: LabelSchema, items: list[LabelRequest
         labeler.label_many_sync(schema, items, examples=examples, project_id=pid,
                                 on_outcome=tally.add)
         return
-    except Exception as exc:  # noqa: BLE001 - only an item's error is isolated
+    except Exception as exc:
         if not is_item_error(exc):
             raise
         if len(items) == 1:

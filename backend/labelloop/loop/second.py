@@ -74,7 +74,7 @@ def reopen_for_second_opinion(storage: Storage, gateway: LabelStudioGateway, pid
         try:
             if gateway.request_annotations(tid, total=2):
                 made.append((tid, c.reason))
-        except Exception as exc:  # noqa: BLE001 - Label Studio being away still raises
+        except Exception as exc:
             if not is_item_error(exc):
                 raise
             skipped[tid] = reason_of(exc)
