@@ -49,3 +49,31 @@ def test_a_cleaned_task_carries_its_original_as_ascii_json() -> None:
     clean = {"id": 1, "data": {"text": "fine"}, "meta": None}
     assert clean_task(clean) is clean and "original" not in clean
     assert escaped_original("\x00") == '"\\u0000"'
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20)
+
+
+def _strings(value: object) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in (*_strings(k), *_strings(v))]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return []
+
+
+@given(JSON)
+def test_a_cleaned_json_value_can_always_be_encoded_and_stored(value: object) -> None:
+    out, changed = clean_json(value)
+    json.dumps(out, ensure_ascii=False).encode("utf-8")  # no lone surrogate, keys included
+    assert all(is_clean(s) and "\x00" not in s for s in _strings(out))
+    assert changed == any(not is_clean(s) for s in _strings(value))
+    again, changed_again = clean_json(out)
+    assert again == out and not changed_again
+    if not changed:
+        assert out is value

@@ -53,8 +53,10 @@ class SkipSummary:
 
 
 def _task_id(task_id: object) -> int:
-    ok = isinstance(task_id, int) and not isinstance(task_id, bool) and 0 < task_id <= MAX_TASK_ID
-    return int(task_id) if ok else 0  # type: ignore[call-overload]
+    """The id to record: 0 for one no database column holds (or not an id at all)."""
+    if isinstance(task_id, int) and not isinstance(task_id, bool) and 0 < task_id <= MAX_TASK_ID:
+        return task_id
+    return 0
 
 
 class SkipsTx:
