@@ -17,6 +17,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.conftest import make_settings
+from tests.e2e.fault_proxy import FaultProxy, ProxyFault
+from tests.e2e.ls_harness import LabelStudioServer, choice_result
+from tests.loop.test_retrain import WORDS, ToyEmbedder
 
 from labelloop.jobs.registry import default_handlers
 from labelloop.jobs.types import JobKind, JobSpec, JobStatus, project_serial_key
@@ -27,10 +31,6 @@ from labelloop.labelstudio.sync import resync_project
 from labelloop.loop.resources import Resources
 from labelloop.settings import Settings
 from labelloop.storage.base import Storage, open_storage
-from tests.conftest import make_settings
-from tests.e2e.fault_proxy import FaultProxy, ProxyFault
-from tests.e2e.ls_harness import LabelStudioServer, choice_result
-from tests.loop.test_retrain import WORDS, ToyEmbedder
 
 pytestmark = pytest.mark.e2e
 

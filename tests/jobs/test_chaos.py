@@ -26,6 +26,9 @@ from typing import Any, Literal
 
 import pytest
 from pydantic import SecretStr
+from tests.conftest import CONFIG
+from tests.fakes.label_studio import FakeGateway
+from tests.loop.test_retrain import WORDS, ToyEmbedder
 
 from labelloop.errors import LabelStudioUnavailable
 from labelloop.jobs.registry import default_handlers
@@ -37,9 +40,6 @@ from labelloop.labelstudio.sync import resync_project
 from labelloop.loop.resources import Resources
 from labelloop.settings import Settings
 from labelloop.storage.base import Storage
-from tests.conftest import CONFIG
-from tests.fakes.label_studio import FakeGateway
-from tests.loop.test_retrain import WORDS, ToyEmbedder
 
 Fault = Literal["500", "timeout", "drop", "outage"]
 FAULTS: tuple[Fault, ...] = ("500", "timeout", "drop", "outage")

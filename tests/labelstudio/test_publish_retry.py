@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import pytest
 from pydantic import SecretStr
+from tests.conftest import CONFIG
+from tests.fakes.label_studio import FakeGateway
+from tests.loop.test_retrain import WORDS, ToyEmbedder
 
 from labelloop.errors import LabelStudioUnavailable
 from labelloop.jobs.registry import default_handlers
@@ -15,9 +18,6 @@ from labelloop.labelstudio.sync import resync_project
 from labelloop.loop.resources import Resources
 from labelloop.storage.base import Storage
 from labelloop.storage.sql_queue import QueueEntry
-from tests.conftest import CONFIG
-from tests.fakes.label_studio import FakeGateway
-from tests.loop.test_retrain import ToyEmbedder, WORDS
 
 
 @pytest.fixture
@@ -47,7 +47,7 @@ def drain(w: Worker, storage: Storage, *, rounds: int = 50) -> None:
             tx.conn.exec_driver_sql("UPDATE jobs SET run_after = 0 WHERE status = 'queued'")
         if w.run_once() is None:
             return
-    raise AssertionError("jobs still running after %d rounds" % rounds)
+    raise AssertionError(f"jobs still running after {rounds} rounds")
 
 
 def jobs_by_status(storage: Storage) -> dict[str, list[str]]:
@@ -124,7 +124,7 @@ def test_a_retrain_survives_label_studio_refusing_second_annotations(
         storage: Storage, ls: FakeGateway, s, monkeypatch) -> None:  # noqa: ANN001
     """Asking for second annotations is a Label Studio call inside the retrain: when it fails,
     the retrain goes on without them (the next one asks again) instead of redoing its work."""
-    import labelloop.loop.retrain as retrain
+    from labelloop.loop import retrain
 
     def refused(*_: object, **__: object) -> list[int]:
         raise LabelStudioUnavailable("request_annotations: Label Studio answered 500")
