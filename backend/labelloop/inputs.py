@@ -75,28 +75,30 @@ def read_json(raw: bytes) -> Any:
 
 def check_json(value: Any) -> None:
     """Depth, finiteness and sizes of a parsed JSON value (without recursion)."""
-    stack: list[tuple[Any, int]] = [(value, 1)]
+    if not isinstance(value, (dict, list)):
+        _check_scalars([value])
+        return
+    stack: list[tuple[dict[str, Any] | list[Any], int]] = [(value, 1)]
     while stack:
         item, depth = stack.pop()
-        if isinstance(item, str):
-            if len(item) > MAX_STRING_CHARS:
-                raise MalformedBody(f"a string is longer than {MAX_STRING_CHARS} characters")
-        elif isinstance(item, bool) or item is None:
-            continue
-        elif isinstance(item, (int, float)):
-            if not _finite(item):
-                raise MalformedBody("numbers must be finite: NaN, Infinity and numbers beyond "
-                                    f"±{MAX_FLOAT:.4g} are refused")
-        elif isinstance(item, (list, dict)):
-            if depth > MAX_DEPTH:
-                raise MalformedBody(f"the JSON is nested more than {MAX_DEPTH} levels deep")
-            if isinstance(item, dict):
-                for key, v in item.items():
-                    if len(key) > MAX_KEY_CHARS:
-                        raise MalformedBody(f"a key is longer than {MAX_KEY_CHARS} characters")
-                    stack.append((v, depth + 1))
+        if depth > MAX_DEPTH:
+            raise MalformedBody(f"the JSON is nested more than {MAX_DEPTH} levels deep")
+        if type(item) is dict:
+            if item and max(map(len, item)) > MAX_KEY_CHARS:
+                raise MalformedBody(f"a key is longer than {MAX_KEY_CHARS} characters")
+            values: Any = item.values()
+        else:
+            values = item
+        scalars = []
+        for v in values:
+            if type(v) is dict or type(v) is list:
+                stack.append((v, depth + 1))
             else:
-                stack.extend((v, depth + 1) for v in item)
+                scalars.append(v)
+        _check_scalars(scalars)
+
+
+_BIG_INT = 2**1000  # beyond it, check whether float() overflows
 
 
 def _finite(number: float) -> bool:
@@ -104,6 +106,18 @@ def _finite(number: float) -> bool:
         return math.isfinite(float(number))
     except OverflowError:  # an integer beyond the float range
         return False
+
+
+def _check_scalars(values: list[Any]) -> None:
+    for v in values:
+        t = type(v)
+        if t is str:
+            if len(v) > MAX_STRING_CHARS:
+                raise MalformedBody(f"a string is longer than {MAX_STRING_CHARS} characters")
+        elif (t is float and not math.isfinite(v)) or (
+                t is int and not -_BIG_INT < v < _BIG_INT and not _finite(v)):
+            raise MalformedBody("numbers must be finite: NaN, Infinity and numbers beyond "
+                                f"±{MAX_FLOAT:.4g} are refused")
 
 
 # --- ids and numbers -------------------------------------------------------------------------
