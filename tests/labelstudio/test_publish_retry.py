@@ -237,3 +237,25 @@ def test_a_stale_handed_over_publish_does_not_stop_the_newer_queues_tail(
         pass
     held = [p["task"] for p in ls.predictions if p["model_version"] == "labelloop-2"]
     assert sorted(held) == list(range(1, 31))
+
+
+def test_a_publish_records_the_number_it_takes_before_label_studio_sees_it(
+        storage: Storage, ls: FakeGateway, s) -> None:  # noqa: ANN001
+    from labelloop.labelstudio.publish import publish_queue
+    resync_project(storage, ls, 1)
+    one_by_one = s.model_copy(update={"publish_batch_size": 1})
+    real, calls = ls.import_predictions, []
+
+    def second_fails(project_id: int, predictions: list) -> int:  # noqa: ANN001
+        calls.append(1)
+        if len(calls) == 2:
+            raise LabelStudioUnavailable("import_predictions: Label Studio answered 500")
+        return real(project_id, predictions)
+
+    ls.import_predictions = second_fails  # type: ignore[method-assign]
+    with pytest.raises(LabelStudioUnavailable):
+        publish_queue(storage, ls, 1, {1: 0.1, 2: 0.2}, settings=one_by_one)
+    assert ls.list_model_versions(1) == {"labelloop-1": 1}  # half of it landed
+    report = publish_queue(storage, ls, 1, {1: 0.1, 2: 0.2}, settings=one_by_one)
+    assert report.version == "labelloop-2"  # not mixed into what labelloop-1 left
+    assert ls.list_model_versions(1) == {"labelloop-1": 1, "labelloop-2": 2}

@@ -163,7 +163,11 @@ def publish_queue(storage: Storage, gateway: LabelStudioGateway, project_id: int
         head = order[:settings.publish_head_size] if settings.publish_head_size else order
         missing = [t for t in head if t not in (results or {})]
         found = stored_prelabels(tx, project, missing) if missing else {}
-        version = version or next_version(tx, project_id, settings.model_version_prefix)
+    if version is None and head:  # taken and recorded before Label Studio sees any of it
+        with storage.write() as tx:
+            version = next_version(tx, project_id, settings.model_version_prefix)
+            tx.add_model_version(project_id, version, kind="queue", lineage=lineage)
+    version = version or ""
     if not head:
         # Label Studio refuses (400) a model_version without predictions: nothing to switch to.
         log.info("project %s: nothing to publish (%d scores skipped)", project_id, skipped)
