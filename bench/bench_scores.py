@@ -16,12 +16,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "backend"), str(ROOT)]
 
-import numpy as np  # noqa: E402
+import numpy as np
+from tests.conftest import CONFIG, make_settings
+from tests.fakes.label_studio import FakeGateway
+from tests.loop.test_retrain import WORDS, label, run_retrain
 
-from labelloop.storage.base import open_storage  # noqa: E402
-from tests.conftest import CONFIG, make_settings  # noqa: E402
-from tests.fakes.label_studio import FakeGateway  # noqa: E402
-from tests.loop.test_retrain import WORDS, label, run_retrain  # noqa: E402
+from labelloop.storage.base import open_storage
 
 
 def one(n: int, n_labelled: int) -> str:

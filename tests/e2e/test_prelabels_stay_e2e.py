@@ -20,13 +20,13 @@ from typing import Any
 
 import httpx
 import pytest
-
-from labelloop.jobs.types import JobKind, JobStatus
-from labelloop.storage.base import Storage
 from tests.e2e.ls_harness import choice_result
 from tests.e2e.test_active_learning_e2e import idle, published
 from tests.e2e.test_foundation_e2e import connect, storage_of, wait_for
 from tests.fakes.llm_server import FakeLLM
+
+from labelloop.jobs.types import JobKind, JobStatus
+from labelloop.storage.base import Storage
 
 pytestmark = pytest.mark.e2e
 LABELS = ["positive", "negative", "neutral"]
@@ -69,7 +69,7 @@ def drift_of(proc: Any, project_id: int) -> dict[str, Any] | None:
 
 @pytest.mark.parametrize("mode", ["restore", "follow"])
 def test_a_settings_save_back_to_an_older_version_loses_no_pre_label(
-        label_studio, new_project, labelloop_process, mode: str) -> None:  # noqa: ANN001
+        label_studio, new_project, labelloop_process, mode: str) -> None:
     texts = [f"tweet {i}: {WORDS[i % 3]}" for i in range(30)]
     gold = {t: LABELS[i % 3] for i, t in enumerate(texts)}
     ls = label_studio.gateway
@@ -86,7 +86,8 @@ def test_a_settings_save_back_to_an_older_version_loses_no_pre_label(
             for round_ in range(2):  # N, then N+1, both with the LLM's pre-labels
                 before = published(st, p.id)
                 train(proc, p.id, round_)
-                wait_for(f"publish {round_}", lambda: published(st, p.id) != before, 180)
+                wait_for(f"publish {round_}",
+                         lambda before=before: published(st, p.id) != before, 180)
                 wait_for("jobs to settle", lambda: idle(st), 180)
                 versions.append(published(st, p.id))
             old, new = versions

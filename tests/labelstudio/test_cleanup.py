@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 from pydantic import SecretStr
+from tests.conftest import CONFIG
+from tests.fakes.label_studio import FakeGateway
 
 from labelloop.errors import LabelStudioUnavailable
 from labelloop.jobs.context import Handler, JobContext
@@ -20,8 +22,6 @@ from labelloop.loop.resources import Resources
 from labelloop.settings import Settings
 from labelloop.storage.base import Storage
 from labelloop.storage.records_llm import LlmLabel
-from tests.conftest import CONFIG
-from tests.fakes.label_studio import FakeGateway
 
 SCORES = {1: 0.1, 2: 0.2, 3: 0.3, 4: 0.4}
 TITLE = "labelloop"  # the ML backend's title: Label Studio's model_version right after connecting

@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
+from tests.conftest import CONFIG
+from tests.fakes.label_studio import FakeGateway
 
 from labelloop.events.apply import ingest_webhook
 from labelloop.jobs.context import JobContext
@@ -21,8 +23,6 @@ from labelloop.labelstudio.sync import handle_resync
 from labelloop.loop.resources import Resources
 from labelloop.settings import Settings
 from labelloop.storage.base import Storage
-from tests.conftest import CONFIG
-from tests.fakes.label_studio import FakeGateway
 
 
 @pytest.fixture

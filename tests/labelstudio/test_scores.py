@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from tests.conftest import CONFIG
 
 from labelloop.labelstudio.scores import SPREAD, queue_scores
-from tests.conftest import CONFIG
 
 confidence = st.one_of(st.none(), st.floats(min_value=-0.5, max_value=1.5),
                        st.sampled_from([float("nan"), float("inf"), 0.0, 1.0, 0.5]))
@@ -19,7 +21,7 @@ def test_scores_are_strictly_increasing_and_within_0_1(confidences: list[float |
     assert len(scores) == len(confidences)
     assert all(0.0 <= s <= 1.0 for s in scores)
     # Label Studio serves the lowest score first: strictly increasing = labelloop's order
-    assert all(a < b for a, b in zip(scores, scores[1:]))
+    assert all(a < b for a, b in itertools.pairwise(scores))
 
 
 @given(st.lists(st.floats(min_value=0.0, max_value=1.0), min_size=1, max_size=100))
@@ -58,7 +60,7 @@ def test_spread_outside_0_1_is_refused() -> None:
 
 
 def test_a_retrain_publishes_the_queue_order_as_the_pre_labels_confidence(
-        storage, fake_ls, tmp_path) -> None:  # noqa: ANN001
+        storage, fake_ls, tmp_path) -> None:
     from tests.loop.test_retrain import WORDS, label, run_retrain
 
     fake_ls.add_project(1, CONFIG)

@@ -49,7 +49,7 @@ def created_by_labelloop(version: str | None, prefix: str) -> bool:
     (``llm-<model>-p<hash>``, from ``/predict`` answers)."""
     if not version:
         return False
-    return version.startswith(f"{prefix}-") or version.startswith(LLM_PREFIX)
+    return version.startswith((f"{prefix}-", LLM_PREFIX))
 
 
 def drift_action(shown: str | None, published: str | None, *, prefix: str,
