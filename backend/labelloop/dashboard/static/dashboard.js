@@ -153,7 +153,7 @@
     const p = d.project, q = d.quality || {};
     return h("section", { class: "card wide" },
       h("h2", { text: p.title || `Project ${p.id}` }),
-      h("p", { class: "sub", text: `Label Studio project ${p.id} · model ${p.model_version || "none yet"} · last sync ${ago(p.last_synced_at)}${q.computed_at ? ` · quality figures from ${ago(q.computed_at)}${q.refreshing ? " (refreshing)" : ""}` : ""}${p.supported ? "" : ` · not supported: ${p.unsupported_reason}`}` }),
+      h("p", { class: "sub", text: `Label Studio project ${p.id} · queue ${p.published_version || "none published yet"} · last sync ${ago(p.last_synced_at)}${q.computed_at ? ` · quality figures from ${ago(q.computed_at)}${q.refreshing ? " (refreshing)" : ""}` : ""}${p.supported ? "" : ` · not supported: ${p.unsupported_reason}`}` }),
       driftNote(p),
       skippedNote(p),
       h("div", { class: "tiles" },
