@@ -190,6 +190,18 @@ def test_when_the_published_version_is_gone_a_retrain_republishes(
     assert drift is not None and drift["action"] == "republish"
 
 
+def test_a_newer_unrecorded_publish_is_not_switched_back(
+        storage: Storage, ls: StrictLabelStudio, s: Settings) -> None:
+    two_versions(storage, ls, s)
+    ls.stray(1, "labelloop-3", 1)  # imported and switched to; the record was never written
+    ls.update_project(1, model_version="labelloop-3")
+    run(storage, ls, s, JobSpec(JobKind.CHECK_VERSION, 1))
+    assert ls.projects[1]["model_version"] == "labelloop-3"
+    with storage.read() as tx:
+        drift = tx.get_project(1).version_drift  # type: ignore[union-attr]
+    assert drift is not None and drift["action"] == "ahead"
+
+
 def test_no_drift_when_label_studio_shows_the_published_version(
         storage: Storage, ls: StrictLabelStudio, s: Settings) -> None:
     two_versions(storage, ls, s)

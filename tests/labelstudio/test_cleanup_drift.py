@@ -57,6 +57,8 @@ def project_updated(model_version: str | None, **extra: object) -> bytes:
     ("", "restore", "restore"),
     ("gold-v1", "restore", "report"),
     ("labelloop", "restore", "report"),  # the ML backend's title: the user's live-model choice
+    ("labelloop-3", "restore", "ahead"),  # a publish that switched Label Studio, not recorded
+    ("labelloop-3+x", "follow", "ahead"),
 ])
 def test_drift_action(shown: str | None, mode: str, action: str) -> None:
     assert drift_action(shown, "labelloop-2", prefix="labelloop", mode=mode) == action  # type: ignore[arg-type]
@@ -64,6 +66,13 @@ def test_drift_action(shown: str | None, mode: str, action: str) -> None:
 
 def test_nothing_published_is_no_drift() -> None:
     assert drift_action("labelloop", None, prefix="labelloop", mode="restore") == "none"
+
+
+def test_version_numbers_compare_as_numbers() -> None:
+    assert drift_action("labelloop-10", "labelloop-9", prefix="labelloop",
+                        mode="restore") == "ahead"
+    assert drift_action("labelloop-9", "labelloop-10", prefix="labelloop",
+                        mode="restore") == "restore"
 
 
 def test_a_check_job_runs_after_the_projects_publishing() -> None:

@@ -17,6 +17,8 @@ drift), reads the project from Label Studio and acts on what it shows:
   ``"follow"`` (until labelloop publishes a newer queue);
 - a version labelloop did not create (the user's own predictions, the ML backend's title):
   reported, never changed.
+- a newer ``<prefix>-N`` than the published one (a publish switched Label Studio, then failed
+  before recording it; its retry finishes the job): reported, not switched back.
 
 When the published version is no longer in Label Studio, the project cannot be switched back to
 it (Label Studio refuses a version without predictions): a retrain is queued, which publishes a
@@ -29,6 +31,7 @@ deletes the version Label Studio shows.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from typing import Any, Literal
 
@@ -39,7 +42,7 @@ from labelloop.storage.base import Tx
 from labelloop.storage.records import Project
 
 log = logging.getLogger(__name__)
-Action = Literal["none", "restore", "follow", "report"]
+Action = Literal["none", "restore", "follow", "report", "ahead"]
 LLM_PREFIX = "llm-"
 UNCERTAINTY_SAMPLING = "Uncertainty sampling"
 
@@ -52,14 +55,24 @@ def created_by_labelloop(version: str | None, prefix: str) -> bool:
     return version.startswith((f"{prefix}-", LLM_PREFIX))
 
 
+def _number(version: str | None, prefix: str) -> int | None:
+    m = re.fullmatch(rf"{re.escape(prefix)}-(\d+)(?:\+.*)?", version or "")
+    return int(m.group(1)) if m else None
+
+
 def drift_action(shown: str | None, published: str | None, *, prefix: str,
                  mode: Literal["restore", "follow"]) -> Action:
-    """What to do about Label Studio showing ``shown`` while labelloop published ``published``."""
+    """What to do about Label Studio showing ``shown`` while labelloop published ``published``.
+    ``ahead``: a newer labelloop version than the one recorded as published (a publish that
+    switched Label Studio but failed before recording it: its retry finishes the switch)."""
     if not published or shown == published:
         return "none"
     if not shown:
         return "restore"
     if created_by_labelloop(shown, prefix):
+        n, p = _number(shown, prefix), _number(published, prefix)
+        if n is not None and p is not None and n > p:
+            return "ahead"
         return "restore" if mode == "restore" else "follow"
     return "report"
 
@@ -121,9 +134,10 @@ def handle_check_version(ctx: JobContext) -> None:
         with ctx.storage.write() as tx:
             record_drift(tx, project, shown, action, at=now)
         if action != "none":
+            why = {"follow": "left as the user chose", "report": "not labelloop's",
+                   "ahead": "a newer publish not recorded yet"}[action]
             log.warning("project %s: Label Studio shows model version %r, labelloop published "
-                        "%r (%s)", pid, shown, project.published_version,
-                        "left as the user chose" if action == "follow" else "not labelloop's")
+                        "%r (%s)", pid, shown, project.published_version, why)
         return
     published = project.published_version
     if not gateway.list_model_versions(pid).get(published or "", 0):

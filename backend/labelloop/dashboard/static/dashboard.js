@@ -177,6 +177,7 @@
       follow: "left as the user chose (LABELLOOP_MODEL_VERSION_DRIFT=follow) until the next publish",
       report: "not a version labelloop created: left alone",
       republish: "the published version is gone from Label Studio: a retrain publishes a new one",
+      ahead: "a newer publish switched Label Studio but is not recorded yet: its retry finishes it",
     }[d.action] || d.action;
     return h("p", { class: "drift", "data-drift": "active", text: `Model version drift, seen ${ago(d.seen_at)}: ${what} (${why}). Annotators get the pre-labels and queue order of the version Label Studio shows.` });
   }
