@@ -1,7 +1,7 @@
 """Fuzzing: schemathesis over every operation of ``/openapi.json``, in process (ASGI).
 
 For each operation it sends examples valid under the spec (positive) and examples that break it
-(negative), and asserts no 5xx and that every answer conforms to the spec (documented status,
+(negative), on SQLite and on PostgreSQL (what each database refuses differs), and asserts no 5xx and that every answer conforms to the spec (documented status,
 content type, response schema, negative data refused, ...). Bounded: a fixed number of examples
 per operation and mode, derandomized (the same run every time), well under the 2 minutes the
 issue allows. It cannot pass vacuously: it counts the operations and requests it made.
@@ -39,11 +39,11 @@ EXCLUDED = [positive_data_acceptance]
 MIN_OPERATIONS = 13  # every operation of the spec today; a lost route lowers the count
 
 
-def _seeded_storage(tmp_path: Path):  # noqa: ANN202
+def _seeded_storage(url: str):  # noqa: ANN202
     """Project 1 with tasks and an annotation, so ids 1.. reach the code behind the 404s."""
     from labelloop.events.projects import record_project
 
-    storage = open_storage(make_settings(tmp_path).resolved_database_url)
+    storage = open_storage(url)
     with storage.write() as tx:
         record_project(tx, 1, label_config=CONFIG, ls_key="1.1700000000")
         tx.upsert_tasks(1, [{"id": i, "data": {"text": f"t{i}"}, "meta": None}
@@ -79,9 +79,11 @@ def _fuzz(op: schemathesis.APIOperation, mode: GenerationMode, examples: int,
     one()
 
 
-def run_fuzz(tmp_path: Path, examples: int = EXAMPLES) -> dict[str, object]:
-    """Fuzz every operation; return the counts and the first failures."""
-    storage = _seeded_storage(tmp_path)
+def run_fuzz(tmp_path: Path, examples: int = EXAMPLES,
+             database_url: str | None = None) -> dict[str, object]:
+    """Fuzz every operation (on SQLite in ``tmp_path``, or on ``database_url``); return the
+    counts and the first failures."""
+    storage = _seeded_storage(database_url or make_settings(tmp_path).resolved_database_url)
     fake = FakeGateway()
     app = create_app(
         make_settings(tmp_path, open_api=True, label_studio_url="http://ls.invalid",
@@ -111,9 +113,13 @@ def run_fuzz(tmp_path: Path, examples: int = EXAMPLES) -> dict[str, object]:
 
 
 @pytest.mark.timeout(120)
-def test_fuzz_every_operation_no_5xx_and_conforms_to_the_spec(tmp_path: Path) -> None:
-    out = run_fuzz(tmp_path)
-    print(f"\nfuzz: {out['operations']} operations, {out['requests']} requests, "
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_fuzz_every_operation_no_5xx_and_conforms_to_the_spec(
+        tmp_path: Path, backend: str, request: pytest.FixtureRequest) -> None:
+    url = request.getfixturevalue("postgres_server").new_database() \
+        if backend == "postgresql" else None
+    out = run_fuzz(tmp_path, database_url=url)
+    print(f"\nfuzz ({backend}): {out['operations']} operations, {out['requests']} requests, "
           f"{out['5xx']} 5xx, statuses {out['statuses']}, {out['seconds']} s")
     assert out["operations"] >= MIN_OPERATIONS
     per_operation = out["per_operation"]
@@ -124,13 +130,20 @@ def test_fuzz_every_operation_no_5xx_and_conforms_to_the_spec(tmp_path: Path) ->
     assert not out["failures"], "\n".join(out["failures"])  # type: ignore[arg-type]
 
 
-if __name__ == "__main__":  # python -m tests.api.test_fuzz [examples per operation and mode]
+if __name__ == "__main__":  # python -m tests.api.test_fuzz [examples] [postgresql]
     import sys
     import tempfile
 
+    from tests.pg_harness import PostgresServer
+
     n = int(sys.argv[1]) if len(sys.argv) > 1 else EXAMPLES
-    with tempfile.TemporaryDirectory() as tmp:
-        result = run_fuzz(Path(tmp), n)
+    server = PostgresServer().start() if sys.argv[2:] == ["postgresql"] else None
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            result = run_fuzz(Path(tmp), n, server.new_database() if server else None)
+    finally:
+        if server:
+            server.stop()
     failed = result.pop("failures")
     print({**result, "failures": len(failed)})  # type: ignore[arg-type]
     print("\n".join(failed))  # type: ignore[arg-type]
