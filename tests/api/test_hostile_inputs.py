@@ -291,3 +291,36 @@ def test_422_body_matches_the_spec(client: TestClient) -> None:
 def test_405_says_which_methods_are_allowed(client: TestClient) -> None:
     r = client.delete("/setup")
     assert r.status_code == 405 and r.headers["allow"] == "POST"
+
+
+def test_hostile_inputs_on_postgresql(postgres_server, tmp_path) -> None:  # noqa: ANN001
+    """What PostgreSQL refuses and SQLite takes: ids past 2^31-1 (INTEGER), NUL and lone
+    surrogates in text and JSON, strings past a VARCHAR's size."""
+    from labelloop.api.app import Overrides, create_app
+    from labelloop.storage.base import open_storage
+    from tests.conftest import LOOPBACK_CLIENT, make_settings
+
+    storage = open_storage(postgres_server.new_database())
+    app = create_app(make_settings(tmp_path), Overrides(storage=storage, start_worker=False,
+                                                        preload_libraries=False))
+    big = 2**63 - 1
+    try:
+        with TestClient(app, client=LOOPBACK_CLIENT) as client:
+            def post(path: str, body: dict) -> int:
+                return client.post(path, content=json.dumps(body).encode(),
+                                   headers={"content-type": "application/json"}).status_code
+
+            assert post("/setup", {"project": f"{big}.1", "schema": CONFIG}) == 200
+            assert post("/setup", {"project": "1.1", "schema": CONFIG + "\x00"}) == 200
+            assert post("/predict", {"project": "1.1", "tasks": [
+                {"id": big, "data": {"text": "a\x00\udc80"}}]}) == 200
+            assert post("/webhook", {"action": "ANNOTATION_CREATED", "project": 1, "annotation": {
+                "id": big, "task": big, "completed_by": big,
+                "result": [{"value": "\x00\udc80"}]}}) == 200
+            assert post("/webhook", {"action": "PROJECT_UPDATED", "project": {
+                "id": 1, "title": "t\x00", "model_version": "v" * 201}}) == 422
+            assert client.get(f"/api/projects/{big}/status").status_code == 200
+            assert client.get(f"/api/jobs?project={big}").status_code == 200
+            assert client.get("/api/projects/1/status").json()["annotations"] == 1
+    finally:
+        storage.close()
