@@ -1,4 +1,5 @@
-"""Chaos against a real Label Studio 1.23.2: retrain → publish → tail → clean-up through a proxy
+"""Chaos against a real Label Studio 1.23.2: retrain (or a publish of an ordering sent to the API)
+→ publish → tail → clean-up through a proxy
 that breaks one request at a time (500, a hang past the client's timeout after the request
 landed, a dropped connection), for every request of the chain in turn, then lets it heal.
 
@@ -19,7 +20,7 @@ from pathlib import Path
 import pytest
 from tests.conftest import make_settings
 from tests.e2e.fault_proxy import FaultProxy, ProxyFault
-from tests.e2e.ls_harness import LabelStudioServer, choice_result
+from tests.e2e.ls_harness import LabelStudioServer, LsProject, choice_result
 from tests.loop.test_retrain import WORDS, ToyEmbedder
 
 from labelloop.jobs.registry import default_handlers
@@ -54,11 +55,22 @@ def chaos_settings(tmp_path: Path, proxy: FaultProxy, token: str) -> Settings:
         second_annotation_budget=0)
 
 
-def run_chain(worker: Worker, storage: Storage, pid: int, *, within_s: float = 180.0) -> None:
-    """Queue a retrain and run jobs until none is queued (waiting out retry delays)."""
+def start_spec(start: str, p: LsProject) -> JobSpec:
+    if start == "retrain":
+        return JobSpec(JobKind.RETRAIN, p.id, dedupe_key=f"retrain:{p.id}",
+                       serial_key=project_serial_key(p.id))
+    unlabeled = p.task_ids[N_LABELED:]  # as POST /api/projects/{id}/queue queues it
+    scores = {str(t): (len(unlabeled) - i) / len(unlabeled) for i, t in enumerate(unlabeled)}
+    return JobSpec(JobKind.PUBLISH, p.id, payload={"scores": scores, "version": None},
+                   serial_key=project_serial_key(p.id))
+
+
+def run_chain(worker: Worker, storage: Storage, spec: JobSpec, *,
+              within_s: float = 180.0) -> None:
+    """Queue ``spec`` and run jobs until none is queued (waiting out retry delays)."""
+    pid = spec.project_id
     with storage.write() as tx:
-        tx.enqueue(JobSpec(JobKind.RETRAIN, pid, dedupe_key=f"retrain:{pid}",
-                           serial_key=project_serial_key(pid)))
+        tx.enqueue(spec)
     deadline = time.monotonic() + within_s
     while time.monotonic() < deadline:
         if worker.run_once() is not None:
@@ -76,7 +88,7 @@ def problems(storage: Storage, label_studio: LabelStudioServer, pid: int) -> lis
     with storage.read() as tx:
         jobs = tx.list_jobs(project_id=pid, limit=1000)
         project = tx.get_project(pid)
-        newest = max(tx.model_version_names(pid, prefix="labelloop-"),
+        newest = max((v.version for v in tx.list_model_versions(pid)),
                      key=lambda v: int(v.split("-")[1]))
         queue = tx.get_queue(pid, newest)
     out += [f"{j.kind.value} {j.status.value}: {j.last_error}" for j in jobs
@@ -93,9 +105,10 @@ def problems(storage: Storage, label_studio: LabelStudioServer, pid: int) -> lis
     return out
 
 
+@pytest.mark.parametrize("start", ["retrain", "publish"])
 def test_label_studio_failing_at_each_step_then_healthy_leaves_a_published_queue(
         label_studio: LabelStudioServer, new_project, proxy: FaultProxy, tmp_path: Path,  # noqa: ANN001
-        caplog: pytest.LogCaptureFixture) -> None:
+        caplog: pytest.LogCaptureFixture, start: str) -> None:
     caplog.set_level(logging.ERROR)
     labels = [list(WORDS)[i % 3] for i in range(N_TASKS)]
     p = new_project(N_TASKS, texts=[f"{WORDS[c]} movie number {i}"
@@ -110,11 +123,13 @@ def test_label_studio_failing_at_each_step_then_healthy_leaves_a_published_queue
     worker = Worker(storage, s, default_handlers(s), gateways=gateways, worker_id="e2e",
                     resources=Resources(s, embedder=ToyEmbedder()))
 
-    for _ in range(2):  # healthy, so that the measured chain has a version to clean up
-        start = len(proxy.log)
-        run_chain(worker, storage, p.id)
+    # healthy: a retrain (the model's pre-labels), then the chain measured, with a version to
+    # clean up
+    for spec in (start_spec("retrain", p), start_spec(start, p)):
+        first = len(proxy.log)
+        run_chain(worker, storage, spec)
         assert problems(storage, label_studio, p.id) == []
-    chain = proxy.log[start:]
+    chain = proxy.log[first:]
     assert {"POST", "PATCH", "DELETE"} <= {r.split()[0] for r in chain}, chain
 
     failed: dict[str, list[str]] = {}
@@ -122,12 +137,12 @@ def test_label_studio_failing_at_each_step_then_healthy_leaves_a_published_queue
     for fault in FAULTS:
         for k, request in enumerate(chain, 1):
             proxy.arm(k, fault)
-            run_chain(worker, storage, p.id)
+            run_chain(worker, storage, start_spec(start, p))
             if found := problems(storage, label_studio, p.id):
                 failed[f"{fault} at request {k} ({request})"] = found
     seconds = time.monotonic() - started
     points = len(FAULTS) * len(chain)
-    print(f"\nchaos e2e: {points} fault points over a chain of {len(chain)} requests "
+    print(f"\nchaos e2e ({start}): {points} fault points over a chain of {len(chain)} requests "
           f"({', '.join(chain)}), {len(proxy.faults)} faults injected, {len(failed)} left a "
           f"problem, {seconds:.0f} s")
     assert failed == {}
