@@ -48,7 +48,7 @@ MAX_CONFIG_CHARS = 4 * 1024 * 1024
 VERSION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:+-]{0,99}$"
 
 CleanText = Annotated[str, AfterValidator(clean_text)]
-"""Text stored as it is: lone surrogates replaced and NUL removed (:mod:`labelloop.text`)."""
+"""Text as it is stored: lone surrogates replaced, NUL removed (:mod:`labelloop.text`)."""
 Config = Annotated[CleanText, StringConstraints(min_length=1, max_length=MAX_CONFIG_CHARS,
                                                 pattern=r"\S")]
 Version = Annotated[str, StringConstraints(pattern=VERSION_PATTERN)]
