@@ -24,6 +24,7 @@ class FakeGateway:
         self.fail_next: int = 0
         self._ids = itertools.count(1000)
         self.ml_backends: list[dict[str, Any]] = []
+        self.unservable: set[int] = set()  # tasks whose pages answer 500 (see iter_tasks)
         self.webhooks: list[dict[str, Any]] = []
 
     # --- test set-up helpers ---------------------------------------------------------------
@@ -63,10 +64,20 @@ class FakeGateway:
         return dict(self.projects[project_id])
 
     def iter_tasks(self, project_id: int, *, page_size: int = 500,
-                   after_id: int | None = None) -> Iterator[dict[str, Any]]:
+                   after_id: int | None = None,
+                   upto: int | None = None) -> Iterator[dict[str, Any]]:
+        """Pages of ``page_size``; a page holding a task of ``unservable`` answers 500, as Label
+        Studio 1.23.2 does for a task whose text holds a lone surrogate."""
         self._check("iter_tasks")
-        for t in sorted(self.tasks.values(), key=lambda t: t["id"]):
-            if t["project"] == project_id and (after_id is None or t["id"] > after_id):
+        tasks = [t for t in sorted(self.tasks.values(), key=lambda t: t["id"])
+                 if t["project"] == project_id and (after_id is None or t["id"] > after_id)
+                 and (upto is None or t["id"] <= upto)]
+        for i in range(0, len(tasks), page_size):
+            page = tasks[i:i + page_size]
+            if any(t["id"] in self.unservable for t in page):
+                raise LabelStudioUnavailable("iter_tasks: Label Studio answered 500",
+                                             detail={"call": "iter_tasks", "status": 500})
+            for t in page:
                 yield {**t, "annotations": [dict(a) for a in t["annotations"]]}
 
     def import_predictions(self, project_id: int, predictions: list[dict[str, Any]]) -> int:

@@ -308,3 +308,42 @@ def test_skips_are_shown_in_the_status_endpoints(client, tmp_path) -> None:
     assert every["projects"][0]["skipped"]["count"] == 1
     board = client.get("/api/projects/1/dashboard").json()
     assert board["project"]["skipped"]["count"] == 1
+
+
+@pytest.mark.parametrize("bad", [1, 17, 30])
+def test_resync_skips_a_task_label_studio_cannot_serve(storage, ls, tmp_path, bad) -> None:
+    # Label Studio 1.23.2 stores a lone surrogate as given, then answers 500 for every page of
+    # its task API that holds the task: one task stopped every resync of the project
+    ls.tasks[bad]["data"]["text"] = text_of(bad) + " \udc80"
+    ls.unservable = {bad}
+    for tid in (bad - 1, bad + 1):
+        if tid in ls.tasks:
+            ls.annotate(tid, CLASSES[tid % 3])
+    report = resync_project(storage, ls, 1, page_size=8)
+    with storage.read() as tx:
+        stored = {t.id for t in tx.get_tasks(1)}
+        annotated = {a.task_id for a in tx.get_annotations(1)}
+    assert stored == set(range(1, 31)) - {bad}  # every other task, those after it included
+    assert annotated == {bad - 1, bad + 1} & set(range(1, 31))
+    assert report.after_id == 30
+    bad_skips = skips(storage, "resync")
+    assert list(bad_skips) == [bad] and "answers 500" in bad_skips[bad].reason
+    # through the job: it succeeds, and the task stays skipped until Label Studio serves it
+    run(storage, tmp_path, JobKind.RESYNC, handle_resync, ls=ls)
+    assert skips(storage, "resync")[bad].count == 2
+    ls.unservable = set()
+    run(storage, tmp_path, JobKind.RESYNC, handle_resync, ls=ls)
+    assert skips(storage, "resync") == {}
+
+
+def test_resync_still_fails_when_label_studio_is_away(storage, ls, monkeypatch) -> None:
+    from labelloop.errors import LabelStudioUnavailable
+
+    def away(*_a, **_kw):  # a 503, not a task's fault
+        raise LabelStudioUnavailable("iter_tasks: Label Studio answered 503",
+                                     detail={"call": "iter_tasks", "status": 503})
+
+    monkeypatch.setattr(ls, "iter_tasks", away)
+    with pytest.raises(LabelStudioUnavailable, match="503"):
+        resync_project(storage, ls, 1)
+    assert skips(storage, "resync") == {}

@@ -66,9 +66,10 @@ class SdkGateway:
         return self._call("get_project", "GET", f"api/projects/{project_id}/")
 
     def iter_tasks(self, project_id: int, *, page_size: int = 500,
-                   after_id: int | None = None) -> Iterator[dict[str, Any]]:
-        """Every task of the project with an id above ``after_id``, in id order, each with
-        ``annotations`` and ``predictions``.
+                   after_id: int | None = None,
+                   upto: int | None = None) -> Iterator[dict[str, Any]]:
+        """Every task of the project with an id above ``after_id`` (and at most ``upto``), in id
+        order, each with ``annotations`` and ``predictions``.
 
         Keyset pages: ``GET /api/tasks/?project=P&fields=all&page_size=S&query=…`` where the
         query (Data Manager filters) asks for ``tasks:id > <last id seen>`` ordered by id.
@@ -81,10 +82,13 @@ class SdkGateway:
         last = after_id
         while True:
             query: dict[str, Any] = {"ordering": ["tasks:id"]}
-            if last is not None:
-                query["filters"] = {"conjunction": "and", "items": [{
-                    "filter": "filter:tasks:id", "operator": "greater", "type": "Number",
-                    "value": last}]}
+            items = [] if last is None else [{"filter": "filter:tasks:id", "operator": "greater",
+                                              "type": "Number", "value": last}]
+            if upto is not None:  # resync: finding the one task Label Studio cannot serve
+                items.append({"filter": "filter:tasks:id", "operator": "less_or_equal",
+                              "type": "Number", "value": upto})
+            if items:
+                query["filters"] = {"conjunction": "and", "items": items}
             params = {"project": project_id, "fields": "all", "page": 1,
                       "page_size": page_size, "query": json.dumps(query)}
             body = self._call("iter_tasks", "GET", "api/tasks/", params=params)

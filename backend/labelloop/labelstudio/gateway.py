@@ -16,11 +16,13 @@ class LabelStudioGateway(Protocol):
         """The project JSON (``id``, ``title``, ``label_config``, ``model_version``,
         ``sampling``, ``expert_instruction``, …)."""
 
-    def iter_tasks(self, project_id: int, *, page_size: int = 500) -> Iterator[dict[str, Any]]:
-        """Every task of the project, page by page, each with its ``annotations`` list (Label
-        Studio task JSON: ``id``, ``data``, ``meta``, ``annotations`` [{``id``, ``result``,
-        ``was_cancelled``, ``ground_truth``, ``completed_by``, ``lead_time``, ``updated_at``,
-        …}])."""
+    def iter_tasks(self, project_id: int, *, page_size: int = 500, after_id: int | None = None,
+                   upto: int | None = None) -> Iterator[dict[str, Any]]:
+        """Every task of the project with an id in ``(after_id, upto]`` (open ends when None),
+        in id order, page by page, each with its ``annotations`` list (Label Studio task JSON:
+        ``id``, ``data``, ``meta``, ``annotations`` [{``id``, ``result``, ``was_cancelled``,
+        ``ground_truth``, ``completed_by``, ``lead_time``, ``updated_at``, …}]). A page Label
+        Studio cannot serve raises :class:`LabelStudioUnavailable` (``detail["status"]``)."""
 
     def import_predictions(self, project_id: int, predictions: list[dict[str, Any]]) -> int:
         """Bulk-create predictions ``{"task", "result", "score", "model_version"}``; return how

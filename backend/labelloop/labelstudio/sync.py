@@ -21,9 +21,10 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 
-from labelloop.errors import InvalidInput, PermanentJobError
+from labelloop.errors import InvalidInput, LabelStudioUnavailable, PermanentJobError
 from labelloop.events.parse import parse_annotation, parse_task
 from labelloop.events.projects import record_project
 from labelloop.jobs.context import JobContext
@@ -83,6 +84,23 @@ def resync_project(storage: Storage, gateway: LabelStudioGateway, project_id: in
                        title=remote.get("title") or None)
         if "model_version" in remote:  # what Label Studio shows: a drift is checked after
             tx.save_project(project_id, model_version=remote.get("model_version") or None)
+    while True:
+        try:
+            _walk(storage, gateway, project_id, page_size, report, on_page)
+            break
+        except LabelStudioUnavailable as exc:  # a task Label Studio cannot serve: skipped
+            if not _is_500(exc) or not _past_unservable(storage, gateway, project_id,
+                                                        page_size, report, on_page):
+                raise
+    with storage.write() as tx:
+        # Label Studio holds nothing above the last task of the walk
+        _delete_gone(tx, project_id, tx.task_ids(project_id, above=report.after_id), report)
+        tx.save_project(project_id, last_synced_at=time.time(), sync_error=None)
+    return report
+
+
+def _walk(storage: Storage, gateway: LabelStudioGateway, project_id: int, page_size: int,
+          report: SyncReport, on_page: Any) -> None:
     page: list[dict[str, Any]] = []
     for raw in gateway.iter_tasks(project_id, page_size=page_size, after_id=report.after_id):
         page.append(raw)
@@ -95,11 +113,71 @@ def resync_project(storage: Storage, gateway: LabelStudioGateway, project_id: in
         _store_page(storage, project_id, page, report)
         if on_page:
             on_page(report)
-    with storage.write() as tx:
-        # Label Studio holds nothing above the last task of the walk
-        _delete_gone(tx, project_id, tx.task_ids(project_id, above=report.after_id), report)
-        tx.save_project(project_id, last_synced_at=time.time(), sync_error=None)
-    return report
+
+
+def _is_500(exc: LabelStudioUnavailable) -> bool:
+    return isinstance(exc.detail, dict) and exc.detail.get("status") == 500
+
+
+def _page(gateway: LabelStudioGateway, project_id: int, size: int, after: int | None,
+          upto: int | None = None) -> list[dict[str, Any]] | None:
+    """One page of at most ``size`` tasks; None when Label Studio answers 500 for it."""
+    bound = {} if upto is None else {"upto": upto}
+    try:
+        return list(islice(gateway.iter_tasks(project_id, page_size=size, after_id=after,
+                                              **bound), size))
+    except LabelStudioUnavailable as exc:
+        if not _is_500(exc):
+            raise
+        return None
+
+
+def _past_unservable(storage: Storage, gateway: LabelStudioGateway, project_id: int,
+                     page_size: int, report: SyncReport, on_page: Any) -> bool:
+    """After a page Label Studio answered 500 for (Label Studio 1.23.2 does for a task whose
+    text holds a lone surrogate: it stores it, then cannot encode it): store the readable tasks
+    ahead in smaller and smaller pages, find the id of the first one it cannot serve (pages
+    bounded by ``upto``), record it as skipped and move the cursor past it. False when no
+    single task is to blame and nothing was stored (the caller raises the error)."""
+    start, size = report.after_id, page_size
+    while True:
+        size = max(1, size // 2)
+        got = _page(gateway, project_id, size, report.after_id)
+        while got:  # readable: store it and go on at this size until the bad task is ahead
+            _store_page(storage, project_id, got, report)
+            if on_page:
+                on_page(report)
+            got = _page(gateway, project_id, size, report.after_id) if len(got) == size else []
+        if got is not None:  # the end of the tasks: the walk resumes (and finishes)
+            return report.after_id != start
+        if size == 1:
+            break
+    after = report.after_id or 0
+    lo, hi, step = after, None, 1  # no task in (after, lo]; the first one is at most hi
+    while hi is None and lo < MAX_TASK_ID:
+        upto = min(lo + step, MAX_TASK_ID)
+        got = _page(gateway, project_id, 1, report.after_id, upto)
+        if got:  # the first task can be served alone now: the walk resumes
+            return report.after_id != start
+        lo, hi, step = (upto, None, step * 2) if got == [] else (lo, upto, step)
+    if hi is None:
+        return report.after_id != start
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        got = _page(gateway, project_id, 1, report.after_id, mid)
+        if got:
+            return report.after_id != start
+        lo, hi = (mid, hi) if got == [] else (lo, mid)
+    record_skips(storage, project_id, "resync", {hi: "Label Studio answers 500 for this task "
+                 "(its task API cannot serve it, e.g. a text that is not valid Unicode)"})
+    with storage.write() as tx:  # stored tasks below it are gone from Label Studio
+        _delete_gone(tx, project_id, tx.task_ids(project_id, above=report.after_id,
+                                                 upto=hi - 1), report)
+    report.after_id = hi
+    report.skipped.append(f"task {hi}: Label Studio cannot serve it")
+    if on_page:
+        on_page(report)
+    return True
 
 
 def _delete_gone(tx: Tx, project_id: int, gone: list[int], report: SyncReport) -> None:
