@@ -25,8 +25,12 @@ def test_retrieve_predictions_gives_every_task_a_valid_llm_label(
     gold = {t: LABELS[i % 3] for i, t in enumerate(texts)}
     with FakeLLM(gold, labels=LABELS, noise=0.1, seed=7) as llm:
         p = new_project(texts=texts)
+        # labelloop without Label Studio's API: no resync, so no queue is published while
+        # Retrieve Predictions runs (once one is, /setup and /predict answer under the
+        # project's labelloop-<n>, and tasks already holding it are not asked about)
         connect(label_studio, labelloop_process, p.id, OPENAI_BASE_URL=llm.url,
-                OPENAI_API_KEY="sk-e2e-test-key", LABELLOOP_LLM_MODEL="fake-llm")
+                OPENAI_API_KEY="sk-e2e-test-key", LABELLOOP_LLM_MODEL="fake-llm",
+                LABEL_STUDIO_API_KEY="")
         label_studio.sdk.actions.create(id="retrieve_tasks_predictions", project=p.id,
                                         selected_items={"all": True, "excluded": []})
         tasks = list(label_studio.gateway.iter_tasks(p.id, page_size=500))
