@@ -152,6 +152,9 @@ def start_worker(url: str, host: str, tmp: Path) -> subprocess.Popen:
 
 
 def recovery(tmp: Path, *, rounds: int, tasks: int) -> list[dict]:
+    import sqlalchemy as sa
+
+    from labelloop.storage import tables as t
     pg = PostgresServer().start()
     try:
         url = pg.new_database()
@@ -161,6 +164,10 @@ def recovery(tmp: Path, *, rounds: int, tasks: int) -> list[dict]:
             tx.upsert_tasks(1, [{"id": i + 1, "data": {"text": w}}
                                 for i, w in enumerate(texts(tasks, salt="rc"))])
             job_id = tx.enqueue(JobSpec(JobKind.EMBED, 1))[0]
+            # an embed job dies after 3 claims (a job that kills its workers is not retried
+            # forever): one job killed in every round needs more
+            tx.conn.execute(sa.update(t.jobs).where(t.jobs.c.id == job_id).values(
+                max_attempts=rounds + 2))
         procs = {"host-0": start_worker(url, "host-0", tmp)}
         out = []
         try:
