@@ -319,7 +319,7 @@ def test_hostile_inputs_on_postgresql(postgres_server, tmp_path) -> None:  # noq
                 "id": big, "task": big, "completed_by": big,
                 "result": [{"value": "\x00\udc80"}]}}) == 200
             assert post("/webhook", {"action": "PROJECT_UPDATED", "project": {
-                "id": 1, "title": "t\x00", "model_version": "v" * 201}}) == 422
+                "id": 1, "title": "t\x00", "model_version": "v" * 201}}) == 200
             assert client.get(f"/api/projects/{big}/status").status_code == 200
             assert client.get(f"/api/jobs?project={big}").status_code == 200
             assert client.get("/api/projects/1/status").json()["annotations"] == 1

@@ -146,11 +146,13 @@ def parse_event(payload: Any) -> ParsedEvent:
     project = payload.get("project")
     project_id = project_id_of(project) if project is not None else None
     if isinstance(project, dict):
-        for key, max_chars in _PROJECT_TEXT_FIELDS.items():
+        for key in _PROJECT_TEXT_FIELDS:
             if project.get(key) is not None and not isinstance(project[key], str):
                 raise InvalidInput(f"project.{key} must be a string or null")
-            if max_chars and len(project.get(key) or "") > max_chars:
-                raise InvalidInput(f"project.{key} is longer than {max_chars} characters")
+        # a value too long to store is not labelloop's (its versions are short): left out
+        # rather than refusing the event, which may carry annotations
+        project = {k: v for k, v in project.items()
+                   if not (_PROJECT_TEXT_FIELDS.get(k) and len(v or "") > _PROJECT_TEXT_FIELDS[k])}
         project = clean_json(project)[0]  # stored: no lone surrogate, no NUL
     ev = ParsedEvent(action=action, known=action in KNOWN_ACTIONS, project_id=project_id,
                      project=project if isinstance(project, dict) else None)
