@@ -11,7 +11,6 @@ import json
 
 import httpx
 import pytest
-
 from tests.e2e.ls_harness import TEXT_CONFIG, choice_result
 from tests.e2e.test_foundation_e2e import connect, job_status, storage_of, wait_for
 
@@ -20,7 +19,7 @@ WORDS = {"positive": "great", "negative": "awful", "neutral": "plot"}
 CLASSES = list(WORDS)
 
 
-def test_a_lone_surrogate_in_label_studio_stops_no_job(label_studio, labelloop_process) -> None:  # noqa: ANN001
+def test_a_lone_surrogate_in_label_studio_stops_no_job(label_studio, labelloop_process) -> None:
     sdk = label_studio.sdk
     project = sdk.projects.create(title="e2e lone surrogate", label_config=TEXT_CONFIG)
     proc = connect(label_studio, labelloop_process, project.id, LABELLOOP_RETRAIN_DEBOUNCE_S="0")
@@ -63,12 +62,12 @@ def test_a_lone_surrogate_in_label_studio_stops_no_job(label_studio, labelloop_p
     assert reasons[0]["task_ids"] == [ids[6]] and "answers 500" in reasons[0]["reason"]
 
 
-def _n_tasks(st, project_id: int) -> int:  # noqa: ANN001
+def _n_tasks(st, project_id: int) -> int:
     with st.read() as tx:
         return len(tx.get_tasks(project_id))
 
 
-def _trained_on(st, project_id: int) -> int:  # noqa: ANN001
+def _trained_on(st, project_id: int) -> int:
     with st.read() as tx:
         return max([int((v.lineage or {}).get("n_labeled") or 0)
                     for v in tx.list_model_versions(project_id) if v.kind == "retrain"],
