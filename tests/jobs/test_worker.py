@@ -280,3 +280,25 @@ def test_heartbeat_every_10_s_within_a_45_s_lease_by_default(settings) -> None: 
     assert settings.job_lease_s + schedule_tick(settings) + settings.job_poll_interval_s <= 60
     short = settings.model_copy(update={"job_lease_s": 3.0})
     assert heartbeat_interval(short) == 1.0  # never more than a third of the lease
+
+
+def test_a_heartbeat_that_finds_its_job_taken_back_stops_and_says_so(
+        storage, settings, caplog) -> None:  # noqa: ANN001
+    """The lease ran out (a long pause), another worker claimed the job: the first worker's
+    heartbeat must not extend the new run's lease, and stops."""
+    short = settings.model_copy(update={"job_lease_s": 0.6})  # a beat every 0.2 s
+
+    def slow(ctx: JobContext) -> None:
+        with storage.write() as tx:
+            assert tx.requeue_running({ctx.job.id: "test"}, reason="lease expired") == 1
+            assert tx.claim("other:2:x:0", lease_s=600).id == ctx.job.id  # type: ignore[union-attr]
+        time.sleep(1.0)
+
+    w = make_worker(storage, short, {JobKind.EMBED: slow})
+    with storage.write() as tx:
+        jid, _ = tx.enqueue(JobSpec(JobKind.EMBED, 1))
+    w.run_once()
+    assert "its lease had run out and the queue took it back" in caplog.text
+    assert caplog.text.count("its lease had run out") == 1  # it stopped beating
+    with storage.read() as tx:
+        assert tx.get_job(jid).locked_by == "other:2:x:0"  # type: ignore[union-attr]
