@@ -8,9 +8,9 @@ import json
 
 import pytest
 from fastapi.testclient import TestClient
-from tests.conftest import CONFIG
 
 from labelloop.events.parse import MAX_STUB_CHARS
+from tests.conftest import CONFIG
 
 TOO_BIG = 2**63  # one past the largest id
 DEEP_LIST = b"[" * 100_000 + b"]" * 100_000
@@ -296,10 +296,9 @@ def test_405_says_which_methods_are_allowed(client: TestClient) -> None:
 def test_hostile_inputs_on_postgresql(postgres_server, tmp_path) -> None:  # noqa: ANN001
     """What PostgreSQL refuses and SQLite takes: ids past 2^31-1 (INTEGER), NUL and lone
     surrogates in text and JSON, strings past a VARCHAR's size."""
-    from tests.conftest import LOOPBACK_CLIENT, make_settings
-
     from labelloop.api.app import Overrides, create_app
     from labelloop.storage.base import open_storage
+    from tests.conftest import LOOPBACK_CLIENT, make_settings
 
     storage = open_storage(postgres_server.new_database())
     app = create_app(make_settings(tmp_path), Overrides(storage=storage, start_worker=False,

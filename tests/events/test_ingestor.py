@@ -5,12 +5,12 @@ import threading
 from concurrent.futures import wait
 
 import pytest
-from tests.events.test_apply import created
 
 from labelloop.errors import MalformedBody, StorageError
 from labelloop.events.apply import apply_batch
 from labelloop.events.ingestor import WebhookIngestor
 from labelloop.storage.base import Storage
+from tests.events.test_apply import created
 
 
 def test_batch_applies_in_order_and_dedupes_within_the_batch(storage: Storage,
