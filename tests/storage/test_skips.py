@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from labelloop.events.parse import parse_task
 from labelloop.storage import tables as t
-from labelloop.storage.base import Storage
+from labelloop.storage.base import Storage, open_storage
 from labelloop.storage.migrations import MIGRATIONS
 
 
@@ -97,3 +97,29 @@ def test_a_cleaned_task_keeps_its_original(storage: Storage) -> None:
     with storage.read() as tx:
         assert tx.conn.execute(sa.select(t.tasks.c.original)
                                .where(t.tasks.c.id == 3)).scalar_one() is None
+
+
+def test_migration_12_cleans_tasks_stored_before_the_edge_cleaning(any_url: str) -> None:
+    first = open_storage(any_url)
+    raw = {"text": "bad \udc80 and \x00 nul", "emoji": "ok \U0001F600"}
+    with first.write() as tx:
+        tx.save_project(1)
+        # as a database from before issue 18 holds them: stored without parse_task
+        tx.upsert_tasks(1, [{"id": 1, "data": raw, "meta": {"m\x00": 1}},
+                            {"id": 2, "data": {"text": "fine \U0001F600 café"}},
+                            {"id": 3, "data": None}])
+        tx.conn.exec_driver_sql("DELETE FROM schema_version WHERE version = 12")
+    first.close()
+    again = open_storage(any_url)
+    try:
+        assert again.applied_migrations == [12]
+        with again.read() as tx:
+            tasks = {task.id: task for task in tx.get_tasks(1)}
+            originals = dict(tx.conn.execute(sa.select(t.tasks.c.id, t.tasks.c.original)).all())
+    finally:
+        again.close()
+    assert tasks[1].data == {"text": "bad \ufffd and  nul", "emoji": "ok \U0001F600"}
+    assert tasks[1].meta == {"m": 1}
+    assert json.loads(originals[1]) == {"data": raw, "meta": {"m\x00": 1}}
+    assert tasks[2].data == {"text": "fine \U0001F600 café"} and originals[2] is None
+    assert originals[3] is None

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from labelloop.storage import tables as t
 from labelloop.storage.engine import WRITE_OPTION
 from labelloop.storage.tables_queue import create_queue_tables, create_second_annotation_tables
+from labelloop.storage.migrate_text import clean_stored_tasks
 from labelloop.storage.tables_skips import create_skip_tables
 from labelloop.storage.tables_embeddings import create_embedding_tables
 from labelloop.storage.tables_llm import create_llm_tables
@@ -108,6 +109,8 @@ MIGRATIONS: list[Migration] = [
               _project_version_drift),
     Migration(10, "metric_totals: what deleted jobs and LLM calls counted (retention)",
               create_totals_tables),
+    Migration(12, "tasks: clean text stored before the edge cleaning (original kept)",
+              clean_stored_tasks),
 ]
 
 
