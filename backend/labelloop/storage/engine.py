@@ -69,6 +69,9 @@ def _sqlite_engine(url: str) -> sa.Engine:
     def _on_connect(dbapi_conn, _record) -> None:  # noqa: ANN001
         dbapi_conn.isolation_level = None  # transactions are begun by _on_begin
         cur = dbapi_conn.cursor()
+        # only a new, empty database takes it: pages retention frees can then be given back
+        # to the file system (storage/retention.py); an older file keeps its size
+        cur.execute("PRAGMA auto_vacuum=INCREMENTAL")
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")

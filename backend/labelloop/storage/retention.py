@@ -21,7 +21,9 @@ label.
 
 Every batch is one short write transaction of at most ``retention_batch_rows`` rows, found by a
 read transaction before it: on SQLite the write lock is held for milliseconds, never for the
-whole run.
+whole run. Last, on SQLite, the freed pages are given back to the file system in batches of as
+many pages (databases created since incremental auto-vacuum was turned on; an older file keeps
+its size and reuses its free pages).
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ class RetentionReport:
     llm_calls: int = 0
     llm_labels: int = 0
     queue_rows: int = 0
+    pages_released: int = 0  # SQLite pages given back to the file system
     batches: int = 0
 
     def plus(self, **deleted: int) -> RetentionReport:
@@ -74,7 +77,7 @@ class RetentionReport:
         return RetentionReport(**values)
 
     @property
-    def total(self) -> int:
+    def total(self) -> int:  # rows deleted
         return self.jobs + self.events + self.llm_calls + self.llm_labels + self.queue_rows
 
 
@@ -118,6 +121,12 @@ def run_retention(storage: Storage, policy: RetentionPolicy, *, now: float,
         drain("queue_rows",
               lambda tx, p=pid, v=version: tx.stale_queue_task_ids(p, v, limit=limit),
               lambda tx, ids, p=pid, v=version: tx.delete_queue_rows(p, v, ids))
+    while True:  # the file shrinks back (SQLite databases created with incremental auto-vacuum)
+        with storage.write() as tx:
+            n = tx.release_free_pages(limit=limit)
+        if n == 0:
+            break
+        step(pages_released=n)
     return report
 
 

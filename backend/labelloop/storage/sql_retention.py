@@ -203,6 +203,19 @@ class RetentionTx:
                 _Q.task_id.in_(chunk))).rowcount
         return n
 
+    def release_free_pages(self, *, limit: int) -> int:
+        """SQLite: give up to ``limit`` free pages back to the file system (databases created
+        with ``auto_vacuum=INCREMENTAL``, see engine.py); the number released. PostgreSQL's
+        autovacuum does its own: 0."""
+        if self.conn.dialect.name != "sqlite":
+            return 0
+        if self.conn.exec_driver_sql("PRAGMA auto_vacuum").scalar() != 2:
+            return 0
+        free = int(self.conn.exec_driver_sql("PRAGMA freelist_count").scalar() or 0)
+        for _ in range(min(free, limit)):  # the driver steps the pragma once: one page a call
+            self.conn.exec_driver_sql("PRAGMA incremental_vacuum(1)")
+        return free - int(self.conn.exec_driver_sql("PRAGMA freelist_count").scalar() or 0)
+
     # --- the totals ----------------------------------------------------------------------------
     def _fold(self, adds: dict[tuple[str, str], float]) -> None:
         """Add to the running totals (insert, or add to the stored value)."""
