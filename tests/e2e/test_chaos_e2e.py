@@ -5,8 +5,8 @@ landed, a dropped connection), for every request of the chain in turn, then lets
 
 labelloop runs in this process (its real job handlers, a worker, SQLite, the SDK gateway with
 a 2 s timeout) against ``tests/e2e/fault_proxy.py`` in front of Label Studio. After each broken
-chain the project must show the newest version, held whole (each ranked task once) with only
-it left of labelloop's versions, and no job may be dead; at the end the annotators' queue serves
+chain the project must show the newest version, held whole (each ranked task once, counted per
+task) with only it left of labelloop's versions, and no job may be dead; at the end the annotators' queue serves
 its head with a pre-label.
 """
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -102,6 +103,10 @@ def problems(storage: Storage, label_studio: LabelStudioServer, pid: int) -> lis
             if v.startswith("labelloop-")}
     if held != {newest: len(queue)}:
         out.append(f"Label Studio holds {held}, the queue of {newest} has {len(queue)} tasks")
+    per_task = Counter(pr.task for pr in label_studio.sdk.predictions.list(project=pid)
+                       if pr.model_version == newest)
+    if set(per_task) != {e.task_id for e in queue} or set(per_task.values()) != {1}:
+        out.append(f"{newest} in Label Studio, predictions per task: {dict(per_task)}")
     return out
 
 
