@@ -6,7 +6,10 @@ Rows:
   interleaved;
 * ``embed_each`` with the bundled model on ``--texts`` texts into an empty cache: a clean batch,
   then the same batch with one text the embedder refuses (raising before any model work, as a
-  tokenizer does), which the cache splits in halves down to that text.
+  tokenizer does), which the cache splits in halves down to that text;
+* migration 12 (``storage/migrate_text.py``) on a SQLite database of 100,001 tasks, one of them
+  to clean: plain texts, then one in ten holding an emoji (a surrogate pair in the stored JSON:
+  a candidate the SQL scan cannot rule out).
 
     .venv/bin/python bench/bench_bad_items.py [--texts 256] [--threads 2]
 """
@@ -80,6 +83,32 @@ def fallback_cost(n: int, threads: int) -> tuple[float, float, int]:
     return out[0][0], out[1][0], out[1][1]
 
 
+def migration_cost() -> list[tuple[str, float]]:
+    """Seconds migration 12 takes on 100,001 tasks, per kind of text."""
+    from labelloop.storage import open_storage
+    from labelloop.storage.engine import WRITE_OPTION
+    from labelloop.storage.migrate_text import clean_stored_tasks
+
+    out = []
+    for label, extra in (("plain texts", ""), ("one in ten with an emoji", "\U0001F600")):
+        with tempfile.TemporaryDirectory() as d:
+            store = open_storage(f"sqlite:///{d}/tasks.db")
+            with store.write() as tx:
+                tx.save_project(1)
+                for i in range(0, 100_000, 5000):
+                    tx.upsert_tasks(1, [{"id": j + 1, "data": {
+                        "text": f"review {j} of a film" + (extra if j % 10 == 0 else "")}}
+                        for j in range(i, i + 5000)])
+                tx.upsert_tasks(1, [{"id": 100_001, "data": {"text": "bad \udc80"}}])
+            started = time.perf_counter()
+            with store.engine.connect().execution_options(**{WRITE_OPTION: True}) as conn, \
+                    conn.begin():
+                clean_stored_tasks(conn)
+            out.append((label, time.perf_counter() - started))
+            store.close()
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--texts", type=int, default=256)
@@ -93,6 +122,8 @@ def main() -> None:
     print(f"| `embed_each`, {args.texts} texts, clean | {clean:.2f} s |")
     print(f"| `embed_each`, {args.texts} texts, one refused ({skipped} skipped) | "
           f"{poisoned:.2f} s |")
+    for label, seconds in migration_cost():
+        print(f"| migration 12, 100,001 tasks, {label} | {seconds:.2f} s |")
 
 
 if __name__ == "__main__":
