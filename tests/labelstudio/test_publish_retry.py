@@ -259,3 +259,30 @@ def test_a_publish_records_the_number_it_takes_before_label_studio_sees_it(
     report = publish_queue(storage, ls, 1, {1: 0.1, 2: 0.2}, settings=one_by_one)
     assert report.version == "labelloop-2"  # not mixed into what labelloop-1 left
     assert ls.list_model_versions(1) == {"labelloop-1": 1, "labelloop-2": 2}
+
+
+def test_every_job_of_the_chain_run_again_after_it_succeeded_changes_nothing(
+        storage: Storage, ls: FakeGateway, s) -> None:  # noqa: ANN001
+    """As when a worker's lease ran out while it finished: the queue hands the same job to
+    another worker, which runs it again from the top."""
+    resync_project(storage, ls, 1)
+    w = worker(storage, ls, s)
+    with storage.write() as tx:
+        tx.enqueue(api_publish_spec({i: i / 30 for i in range(1, 31)}))
+    drain(w, storage)
+
+    def state() -> tuple:
+        with storage.read() as tx:
+            versions = [(v.version, v.published_at is not None) for v in
+                        tx.list_model_versions(1)]
+            queue = [(e.task_id, e.rank) for e in tx.get_queue(1, "labelloop-1")]
+        held = sorted((p["task"], p["model_version"]) for p in ls.predictions)
+        return versions, queue, held, ls.projects[1]["model_version"]
+
+    before = state()
+    assert before[2] == [(t, "labelloop-1") for t in range(1, 31)]
+    with storage.write() as tx:  # every job, as it stood, queued again
+        tx.conn.exec_driver_sql("UPDATE jobs SET status = 'queued', run_after = 0")
+    drain(w, storage)
+    assert set(jobs_by_status(storage)) == {"succeeded"}
+    assert state() == before
