@@ -29,7 +29,8 @@ def run(args: argparse.Namespace) -> int:
                      "reason": p.unsupported_reason, "tasks": tx.count_tasks(p.id),
                      "annotations": tx.count_annotations(p.id),
                      "published_version": p.published_version,
-                     "last_synced_at": p.last_synced_at, "sync_error": p.sync_error}
+                     "last_synced_at": p.last_synced_at, "sync_error": p.sync_error,
+                     "skipped": tx.skip_summary(p.id).to_json()}
                     for p in tx.list_projects()]
         jobs = tx.job_counts()
         dead = [(j.id, j.kind.value, j.project_id, j.last_error)
@@ -49,6 +50,9 @@ def run(args: argparse.Namespace) -> int:
               f"annotations={p['annotations']} queue={p['published_version'] or '-'}  {state}")
         if p["sync_error"]:
             print(f"      last resync failed: {p['sync_error']}")
+        if p["skipped"]["count"]:  # tasks a job skipped instead of failing on them
+            print(f"      {p['skipped']['count']} task(s) skipped: " + "; ".join(
+                f"{r['reason']} ({r['job']}: {r['tasks']})" for r in p["skipped"]["reasons"]))
     print("jobs:")
     for kind, counts in sorted(jobs.items()):
         print(f"  {kind:18s} " + "  ".join(f"{s}={n}" for s, n in sorted(counts.items())))
