@@ -211,3 +211,13 @@ class TestBadItems:
             embed_each(["a", "b"], embedder=fake, store=store)
         with pytest.raises(RuntimeError):
             embed_each(["a"], embedder=PickyEmbedder(broken=RuntimeError("CUDA")), store=store)
+
+    def test_an_embedder_that_fails_on_every_text_alone_is_not_a_bad_text(self,
+                                                                           store: Storage) -> None:
+        broken = PickyEmbedder(broken=ValueError("wrong input dimension"))
+        with pytest.raises(EmbeddingModelUnavailable, match="not a text"):
+            embed_each(["a", "b", "c"], embedder=broken, store=store)
+        # two bad texts are two bad texts; with vectors at hand (cached) so are three
+        assert len(embed_each(["a", "b"], embedder=broken, store=store).failed) == 2
+        embed_each(["x"], embedder=CountingEmbedder(), store=store)
+        assert len(embed_each(["x", "a", "b", "c"], embedder=broken, store=store).failed) == 3

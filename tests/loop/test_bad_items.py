@@ -347,3 +347,25 @@ def test_resync_still_fails_when_label_studio_is_away(storage, ls, monkeypatch) 
     with pytest.raises(LabelStudioUnavailable, match="503"):
         resync_project(storage, ls, 1)
     assert skips(storage, "resync") == {}
+
+
+class BrokenLabeler(FakeLabeler):
+    def label_many_sync(self, schema, items, *, examples, project_id, on_outcome):
+        self.runs.append([r.task_id for r in items])
+        raise TypeError("a bug in the labeler, not in a task")
+
+
+def test_prelabel_still_fails_when_every_item_raises_alone(storage, tmp_path) -> None:
+    seed(storage, bad={})
+    s = make_settings(tmp_path)
+    labeler = BrokenLabeler(storage)
+    worker = Worker(storage, s, {JobKind.PRELABEL: handle_prelabel},
+                    gateways=GatewayProvider(s), resources=Resources(s, labeler=labeler))
+    with storage.write() as tx:
+        jid, _ = tx.enqueue(JobSpec(JobKind.PRELABEL, 1))
+    worker.run_once()
+    with storage.read() as tx:
+        job = tx.get_job(jid)
+    assert job is not None and job.status is not JobStatus.SUCCEEDED
+    assert "a bug in the labeler" in (job.last_error or "")
+    assert len(labeler.runs) < 12  # gave up after three single items, not thirty

@@ -9,7 +9,9 @@ One bad text never costs the others their vectors: :func:`embed_each` returns th
 it could make and, by position, why the rest could not be made (a text that cannot be encoded as
 UTF-8 is not even hashed; when the embedder raises for a chunk, the chunk is split in halves
 until only the text it fails on is left out; a non-finite vector is never stored). An error
-about the embedder itself (the model cannot be loaded) still raises.
+about the embedder itself (the model cannot be loaded) still raises, and so does an embedder
+that fails on every text alone (three or more, and no vector at hand, cached or new): that is
+not a bad text.
 :func:`embed_cached` wants every vector and raises :class:`InvalidTexts` when one is missing.
 
 The store is anything with ``read()``/``write()`` context managers yielding an object with
@@ -26,11 +28,17 @@ from typing import Literal, Protocol
 
 import numpy as np
 
-from labelloop.embeddings.base import Embedder, InvalidTexts, check_texts
+from labelloop.embeddings.base import (
+    Embedder,
+    EmbeddingModelUnavailable,
+    InvalidTexts,
+    check_texts,
+)
 from labelloop.errors import InvalidInput
 from labelloop.skips import is_item_error, reason_of
 
 VectorDtype = Literal["float32", "float16"]
+SYSTEMIC = 3  # texts failing alone, with no vector made at all, before the embedder is blamed
 
 
 class EmbeddingTx(Protocol):
@@ -100,9 +108,15 @@ def embed_each(
             missing[h] = t
     todo = list(missing.items())
     broken: dict[str, str] = {}  # hash → why its text could not be encoded
+    made = len(found)  # vectors at hand: cached ones count (the embedder worked before)
     for start in range(0, len(todo), chunk_size):
         chunk = todo[start : start + chunk_size]
         new = _encode_chunk(embedder, chunk, broken)
+        made += len(new)
+        if not made and len(broken) >= SYSTEMIC:
+            raise EmbeddingModelUnavailable(
+                f"the embedder failed on each of the {len(broken)} texts it was given alone "
+                f"(first: {next(iter(broken.values()))}): the embedder, not a text")
         if new:
             with store.write() as tx:
                 tx.put_embeddings(embedder.name, new, dtype=dtype)

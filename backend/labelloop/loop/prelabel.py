@@ -35,6 +35,7 @@ from labelloop.skips import is_item_error, reason_of, record_skips
 log = logging.getLogger(__name__)
 CHUNK = 2000  # tasks per labeling run: one event loop and HTTP client, connections kept warm
 PROGRESS_EVERY_S = 2.0
+SYSTEMIC = 3  # items that raise alone, with no outcome at all, before the labeler is blamed
 
 
 def handle_prelabel(ctx: JobContext) -> None:
@@ -97,6 +98,9 @@ def _label_isolating(labeler: Any, schema: LabelSchema, items: list[LabelRequest
             raise
         if len(items) == 1:
             tally.skipped[items[0].task_id] = reason_of(exc)
+            tally.raised += 1
+            if tally.raised >= SYSTEMIC and not tally.seen:
+                raise  # every item alone raises, none ever answered: the labeler, not an item
             return
         log.warning("project %s: a pre-label run of %d items failed (%s); the items it did "
                     "not answer are labeled again in halves", pid, len(items), reason_of(exc))
@@ -116,6 +120,7 @@ class _Tally:
         self.labeled = self.failed = 0
         self.unanswered: list[str] = []  # calls that failed after their retries: asked later
         self.seen: set[int] = set()
+        self.raised = 0  # items whose run raised with them alone
         self.skipped: dict[int, str] = {}  # lasting failures and items that raised: recorded
         self.answered: set[int] = set()
         self._reported = time.monotonic()
