@@ -167,3 +167,21 @@ def test_status_and_dashboard_report_the_drift(client: TestClient) -> None:
     listed = client.get("/status").json()["projects"][0]
     assert listed["version_drift"]["action"] == "follow"
     assert client.get("/api/projects/1/dashboard").json()["project"]["version_drift"]["active"]
+
+
+def test_a_drift_the_user_undid_is_resolved(storage: Storage, s: Settings) -> None:
+    """The user sets the project back to the published version by hand (e.g. under "follow"):
+    the open drift is checked once more, and the check marks it resolved."""
+    published(storage, shows="labelloop-1")
+    with storage.write() as tx:
+        tx.save_project(1, version_drift={"shows": "labelloop-1", "published": "labelloop-2",
+                                          "seen_at": 1.0, "action": "follow",
+                                          "resolved_at": None})
+    ingest_webhook(storage, project_updated("labelloop-2"), s)
+    assert len(check_jobs(storage)) == 1
+    with storage.write() as tx:
+        tx.save_project(1, version_drift={"shows": "labelloop-1", "published": "labelloop-2",
+                                          "seen_at": 1.0, "action": "follow",
+                                          "resolved_at": 2.0})
+        project = tx.get_project(1)
+    assert not needs_check(project, "labelloop-2")  # nothing open: nothing to check

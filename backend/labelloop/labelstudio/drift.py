@@ -79,11 +79,13 @@ def drift_action(shown: str | None, published: str | None, *, prefix: str,
 
 def needs_check(project: Project | None, shown: str | None) -> bool:
     """Whether ``shown`` (from a webhook or a resync) may be a drift worth a check job: not
-    when it is the published version, nor a drift already seen and left as it is."""
-    if project is None or not project.published_version \
-            or (shown or None) == project.published_version:
+    when it is the published version (unless a drift is still open: the check resolves it, e.g.
+    after the user set the project back by hand), nor a drift already seen and left as it is."""
+    if project is None or not project.published_version:
         return False
     d = project.version_drift or {}
+    if (shown or None) == project.published_version:
+        return bool(d) and d.get("resolved_at") is None
     known = d.get("resolved_at") is None and d.get("shows") == (shown or None) \
         and d.get("published") == project.published_version
     return not (known and d.get("action") in ("follow", "report"))
