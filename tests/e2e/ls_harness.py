@@ -193,6 +193,10 @@ class LabelStudioServer:
             SSRF_PROTECTION_ENABLED="false",  # else POST /api/ml/ refuses loopback backends
             LATEST_VERSION_CHECK="false",  # else a 10 s call to the package index per start
             SENTRY_DSN="",
+            # its pages would otherwise ask sentry.io and Google Tag Manager from any browser
+            # pointed at it (the dashboard and screenshot scripts drive one): loopback only
+            FRONTEND_SENTRY_DSN="",
+            COLLECT_ANALYTICS="false",
             LABEL_STUDIO_HOST=self.url,
         )
         env.update(self.extra_env)
