@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from labelloop.errors import PermanentJobError
 from labelloop.labelstudio.gateway import LabelStudioGateway
 from labelloop.settings import Settings
+from labelloop.storage.base import Storage
 from labelloop.storage.records import Project
 
 GatewayFactory = Callable[[str, str, float], LabelStudioGateway]
@@ -46,3 +48,17 @@ class GatewayProvider:
             return ("no Label Studio credentials: set LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY, "
                     "or let Label Studio send them in /setup (trusted by settings)")
         return "no Label Studio credentials: set LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY"
+
+
+def project_and_gateway(storage: Storage, gateways: GatewayProvider,
+                        project_id: int) -> tuple[Project, LabelStudioGateway]:
+    """For a job that calls Label Studio: the project and its gateway, or a
+    :class:`PermanentJobError` saying why there is none (retrying would not help)."""
+    with storage.read() as tx:
+        project = tx.get_project(project_id)
+    if project is None:
+        raise PermanentJobError(f"project {project_id} is not known to labelloop")
+    gateway = gateways.for_project(project)
+    if gateway is None:
+        raise PermanentJobError(gateways.why_not())
+    return project, gateway

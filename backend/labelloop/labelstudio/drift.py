@@ -35,9 +35,9 @@ import re
 import time
 from typing import Any, Literal
 
-from labelloop.errors import PermanentJobError
 from labelloop.jobs.context import JobContext
 from labelloop.jobs.triggers import retrain_spec
+from labelloop.labelstudio.access import project_and_gateway
 from labelloop.storage.base import Tx
 from labelloop.storage.records import Project
 
@@ -119,13 +119,7 @@ def handle_check_version(ctx: JobContext) -> None:
     """Job handler: compare the project's ``model_version`` in Label Studio with the published
     one, record it, and restore the published version when the rules above say so."""
     pid = ctx.project_id()
-    with ctx.storage.read() as tx:
-        project = tx.get_project(pid)
-    if project is None:
-        raise PermanentJobError(f"project {pid} is not known to labelloop")
-    gateway = ctx.gateways.for_project(project)
-    if gateway is None:
-        raise PermanentJobError(ctx.gateways.why_not())
+    project, gateway = project_and_gateway(ctx.storage, ctx.gateways, pid)
     remote = gateway.get_project(pid)
     shown = remote.get("model_version") or None
     s = ctx.settings

@@ -33,6 +33,7 @@ from labelloop.events.projects import schema_of
 from labelloop.jobs.context import JobContext
 from labelloop.jobs.types import JobKind, JobSpec, JobStatus, project_serial_key
 from labelloop.labelconfig.results import validate_result
+from labelloop.labelstudio.access import project_and_gateway
 from labelloop.labelstudio.gateway import LabelStudioGateway
 from labelloop.predict.service import llm_entry
 from labelloop.settings import Settings
@@ -217,14 +218,7 @@ def tail_spec(project_id: int) -> JobSpec:
 
 def _gateway(ctx: JobContext) -> tuple[int, LabelStudioGateway]:
     pid = ctx.project_id()
-    with ctx.storage.read() as tx:
-        project = tx.get_project(pid)
-    if project is None:
-        raise PermanentJobError(f"project {pid} is not known to labelloop")
-    gateway = ctx.gateways.for_project(project)
-    if gateway is None:
-        raise PermanentJobError(ctx.gateways.why_not())
-    return pid, gateway
+    return pid, project_and_gateway(ctx.storage, ctx.gateways, pid)[1]
 
 
 def stored_publish_spec(project_id: int, version: str) -> JobSpec:
