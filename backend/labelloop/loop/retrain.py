@@ -24,7 +24,6 @@ from typing import Any
 
 import numpy as np
 
-from labelloop.embeddings import embed_cached
 from labelloop.errors import LabelStudioUnavailable
 from labelloop.events.projects import schema_of
 from labelloop.jobs.context import JobContext
@@ -163,7 +162,7 @@ def handle_retrain(ctx: JobContext) -> None:
     head = s.publish_head_size or len(queue)  # the rest is read back by the publish_tail job
     results = _prelabels(schema, data, plan.order[:head], probas, llm_labels)
     lineage = {
-        "kind": "retrain", "n_labeled": int(labeled.size), "n_tasks": int(len(data.task_ids)),
+        "kind": "retrain", "n_labeled": int(labeled.size), "n_tasks": len(data.task_ids),
         "cv_accuracy": metrics.accuracy if metrics else None,
         "cv_macro_f1": metrics.macro_f1 if metrics else None,
         "llm_human_agreement": llm_acc, "llm_compared": llm_n, "llm_weight": llm_w,
