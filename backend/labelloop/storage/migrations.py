@@ -105,10 +105,10 @@ MIGRATIONS: list[Migration] = [
     Migration(8, "skipped_items: what jobs skipped and why; tasks.original (before cleaning)",
               create_skip_tables),
     Migration(9, "Label Studio ids 64-bit on PostgreSQL (ids up to 2^63-1)", _ids_64_bit),
-    Migration(11, "projects.version_drift: Label Studio showing another model_version",
-              _project_version_drift),
     Migration(10, "metric_totals: what deleted jobs and LLM calls counted (retention)",
               create_totals_tables),
+    Migration(11, "projects.version_drift: Label Studio showing another model_version",
+              _project_version_drift),
     Migration(12, "tasks: clean text stored before the edge cleaning (original kept)",
               clean_stored_tasks),
 ]
