@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import pytest
 import yaml
 from pydantic import SecretStr
 
@@ -126,6 +127,43 @@ def test_healthcheck_passes_with_basic_auth_on_and_fails_when_down(tmp_path: Pat
         assert not ok and seen.endswith("HTTP 401")
     ok, seen = check(s)  # stopped
     assert not ok and "127.0.0.1" in seen
+
+
+def test_healthcheck_ignores_proxy_environment_variables(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """An HTTP_PROXY in the container's environment (common behind a corporate proxy) must not
+    get the basic-auth password, nor answer the check in the local server's stead."""
+    import socket
+
+    proxy = socket.socket()
+    proxy.bind(("127.0.0.1", 0))
+    proxy.listen(4)
+    proxy.settimeout(5)
+    seen: list[bytes] = []
+
+    def answer() -> None:
+        try:
+            conn, _ = proxy.accept()
+        except OSError:
+            return
+        seen.append(conn.recv(4096))
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: 15\r\n\r\n{\"status\":\"UP\"}")
+        conn.close()
+
+    threading.Thread(target=answer, daemon=True).start()
+    for name in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.setenv(name, f"http://127.0.0.1:{proxy.getsockname()[1]}")
+    for name in ("no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    try:
+        with serving(tmp_path, basic_auth_user="ops", basic_auth_password="s3cret") as s:
+            assert check(s) == (True, f"http://127.0.0.1:{s.port}/health: UP")
+        ok, _ = check(s)  # stopped: the proxy's "UP" must not stand in for it
+        assert not ok
+        assert seen == []
+    finally:
+        proxy.close()
 
 
 def test_the_dockerfile_healthcheck_command_runs_fast(tmp_path: Path) -> None:

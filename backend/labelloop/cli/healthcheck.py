@@ -33,6 +33,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.set_defaults(func=run)
 
 
+#: No proxy: an HTTP_PROXY in the environment would get the basic-auth password and answer the
+#: check in the local server's stead.
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
 def health_url(settings: Settings) -> str:
     """The URL of ``/health`` on the interface ``serve`` listens on (loopback for a wildcard)."""
     host = settings.host
@@ -54,7 +59,7 @@ def check(settings: Settings, *, timeout: float = 2.0) -> tuple[bool, str]:
         token = base64.b64encode(f"{settings.basic_auth_user}:{password}".encode()).decode()
         request.add_header("Authorization", f"Basic {token}")
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with _DIRECT.open(request, timeout=timeout) as response:
             body = json.loads(response.read())
     except urllib.error.HTTPError as exc:
         return False, f"{request.full_url}: HTTP {exc.code}"
