@@ -14,7 +14,7 @@ from ipaddress import ip_network
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -266,6 +266,16 @@ class Settings(BaseSettings):
                 except ValueError:
                     raise ValueError(f"{text!r} is not an IP address or network") from None
         return tuple(out)
+
+    @model_validator(mode="after")
+    def _basic_auth_has_a_password(self) -> Settings:
+        # a user without a password would let anyone in with "user:" and, basic auth being on,
+        # lift the loopback-only rule of the own API: refuse to start instead
+        if self.basic_auth_user and not (self.basic_auth_password
+                                         and self.basic_auth_password.get_secret_value()):
+            raise ValueError("LABELLOOP_BASIC_AUTH_USER is set but LABELLOOP_BASIC_AUTH_PASSWORD "
+                             "is empty: set both, or neither")
+        return self
 
     @field_validator("label_studio_url", "openai_base_url", "llm_azure_endpoint")
     @classmethod

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import ValidationError
 
 from labelloop.api import app as app_module
 from labelloop.api.app import Overrides, create_app
@@ -108,6 +109,15 @@ def test_basic_auth_still_guards_every_route_for_remote_clients(client_factory) 
     c = client_factory(client=REMOTE, basic_auth_user="u", basic_auth_password="p")
     for path in ("/api/jobs", "/status", "/health", "/metrics"):
         assert c.get(path).status_code == 401, path
+
+
+@pytest.mark.parametrize("password", [None, ""])
+def test_a_basic_auth_user_without_a_password_refuses_to_start(tmp_path: Path,
+                                                              password: str | None) -> None:
+    """Else any client got in with "u:" (empty password) and the own API was no longer kept to
+    loopback: GET /api/jobs with auth ("u", "") from 203.0.113.9 answered 200."""
+    with pytest.raises(ValidationError, match="LABELLOOP_BASIC_AUTH_PASSWORD"):
+        make_settings(tmp_path, basic_auth_user="u", basic_auth_password=password)
 
 
 def test_status_and_the_start_up_log_say_who_may_call_what(client_factory, caplog) -> None:  # noqa: ANN001
