@@ -254,3 +254,63 @@ def test_on_sqlite_the_file_shrinks_back_after_a_deletion(storage: Storage) -> N
     assert report.events == 3000 and report.pages_released > 2000
     assert pages() < before - 2000
     assert os.path.getsize(path) < before * 4096 / 2
+
+
+def test_a_scrape_racing_a_deletion_counts_each_job_once(storage: Storage,
+                                                          monkeypatch) -> None:
+    """The collector reads the live rows and the folded totals in one snapshot: a deletion
+    committed between its queries (PostgreSQL's READ COMMITTED would show it to the later ones
+    only) neither counts a job twice nor drops it, so no counter falls on the next scrape."""
+    from labelloop.storage.sql_retention import RetentionTx
+
+    for age in (40, 31, 60):
+        finished_job(storage, 1, age_days=age)
+    before = counters(storage)
+    real = RetentionTx.folded_totals
+    raced = []
+
+    def folded_after_a_deletion(self, bounds):
+        if not raced:
+            raced.append(retain(storage).jobs)  # another connection, committed meanwhile
+        return real(self, bounds)
+
+    monkeypatch.setattr(RetentionTx, "folded_totals", folded_after_a_deletion)
+    during = counters(storage)
+    monkeypatch.setattr(RetentionTx, "folded_totals", real)
+    assert raced == [3]
+    assert during == before
+    assert counters(storage) == before
+
+
+def test_queue_rows_of_a_version_published_or_to_be_published_meanwhile_stay(
+        storage: Storage, monkeypatch) -> None:
+    """The stale versions are listed once, deleted batch after batch: a version published in
+    between (a handed-over publish of an older queue, or the API naming it) keeps its rows, and
+    so does one a queued publish job will publish."""
+    from labelloop.jobs.types import JobSpec as Spec
+    from labelloop.labelstudio.publish import stored_publish_spec
+    from labelloop.storage.sql_retention import RetentionTx
+
+    with storage.write() as tx:
+        tx.save_project(1)
+        for v in range(1, 6):
+            tx.add_model_version(1, f"labelloop-{v}", kind="retrain")
+            tx.save_queue([QueueEntry(1, f"labelloop-{v}", task, rank, rank / 10, "uncertainty",
+                                      False) for rank, task in enumerate(range(100, 110))])
+        tx.enqueue(stored_publish_spec(1, "labelloop-2"))  # LS failed its publish: retried
+        tx.enqueue(Spec(JobKind.EMBED, 1))
+    real = RetentionTx.stale_queue_versions
+
+    def listed_then_published(self, *, keep_versions):
+        out = real(self, keep_versions=keep_versions)
+        with storage.write() as tx:  # published before the deletion starts
+            tx.save_project(1, published_version="labelloop-3", model_version="labelloop-3")
+        return out
+
+    monkeypatch.setattr(RetentionTx, "stale_queue_versions", listed_then_published)
+    report = retain(storage)
+    with storage.read() as tx:
+        assert len(tx.get_queue(1, "labelloop-3")) == 10
+        assert len(tx.get_queue(1, "labelloop-2")) == 10
+        assert tx.get_queue(1, "labelloop-1") == []
+    assert report.queue_rows == 10

@@ -53,7 +53,9 @@ class StorageCollector(Collector):
         up = GaugeMetricFamily("labelloop_storage_up",
                                "1 when the database answered this scrape's queries, else 0")
         try:
-            with self.storage.read() as tx:
+            # one snapshot: a retention deletion committed between the live rows' sums and
+            # the folded totals would count its rows twice (and the next scrape fall back)
+            with self.storage.read(snapshot=True) as tx:
                 groups = tx.job_groups()
                 durations = tx.job_durations(self.bounds)
                 usage = tx.llm_usage_groups()

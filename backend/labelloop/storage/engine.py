@@ -165,7 +165,12 @@ class TransactionFactory:
                     yield conn
 
     @contextmanager
-    def read(self) -> Iterator[sa.Connection]:
+    def read(self, *, snapshot: bool = False) -> Iterator[sa.Connection]:
+        """A read transaction. ``snapshot``: every statement sees the same committed state (on
+        PostgreSQL REPEATABLE READ instead of READ COMMITTED, where each statement sees the
+        latest commit; a SQLite read transaction is a snapshot already)."""
         with self.engine.connect() as conn:
+            if snapshot and not self.is_sqlite:
+                conn.execution_options(isolation_level="REPEATABLE READ")
             with conn.begin():
                 yield conn

@@ -43,8 +43,8 @@ class SqlStorage:
             yield SqlTx(conn)
 
     @contextmanager
-    def read(self) -> Iterator[SqlTx]:
-        with self._tx.read() as conn:
+    def read(self, *, snapshot: bool = False) -> Iterator[SqlTx]:
+        with self._tx.read(snapshot=snapshot) as conn:
             yield SqlTx(conn)
 
     def ping(self) -> bool:

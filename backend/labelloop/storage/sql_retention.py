@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from labelloop.jobs.types import JobStatus
+from labelloop.jobs.types import JobKind, JobStatus
 from labelloop.storage import tables as t
 from labelloop.storage.records_ops import JobDurations, LlmUsageGroup
 from labelloop.storage.sql_util import chunks, now
@@ -115,7 +115,8 @@ class RetentionTx:
         with_rows = {(int(p), v) for p, v in self.conn.execute(
             sa.select(_Q.project_id, _Q.model_version).distinct())}
         return sorted((int(p), v) for p, v in old
-                      if (int(p), v) not in published and (int(p), v) in with_rows)
+                      if (int(p), v) not in published and (int(p), v) in with_rows
+                      and not self.queue_in_use(int(p), v))
 
     def stale_queue_task_ids(self, project_id: int, version: str, *, limit: int) -> list[int]:
         """Tasks of ``version``'s queue whose rows may go: every row but an audit draw that no
@@ -195,7 +196,25 @@ class RetentionTx:
                 still_superseded)).rowcount
         return n
 
+    def queue_in_use(self, project_id: int, version: str) -> bool:
+        """Whether ``version``'s queue is still read: the project's published version, the one
+        it shows in Label Studio, or one a queued or running publish job names (a retrain's
+        publish that failed and was handed over; the API's publish of a named version)."""
+        project = self.conn.execute(sa.select(
+            t.projects.c.published_version, t.projects.c.model_version).where(
+            t.projects.c.id == project_id)).first()
+        if project is not None and version in tuple(project):
+            return True
+        payloads = self.conn.execute(sa.select(_J.payload).where(
+            _J.project_id == project_id, _J.kind == JobKind.PUBLISH.value,
+            _J.status.in_((JobStatus.QUEUED.value, JobStatus.RUNNING.value))))
+        return any((p or {}).get("version") == version for (p,) in payloads)
+
     def delete_queue_rows(self, project_id: int, version: str, task_ids: Sequence[int]) -> int:
+        """Delete these rows of ``version``'s queue unless it is in use now (published or
+        about to be since the stale versions were listed: :meth:`queue_in_use`)."""
+        if self.queue_in_use(project_id, version):
+            return 0
         n = 0
         for chunk in chunks(list(task_ids)):
             n += self.conn.execute(sa.delete(queue_entries).where(
