@@ -165,3 +165,54 @@ def test_clean_up_gives_way_to_a_queued_retrain_and_comes_back(
                 tx.finish_job(job.id)
     run(storage, ls, now, cleanup_spec(1, now))
     assert ls.list_model_versions(1) == {"labelloop-2": 2}
+
+
+def quick_view(ls: FakeGateway, task: int, version: str = "v1") -> None:
+    """What Label Studio stores when its quick view asks /predict for a task without a
+    prediction: labelloop's answer, under the version the project shows, with its queue score."""
+    ls.import_predictions(1, [{"task": task, "result": [], "score": SCORES[task],
+                               "model_version": version}])
+
+
+def test_a_quick_view_before_the_tail_makes_it_skip_no_task(
+        storage: Storage, ls: FakeGateway, s) -> None:  # noqa: ANN001
+    resync_project(storage, ls, 1)
+    api_publish(storage, ls, s)
+    quick_view(ls, 4)  # the last task of the order: Label Studio's count now runs ahead
+    run(storage, ls, s, tail_spec(1))
+    assert Counter(in_label_studio(ls, "v1")) == Counter([7, 3, 5, 1, 6, 2, 4, 4])
+    served = []
+    while (task := ls.next_task(1)) is not None:
+        served.append(task["id"])
+        ls.annotate(task["id"], "positive")
+    assert served == [7, 3, 5, 1, 6, 2, 4]
+
+
+@pytest.mark.parametrize("landed", [False, True])
+def test_a_retried_tail_resumes_from_its_checkpoint_whatever_quick_views_added(
+        storage: Storage, ls: FakeGateway, s, landed: bool) -> None:  # noqa: ANN001
+    """The request in flight when the attempt failed is imported again unless Label Studio
+    stored it all the same (a timeout after it landed); tasks done before are not redone, and
+    quick views of tasks ahead move nothing."""
+    resync_project(storage, ls, 1)
+    api_publish(storage, ls, s)
+    real_import, calls = ls.import_predictions, []
+
+    def failing_second(project_id: int, predictions: list) -> int:  # noqa: ANN001
+        calls.append(len(predictions))
+        if len(calls) == 2:
+            if landed:
+                real_import(project_id, predictions)
+            raise LabelStudioUnavailable("import_predictions: read timed out")
+        return real_import(project_id, predictions)
+
+    ls.import_predictions = failing_second  # type: ignore[method-assign]
+    with pytest.raises(LabelStudioUnavailable):
+        run(storage, ls, s, tail_spec(1))
+    ls.import_predictions = real_import  # type: ignore[method-assign]
+    quick_view(ls, 2)
+    run(storage, ls, s, tail_spec(1))
+    got = Counter(in_label_studio(ls, "v1"))
+    assert set(got) == {7, 3, 5, 1, 6, 2, 4}  # no task skipped
+    assert got[7] == got[3] == got[5] == got[1] == got[4] == 1  # nothing done redone
+    assert got[6] == 1 and got[2] == 2  # the request in flight once; 2 also from the quick view

@@ -308,9 +308,34 @@ def _newer_on_the_way(tx: Tx, project_id: int, version: str) -> str | None:
     return _queue_work_waiting(tx, project_id)
 
 
+def tail_start(*, head: int | None, checkpoint: int | None, held: int, batch: int,
+               total: int) -> int:
+    """Where the rest of a published queue resumes (an index into its order).
+
+    ``head``: the tasks the publish imported (its record; None for a version published before
+    it was recorded); ``checkpoint``: the tasks this job had imported before an earlier attempt
+    failed, None on a first attempt (or after the version was published again); ``held``:
+    Label Studio's count of the version's predictions; ``total``: the tasks in the order.
+    That count alone is not a position:
+    ``/predict`` answers under the published version, and Label Studio stores each answer (a
+    quick view of a task the tail has not reached yet), so it can run ahead of the order and a
+    resume from it would skip tasks, which Label Studio would then never serve. It only tells
+    whether the request in flight when the attempt failed had landed all the same (a timeout
+    after Label Studio stored it): then ``held`` is at least the checkpoint plus that request.
+    A task imported twice is harmless (one more prediction of the same score); one skipped is
+    lost to the queue."""
+    if head is None:
+        return held
+    start = max(head, checkpoint or 0)
+    in_flight = min(batch, max(0, total - start))
+    if checkpoint is not None and in_flight and held >= start + in_flight:
+        start += in_flight
+    return start
+
+
 def handle_publish_tail(ctx: JobContext) -> None:
     """Job handler: import the published version's ranked tasks beyond the head, in order,
-    resuming after what Label Studio already holds of the version."""
+    resuming after what this job (or the publish) already imported (:func:`tail_start`)."""
     pid, gateway = _gateway(ctx)
     with ctx.storage.read() as tx:
         project = tx.get_project(pid)
@@ -318,10 +343,22 @@ def handle_publish_tail(ctx: JobContext) -> None:
         entries = tx.get_queue(pid, version) if version else []
         scores = {e.task_id: e.score for e in entries}
         order, _ = queue_order(tx, pid, scores)
+        record = tx.get_model_version(pid, version) if version else None
     if not version or not order:
         return
-    done = gateway.list_model_versions(pid).get(version, 0)
+    # the publish that made the version current: a later publish of it imports its head anew
+    published_at = record.published_at if record else None
+    head = (record.lineage or {}).get("published_tasks") if record else None
+    earlier = ctx.job.progress or {}
+    checkpoint = earlier.get("published") if earlier.get("version") == version and \
+        earlier.get("published_at") == published_at else None
     batch = ctx.settings.publish_tail_batch_size
+    done = tail_start(head=head if isinstance(head, int) else None,
+                      checkpoint=checkpoint if isinstance(checkpoint, int) else None,
+                      held=gateway.list_model_versions(pid).get(version, 0), batch=batch,
+                      total=len(order))
+    ctx.progress(step="publish_tail", version=version, published_at=published_at,
+                 published=done, tasks=len(order))  # a request in flight is then told apart
     for i in range(done, len(order), batch):
         with ctx.storage.read() as tx:
             why = _newer_on_the_way(tx, pid, version)
@@ -332,7 +369,7 @@ def handle_publish_tail(ctx: JobContext) -> None:
                      len(order), why)
             return
         gateway.import_predictions(pid, _predictions(project, chunk, scores, version, results))
-        ctx.progress(step="publish_tail", version=version, published=i + len(chunk),
-                     tasks=len(order))
+        ctx.progress(step="publish_tail", version=version, published_at=published_at,
+                     published=i + len(chunk), tasks=len(order))
     log.info("project %s: all %d ranked tasks of %s in Label Studio", pid, len(order), version)
 
