@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from labelloop.errors import InvalidInput, LabelloopError
 
@@ -35,7 +36,8 @@ class ErrorBody(BaseModel):
 
 _WHY = {
     400: "The body is not JSON, or breaks the input rules (nesting deeper than 64 levels, "
-         "a non-finite number, an oversized key or string), or is not a JSON object.",
+         "a non-finite number, an oversized key or string), or is not a JSON object, or the "
+         "client went away before sending all of it.",
     401: "Basic auth is configured and the request does not carry it.",
     403: "Refused to this client.",
     404: "Unknown project (or resource).",
@@ -97,6 +99,15 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return error_response(exc.status_code, code, str(exc.detail), headers=exc.headers)
+
+    @app.exception_handler(ClientDisconnect)
+    async def _gone(request: Request, _: ClientDisconnect) -> JSONResponse:
+        # the client closed the connection mid-body: nothing of labelloop's failed, and nobody
+        # reads the answer (a 400, as for any incomplete body), so no traceback and no 500
+        log.info("%s %s: the client went away before sending the whole body", request.method,
+                 request.url.path)
+        return error_response(400, "client_disconnected",
+                              "the client went away before sending the whole body")
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
