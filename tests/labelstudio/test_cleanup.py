@@ -15,7 +15,7 @@ from labelloop.jobs.context import Handler, JobContext
 from labelloop.jobs.types import JobKind, JobSpec, JobStatus
 from labelloop.labelstudio.access import GatewayProvider
 from labelloop.labelstudio.cleanup import deletable_versions, handle_cleanup
-from labelloop.labelstudio.drift import handle_check_version
+from labelloop.labelstudio.drift import drift_action, handle_check_version
 from labelloop.labelstudio.publish import cleanup_spec, publish_queue
 from labelloop.labelstudio.sync import resync_project
 from labelloop.loop.resources import Resources
@@ -224,3 +224,15 @@ def test_a_stored_llm_label_pre_label_is_published_under_a_queue_version(
     assert first["model_version"] == "labelloop-1"
     assert first["result"][0]["value"]["choices"] == ["negative"]
     assert first["result"][0]["score"] == 0.8
+
+
+def test_a_users_own_llm_named_versions_are_not_labelloops() -> None:
+    """Only the LLM versions labelloop names (``llm-<model>-p<prompt hash>``) are its own: a
+    user's predictions imported as ``llm-v2`` or ``llm-gpt-4o-run`` are never deleted, and a
+    project showing them is reported, not switched back."""
+    listed = {"llm-gpt-4o-p1a2b3c4d5e6f": 3, "llm-v2": 5, "llm-gpt-4o-run": 2, "llm-": 1,
+              "labelloop-1": 4}
+    assert deletable_versions(listed, published="labelloop-2", shown=None,
+                              prefix="labelloop") == ["llm-gpt-4o-p1a2b3c4d5e6f", "labelloop-1"]
+    assert drift_action("llm-gpt-4o-run", "labelloop-2", prefix="labelloop",
+                        mode="restore") == "report"

@@ -47,12 +47,18 @@ LLM_PREFIX = "llm-"
 UNCERTAINTY_SAMPLING = "Uncertainty sampling"
 
 
+# the LLM's versions as labelloop names them (llm/labeler.py: ``llm-<model>-p<prompt hash>``);
+# not any ``llm-*``: a user's own predictions are often named so (``llm-v2``), and clean-up
+# deletes what this matches
+LLM_VERSION = re.compile(re.escape(LLM_PREFIX) + r".+-p[0-9a-f]+")
+
+
 def created_by_labelloop(version: str | None, prefix: str) -> bool:
     """A version labelloop emits: its queue versions (``<prefix>-N``) and the LLM's
     (``llm-<model>-p<hash>``, from ``/predict`` answers)."""
     if not version:
         return False
-    return version.startswith((f"{prefix}-", LLM_PREFIX))
+    return version.startswith(f"{prefix}-") or LLM_VERSION.fullmatch(version) is not None
 
 
 def _number(version: str | None, prefix: str) -> int | None:
