@@ -9,8 +9,10 @@ Deleted (settings ``LABELLOOP_RETENTION_*``), by the periodic ``retention`` job:
 * **LLM labels** that a newer label of the same task supersedes (only a task's newest label is
   ever read: ``get_llm_labels``);
 * **queue rows** of model versions older than the project's newest ``retention_keep_versions``,
-  other than the published version and the one the project shows in Label Studio; a task's audit
-  draw is kept in its newest version's queue (the audit estimate needs every draw).
+  other than the published version, the one the project shows in Label Studio and one a queued
+  or running publish job names (checked again in each deleting transaction: a version may be
+  published after the run listed it); a task's audit draw is kept in its newest version's queue
+  (the audit estimate needs every draw).
 
 What ``/metrics`` counts in deleted jobs and calls is folded into ``metric_totals`` in the same
 transaction as the deletion, so its counters never fall. Never deleted: tasks, annotations and
