@@ -159,6 +159,57 @@ def access_report(settings: Settings) -> dict[str, object]:
     }
 
 
+_CROSS_SITE = (b"cross-site", b"same-site")
+_LOOPBACK = (ip_network("127.0.0.0/8"), ip_network("::1/128"))
+
+
+def _host_name(host: str) -> str:
+    """The name in a Host header (``[::1]:9090`` → ``::1``, ``localhost:9090`` → ``localhost``)."""
+    if host.startswith("["):
+        return host[1:].partition("]")[0]
+    return host.rpartition(":")[0] if host.count(":") == 1 else host
+
+
+def _names_this_machine(host: str) -> bool:
+    """Whether a Host header names the server by address or as localhost: no DNS name an
+    attacker could point at 127.0.0.1."""
+    name = _host_name(host).rstrip(".").lower()
+    if name == "localhost" or name.endswith(".localhost"):  # RFC 6761: never leaves the host
+        return True
+    try:
+        ip_address(name)
+    except ValueError:
+        return False
+    return True
+
+
+def browser_refusal(headers: dict[bytes, bytes], *, loopback: bool) -> str | None:
+    """Why a request from an allowed client is still refused, or None: a browser on this
+    machine (or network) carries it for a page of another site. Without basic auth the
+    client's address is the only check, and a browser's requests come from that address:
+
+    * a page of another site posting to the own API (cross-site request forgery: a "simple"
+      POST needs no preflight), seen by ``Sec-Fetch-Site`` or an ``Origin`` other than the host;
+    * a page whose DNS name was pointed at 127.0.0.1 (DNS rebinding: it is then same-origin and
+      reads the answers), seen by a browser's request from a ``loopback`` client naming the
+      server by a DNS name (clients of a widened LABELLOOP_API_ALLOWED_NETWORKS may use names).
+
+    Clients that are not browsers (no ``Sec-Fetch-*``, no ``Origin``) are not concerned."""
+    site = headers.get(b"sec-fetch-site")
+    origin = headers.get(b"origin")
+    host = headers.get(b"host", b"").decode("latin-1")
+    if site in _CROSS_SITE or (origin is not None and origin.decode("latin-1").partition(
+            "://")[2].lower() != host.lower()):
+        return ("refused: a request from a page of another site (Origin / Sec-Fetch-Site). "
+                "labelloop's own API, dashboard and /metrics answer their own pages only.")
+    browser = site is not None or headers.get(b"sec-fetch-mode") is not None
+    if browser and loopback and not _names_this_machine(host):
+        return (f"refused: a browser asked for Host {host[:100]!r}, a name that is not this "
+                f"machine's address or localhost (DNS rebinding). Open the dashboard as "
+                f"http://127.0.0.1:<port>/ or http://localhost:<port>/, or set basic auth.")
+    return None
+
+
 class ClientNetworkMiddleware:
     """Without basic auth: answer 403 to clients outside ``settings.api_allowed_networks`` on
     everything but the Label Studio protocol and the API description.
@@ -174,9 +225,16 @@ class ClientNetworkMiddleware:
         self.allowed = ", ".join(settings.api_allowed_networks) or "no network"
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope["path"] in OPEN_PATHS \
-                or client_allowed(scope.get("client"), self.networks):
+        if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
             await self.app(scope, receive, send)
+            return
+        if client_allowed(scope.get("client"), self.networks):
+            why = browser_refusal(dict(scope.get("headers") or []),
+                                  loopback=client_allowed(scope.get("client"), _LOOPBACK))
+            if why is None:
+                await self.app(scope, receive, send)
+            else:
+                await _send_json(send, 403, "forbidden", why)
             return
         client = scope.get("client")
         who = f"client {client[0]}" if client else "a client without an address"
