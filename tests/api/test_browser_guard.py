@@ -62,6 +62,19 @@ def test_a_widened_network_may_name_the_server(client_factory) -> None:  # noqa:
     assert lan.post("/api/projects/1/resync", headers=CROSS_SITE).status_code == 403
 
 
+def test_with_basic_auth_another_sites_page_cannot_use_cached_credentials(
+        client_factory) -> None:  # noqa: ANN001
+    c = client_factory(client=("192.0.2.7", 50000), basic_auth_user="u", basic_auth_password="p")
+    r = c.post("/api/projects/1/queue", content=b'{"scores": {"1": 0}}', auth=("u", "p"),
+               headers=CROSS_SITE)
+    assert r.status_code == 403, r.text
+    assert c.get("/status", auth=("u", "p"), headers={"Host": "labserver",
+                                                      "Sec-Fetch-Site": "none"}).status_code == 200
+    r = c.post("/webhook", auth=("u", "p"), headers=CROSS_SITE,
+               content=b'{"action": "TASKS_CREATED", "project": 1, "tasks": [{"id": 3}]}')
+    assert r.status_code == 200, r.text
+
+
 def test_non_browser_clients_and_the_protocol_are_unaffected(local: TestClient) -> None:
     # curl, Prometheus, scripts: no Sec-Fetch-* headers, whatever Host they name
     assert local.get("/metrics", headers={"Host": "labelloop.internal"}).status_code == 200

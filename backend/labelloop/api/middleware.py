@@ -91,6 +91,12 @@ class BasicAuthMiddleware:
             await _send_json(send, 401, "unauthorized", "basic auth required",
                              [(b"www-authenticate", b'Basic realm="labelloop"')])
             return
+        # a browser sends the credentials it has cached with a page of another site's form too
+        why = None if scope["path"] in OPEN_PATHS else \
+            browser_refusal(dict(scope.get("headers") or []), loopback=False)
+        if why is not None:
+            await _send_json(send, 403, "forbidden", why)
+            return
         await self.app(scope, receive, send)
 
     def _ok(self, header: bytes) -> bool:
