@@ -96,12 +96,23 @@ def parse_task(raw: Any, project_id: int | None) -> dict[str, Any]:
     if data is not None and not isinstance(data, dict):
         raise InvalidInput(f"task {raw.get('id')!r}: 'data' must be an object")
     meta = raw.get("meta")
-    return clean_task({  # lone surrogates and NUL replaced at the edge, the original kept
-        "id": _int(raw.get("id"), "task.id"),
+    task_id = _int(raw.get("id"), "task.id")
+    return _cleaned(clean_task, {  # lone surrogates and NUL replaced at the edge, original kept
+        "id": task_id,
         "data": data,
         "meta": meta if isinstance(meta, dict) else None,
         "project": raw.get("project", project_id),
-    })
+    }, f"task {task_id}: 'data'")
+
+
+def _cleaned(clean: Any, value: Any, what: str) -> Any:
+    """``clean(value)``; a value nested past Python's stack is :class:`InvalidInput`. Bodies
+    are at most MAX_DEPTH deep (:func:`labelloop.inputs.read_json`), but a resync parses what
+    Label Studio stored, which may be nested hundreds of levels."""
+    try:
+        return clean(value)
+    except RecursionError:
+        raise InvalidInput(f"{what} is nested too deep to read") from None
 
 
 def parse_annotation(raw: Any, *, project_id: int | None,
@@ -115,7 +126,8 @@ def parse_annotation(raw: Any, *, project_id: int | None,
     result = raw.get("result") or []
     if not isinstance(result, list):
         raise InvalidInput(f"annotation {ann_id}: 'result' must be a list")
-    result = clean_json(result)[0]  # stored: no lone surrogate, no NUL (the event keeps them)
+    # stored: no lone surrogate, no NUL (the event keeps them)
+    result = _cleaned(clean_json, result, f"annotation {ann_id}: 'result'")[0]
     pid = raw.get("project", project_id)
     if pid is None:
         raise InvalidInput(f"annotation {ann_id}: no project id")
