@@ -54,6 +54,11 @@ def test_the_dashboard_in_a_browser_still_works(local: TestClient, host: str) ->
                       headers=same).status_code == 503  # Label Studio not configured: it got in
 
 
+def test_a_link_from_label_studios_page_opens_the_dashboard(local: TestClient) -> None:
+    link = {"Host": "localhost:9090", "Sec-Fetch-Site": "same-site", "Sec-Fetch-Mode": "navigate"}
+    assert local.get("/", headers=link).status_code == 200
+
+
 def test_a_widened_network_may_name_the_server(client_factory) -> None:  # noqa: ANN001
     lan = client_factory(client=("192.0.2.7", 50000),
                          api_allowed_networks="127.0.0.0/8,192.0.2.0/24")

@@ -93,7 +93,7 @@ class BasicAuthMiddleware:
             return
         # a browser sends the credentials it has cached with a page of another site's form too
         why = None if scope["path"] in OPEN_PATHS else \
-            browser_refusal(dict(scope.get("headers") or []), loopback=False)
+            browser_refusal(scope["method"], dict(scope.get("headers") or []), loopback=False)
         if why is not None:
             await _send_json(send, 403, "forbidden", why)
             return
@@ -166,6 +166,7 @@ def access_report(settings: Settings) -> dict[str, object]:
 
 
 _CROSS_SITE = (b"cross-site", b"same-site")
+_SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 _LOOPBACK = (ip_network("127.0.0.0/8"), ip_network("::1/128"))
 
 
@@ -189,13 +190,15 @@ def _names_this_machine(host: str) -> bool:
     return True
 
 
-def browser_refusal(headers: dict[bytes, bytes], *, loopback: bool) -> str | None:
+def browser_refusal(method: str, headers: dict[bytes, bytes], *, loopback: bool) -> str | None:
     """Why a request from an allowed client is still refused, or None: a browser on this
     machine (or network) carries it for a page of another site. Without basic auth the
     client's address is the only check, and a browser's requests come from that address:
 
     * a page of another site posting to the own API (cross-site request forgery: a "simple"
-      POST needs no preflight), seen by ``Sec-Fetch-Site`` or an ``Origin`` other than the host;
+      POST needs no preflight), seen by ``Sec-Fetch-Site`` or an ``Origin`` other than the host
+      (a GET changes nothing and its answer stays unreadable to that page: a link from Label
+      Studio's page to the dashboard still opens it);
     * a page whose DNS name was pointed at 127.0.0.1 (DNS rebinding: it is then same-origin and
       reads the answers), seen by a browser's request from a ``loopback`` client naming the
       server by a DNS name (clients of a widened LABELLOOP_API_ALLOWED_NETWORKS may use names).
@@ -204,8 +207,9 @@ def browser_refusal(headers: dict[bytes, bytes], *, loopback: bool) -> str | Non
     site = headers.get(b"sec-fetch-site")
     origin = headers.get(b"origin")
     host = headers.get(b"host", b"").decode("latin-1")
-    if site in _CROSS_SITE or (origin is not None and origin.decode("latin-1").partition(
-            "://")[2].lower() != host.lower()):
+    if method not in _SAFE_METHODS and (site in _CROSS_SITE or (
+            origin is not None
+            and origin.decode("latin-1").partition("://")[2].lower() != host.lower())):
         return ("refused: a request from a page of another site (Origin / Sec-Fetch-Site). "
                 "labelloop's own API, dashboard and /metrics answer their own pages only.")
     browser = site is not None or headers.get(b"sec-fetch-mode") is not None
@@ -235,7 +239,7 @@ class ClientNetworkMiddleware:
             await self.app(scope, receive, send)
             return
         if client_allowed(scope.get("client"), self.networks):
-            why = browser_refusal(dict(scope.get("headers") or []),
+            why = browser_refusal(scope["method"], dict(scope.get("headers") or []),
                                   loopback=client_allowed(scope.get("client"), _LOOPBACK))
             if why is None:
                 await self.app(scope, receive, send)
