@@ -123,3 +123,25 @@ def test_migration_12_cleans_tasks_stored_before_the_edge_cleaning(any_url: str)
     assert json.loads(originals[1]) == {"data": raw, "meta": {"m\x00": 1}}
     assert tasks[2].data == {"text": "fine \U0001F600 café"} and originals[2] is None
     assert originals[3] is None
+
+
+def test_migration_12_leaves_a_task_nested_too_deep_to_clean(any_url: str) -> None:
+    """A database can hold task data nested hundreds of levels (webhooks had no depth rule):
+    cleaning it raised RecursionError and the database could not be opened at all."""
+    first = open_storage(any_url)
+    deep = json.loads("[" * 500 + '"\\udc80"' + "]" * 500)
+    with first.write() as tx:
+        tx.save_project(1)
+        tx.upsert_tasks(1, [{"id": 1, "data": {"text": "x", "deep": deep}},
+                            {"id": 2, "data": {"text": "bad \udc80"}}])
+        tx.conn.exec_driver_sql("DELETE FROM schema_version WHERE version = 12")
+    first.close()
+    again = open_storage(any_url)
+    try:
+        assert again.applied_migrations == [12]
+        with again.read() as tx:
+            tasks = {task.id: task for task in tx.get_tasks(1)}
+    finally:
+        again.close()
+    assert tasks[2].data == {"text": "bad \ufffd"}  # the others are cleaned all the same
+    assert tasks[1].data["text"] == "x"  # left as it was
