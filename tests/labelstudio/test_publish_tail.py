@@ -13,8 +13,8 @@ from labelloop.jobs.context import JobContext
 from labelloop.jobs.types import JobKind, JobSpec, JobStatus
 from labelloop.labelstudio.access import GatewayProvider
 from labelloop.labelstudio.cleanup import handle_cleanup
-from labelloop.labelstudio.publish import (cleanup_spec, handle_publish, handle_publish_tail,
-                                           publish_queue, tail_spec)
+from labelloop.labelstudio.publish import cleanup_spec, handle_publish, publish_queue, tail_spec
+from labelloop.labelstudio.tail import handle_publish_tail
 from labelloop.labelstudio.sync import resync_project
 from labelloop.loop.resources import Resources
 from labelloop.storage.base import Storage

@@ -168,7 +168,7 @@ def test_model_predictions_of_labeled_tasks_are_the_ones_made_before_the_label(
 def test_a_long_queue_publishes_its_head_then_the_same_rest_in_a_tail_job(
         storage, project, tmp_path) -> None:  # noqa: ANN001
     """The tail's pre-labels, read back from storage, are the ones a one-go publish sends."""
-    from labelloop.labelstudio.publish import handle_publish_tail
+    from labelloop.labelstudio.tail import handle_publish_tail
 
     label(project, storage, list(range(1, 31)))
     whole, _ = run_retrain(storage, project, tmp_path, publish_head_size=0)

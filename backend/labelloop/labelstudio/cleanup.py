@@ -27,7 +27,8 @@ from labelloop.jobs.context import JobContext
 from labelloop.jobs.triggers import check_version_spec
 from labelloop.labelstudio.drift import created_by_labelloop, needs_check
 from labelloop.labelstudio.gateway import LabelStudioGateway
-from labelloop.labelstudio.publish import _gateway, _queue_work_waiting, cleanup_spec
+from labelloop.labelstudio.publish import cleanup_spec, job_gateway
+from labelloop.labelstudio.tail import queue_work_waiting
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ def _shown(gateway: LabelStudioGateway, project_id: int) -> str | None:
 
 def handle_cleanup(ctx: JobContext) -> None:
     """Job handler: delete the versions :func:`deletable_versions` names, one at a time."""
-    pid, gateway = _gateway(ctx)
+    pid, gateway = job_gateway(ctx)
     prefix = ctx.settings.model_version_prefix
     with ctx.storage.read() as tx:
         project = tx.get_project(pid)
@@ -53,7 +54,7 @@ def handle_cleanup(ctx: JobContext) -> None:
     listed = gateway.list_model_versions(pid)
     for version in deletable_versions(listed, published=published, shown=None, prefix=prefix):
         with ctx.storage.read() as tx:
-            busy = _queue_work_waiting(tx, pid)
+            busy = queue_work_waiting(tx, pid)
         if busy:
             log.info("project %s: clean-up postponed: %s", pid, busy)
             ctx.enqueue(cleanup_spec(pid, ctx.settings))

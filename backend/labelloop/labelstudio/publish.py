@@ -11,9 +11,8 @@ lowest ``score`` first. So a publish is:
 2. PATCH ``project.model_version`` to that version (and ``sampling``, unless configured off) -
    the queue follows at once (Label Studio serves only tasks with a prediction of that version,
    so the head *is* the queue until the rest arrives);
-3. the rest of the queue in a ``publish_tail`` job, in requests of ``publish_batch_size``,
-   resuming from what Label Studio already holds, and giving way as soon as a newer queue is on
-   its way (a retrain or publish queued, or another version published);
+3. the rest of the queue in a ``publish_tail`` job (:mod:`labelloop.labelstudio.tail`), in
+   requests of ``publish_tail_batch_size``, giving way as soon as a newer queue is on its way;
 4. off the critical path (a separate job), delete superseded *labelloop* versions from Label
    Studio so predictions do not pile up. Versions labelloop did not create are never touched.
 """
@@ -31,7 +30,7 @@ from typing import Any, Literal
 from labelloop.errors import InvalidInput, PermanentJobError, UnknownProject
 from labelloop.events.projects import schema_of
 from labelloop.jobs.context import JobContext
-from labelloop.jobs.types import JobKind, JobSpec, JobStatus, project_serial_key
+from labelloop.jobs.types import JobKind, JobSpec, project_serial_key
 from labelloop.labelconfig.results import validate_result
 from labelloop.labelstudio.access import project_and_gateway
 from labelloop.labelstudio.gateway import LabelStudioGateway
@@ -107,8 +106,8 @@ def stored_prelabels(tx: Tx, project: Any, task_ids: list[int]) -> dict[int, lis
     return out
 
 
-def _predictions(project: Any, order: list[int], scores: Mapping[int, float], version: str,
-                 results: Mapping[int, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+def predictions_for(project: Any, order: list[int], scores: Mapping[int, float], version: str,
+                    results: Mapping[int, list[dict[str, Any]]]) -> list[dict[str, Any]]:
     schema = schema_of(project)
     preds = []
     for tid in order:
@@ -173,7 +172,7 @@ def publish_queue(storage: Storage, gateway: LabelStudioGateway, project_id: int
         # Label Studio refuses (400) a model_version without predictions: nothing to switch to.
         log.info("project %s: nothing to publish (%d scores skipped)", project_id, skipped)
         return PublishReport(version, 0, 0, skipped, time.perf_counter() - started)
-    preds = _predictions(project, head, scores, version, {**found, **(results or {})})
+    preds = predictions_for(project, head, scores, version, {**found, **(results or {})})
     n_stored = _import(gateway, project_id, preds, settings.publish_batch_size,
                        version=version, existing=existing)
     fields: dict[str, Any] = {"model_version": version}
@@ -216,7 +215,7 @@ def tail_spec(project_id: int) -> JobSpec:
                    serial_key=project_serial_key(project_id))
 
 
-def _gateway(ctx: JobContext) -> tuple[int, LabelStudioGateway]:
+def job_gateway(ctx: JobContext) -> tuple[int, LabelStudioGateway]:
     pid = ctx.project_id()
     return pid, project_and_gateway(ctx.storage, ctx.gateways, pid)[1]
 
@@ -228,7 +227,7 @@ def stored_publish_spec(project_id: int, version: str) -> JobSpec:
                    serial_key=project_serial_key(project_id))
 
 
-def _older_than_published(tx: Tx, project_id: int, version: str) -> str | None:
+def older_than_published(tx: Tx, project_id: int, version: str) -> str | None:
     """Why publishing ``version`` now would set the project back: a version recorded after it
     is already published."""
     project = tx.get_project(project_id)
@@ -249,13 +248,13 @@ def handle_publish(ctx: JobContext) -> None:
     Safe to run again after a failure at any step: the version is allocated once and kept in
     the job's progress, the queue is saved again over itself, and what Label Studio already
     holds of the version is kept when whole, else deleted and imported again."""
-    pid, gateway = _gateway(ctx)
+    pid, gateway = job_gateway(ctx)
     payload = ctx.job.payload
     earlier = (ctx.job.progress or {}).get("version")  # this job's version, from a failed attempt
     if payload.get("stored"):
         version = str(payload.get("version") or "")
         with ctx.storage.read() as tx:
-            why = _older_than_published(tx, pid, version)
+            why = older_than_published(tx, pid, version)
             scores = {e.task_id: e.score for e in tx.get_queue(pid, version)}
         if why or not scores:
             log.info("project %s: not publishing %s: %s", pid, version,
@@ -282,94 +281,3 @@ def handle_publish(ctx: JobContext) -> None:
     report = publish_queue(ctx.storage, gateway, pid, scores, settings=ctx.settings,
                            version=version, lineage=lineage, existing=existing)
     ctx.enqueue(*([tail_spec(pid)] if report.remaining else []), cleanup_spec(pid, ctx.settings))
-
-
-def _queue_work_waiting(tx: Tx, project_id: int) -> str | None:
-    """Why background publishing work should give way now: a retrain or publish is queued (not
-    a handed-over publish of a version older than the published one: it will publish nothing)."""
-    counts = tx.job_counts(project_id)
-    for kind in (JobKind.RETRAIN, JobKind.PUBLISH):
-        if not counts.get(kind.value, {}).get(JobStatus.QUEUED.value):
-            continue
-        if kind is JobKind.PUBLISH and all(
-                j.payload.get("stored") and _older_than_published(tx, project_id,
-                                                                  str(j.payload.get("version")))
-                for j in tx.list_jobs(project_id=project_id, status=JobStatus.QUEUED, limit=1000)
-                if j.kind is JobKind.PUBLISH):
-            continue
-        return f"a {kind.value} is queued"
-    return None
-
-
-def _newer_on_the_way(tx: Tx, project_id: int, version: str) -> str | None:
-    project = tx.get_project(project_id)
-    if project is None or project.published_version != version:
-        return "another version was published"
-    return _queue_work_waiting(tx, project_id)
-
-
-def tail_start(*, head: int | None, checkpoint: int | None, held: int, batch: int,
-               total: int) -> int:
-    """Where the rest of a published queue resumes (an index into its order).
-
-    ``head``: the tasks the publish imported (its record; None for a version published before
-    it was recorded); ``checkpoint``: the tasks this job had imported before an earlier attempt
-    failed, None on a first attempt (or after the version was published again); ``held``:
-    Label Studio's count of the version's predictions; ``total``: the tasks in the order.
-    That count alone is not a position:
-    ``/predict`` answers under the published version, and Label Studio stores each answer (a
-    quick view of a task the tail has not reached yet), so it can run ahead of the order and a
-    resume from it would skip tasks, which Label Studio would then never serve. It only tells
-    whether the request in flight when the attempt failed had landed all the same (a timeout
-    after Label Studio stored it): then ``held`` is at least the checkpoint plus that request.
-    A task imported twice is harmless (one more prediction of the same score); one skipped is
-    lost to the queue."""
-    if head is None:
-        return held
-    start = max(head, checkpoint or 0)
-    in_flight = min(batch, max(0, total - start))
-    if checkpoint is not None and in_flight and held >= start + in_flight:
-        start += in_flight
-    return start
-
-
-def handle_publish_tail(ctx: JobContext) -> None:
-    """Job handler: import the published version's ranked tasks beyond the head, in order,
-    resuming after what this job (or the publish) already imported (:func:`tail_start`)."""
-    pid, gateway = _gateway(ctx)
-    with ctx.storage.read() as tx:
-        project = tx.get_project(pid)
-        version = project.published_version if project else None
-        entries = tx.get_queue(pid, version) if version else []
-        scores = {e.task_id: e.score for e in entries}
-        order, _ = queue_order(tx, pid, scores)
-        record = tx.get_model_version(pid, version) if version else None
-    if not version or not order:
-        return
-    # the publish that made the version current: a later publish of it imports its head anew
-    published_at = record.published_at if record else None
-    head = (record.lineage or {}).get("published_tasks") if record else None
-    earlier = ctx.job.progress or {}
-    checkpoint = earlier.get("published") if earlier.get("version") == version and \
-        earlier.get("published_at") == published_at else None
-    batch = ctx.settings.publish_tail_batch_size
-    done = tail_start(head=head if isinstance(head, int) else None,
-                      checkpoint=checkpoint if isinstance(checkpoint, int) else None,
-                      held=gateway.list_model_versions(pid).get(version, 0), batch=batch,
-                      total=len(order))
-    ctx.progress(step="publish_tail", version=version, published_at=published_at,
-                 published=done, tasks=len(order))  # a request in flight is then told apart
-    for i in range(done, len(order), batch):
-        with ctx.storage.read() as tx:
-            why = _newer_on_the_way(tx, pid, version)
-            chunk = order[i:i + batch]
-            results = stored_prelabels(tx, project, chunk)
-        if why:
-            log.info("project %s: rest of %s left at %d of %d tasks: %s", pid, version, i,
-                     len(order), why)
-            return
-        gateway.import_predictions(pid, _predictions(project, chunk, scores, version, results))
-        ctx.progress(step="publish_tail", version=version, published_at=published_at,
-                     published=i + len(chunk), tasks=len(order))
-    log.info("project %s: all %d ranked tasks of %s in Label Studio", pid, len(order), version)
-
