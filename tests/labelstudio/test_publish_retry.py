@@ -140,14 +140,21 @@ def test_a_retrain_survives_label_studio_refusing_second_annotations(
     assert ls.projects[1]["model_version"] == "labelloop-1"
 
 
-def test_a_retrain_whose_publish_fails_hands_it_to_a_publish_job(
-        storage: Storage, ls: FakeGateway, s) -> None:  # noqa: ANN001
+def retrain_whose_publish_fails(storage: Storage, ls: FakeGateway, s) -> Worker:  # noqa: ANN001
+    """A project's first retrain, run with Label Studio refusing its publish's first call:
+    labelloop-1 is recorded and its publish handed over to a publish job."""
     resync_project(storage, ls, 1)
     w = worker(storage, ls, s)
     with storage.write() as tx:
         tx.enqueue(JobSpec(JobKind.RETRAIN, 1, serial_key=project_serial_key(1)))
     ls.fail_next = 1
     w.run_once()
+    return w
+
+
+def test_a_retrain_whose_publish_fails_hands_it_to_a_publish_job(
+        storage: Storage, ls: FakeGateway, s) -> None:  # noqa: ANN001
+    w = retrain_whose_publish_fails(storage, ls, s)
     with storage.read() as tx:
         (publish,) = tx.list_jobs(status=JobStatus.QUEUED)
         assert tx.get_model_version(1, "labelloop-1") is not None  # model and queue kept
@@ -163,12 +170,7 @@ def test_a_retrain_whose_publish_fails_hands_it_to_a_publish_job(
 
 def test_a_handed_over_publish_never_sets_a_newer_queue_back(
         storage: Storage, ls: FakeGateway, s) -> None:  # noqa: ANN001
-    resync_project(storage, ls, 1)
-    w = worker(storage, ls, s)
-    with storage.write() as tx:
-        tx.enqueue(JobSpec(JobKind.RETRAIN, 1, serial_key=project_serial_key(1)))
-    ls.fail_next = 1
-    w.run_once()  # labelloop-1 recorded, its publish handed over
+    w = retrain_whose_publish_fails(storage, ls, s)
     with storage.write() as tx:
         tx.conn.exec_driver_sql("UPDATE jobs SET run_after = 1e12 WHERE kind = 'publish'")
         tx.enqueue(JobSpec(JobKind.RETRAIN, 1, serial_key=project_serial_key(1)))
@@ -224,12 +226,7 @@ def test_an_api_publish_under_a_name_already_used_replaces_it(
 
 def test_a_stale_handed_over_publish_does_not_stop_the_newer_queues_tail(
         storage: Storage, ls: FakeGateway, s) -> None:  # noqa: ANN001
-    resync_project(storage, ls, 1)
-    w = worker(storage, ls, s)
-    with storage.write() as tx:
-        tx.enqueue(JobSpec(JobKind.RETRAIN, 1, serial_key=project_serial_key(1)))
-    ls.fail_next = 1
-    w.run_once()  # labelloop-1's publish handed over, due much later
+    w = retrain_whose_publish_fails(storage, ls, s)  # labelloop-1's publish handed over, due much later
     with storage.write() as tx:
         tx.conn.exec_driver_sql("UPDATE jobs SET run_after = 1e12 WHERE kind = 'publish'")
         tx.enqueue(JobSpec(JobKind.RETRAIN, 1, serial_key=project_serial_key(1)))
