@@ -1,9 +1,11 @@
-"""What labelloop can serve in a Label Studio labeling config.
+"""What labelloop can serve in a Label Studio labeling config: the schema of a project.
 
 :func:`parse_label_config` reads the XML with ``label_studio_sdk.label_interface`` and returns a
-:class:`LabelSchema`. Text classification (``<Choices>`` on ``<Text>``, single or multiple choice)
-is supported; anything else parses into a schema with ``supported=False`` and a reason that says
-why, so that ``/setup`` can accept the connection and ``/predict`` can answer "no prediction".
+:class:`LabelSchema` for the first control a task type of :mod:`labelloop.labelconfig.kinds`
+serves (text classification: ``<Choices>`` on ``<Text>``; text spans: ``<Labels>`` on
+``<Text>``); the other controls are listed in ``other_controls``. A config nothing in it is
+served parses into a schema with ``supported=False`` and a reason that says why, so that
+``/setup`` can accept the connection and ``/predict`` can answer "no prediction".
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from label_studio_sdk.label_interface import LabelInterface
 
 from labelloop.errors import InvalidInput
 
-TaskType = Literal["text_classification"]
+TaskType = Literal["text_classification", "text_spans"]
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,7 @@ class Choice:
     value: str  # what annotators see (and the LLM is shown)
     output: str  # what Label Studio stores in results: the alias when set, else the value
     hint: str | None = None
+    control: str | None = None  # the control (``from_name``) it belongs to, when several serve
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,20 @@ class LabelSchema:
     multiple: bool = False
     instructions: str | None = None
     other_controls: tuple[str, ...] = field(default_factory=tuple)
+    granularity: str | None = None  # <Labels granularity="word|symbol">, when set
+
+    @property
+    def controls(self) -> list[str]:
+        """Every control name the schema serves (several ``<Labels>`` on one ``<Text>``)."""
+        names = [c.control for c in self.choices if c.control]
+        return list(dict.fromkeys(names)) or ([self.from_name] if self.from_name else [])
+
+    def control_of(self, output: str) -> str | None:
+        """The control a label (output value) belongs to."""
+        for c in self.choices:
+            if c.output == output:
+                return c.control or self.from_name
+        return None
 
     @property
     def labels(self) -> list[str]:
@@ -65,43 +82,11 @@ def load_interface(xml: str) -> LabelInterface:
 
 
 def parse_label_config(xml: str, *, instructions: str | None = None) -> LabelSchema:
-    """Read what labelloop would predict for this config. Raises only for unparseable XML."""
-    li = load_interface(xml)
-    controls = list(li.controls)
-    if not controls:
-        return LabelSchema(False, "the config has no control tag (nothing to label)")
-    unsupported: list[str] = []
-    for control in controls:
-        if control.tag != "Choices":
-            unsupported.append(f"{control.tag} '{control.name}'")
-            continue
-        text_objects = [o for o in control.objects if o.tag == "Text"]
-        if not text_objects:
-            kinds = ", ".join(sorted({o.tag for o in control.objects})) or "nothing known"
-            unsupported.append(f"Choices '{control.name}' on {kinds}")
-            continue
-        obj = text_objects[0]
-        value = obj.value or ""
-        if not value.startswith("$") or len(value) < 2:
-            unsupported.append(f"Choices '{control.name}' on a Text without a $field value")
-            continue
-        choices = tuple(
-            Choice(value=str(tag.attr.get("value", key)), output=key,
-                   hint=tag.attr.get("hint") or None)
-            for key, tag in control.labels_attrs.items()
-        )
-        if len(choices) < 2:
-            unsupported.append(f"Choices '{control.name}' with fewer than 2 choices")
-            continue
-        others = tuple(f"{c.tag}:{c.name}" for c in controls if c.name != control.name)
-        return LabelSchema(
-            supported=True, task_type="text_classification", from_name=control.name,
-            to_name=obj.name, data_key=value[1:], choices=choices,
-            multiple=bool(control.is_multiple_choice), instructions=instructions or None,
-            other_controls=others,
-        )
-    return LabelSchema(
-        False,
-        "labelloop serves text classification (<Choices> on <Text>) so far; this config has: "
-        + "; ".join(unsupported),
-    )
+    """Read what labelloop would predict for this config. Raises only for unparseable XML.
+
+    The parsers live with their task types (:mod:`labelloop.labelconfig.kinds`), which import
+    this module: hence the import inside the function.
+    """
+    from labelloop.labelconfig.kinds import parse_config
+
+    return parse_config(load_interface(xml), instructions=instructions)
