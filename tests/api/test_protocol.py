@@ -10,6 +10,8 @@ from tests.conftest import CONFIG
 
 NER = """<View><Text name="text" value="$text"/>
 <Labels name="ents" toName="text"><Label value="PER"/><Label value="ORG"/></Labels></View>"""
+BOXES = """<View><Image name="image" value="$image"/>
+<RectangleLabels name="box" toName="image"><Label value="cat"/></RectangleLabels></View>"""
 
 
 def setup(client: TestClient, xml: str = CONFIG, project: str = "1.1700000000", **kw: object):  # noqa: ANN201
@@ -32,14 +34,22 @@ def test_setup_records_project_and_answers_model_version(client: TestClient) -> 
 
 
 def test_setup_accepts_unsupported_config_and_reports_it(client: TestClient) -> None:
-    r = setup(client, NER, project="2.17")
+    r = setup(client, BOXES, project="2.17")
     assert r.status_code == 200
     st = client.get("/api/projects/2/status").json()
-    assert st["supported"] is False and "Labels 'ents'" in st["unsupported_reason"]
-    res = client.post("/predict", json={"tasks": [{"id": 1, "data": {"text": "Ann"}}],
+    assert st["supported"] is False and "RectangleLabels 'box'" in st["unsupported_reason"]
+    res = client.post("/predict", json={"tasks": [{"id": 1, "data": {"image": "/x.png"}}],
                                         "project": "2.17"}).json()
     assert res["results"] == [[]]  # no prediction rather than a wrong one
     assert any(p["id"] == 2 and not p["supported"] for p in client.get("/status").json()["projects"])
+
+
+def test_setup_serves_a_span_config(client: TestClient) -> None:
+    assert setup(client, NER, project="3.17").status_code == 200
+    st = client.get("/api/projects/3/status").json()
+    assert st["supported"] is True and st["schema"]["task_type"] == "text_spans"
+    assert st["schema"]["from_name"] == "ents" and st["schema"]["to_name"] == "text"
+    assert [c["output"] for c in st["schema"]["choices"]] == ["PER", "ORG"]
 
 
 def test_setup_ignores_sent_credentials_unless_trusted(client_factory) -> None:  # noqa: ANN001
