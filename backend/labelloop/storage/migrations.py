@@ -20,7 +20,7 @@ from labelloop.storage.tables_queue import create_queue_tables, create_second_an
 from labelloop.storage.migrate_text import clean_stored_tasks
 from labelloop.storage.tables_skips import create_skip_tables
 from labelloop.storage.tables_embeddings import create_embedding_tables
-from labelloop.storage.tables_llm import create_llm_tables
+from labelloop.storage.tables_llm import add_llm_label_spans, create_llm_tables
 from labelloop.storage.tables_totals import create_totals_tables
 
 
@@ -111,6 +111,8 @@ MIGRATIONS: list[Migration] = [
               _project_version_drift),
     Migration(12, "tasks: clean text stored before the edge cleaning (original kept)",
               clean_stored_tasks),
+    Migration(13, "llm_labels.spans: the LLM's located spans and dropped entities",
+              add_llm_label_spans),
 ]
 
 

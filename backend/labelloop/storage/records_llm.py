@@ -77,3 +77,4 @@ class LlmLabel:
     failure: str | None = None
     usage: dict[str, Any] = field(default_factory=dict)
     created_at: float = 0.0
+    spans: dict[str, Any] | None = None  # text spans (see labelloop.llm.span_store)

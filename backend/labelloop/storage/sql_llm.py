@@ -21,7 +21,7 @@ def _label(r: sa.Row) -> LlmLabel:
     return LlmLabel(project_id=r.project_id, task_id=r.task_id, model_version=r.model_version,
                     labels=r.labels, distribution=r.distribution, confidence=r.confidence,
                     confidence_method=r.confidence_method, failure=r.failure,
-                    usage=r.usage or {}, created_at=r.created_at)
+                    usage=r.usage or {}, created_at=r.created_at, spans=r.spans)
 
 
 class LlmTx:
@@ -120,11 +120,12 @@ class LlmTx:
                  "model_version": x.model_version, "labels": x.labels,
                  "distribution": x.distribution, "confidence": x.confidence,
                  "confidence_method": x.confidence_method, "failure": x.failure,
-                 "usage": x.usage, "created_at": x.created_at or ts} for x in items]
+                 "usage": x.usage, "created_at": x.created_at or ts, "spans": x.spans}
+                for x in items]
         for chunk in chunks(rows):
             upsert(self.conn, llm_labels, chunk, keys=["project_id", "task_id", "model_version"],
                    update=["labels", "distribution", "confidence", "confidence_method",
-                           "failure", "usage", "created_at"])
+                           "failure", "usage", "created_at", "spans"])
 
     def get_llm_labels(self, project_id: int, *, task_ids: list[int] | None = None,
                        model_version: str | None = None) -> dict[int, LlmLabel]:

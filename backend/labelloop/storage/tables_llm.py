@@ -8,7 +8,8 @@
   ``n``) and the circuit breaker's pause, so that every process sees them.
 * ``llm_labels``: the LLM's labels and label distribution per (project, task, model version),
   failures included (``labels`` null, ``failure`` says why). The active-learning committee reads
-  the distributions from here.
+  the distributions from here. For text spans, ``spans`` holds the located spans with their
+  scores and the entities dropped (migration 13; see ``labelloop.llm.span_store``).
 
 No foreign keys to ``tasks``: the CLI labels files whose tasks labelloop does not mirror.
 """
@@ -74,6 +75,7 @@ llm_labels = sa.Table(
     sa.Column("failure", sa.Text),
     sa.Column("usage", sa.JSON),
     sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("spans", sa.JSON),  # text spans: located spans with scores, dropped entities
     sa.Index("ix_llm_labels_project_version", "project_id", "model_version"),
 )
 
@@ -84,3 +86,10 @@ def create_llm_tables(conn: sa.Connection) -> None:
     """Migration 2: create the LLM tables."""
     for table in LLM_TABLES:
         table.create(conn, checkfirst=True)
+
+
+def add_llm_label_spans(conn: sa.Connection) -> None:
+    """Migration 13: ``llm_labels.spans`` (a database created since has it from migration 2)."""
+    if "spans" not in {c["name"] for c in sa.inspect(conn).get_columns("llm_labels")}:
+        kind = sa.JSON().compile(dialect=conn.dialect)
+        conn.execute(sa.text(f"ALTER TABLE llm_labels ADD COLUMN spans {kind}"))
