@@ -56,8 +56,12 @@ e2e: install
 bench: install
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/run_all.py --output docs/benchmarks.md
 
+# ruff on the whole repository, then mypy's static type check of backend/ ([tool.mypy] in
+# pyproject.toml; mypy itself comes with the test extra).
 lint: install
-	$(BIN)/python -m pip install -q ruff && $(BIN)/ruff check backend tests bench
+	$(BIN)/python -m pip install -q ruff==0.17.6
+	$(BIN)/ruff check backend tests bench
+	$(BIN)/python -m mypy
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info
