@@ -125,7 +125,7 @@ class _Task:
     predictions: list[Any]
 
 
-def _tasks(tasks: list[Any]) -> tuple[list[_Task], list[Any]]:
+def _tasks(tasks: list[Any], skipped: Counter[str]) -> tuple[list[_Task], list[Any]]:
     """The usable tasks with their text, and every task's id (position when it has none)."""
     out: list[_Task] = []
     task_ids: list[Any] = []
@@ -133,9 +133,11 @@ def _tasks(tasks: list[Any]) -> tuple[list[_Task], list[Any]]:
         task_id = task.get("id", pos) if isinstance(task, dict) else pos
         task_ids.append(task_id if isinstance(task_id, (int, str)) else pos)
         if not isinstance(task, dict):
+            skipped["task_not_object"] += 1
             continue
         annotations, predictions = task.get("annotations") or [], task.get("predictions") or []
         if not isinstance(annotations, list) or not isinstance(predictions, list):
+            skipped["task_malformed"] += 1
             continue
         results = [a.get("result") for a in annotations + predictions if isinstance(a, dict)]
         lists = [r for r in results if isinstance(r, list)]
@@ -148,24 +150,43 @@ def _regions(task: _Task) -> list[Any]:
             and isinstance(a.get("result"), list) for r in a["result"]]  # fmt: skip
 
 
-def _collect(tasks: list[_Task], unit: OffsetUnit) -> tuple[dict[str, _Collected], Counter[str]]:
+def _usable(ann: Any, skipped: Counter[str]) -> tuple[Hashable, list[Any]] | None:
+    """(annotator, result) of an annotation that votes, else None (the reason counted)."""
+    if not isinstance(ann, dict):
+        skipped["annotation_not_object"] += 1
+        return None
+    if ann.get("was_cancelled"):
+        skipped["cancelled_annotation"] += 1
+        return None
+    annotator = _annotator_id(ann.get("completed_by"))
+    result = ann.get("result")
+    if annotator is None:
+        skipped["annotation_without_annotator"] += 1
+        return None
+    if not isinstance(result, list):
+        skipped["annotation_without_result"] += 1
+        return None
+    return annotator, result
+
+
+def _collect(tasks: list[_Task], unit: OffsetUnit, skipped: Counter[str]) -> dict[str, _Collected]:
     """Per control: each usable annotation's span set (regions by control) and predictions."""
-    skipped: Counter[str] = Counter()
     usable: list[tuple[int, Hashable, Order, bool, dict[str, SpanSet]]] = []
     preds: list[tuple[int, str, dict[str, SpanSet], bool]] = []
     for task in tasks:
         for i, ann in enumerate(task.annotations):
-            if not isinstance(ann, dict) or ann.get("was_cancelled"):
+            got = _usable(ann, skipped)
+            if got is None:
                 continue
-            annotator = _annotator_id(ann.get("completed_by"))
-            result = ann.get("result")
-            if annotator is None or not isinstance(result, list):
-                continue
-            sets = _span_sets(result, task.text, unit, skipped)
+            sets = _span_sets(got[1], task.text, unit, skipped)
             order = _order(ann, i)
-            usable.append((task.pos, annotator, order, bool(ann.get("ground_truth")), sets))
+            usable.append((task.pos, got[0], order, bool(ann.get("ground_truth")), sets))
         for pred in task.predictions:
-            if isinstance(pred, dict) and isinstance(pred.get("result"), list):
+            if isinstance(pred, int) and not isinstance(pred, bool):
+                skipped["prediction_id_only"] += 1  # Label Studio's quick export
+            elif not isinstance(pred, dict) or not isinstance(pred.get("result"), list):
+                skipped["prediction_malformed"] += 1
+            else:
                 version = str(pred.get("model_version") or NO_VERSION)
                 result = pred["result"]
                 sets = _span_sets(result, task.text, unit, skipped)
@@ -192,7 +213,7 @@ def _collect(tasks: list[_Task], unit: OffsetUnit) -> tuple[dict[str, _Collected
             if pos in per_task:
                 got.skipped["duplicate_prediction"] += 1
             per_task[pos] = sets.get(name, frozenset())
-    return controls, skipped
+    return controls
 
 
 def consensus_spans(votes: Sequence[tuple[Order, bool, SpanSet]]) -> tuple[SpanSet, bool] | None:
@@ -273,9 +294,10 @@ class SpanExportData:
 
 def read_span_export(tasks: list[Any]) -> SpanExportData:
     """Every span control of a parsed Label Studio export (none: an empty ``controls``)."""
-    usable, task_ids = _tasks(tasks)
+    skipped: Counter[str] = Counter()
+    usable, task_ids = _tasks(tasks, skipped)
     unit = offset_unit((t.text, _regions(t)) for t in usable if t.text is not None)
-    collected, skipped = _collect(usable, unit)
+    collected = _collect(usable, unit, skipped)
     texts: list[str | None] = [None] * len(tasks)
     for t in usable:
         texts[t.pos] = t.text

@@ -133,9 +133,9 @@ def _nan_to_none(value: Any) -> Any:
     return value
 
 
-def span_control_report(control: SpanControlData, *, min_overlap: int = 2) -> dict[str, Any]:
-    """Everything above for one span control, JSON-able (``min_overlap``: the fewest shared
-    tokens for a pair's token-level Cohen's kappa)."""
+def span_control_report(control: SpanControlData) -> dict[str, Any]:
+    """Everything above for one span control, JSON-able. Every pair of annotators with a task
+    in common is reported (span F1 and token kappa alike)."""
     notes: list[str] = []
 
     def attempt(what: str, fn: Callable[[], T]) -> T | None:
@@ -157,7 +157,7 @@ def span_control_report(control: SpanControlData, *, min_overlap: int = 2) -> di
     k = len(unit_labels)
     token_pairs = attempt(
         "tokens.pairwise_cohen_kappa",
-        lambda: pairwise_cohen_kappa(matrix, n_classes=k, min_overlap=min_overlap),
+        lambda: pairwise_cohen_kappa(matrix, n_classes=k, min_overlap=1),
     )
     per_label_tokens = {
         row["label"]: row

@@ -1,7 +1,8 @@
 """``labelloop agreement``: label quality of a Label Studio JSON export, offline.
 
-Reads the export, runs :func:`labelloop.agreement.control_report` on every ``Choices`` control (or
-the one ``--control`` names), prints a summary table and writes the full report as JSON. Exit codes:
+Reads the export, runs :func:`labelloop.agreement.control_report` on every ``Choices`` control and
+:func:`labelloop.agreement.span_report.span_control_report` on every ``Labels`` control (or the one
+``--control`` names), prints a summary table and writes the full report as JSON. Exit codes:
 0 done, 2 the export (or the output path) cannot be used — the message says why.
 """
 
@@ -13,7 +14,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from labelloop.agreement import control_report, read_export
+from labelloop.agreement import MalformedExport, control_report, read_export
+from labelloop.cli.agreement_spans import span_sections, span_summary_lines
+from labelloop.cli.tables import num as _num
+from labelloop.cli.tables import table as _table
 from labelloop.errors import InvalidInput
 
 DESCRIPTION = """\
@@ -21,7 +25,9 @@ Measure label quality in a Label Studio JSON export (Export -> JSON), without a 
 agreement between annotators (percent agreement, Fleiss' kappa, Krippendorff's alpha, Cohen's
 kappa per pair), each annotator against the majority of the others, and each model version found
 among the predictions against the human majority (accuracy, kappa, per-class scores,
-calibration of its scores). Only Choices controls are read; cancelled annotations are skipped.
+calibration of its scores). Span (Labels, NER) controls get span agreement instead: pairwise
+span F1 (exact, and same-label overlap), token-level kappa and alpha, and each model version's
+span precision / recall / F1 against the human consensus. Cancelled annotations are skipped.
 
 Model comparisons need the predictions themselves: Label Studio 1.23's quick export (the Export
 button, GET /api/projects/ID/export) lists prediction ids only. Make a snapshot export with
@@ -61,14 +67,15 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--control",
         metavar="NAME",
-        help="only this Choices control (its from_name); default: every one in the export",
+        help="only this Choices or Labels control (its from_name); default: every one",
     )
     parser.add_argument(
         "--min-overlap",
         type=int,
         default=2,
         metavar="N",
-        help="Cohen's kappa only for annotator pairs sharing at least N tasks (default: 2)",
+        help="Cohen's kappa only for annotator pairs sharing at least N tasks (default: 2; "
+        "Choices controls: span controls report every pair with a task in common)",
     )
     parser.add_argument(
         "--bins", type=int, default=10, metavar="N", help="calibration bins (default: 10)"
@@ -84,47 +91,46 @@ def _fail(message: str) -> int:
 def build_report(
     tasks: Any, *, control: str | None = None, min_overlap: int = 2, n_bins: int = 10
 ) -> dict[str, Any]:
-    """The report for parsed export JSON (raises InvalidInput with a message for the user)."""
-    data = read_export(tasks)
-    names = list(data.controls)
+    """The report for parsed export JSON (raises InvalidInput with a message for the user).
+
+    Choices controls get :func:`~labelloop.agreement.control_report`, span (Labels) controls
+    :func:`~labelloop.agreement.span_report.span_control_report`; an export with both reports both.
+    """
+    if isinstance(tasks, dict) and isinstance(tasks.get("annotations"), list):
+        tasks = [tasks]  # a single task
+    spans: dict[str, dict[str, Any]] = {}
+    span_skipped: dict[str, int] = {}
+    unit = "code_points"
+    if isinstance(tasks, list):
+        spans, span_skipped, unit = span_sections(tasks)
+    try:
+        data = read_export(tasks)
+        choices, skipped, n_tasks = data.controls, data.skipped, data.n_tasks
+    except MalformedExport:
+        if not spans:
+            raise
+        choices, skipped, n_tasks = {}, {}, len(tasks)
+    for reason, n in span_skipped.items():  # both readers count the same tasks and annotations
+        skipped[reason] = max(n, skipped.get(reason, 0))
+    names = list(choices) + [name for name in spans if name not in choices]
     if control is not None:
-        if control not in data.controls:
+        if control not in names:
+            kinds = "Choices or Labels" if spans else "Choices"
             raise InvalidInput(
-                f"the export has no Choices control named {control!r}; found: {', '.join(names)}"
+                f"the export has no {kinds} control named {control!r}; found: {', '.join(names)}"
             )
         names = [control]
-    return {
-        "n_tasks": data.n_tasks,
-        "skipped": data.skipped,
-        "controls": {
-            name: control_report(data.controls[name], min_overlap=min_overlap, n_bins=n_bins)
-            for name in names
-        },
-    }
-
-
-def _num(value: Any, digits: int = 3) -> str:
-    return "-" if value is None else f"{value:.{digits}f}"
-
-
-def _is_number(cell: str) -> bool:
-    try:
-        float(cell.rstrip("%"))
-    except ValueError:
-        return cell in ("-", "")
-    return True
-
-
-def _table(headers: list[str], rows: list[list[Any]], indent: str = "  ") -> list[str]:
-    """Columns padded to width; numeric columns right-aligned, the others left-aligned."""
-    cells = [headers] + [[str(c) for c in row] for row in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    numeric = [i > 0 and all(_is_number(row[i]) for row in cells[1:]) for i in range(len(headers))]
-    lines = []
-    for row in cells:
-        padded = [c.rjust(w) if num else c.ljust(w) for c, w, num in zip(row, widths, numeric)]
-        lines.append(indent + "  ".join(padded).rstrip())
-    return lines
+    sections: dict[str, dict[str, Any]] = {}
+    for name in names:
+        if name in choices:
+            section = control_report(choices[name], min_overlap=min_overlap, n_bins=n_bins)
+            sections[name] = {"kind": "choices", **section}
+        if name in spans:
+            sections[name if name not in choices else f"{name} (spans)"] = spans[name]
+    report: dict[str, Any] = {"n_tasks": n_tasks, "skipped": dict(sorted(skipped.items()))}
+    if spans:
+        report["span_offset_unit"] = unit
+    return {**report, "controls": sections}
 
 
 def _skips(skipped: dict[str, int]) -> str:
@@ -196,6 +202,9 @@ def format_summary(report: dict[str, Any], *, max_pairs: int = 20) -> str:
             report["skipped"].get("prediction_id_only"):
         out.append(f"note: {ID_ONLY_HINT}")
     for name, c in report["controls"].items():
+        if c.get("kind") == "spans":
+            out += span_summary_lines(c, max_pairs=max_pairs)
+            continue
         kind = "multiple choice, scored as exact combinations" if c["multiple"] else "single choice"
         counts = f"{c['n_tasks']} tasks, {len(c['annotators'])} annotators"
         out += [
