@@ -116,3 +116,57 @@ def render(ans: Answer, mode: str, multiple: bool) -> tuple[str, list[dict[str, 
         return ans.labels[0], value_toks
     toks = [plain('{"'), plain("label"), plain('":'), plain(' "'), *value_toks, plain('"}')]
     return "".join(t["token"] for t in toks), toks
+
+
+# --- text spans --------------------------------------------------------------------------
+def is_span_request(body: Mapping[str, Any]) -> bool:
+    """An entities request: its schema has ``entities``, or (plain-text mode) its prompt asks
+    for the entities JSON."""
+    rf = body.get("response_format") or {}
+    schema = rf.get("json_schema", {}).get("schema") if rf.get("type") == "json_schema" else None
+    if schema is None and body.get("tools"):
+        schema = body["tools"][0].get("function", {}).get("parameters")
+    if schema:
+        return "entities" in (schema.get("properties") or {})
+    return any('{"entities": [' in str(m.get("content") or "") for m in body.get("messages") or [])
+
+
+def span_labels(body: Mapping[str, Any]) -> list[str] | None:
+    """The label enum of an entities request's schema (None in plain-text mode)."""
+    rf = body.get("response_format") or {}
+    schema = rf.get("json_schema", {}).get("schema") if rf.get("type") == "json_schema" else None
+    if schema is None and body.get("tools"):
+        schema = body["tools"][0].get("function", {}).get("parameters")
+    if not schema:
+        return None
+    item = schema["properties"]["entities"].get("items", {})
+    return list(item.get("properties", {}).get("label", {}).get("enum") or [])
+
+
+def span_answer(text: str, gold: Sequence[Sequence[str]] | None, *, seed: int,
+                confidence: float, sample: int | None,
+                temperature: float) -> list[tuple[str, str]]:
+    """The gold entities of ``text`` (mention, label), as given (absent mentions and labels
+    outside the set included); a sample at temperature > 0 leaves each out with probability
+    ``1 - confidence``."""
+    out = [(str(t), str(label)) for t, label in (gold or [])]
+    if sample is not None and temperature > 0:
+        out = [e for i, e in enumerate(out) if unit(seed, "span", text, sample, i) < confidence]
+    return out
+
+
+def render_spans(entities: Sequence[tuple[str, str]], labels: Sequence[str],
+                 confidence: float) -> tuple[str, list[dict[str, Any]]]:
+    """The entities JSON and its tokens; each label's value tokens carry top logprobs with
+    ``confidence`` on the label given and the rest spread over the other labels."""
+    toks = [plain('{"entities": [')]
+    for i, (mention, label) in enumerate(entities):
+        others = [x for x in labels if x != label]
+        probs = {label: confidence, **{x: (1 - confidence) / max(1, len(others))
+                                       for x in others}}
+        if i:
+            toks.append(plain(", "))
+        toks += [plain('{"text": '), plain(json.dumps(mention)), plain(', "label": "'),
+                 *value_tokens(label, probs), plain('"}')]
+    toks.append(plain("]}"))
+    return "".join(t["token"] for t in toks), toks

@@ -19,6 +19,11 @@ Constructor (all keyword-only after ``gold``):
 * ``confidence``: the probability the fake model puts on its answer (logprobs), and the chance
   that a sample at temperature > 0 keeps it (self-consistency).
 * ``latency_s``: fixed delay before every answer.
+* ``entities``: text -> its entities as ``(mention, label)`` pairs, for entity (span) requests
+  (a schema with ``entities``, or a prompt asking for that JSON): answered as given, so
+  mentions absent from the text and labels outside the set can be scripted; samples at
+  temperature > 0 leave each entity out with probability ``1 - confidence``; the label tokens
+  carry logprobs with ``confidence`` on the label given. Unknown texts: no entities.
 * ``json_schema`` / ``tools`` / ``logprobs`` / ``n``: whether the server accepts
   ``response_format`` (else 400), tools (else 400; ``"ignore"``: accepted, answered in text),
   returns logprobs, honours ``n > 1``.
@@ -62,16 +67,18 @@ class FakeLLM:
                  latency_s: float = 0.0, json_schema: bool = True,
                  tools: bool | Literal["ignore"] = True,
                  logprobs: bool = True, n: bool = True, model: str = "fake-llm",
-                 in_process: bool = True) -> None:
+                 in_process: bool = True,
+                 entities: Mapping[str, Any] | None = None) -> None:
         self._kwargs = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
         self.in_process = in_process
         self.gold = dict(gold or {})
         flat = [x for v in self.gold.values() for x in (v if isinstance(v, list) else [v])]
-        self.labels = labels or sorted(set(flat))
+        self.labels = labels or sorted(set(flat)) or ["yes", "no"]  # span-only: probes
         self.noise, self.seed, self.confidence = noise, seed, confidence
         self.latency_s = latency_s
         self.json_schema, self.tools, self.logprobs, self.n = json_schema, tools, logprobs, n
         self.model = model
+        self.entities = dict(entities or {})
         self.requests: list[dict[str, Any]] = []
         self.paths: list[str] = []  # request paths with query strings (Azure routing)
         self.in_flight = 0
@@ -239,6 +246,8 @@ class FakeLLM:
         return 200, {}, self._completion(body, kind)
 
     def _completion(self, body: dict[str, Any], kind: str | None) -> dict[str, Any]:
+        if b.is_span_request(body):
+            return self._span_completion(body, kind)
         messages = body.get("messages") or []
         text = b.task_text(messages, self.gold)
         labels, multiple = b.request_labels(body)
@@ -286,6 +295,48 @@ class FakeLLM:
                                     for t in tokens]}
         return {"index": i, "finish_reason": "stop", "logprobs": logprobs, "_tokens": tokens,
                 "message": {"role": "assistant", "content": content}}
+
+
+    def _span_completion(self, body: dict[str, Any], kind: str | None) -> dict[str, Any]:
+        messages = body.get("messages") or []
+        text = b.task_text(messages, self.entities)
+        labels = b.span_labels(body) or sorted({str(x[1]) for v in self.entities.values()
+                                                for x in v})
+        tools = bool(body.get("tools")) and self.tools is True
+        n = int(body.get("n") or 1) if self.n else 1
+        sampled = n > 1 or body.get("seed") is not None
+        choices = []
+        for i in range(n):
+            entities = b.span_answer(
+                text, self.entities.get(text), seed=self.seed, confidence=self.confidence,
+                sample=(body.get("seed") or 0) * 1000 + i if sampled else None,
+                temperature=float(body.get("temperature") or 0.0))
+            if kind == "outside":
+                entities = [(t, "not-a-label") for t, _ in entities] or [("x", "not-a-label")]
+            content, tokens = b.render_spans(entities, labels, self.confidence)
+            if kind == "malformed":
+                content, tokens = content[: max(1, len(content) // 2)], [b.plain("x")]
+            if tools:
+                choices.append({"index": i, "finish_reason": "tool_calls", "logprobs": None,
+                                "message": {"role": "assistant", "content": None, "tool_calls": [{
+                                    "id": f"call_{i}", "type": "function", "function": {
+                                        "name": body["tools"][0]["function"]["name"],
+                                        "arguments": content}}]}})
+                continue
+            logprobs = None
+            if body.get("logprobs") and self.logprobs and kind != "malformed":
+                top = int(body.get("top_logprobs") or 0)
+                logprobs = {"content": [dict(t, top_logprobs=t["top_logprobs"][:top])
+                                        for t in tokens]}
+            choices.append({"index": i, "finish_reason": "stop", "logprobs": logprobs,
+                            "message": {"role": "assistant", "content": content}})
+        prompt_tokens = sum(len(str(m.get("content") or "")) for m in messages) // 4 + 1
+        completion = sum(len(str(c["message"].get("content") or "")) // 4 + 1 for c in choices)
+        return {"id": f"chatcmpl-{len(self.requests)}", "object": "chat.completion",
+                "created": int(time.time()), "model": body.get("model", self.model),
+                "choices": choices,
+                "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion,
+                          "total_tokens": prompt_tokens + completion}}
 
 
 def _error(message: str, code: str) -> dict[str, Any]:

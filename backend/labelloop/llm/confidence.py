@@ -61,9 +61,28 @@ def distribution_from_logprobs(tokens: Tokens, content: str, values: Sequence[st
     start = _value_start(content, json_key)
     if start is None:
         return None
-    offset, end = start
-    forms = {v: (json.dumps(v, ensure_ascii=False)[1:-1] if json_key else v) for v in values}
-    fold = json_key is None
+    return _distribution_at(tokens, content, start[0], start[1], values, json_mode=bool(json_key))
+
+
+def span_label_distributions(tokens: Tokens, content: str, values: Sequence[str], *,
+                             count: int) -> list[dict[str, float] | None] | None:
+    """For an entities answer (JSON with ``count`` objects, each with a ``"label"``), the
+    probabilities of the label ``values`` at each entity's label, in the answer's order; None
+    when the logprobs do not cover the answer or its labels cannot be told apart."""
+    if not tokens or "".join(t["token"] for t in tokens) != content:
+        return None
+    starts = [m.end() for m in re.finditer(r'"label"\s*:\s*"', content)]
+    if len(starts) != count:
+        return None
+    return [_distribution_at(tokens, content, offset, '"', values, json_mode=True)
+            for offset in starts]
+
+
+def _distribution_at(tokens: Tokens, content: str, offset: int, end: str,
+                     values: Sequence[str], *, json_mode: bool) -> dict[str, float] | None:
+    """The walk of :func:`distribution_from_logprobs` from a value starting at ``offset``."""
+    forms = {v: (json.dumps(v, ensure_ascii=False)[1:-1] if json_mode else v) for v in values}
+    fold = not json_mode
     pos, idx = 0, 0
     while idx < len(tokens) and pos + len(tokens[idx]["token"]) <= offset:
         pos += len(tokens[idx]["token"])

@@ -94,10 +94,15 @@ class ExamplePool:
     classes: list[str]
     embeddings: np.ndarray | None = None
     llm_wrong: np.ndarray | None = None
+    entities: list[list[tuple[str, str]]] | None = None
+    """Text spans: each text's entities as (mention, output label) in reading order, the answer
+    it is shown with; ``labels`` then holds the distinct labels of its spans."""
 
     def __post_init__(self) -> None:
         if len(self.texts) != len(self.labels):
             raise InvalidInput("an example pool needs one label list per text")
+        if self.entities is not None and len(self.entities) != len(self.texts):
+            raise InvalidInput("an example pool needs one entity list per text")
 
     def indicators(self) -> np.ndarray:
         pos = {c: i for i, c in enumerate(self.classes)}
@@ -111,6 +116,22 @@ class ExamplePool:
     def for_text(self, text: str, *, k: int, seed: int = 0,
                  embedding: np.ndarray | None = None) -> list[tuple[str, list[str]]]:
         """Up to ``k`` (text, output labels) examples for ``text`` (never ``text`` itself)."""
+        return [(self.texts[i], self.labels[i])
+                for i in self.pick(text, k=k, seed=seed, embedding=embedding)]
+
+    def spans_for_text(self, text: str, *, k: int, seed: int = 0,
+                       embedding: np.ndarray | None = None,
+                       ) -> list[tuple[str, list[tuple[str, str]]]]:
+        """Up to ``k`` (text, entities) examples for ``text``, chosen as :meth:`for_text`
+        chooses them (a pool without entities gives none)."""
+        if self.entities is None:
+            return []
+        return [(self.texts[i], self.entities[i])
+                for i in self.pick(text, k=k, seed=seed, embedding=embedding)]
+
+    def pick(self, text: str, *, k: int, seed: int = 0,
+             embedding: np.ndarray | None = None) -> list[int]:
+        """Positions of up to ``k`` examples for ``text`` (never ``text`` itself)."""
         if k <= 0 or not self.texts:
             return []
         digest = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
@@ -123,4 +144,4 @@ class ExamplePool:
         wrong = self.llm_wrong[idx] if self.llm_wrong is not None else None
         picked = select_examples(y[idx], k=k, rng=rng, embeddings=emb,
                                  query=embedding if emb is not None else None, llm_wrong=wrong)
-        return [(self.texts[idx[i]], self.labels[idx[i]]) for i in picked]
+        return [int(idx[i]) for i in picked]

@@ -34,10 +34,13 @@ from labelloop.llm.errors import LLMError, LLMRejected, LLMUnavailable
 from labelloop.llm.fewshot import ExamplePool
 from labelloop.llm.item import ItemLabeler, ItemOptions
 from labelloop.llm.limits import CircuitBreaker, Clock, RateLimiter
-from labelloop.llm.prompts import load_prompts
+from labelloop.llm.prompts import PromptTemplates, load_prompts
+from labelloop.llm.span_item import SpanItemLabeler
+from labelloop.llm.span_prompts import TASK_TYPE as SPAN_PROMPTS
 from labelloop.llm.types import LabelOutcome, LabelRequest
 from labelloop.settings import Settings
 from labelloop.storage.base import Storage
+from labelloop.llm.span_store import spans_json
 from labelloop.storage.records_llm import LlmLabel, LlmUsage
 
 BackendFactory = Callable[[EndpointConfig], ChatBackend]
@@ -65,6 +68,7 @@ class LLMLabeler:
         self.storage = storage
         self.config = endpoint or EndpointConfig.from_settings(settings)
         self.templates = load_prompts(override_dir=settings.llm_prompts_dir)
+        self.span_templates = load_prompts(SPAN_PROMPTS, override_dir=settings.llm_prompts_dir)
         self.price = price_for(self.config.model, settings.llm_prices)
         self.breaker = CircuitBreaker(failures=settings.llm_breaker_failures,
                                       cooldown_s=settings.llm_breaker_cooldown_s, clock=clock)
@@ -78,9 +82,21 @@ class LLMLabeler:
 
     @property
     def model_version(self) -> str:
-        """Names the model and the prompt: a new prompt or model is a new version."""
+        """Names the model and the prompt: a new prompt or model is a new version (the
+        classification prompt; :meth:`version_for` names any schema's)."""
+        return self._version(self.templates)
+
+    def version_for(self, schema: LabelSchema) -> str:
+        """The model version of the LLM's labels for ``schema``: ``llm-<model>-p<hash>`` of
+        the prompts of its task type (text spans have their own prompts)."""
+        return self._version(self.templates_for(schema))
+
+    def templates_for(self, schema: LabelSchema) -> PromptTemplates:
+        return self.span_templates if schema.task_type == "text_spans" else self.templates
+
+    def _version(self, templates: PromptTemplates) -> str:
         model = re.sub(r"[^A-Za-z0-9._:/@+-]+", "_", self.config.model)[:150]
-        return f"llm-{model}-p{self.templates.hash}"
+        return f"llm-{model}-p{templates.hash}"
 
     def status(self) -> LLMStatus:
         """Whether LLM work runs, and why not: the stored pause, the budget, usage so far and
@@ -121,7 +137,8 @@ class LLMLabeler:
         come (so a cancelled batch keeps what was answered), answers and lasting failures alike
         (an answer outside the label set, a request the server rejects); items whose call
         failed after its retries, or that a pause or the budget stopped, are not: the next
-        pre-label run asks again."""
+        pre-label run asks again. Labels are stored under :meth:`version_for` ``(schema)``
+        (:attr:`model_version` for classification)."""
         _check_schema(schema)
         if not items:
             return []
@@ -146,7 +163,8 @@ class LLMLabeler:
                         on_outcome(outcome)
                 return failed
             worker = self._item_labeler(runner, schema, None, examples)
-            keep = self._keeper(runner, project_id) if project_id is not None else None
+            keep = self._keeper(runner, project_id, self.version_for(schema)) \
+                if project_id is not None else None
             return await run_batch(worker, runner, items, concurrency=s.llm_concurrency,
                                    keep=keep, on_outcome=on_outcome)
         finally:
@@ -171,12 +189,18 @@ class LLMLabeler:
                       examples: ExamplePool | None) -> ItemLabeler:
         s = self.settings
         k, seed = s.llm_few_shot_k, s.llm_seed
+        capabilities = (lambda: caps) if caps is not None else (lambda: self._caps)
+        options = ItemOptions(temperature=s.llm_temperature, samples=s.llm_samples,
+                              sample_temperature=s.llm_sample_temperature,
+                              top_logprobs=s.llm_top_logprobs, seed=seed)
+        if schema.task_type == "text_spans":
+            return SpanItemLabeler(
+                runner, schema, self.span_templates, capabilities=capabilities, options=options,
+                examples=lambda it: examples.spans_for_text(
+                    it.text, k=k, seed=seed, embedding=it.embedding) if examples else [],
+                on_rejected=self._rejection_handler(runner))
         return ItemLabeler(
-            runner, schema, self.templates,
-            capabilities=(lambda: caps) if caps is not None else (lambda: self._caps),
-            options=ItemOptions(temperature=s.llm_temperature, samples=s.llm_samples,
-                                sample_temperature=s.llm_sample_temperature,
-                                top_logprobs=s.llm_top_logprobs, seed=seed),
+            runner, schema, self.templates, capabilities=capabilities, options=options,
             examples=lambda it: examples.for_text(it.text, k=k, seed=seed,
                                                   embedding=it.embedding) if examples else [],
             on_rejected=self._rejection_handler(runner))
@@ -247,19 +271,13 @@ class LLMLabeler:
         with self.storage.write() as tx:
             tx.save_llm_capabilities(self.config.endpoint, self.config.model, caps.to_json())
 
-    def _keeper(self, runner: CallRunner, project_id: int) -> Callable[[LabelOutcome], None]:
+    def _keeper(self, runner: CallRunner, project_id: int,
+                version: str) -> Callable[[LabelOutcome], None]:
         """Buffers each outcome worth storing as an LLM label, written with the next flush."""
         def keep(outcome: LabelOutcome) -> None:
             if outcome.failure_kind not in NOT_STORED:
-                runner.keep_label(self._label_row(project_id, outcome))
+                runner.keep_label(label_row(project_id, outcome, version))
         return keep
-
-    def _label_row(self, project_id: int, o: LabelOutcome) -> LlmLabel:
-        return LlmLabel(project_id=project_id, task_id=o.task_id,
-                        model_version=self.model_version, labels=o.labels,
-                        distribution=o.distribution, confidence=o.confidence,
-                        confidence_method=o.confidence_method, failure=o.failure,
-                        usage=o.usage.to_json())
 
 
 NOT_STORED = frozenset({"paused", "over_budget", "no_input", "request_failed"})
@@ -277,9 +295,17 @@ def run_async(coro: Coroutine[Any, Any, T]) -> T:
         return runner.run(coro)
 
 
+def label_row(project_id: int, o: LabelOutcome, version: str) -> LlmLabel:
+    """The stored LLM label of an outcome (spans and dropped entities in ``spans``)."""
+    return LlmLabel(project_id=project_id, task_id=o.task_id, model_version=version,
+                    labels=o.labels, distribution=o.distribution, confidence=o.confidence,
+                    confidence_method=o.confidence_method, failure=o.failure,
+                    usage=o.usage.to_json(), spans=spans_json(o))
+
+
 def _check_schema(schema: LabelSchema) -> None:
-    if not schema.supported or schema.task_type != "text_classification":
-        raise UnsupportedConfig(f"the LLM labels text classification only: "
+    if not schema.supported or schema.task_type not in ("text_classification", "text_spans"):
+        raise UnsupportedConfig(f"the LLM labels text classification and text spans only: "
                                 f"{schema.reason or schema.task_type}")
 
 

@@ -7,6 +7,8 @@ from typing import Literal
 
 import numpy as np
 
+from labelloop.labelconfig.spans import Span
+
 ConfidenceMethod = Literal["logprobs", "self_consistency", "unknown"]
 OutputMode = Literal["json_schema", "tools", "text"]
 FailureKind = Literal["invalid_answer", "rejected", "request_failed", "paused", "over_budget",
@@ -53,6 +55,29 @@ class Usage:
 
 
 @dataclass(frozen=True)
+class ScoredSpan:
+    """A span the LLM produced, located in the task's text by labelloop, with its confidence
+    (None when unknown: no logprobs and no self-consistency samples)."""
+
+    span: Span
+    score: float | None = None
+
+
+@dataclass(frozen=True)
+class DroppedEntity:
+    """An entity the LLM named that produced no span, and why: the reason
+    :func:`~labelloop.labelconfig.spans.locate` gave (``not_found``, ``unknown_label``,
+    ``empty``, ``duplicate``) or the answer parser (``unknown_label``, ``malformed_entity``)."""
+
+    text: str
+    label: str
+    reason: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"text": self.text, "label": self.label, "reason": self.reason}
+
+
+@dataclass(frozen=True)
 class LabelOutcome:
     """The LLM's answer for one task.
 
@@ -63,6 +88,12 @@ class LabelOutcome:
     method is ``unknown`` or the item failed. ``confidence`` is the probability of the chosen
     label (single choice) or the mean over the chosen labels (multiple choice).
     ``cached`` is True when no call was made for the item.
+
+    Text spans (``schema.task_type == "text_spans"``): ``spans`` holds the located spans with
+    their scores (sorted; empty: "no entities", an answer like any other), ``dropped`` what the
+    LLM named that gave no span; ``labels`` is then the sorted distinct labels of the spans
+    (so ``ok`` reads the same), ``distribution`` None, ``confidence`` the mean span score (None
+    when unknown or when there is no span).
     """
 
     task_id: int
@@ -74,7 +105,19 @@ class LabelOutcome:
     failure_kind: FailureKind | None = None
     cached: bool = False
     usage: Usage = field(default_factory=Usage)
+    spans: tuple[ScoredSpan, ...] | None = None
+    dropped: tuple[DroppedEntity, ...] = ()
 
     @property
     def ok(self) -> bool:
         return self.labels is not None
+
+    @property
+    def span_list(self) -> list[Span]:
+        """The spans alone (empty for a failure or a classification outcome)."""
+        return [s.span for s in self.spans or ()]
+
+    @property
+    def span_scores(self) -> dict[Span, float]:
+        """Each span's score, for the spans whose score is known."""
+        return {s.span: s.score for s in self.spans or () if s.score is not None}
