@@ -189,7 +189,13 @@ class LLMLabeler:
                       examples: ExamplePool | None) -> ItemLabeler:
         s = self.settings
         k, seed = s.llm_few_shot_k, s.llm_seed
-        capabilities = (lambda: caps) if caps is not None else (lambda: self._caps)
+
+        def capabilities() -> Capabilities:
+            found = caps if caps is not None else self._caps
+            if found is None:  # label_many detects them before any item is labeled
+                raise LLMError("the endpoint's capabilities are not known yet")
+            return found
+
         options = ItemOptions(temperature=s.llm_temperature, samples=s.llm_samples,
                               sample_temperature=s.llm_sample_temperature,
                               top_logprobs=s.llm_top_logprobs, seed=seed)

@@ -125,6 +125,7 @@ class SpanItemLabeler(ItemLabeler):
                                     "invalid_answer", spent[0])
             valid = [retry]
         located = [self._locate(item.text, a) for a in valid]
+        method: ConfidenceMethod
         if self._samples(caps) > 1 and len(located) > 1:
             scored, method = _by_votes(located), "self_consistency"
         elif self._uses_logprobs(caps):

@@ -21,7 +21,7 @@ from labelloop.llm.span_answers import SPAN_TOOL_NAME
 from labelloop.llm.types import OutputMode
 
 TASK_TYPE = "span_extraction"
-SpanExample = tuple[str, Sequence[tuple[str, str]]]  # text, its (mention, label value) pairs
+SpanExample = tuple[str, list[tuple[str, str]]]  # text, its (mention, label value) pairs
 
 
 def span_answer_format(mode: OutputMode) -> str:
