@@ -6,8 +6,8 @@ labelloop mirrors them, it never invents its own: they are 64-bit (:data:`LsId`)
 layer allows ids up to 2^63-1 (migration 9 widened them on PostgreSQL).
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: it binds the name `annotations`, which this module
+# defines as a table (mypy typed t.annotations as the __future__ feature).
 import sqlalchemy as sa
 
 metadata = sa.MetaData()
