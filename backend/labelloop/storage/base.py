@@ -15,14 +15,19 @@ from typing import Any, Literal, Protocol
 import numpy as np
 
 from labelloop.jobs.types import Job, JobKind, JobSpec, JobStatus
+from labelloop.storage.records import (
+    Annotation,
+    HistoryEntry,
+    ModelVersion,
+    Prediction,
+    Project,
+    Task,
+)
 from labelloop.storage.records_llm import LlmCacheEntry, LlmCall, LlmEndpoint, LlmLabel, LlmUsage
 from labelloop.storage.records_ops import JobDurations, JobGroup, LlmUsageGroup, ProjectModels
 from labelloop.storage.sql_queue import QueueEntry
 from labelloop.storage.sql_retention import FoldedTotals
-from labelloop.storage.sql_skips import SkipSummary, SkippedItem
-from labelloop.storage.records import (
-    Annotation, HistoryEntry, ModelVersion, Prediction, Project, Task,
-)
+from labelloop.storage.sql_skips import SkippedItem, SkipSummary
 
 
 class Tx(Protocol):

@@ -16,11 +16,11 @@ import sqlalchemy as sa
 
 from labelloop.storage import tables as t
 from labelloop.storage.engine import WRITE_OPTION
-from labelloop.storage.tables_queue import create_queue_tables, create_second_annotation_tables
 from labelloop.storage.migrate_text import clean_stored_tasks
-from labelloop.storage.tables_skips import create_skip_tables
 from labelloop.storage.tables_embeddings import create_embedding_tables
 from labelloop.storage.tables_llm import add_llm_label_spans, create_llm_tables
+from labelloop.storage.tables_queue import create_queue_tables, create_second_annotation_tables
+from labelloop.storage.tables_skips import create_skip_tables
 from labelloop.storage.tables_totals import create_totals_tables
 
 
