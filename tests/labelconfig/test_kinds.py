@@ -370,13 +370,13 @@ def test_several_labels_controls_on_one_text_are_served_together() -> None:
 
 
 @pytest.mark.parametrize("xml,why", [
-    ('<View><Image name="i" value="$img"/><Choices name="c" toName="i"><Choice value="a"/>'
-     '<Choice value="b"/></Choices></View>', "Choices 'c' on Image"),
-    ('<View><Text name="t" value="$x"/><Choices name="c" toName="t"><Choice value="a"/>'
-     '</Choices></View>', "fewer than 2"),
+    (('<View><Image name="i" value="$img"/><Choices name="c" toName="i"><Choice value="a"/>'
+     '<Choice value="b"/></Choices></View>'), "Choices 'c' on Image"),
+    (('<View><Text name="t" value="$x"/><Choices name="c" toName="t"><Choice value="a"/>'
+     '</Choices></View>'), "fewer than 2"),
     ('<View><Text name="t" value="$x"/></View>', "no control"),
-    ('<View><Image name="i" value="$img"/><Labels name="l" toName="i"><Label value="a"/>'
-     '</Labels></View>', "Labels 'l' on Image"),
+    (('<View><Image name="i" value="$img"/><Labels name="l" toName="i"><Label value="a"/>'
+     '</Labels></View>'), "Labels 'l' on Image"),
 ])
 def test_configs_no_task_type_serves_say_why(xml: str, why: str) -> None:
     schema = parse_label_config(xml)

@@ -69,13 +69,16 @@ def test_agreement_is_computed_on_the_matrix_the_records_describe(small: Storage
 def test_llm_and_model_are_scored_against_the_human_majority(small: Storage) -> None:
     q = project_quality(small, 1)
     llm, model = q["llm"], q["model"]
-    # consensus: T0 positive, T1 positive (2 of 3), T2 neutral, T3 neutral
-    assert (llm["n"], llm["accuracy"]) == (4, 0.75)
-    assert (model["n"], model["accuracy"]) == (4, 0.5)
-    assert llm["confusion"] == [[2, 0, 0], [0, 0, 0], [0, 1, 1]]  # rows human, columns LLM
+    # consensus (the one rule, labelconfig/consensus.py): T0 positive, T1 positive (2 of 3),
+    # T2 neutral, T3 positive: annotator 3's neutral (id 8) ties with the anonymous annotation's
+    # positive (id 9, a vote without a matrix column), and a tie goes to the latest vote
+    assert q["consensus"] == {"n_tasks": 4, "tie_broken": 1}
+    assert (llm["n"], llm["accuracy"]) == (4, 0.5)
+    assert (model["n"], model["accuracy"]) == (4, 0.75)
+    assert llm["confusion"] == [[2, 0, 1], [0, 0, 0], [0, 1, 0]]  # rows human, columns LLM
     assert llm["per_class"]["positive"]["precision"] == 1.0
     assert llm["per_class"]["negative"]["precision"] == 0.0
-    assert llm["per_class"]["neutral"]["recall"] == 0.5
+    assert llm["per_class"]["neutral"]["recall"] == 0.0
     assert llm["calibration"]["n"] == 4 and 0 <= llm["calibration"]["ece"] <= 1
     assert llm["mean_confidence"] == pytest.approx((0.9 + 0.95 + 0.6 + 0.7) / 4)
     assert model["versions"] == {"model-a": 4}
@@ -143,13 +146,13 @@ def test_seeded_project_matches_an_independent_recount(storage: Storage) -> None
     s = seed_project(storage, n_tasks=300, n_annotators=4, seed=3, with_ops=False)
     q = project_quality(storage, 1, review_limit=None)
     by_task: dict[int, list[int]] = {}
-    for (tid, _), c in s.human.items():
+    for (tid, _), c in sorted(s.human.items()):  # annotation ids follow (task, annotator)
         by_task.setdefault(tid, []).append(c)
     consensus = {}
-    for tid, labels in by_task.items():
-        (top, n), *rest = Counter(labels).most_common()
-        if not rest or rest[0][1] < n:
-            consensus[tid] = top
+    for tid, labels in by_task.items():  # the one rule: plurality, a tie to the latest vote
+        counts = Counter(labels)
+        top = max(counts.values())
+        consensus[tid] = next(c for c in reversed(labels) if counts[c] == top)
     hits = [s.llm[t] == c for t, c in consensus.items()]
     assert q["llm"]["n"] == len(hits) and q["llm"]["accuracy"] == pytest.approx(np.mean(hits))
     audited = [t for t in consensus if t in s.audit]
@@ -196,3 +199,24 @@ def test_a_second_annotation_by_the_same_annotator_replaces_the_cell_not_the_fir
     assert q["skipped"] == {"repeat_annotation_same_annotator": 1}
     assert q["llm"]["accuracy"] == 1.0  # the cell holds the later label
     assert [i["first_label"] for i in q["review"]["items"]] == ["negative"]  # the first one
+
+
+def test_the_consensus_is_the_rule_training_uses_ties_to_the_latest_and_ground_truth_first(
+    storage: Storage,
+) -> None:
+    from dataclasses import replace
+
+    new_project(storage, 1, n_tasks=3)
+    late = "2026-01-02T00:00:00"
+    anns = [annotation(1, T[0], 1, "negative"),  # T0: a tie; annotator 1 answered last
+            annotation(2, T[0], 2, "positive"),
+            replace(annotation(3, T[0], 1, "negative"), ls_updated_at=late),
+            annotation(4, T[1], 1, "neutral"), annotation(5, T[1], 2, "neutral"),
+            replace(annotation(6, T[1], 3, "positive"), ground_truth=True)]  # T1: ground truth
+    with storage.write() as tx:
+        tx.upsert_annotations(anns, source="resync")
+        tx.save_llm_labels([llm_label(T[0], "negative", 0.9), llm_label(T[1], "positive", 0.9)])
+    q = project_quality(storage, 1)
+    assert q["consensus"] == {"n_tasks": 2, "tie_broken": 1}
+    assert (q["llm"]["n"], q["llm"]["accuracy"]) == (2, 1.0)
+    assert q["skipped"] == {"repeat_annotation_same_annotator": 1}

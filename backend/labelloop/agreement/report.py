@@ -142,12 +142,17 @@ def quality_report(
     choices: Sequence[str] | None = None,
     min_overlap: int = 2,
     n_bins: int = 10,
+    consensus: ArrayLike | None = None,
 ) -> QualityReport:
     """Agreement, per-annotator and per-model statistics of a label matrix, JSON-able.
 
     ``labels`` names the classes of ``matrix``; ``annotators`` its columns (default: positions).
     ``models`` maps a model version to its predictions on the same rows. ``choice_matrices``
     (with ``choices`` naming its first axis) adds per-label agreement for multiple choice.
+    ``consensus`` (class per row, NaN = none) is what models are scored against when the caller
+    has the records' consensus (labelloop's quality service: the one rule of
+    :mod:`labelloop.labelconfig.consensus`); default: the matrix majority, ties left out. The
+    ``consensus`` block counts the matrix majority either way.
     """
     arr, k = check_label_matrix(matrix, n_classes=max(len(labels), 1))
     ids: list[Hashable] = list(range(arr.shape[1])) if annotators is None else list(annotators)
@@ -176,10 +181,13 @@ def quality_report(
         rows = attempt("per_label", lambda: per_label_agreement(choice_matrices)) or []
         names: list[Any] = list(choices) if choices is not None else list(range(len(rows)))
         per_label = [{**r, "label": names[r["label"]]} for r in rows]
-    consensus = majority_vote(arr, n_classes=k, ties="missing")
+    majority = majority_vote(arr, n_classes=k, ties="missing")
+    reference = majority if consensus is None else np.asarray(consensus, dtype=np.float64)
+    if reference.shape != (arr.shape[0],):
+        raise InvalidInput(f"consensus has shape {reference.shape}; expected ({arr.shape[0]},)")
     model_reports: dict[str, ModelReport] = {}
     for version, model in (models or {}).items():
-        model_reports[version], model_notes = _model_report(model, consensus, labels, n_bins)
+        model_reports[version], model_notes = _model_report(model, reference, labels, n_bins)
         notes.extend(f"model {version!r}: {note}" for note in model_notes)
     agreement = attempt("percent_agreement", lambda: percent_agreement(arr, n_classes=k))
     alpha = attempt("krippendorff_alpha", lambda: krippendorff_alpha(arr, n_classes=k))
@@ -203,8 +211,8 @@ def quality_report(
         ],
         "per_annotator": [{**r, "annotator": ids[r["annotator"]]} for r in per_annotator or []],
         "consensus": {
-            "n_tasks": int(np.sum(~np.isnan(consensus))),
-            "ties": int(np.sum((n_labels > 0) & np.isnan(consensus))),
+            "n_tasks": int(np.sum(~np.isnan(majority))),
+            "ties": int(np.sum((n_labels > 0) & np.isnan(majority))),
         },
         "per_label": per_label,
         "models": model_reports,

@@ -8,7 +8,7 @@ or several values in a single-choice control.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from label_studio_sdk.label_interface import LabelInterface
@@ -18,6 +18,33 @@ from labelloop.errors import InvalidInput
 from labelloop.labelconfig.labels import Label, Region, Unusable, check_score
 from labelloop.labelconfig.schema import Choice, LabelSchema, TaskType
 from labelloop.labelconfig.spans import Span
+
+
+def region_choices(region: Mapping[str, object]) -> tuple[str, ...] | Unusable:
+    """The choices one ``choices`` region picks, as stored (first occurrence order, no repeats);
+    no choice (or no ``value``) is ``without_label``, a choice that is not a string
+    ``label_not_in_config``. Shared with readers that have no config (the agreement export)."""
+    value = region.get("value")
+    picked = value.get("choices") if isinstance(value, dict) else None
+    if not isinstance(picked, list) or not picked:
+        return Unusable("without_label")
+    if not all(isinstance(c, str) for c in picked):
+        return Unusable("label_not_in_config")
+    return tuple(dict.fromkeys(picked))
+
+
+def choices_label(schema: LabelSchema, picked: Sequence[str]) -> Label | Unusable:
+    """The canonical label of output values ``picked`` (any order, repeats allowed): in config
+    order; Unusable when empty, outside the config, or several in a single-choice control."""
+    if not picked:
+        return Unusable("without_label")
+    order = {label: i for i, label in enumerate(schema.labels)}
+    if any(c not in order for c in picked):
+        return Unusable("label_not_in_config")
+    chosen = sorted(set(picked), key=order.__getitem__)
+    if not schema.multiple and len(chosen) != 1:
+        return Unusable("several_choices_in_single_choice")
+    return tuple(chosen)
 
 
 class ChoicesKind:
@@ -56,19 +83,8 @@ class ChoicesKind:
                 if found is not None:
                     return Unusable("ambiguous_regions")
                 found = region
-        value = found.get("value") if found is not None else None
-        picked = value.get("choices") if isinstance(value, dict) else None
-        if not isinstance(picked, list) or not picked:
-            return Unusable("without_label")
-        if not all(isinstance(c, str) for c in picked):
-            return Unusable("label_not_in_config")
-        order = {label: i for i, label in enumerate(schema.labels)}
-        if any(c not in order for c in picked):
-            return Unusable("label_not_in_config")
-        chosen = sorted(set(picked), key=order.__getitem__)
-        if not schema.multiple and len(chosen) != 1:
-            return Unusable("several_choices_in_single_choice")
-        return tuple(chosen)
+        picked = region_choices(found) if found is not None else Unusable("without_label")
+        return picked if isinstance(picked, Unusable) else choices_label(schema, picked)
 
     def build(self, schema: LabelSchema, label: Label, *, text: str | None,
               score: float | None = None,

@@ -71,6 +71,11 @@ class TaskVotes:
     skipped: Counter[str]  # why annotations gave no vote
 
 
+def annotation_vote(a: Annotation, label: Label) -> Vote[Label]:
+    """The vote of annotation ``a`` whose label is ``label`` (read by the caller)."""
+    return Vote(label, a.completed_by, a.ground_truth, (a.ls_updated_at or "", a.id))
+
+
 def annotation_votes(schema: LabelSchema, annotations: Iterable[Annotation], *,
                      text: str | None) -> TaskVotes:
     """One task's annotations as votes (rule 1), reading each through the label layer."""
@@ -88,7 +93,7 @@ def annotation_votes(schema: LabelSchema, annotations: Iterable[Annotation], *,
         if isinstance(label, Unusable):
             skipped[f"annotation_{label.reason}"] += 1
             continue
-        votes.append(Vote(label, a.completed_by, a.ground_truth, (a.ls_updated_at or "", a.id)))
+        votes.append(annotation_vote(a, label))
     return TaskVotes(tuple(votes), reviewed, skipped)
 
 

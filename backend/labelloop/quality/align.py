@@ -14,11 +14,18 @@
   confidence (the LLM label's ``confidence``; for the model, its region's ``score`` — a
   prediction's own ``score`` orders the queue and is not read as a confidence);
 - ``unreviewed_llm`` is the LLM's class on every live task without a usable human annotation
-  (the population the audit estimate extrapolates to).
+  (the population the audit estimate extrapolates to);
+- ``consensus`` is each row's human label by the one consensus rule
+  (:mod:`labelloop.labelconfig.consensus`, the label training uses: each annotator's latest
+  vote, ground truth first, plurality, a tie to the tied label voted last; an annotation without
+  annotator has no column but votes), ``consensus_tie`` where it rests on a tie-break.
 
-Skipped, and counted in ``skipped``: cancelled annotations, annotations without annotator or
-without a choice for the config's control, labels outside the config, a second annotation by the
-same annotator on a task (the later one wins), LLM labels that failed.
+Every result is read through the label layer (:func:`labelloop.labelconfig.kinds.read_label`).
+Skipped, and counted in ``skipped`` (``<what>_<the layer's reason>``, ``without_label`` named
+``without_choice``): cancelled annotations, annotations without annotator or without a choice
+for the config's control, labels outside the config, several choice regions, a second
+annotation by the same annotator on a task (their latest by ``updated_at``, then id, fills the
+cell), LLM labels that failed.
 """
 
 from __future__ import annotations
@@ -33,10 +40,15 @@ from numpy.typing import NDArray
 
 from labelloop.agreement import ModelPredictions, binary_matrices_from_records
 from labelloop.agreement.matrix import FloatArray
+from labelloop.labelconfig.classification import choices_label, region_choices
+from labelloop.labelconfig.consensus import Vote, annotation_vote, consensus
+from labelloop.labelconfig.kinds import Label, Unusable, read_label
 from labelloop.quality.data import ProjectLabels
+from labelloop.storage.records import Annotation
 
 Combo = tuple[str, ...]
 BoolArray = NDArray[np.bool_]
+SKIP_KEYS = {"without_label": "without_choice"}  # the layer's reason -> this report's key
 
 
 @dataclass(frozen=True, eq=False)
@@ -56,28 +68,22 @@ class Aligned:
     unreviewed_llm: FloatArray  # LLM class of each live task without a usable annotation
     choices: tuple[str, ...]  # the config's labels
     choice_matrices: FloatArray | None  # (n_choices, n_rows, n_annotators), multiple choice only
+    consensus: FloatArray  # (n_rows,) the one consensus rule's class (labelconfig.consensus)
+    consensus_tie: BoolArray  # (n_rows,) ... resting on a tie-break (the latest tied vote)
     skipped: dict[str, int]
 
 
 def chosen(result: Any, from_name: str | None) -> Combo | None:
-    """The sorted labels a result picks in control ``from_name``; None when it picks none."""
+    """The sorted labels a result picks in control ``from_name``, with no config to check them
+    against (:func:`~labelloop.labelconfig.classification.region_choices`); None when it picks
+    none or holds several regions for the control (ambiguous). The report itself reads through
+    the config (:func:`~labelloop.labelconfig.kinds.read_label`)."""
     if not isinstance(result, list):
         return None
-    found = None
-    for r in result:
-        if isinstance(r, dict) and r.get("from_name") == from_name and r.get("type") == "choices":
-            if found is not None:
-                return None  # several regions for one control: ambiguous
-            found = r
-    value = found.get("value") if found is not None else None
-    picked = value.get("choices") if isinstance(value, dict) else None
-    if not isinstance(picked, list) or not picked:
-        return None
-    if len(picked) == 1:  # the common case, without sorting
-        return (picked[0],) if isinstance(picked[0], str) else None
-    if not all(isinstance(c, str) for c in picked):
-        return None
-    return tuple(sorted(set(picked)))
+    found = [r for r in result if isinstance(r, dict) and r.get("from_name") == from_name
+             and r.get("type") == "choices"]
+    picked = region_choices(found[0]) if len(found) == 1 else None
+    return None if picked is None or isinstance(picked, Unusable) else tuple(sorted(picked))
 
 
 def region_score(result: Any, from_name: str | None) -> float:
@@ -94,6 +100,19 @@ def _name(combo: Combo) -> str:
     return " + ".join(combo)
 
 
+def _combo(label: Label) -> Combo:
+    return tuple(str(c) for c in label)
+
+
+def _vote(a: Annotation, combo: Combo) -> Vote[Combo]:
+    vote = annotation_vote(a, combo)
+    return Vote(combo, vote.annotator, vote.ground_truth, vote.order)
+
+
+def _reason(what: str, why: Unusable) -> str:
+    return f"{what}_{SKIP_KEYS.get(why.reason, why.reason)}"
+
+
 def align(data: ProjectLabels) -> Aligned:
     """The arrays of :class:`Aligned` from one project's records (see the module docstring)."""
     schema = data.schema
@@ -101,60 +120,55 @@ def align(data: ProjectLabels) -> Aligned:
     order = {label: i for i, label in enumerate(labels)}
     skipped: Counter[str] = Counter()
 
-    checked: dict[tuple[Combo | None, str], tuple[Combo | None, str | None]] = {}
+    def usable(label: Label | Unusable, what: str) -> Combo | None:
+        if isinstance(label, Unusable):
+            skipped[_reason(what, label)] += 1
+            return None
+        return _combo(label)
 
-    def usable(combo: Combo | None, what: str) -> Combo | None:
-        """``combo`` in config order, or None (counted in ``skipped``); memoised per combo."""
-        key = (combo, what)
-        if key not in checked:
-            if combo is None:
-                checked[key] = (None, f"{what}_without_choice")
-            elif any(c not in order for c in combo):
-                checked[key] = (None, f"{what}_label_not_in_config")
-            elif not schema.multiple and len(combo) != 1:
-                checked[key] = (None, f"{what}_several_choices_in_single_choice")
-            else:
-                checked[key] = (tuple(sorted(combo, key=order.__getitem__)), None)
-        out, why = checked[key]
-        if why is not None:
-            skipped[why] += 1
-        return out
-
-    cells: dict[tuple[int, int], Combo] = {}
+    cells: dict[tuple[int, int], Vote[Combo]] = {}
     first: dict[int, tuple[Combo, int]] = {}
-    n_ann: Counter[int] = Counter()
+    votes: dict[int, list[Vote[Combo]]] = {}
     for a in data.annotations:  # ascending id: the first one seen is the first one made
         if a.was_cancelled:
             skipped["cancelled_annotation"] += 1
             continue
-        if a.completed_by is None:
+        label = read_label(schema, a.result, text=None)
+        if a.completed_by is None:  # no column, but a vote (the one consensus rule)
             skipped["annotation_without_annotator"] += 1
+            if not isinstance(label, Unusable):
+                votes.setdefault(a.task_id, []).append(_vote(a, _combo(label)))
             continue
-        combo = usable(chosen(a.result, schema.from_name), "annotation")
+        combo = usable(label, "annotation")
         if combo is None:
             continue
-        if (a.task_id, a.completed_by) in cells:
+        vote = _vote(a, combo)
+        votes.setdefault(a.task_id, []).append(vote)
+        cell = (a.task_id, a.completed_by)
+        if cell in cells:
             skipped["repeat_annotation_same_annotator"] += 1
-        else:
-            n_ann[a.task_id] += 1
-        cells[(a.task_id, a.completed_by)] = combo
+        if cell not in cells or vote.order > cells[cell].order:  # the annotator's latest
+            cells[cell] = vote
         first.setdefault(a.task_id, (combo, a.completed_by))
 
     rows = sorted(first)
+    n_ann = Counter(tid for tid, _ in cells)
+    agreed = {tid: consensus(votes[tid]) for tid in rows}
     llm_combo: dict[int, Combo] = {}
     for tid, lab in data.llm.items():
-        combo = usable(tuple(sorted(set(lab.labels))) if lab.labels and not lab.failure
-                       else None, "llm")
+        combo = usable(choices_label(schema, lab.labels) if lab.labels and not lab.failure
+                       else Unusable("without_label"), "llm")
         if combo is not None:
             llm_combo[tid] = combo
     model_combo: dict[int, Combo] = {}
     for tid, pred in data.model.items():
-        combo = usable(chosen(pred.result, schema.from_name), "model_prediction")
+        combo = usable(read_label(schema, pred.result, text=None), "model_prediction")
         if combo is not None:
             model_combo[tid] = combo
 
     if schema.multiple:
-        seen = set(cells.values()) | set(llm_combo.values()) | set(model_combo.values())
+        seen = {v.label for v in cells.values()} | set(llm_combo.values()) \
+            | set(model_combo.values()) | {c.label for c in agreed.values() if c is not None}
         combos = sorted(seen, key=lambda c: [order[x] for x in c])
     else:
         combos = [(label,) for label in labels]
@@ -164,8 +178,8 @@ def align(data: ProjectLabels) -> Aligned:
     row = {tid: i for i, tid in enumerate(rows)}
 
     matrix = np.full((len(rows), len(annotators)), np.nan)
-    for (tid, ann), combo in cells.items():
-        matrix[row[tid], col[ann]] = index[combo]
+    for (tid, ann), vote in cells.items():
+        matrix[row[tid], col[ann]] = index[vote.label]
 
     def on_rows(combo_of: dict[int, Combo], score_of: dict[int, float]) -> ModelPredictions:
         lab = np.full(len(rows), np.nan)
@@ -197,14 +211,18 @@ def align(data: ProjectLabels) -> Aligned:
         choices=tuple(labels),
         choice_matrices=_choice_matrices(cells, rows, annotators, labels)
         if schema.multiple else None,
+        consensus=np.array([np.nan if (c := agreed[t]) is None else index[c.label]
+                            for t in rows], dtype=np.float64),
+        consensus_tie=np.array([bool(c is not None and c.tie) for c in agreed.values()],
+                               dtype=np.bool_),
         skipped=dict(sorted(skipped.items())),
     )
 
 
-def _choice_matrices(cells: dict[tuple[int, int], Combo], rows: Sequence[int],
+def _choice_matrices(cells: dict[tuple[int, int], Vote[Combo]], rows: Sequence[int],
                      annotators: Sequence[int], labels: Sequence[str]) -> FloatArray | None:
     if not rows:
         return None
-    records = [(tid, ann, combo) for (tid, ann), combo in cells.items()]
+    records = [(tid, ann, vote.label) for (tid, ann), vote in cells.items()]
     return binary_matrices_from_records(records, labels=labels, items=rows,
                                         annotators=annotators).matrix

@@ -7,8 +7,9 @@ plain JSON (undefined numbers are ``None``):
 - ``agreement``: the annotators among themselves — percent agreement, Fleiss' kappa,
   Krippendorff's alpha, pairwise Cohen's kappa, each annotator vs the majority of the others,
   per-label agreement for multiple choice (:func:`labelloop.agreement.quality_report`);
-- ``llm`` / ``model``: the LLM's and the local model's labels against the human consensus —
-  accuracy, kappa, per-class precision/recall/F1, confusion matrix (rows = human, columns =
+- ``llm`` / ``model``: the LLM's and the local model's labels against the human consensus (the
+  one rule, :mod:`labelloop.labelconfig.consensus`; ``consensus`` says on how many tasks, and
+  how many rest on a tie-break) — accuracy, kappa, per-class precision/recall/F1, confusion matrix (rows = human, columns =
   machine), and the calibration of their confidences (reliability curve, ECE);
 - ``audit``: the LLM's accuracy on the unreviewed tasks (:mod:`labelloop.quality.audit`);
 - ``review``: tasks whose first human label disagrees with both machines
@@ -21,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from labelloop.agreement import majority_vote, quality_report
+from labelloop.agreement import quality_report
 from labelloop.quality.align import Aligned, align
 from labelloop.quality.audit import audit_estimate
 from labelloop.quality.data import ProjectLabels, read_project_labels
@@ -45,22 +46,23 @@ def jsonable(value: Any) -> Any:
 
 
 def consensus_of(aligned: Aligned) -> np.ndarray:
-    """Majority class per row (ties and unlabelled rows: NaN)."""
-    k = max(len(aligned.categories), 1)
-    return majority_vote(aligned.matrix, n_classes=k, ties="missing")
+    """The human consensus class per row: the one rule of :mod:`labelloop.labelconfig.consensus`
+    (the label training uses; a tie goes to the tied label voted last), computed by
+    :func:`~labelloop.quality.align.align` from the records (NaN: none)."""
+    return aligned.consensus
 
 
 def quality_from_labels(data: ProjectLabels, *, review_limit: int | None = DEFAULT_REVIEW_LIMIT,
                         n_bins: int = 10) -> dict[str, Any]:
     """The quality report of one project's records (pure; see the module docstring)."""
     a = align(data)
+    consensus = consensus_of(a)
     report = quality_report(
         a.matrix, labels=list(a.categories), annotators=list(a.annotators),
         models={"llm": a.llm, "model": a.model}, choice_matrices=a.choice_matrices,
-        choices=list(a.choices) if a.multiple else None, n_bins=n_bins)
+        choices=list(a.choices) if a.multiple else None, n_bins=n_bins, consensus=consensus)
     models = report.pop("models")
     notes = report.pop("notes")
-    consensus = consensus_of(a)
     total, items = review_items(a, consensus, limit=review_limit)
     llm_conf = a.llm.scores[~np.isnan(a.llm.scores)]
     return jsonable({
@@ -77,6 +79,8 @@ def quality_from_labels(data: ProjectLabels, *, review_limit: int | None = DEFAU
         "model": {**models["model"], "versions": a.model_versions},
         "audit": audit_estimate(a, consensus, drawn=len(data.audit_ids)),
         "review": {"total": total, "limit": review_limit, "items": items},
+        "consensus": {"n_tasks": int((~np.isnan(consensus)).sum()),
+                      "tie_broken": int(a.consensus_tie.sum())},
         "skipped": a.skipped,
         "notes": [n.replace("model 'llm'", "llm").replace("model 'model'", "model")
                   for n in notes],
