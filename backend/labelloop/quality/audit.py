@@ -6,8 +6,8 @@ learner picked (disagreement, uncertainty, …) are *not* a uniform sample — t
 ones — so only the audit tasks say how good the LLM is on the rest.
 
 :func:`audit_estimate` takes the audited rows that have both an LLM label and a human consensus
-(majority of the human labels; tied tasks are left out), and the population the LLM labelled:
-those audited rows plus every live task with an LLM label and no human label yet (the unreviewed
+(the one rule of :mod:`labelloop.labelconfig.consensus`: a tie goes to the latest vote), and the
+population the LLM labelled: those audited rows plus every live task with an LLM label and no human label yet (the unreviewed
 rest). It then calls :func:`labelloop.agreement.estimate_audit_accuracy` with the population
 size and the per-class population counts (by the LLM's label), so the 95 % Wilson intervals carry
 the finite-population correction and are mapped to the accuracy on the unreviewed rest. The

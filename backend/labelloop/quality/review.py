@@ -35,7 +35,7 @@ class ReviewItem(TypedDict):
     model_confidence: float | None
     machines_agree: bool  # LLM and model propose the same label
     n_annotations: int
-    consensus: str | None  # majority of all human labels so far (None: tie)
+    consensus: str | None  # the one consensus rule over all human labels so far
 
 
 def review_positions(first: ArrayLike, llm: ArrayLike, model: ArrayLike, *,
