@@ -56,11 +56,13 @@ def run(args: argparse.Namespace) -> int:
         todo = [t for i, t in enumerate(texts) if i not in cached]
     finally:
         storage.close()
-    scenarios = estimate(schema, todo, templates=labeler.templates, price=labeler.price,
+    scenarios = estimate(schema, todo, templates=labeler.templates_for(schema),
+                         price=labeler.price,
                          samples=settings.llm_samples, k=settings.llm_few_shot_k,
                          seed=settings.llm_seed, examples=pool, capabilities=caps,
                          mode=caps.output_mode if caps else "json_schema")
-    print(f"model {settings.llm_model} at {labeler.config.endpoint} ({labeler.model_version})")
+    print(f"model {settings.llm_model} at {labeler.config.endpoint} "
+          f"({labeler.version_for(schema)})")
     print(f"tasks with text: {len(texts)}  already cached: {len(texts) - len(todo)}  to label: {len(todo)}")
     if caps is None:
         print("endpoint capabilities not detected yet: which scenario applies is unknown")

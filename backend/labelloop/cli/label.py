@@ -2,7 +2,8 @@
 
 Writes one JSON line per task: the task with a ``predictions`` list (Label Studio's import
 format; empty when the LLM gave no valid label) and an ``llm`` object with the distribution,
-confidence method, failure reason and usage. Responses are cached in labelloop's database, so
+confidence method, failure reason and usage (for a span config, ``spans`` with their scores and
+the entities ``dropped``, with the reason). Responses are cached in labelloop's database, so
 an interrupted run is resumed by running it again: finished tasks cost no calls.
 """
 
@@ -42,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
 
     from labelloop.labelconfig.results import task_text
     from labelloop.llm import LabelRequest, LLMLabeler, Usage, to_prediction_result
+    from labelloop.llm.span_store import spans_json
     from labelloop.storage.base import open_storage
 
     settings = llm_settings(args, llm_concurrency=args.concurrency)
@@ -53,7 +55,10 @@ def run(args: argparse.Namespace) -> int:
     pool = file_pool(args.examples, schema)
     storage = open_storage(settings.resolved_database_url)
     labeler = LLMLabeler(settings, storage)
-    usage, failures, cached, retryable = Usage(), Counter(), 0, 0
+    version = labeler.version_for(schema)
+    usage, cached, retryable = Usage(), 0, 0
+    failures: Counter[str] = Counter()
+    dropped: Counter[str] = Counter()
     bar = tqdm(total=len(tasks), unit="task", disable=args.no_progress, file=sys.stderr)
     try:
         with args.output.open("w", encoding="utf-8") as out:
@@ -70,19 +75,24 @@ def run(args: argparse.Namespace) -> int:
                     if o.failure_kind:
                         failures[o.failure_kind] += 1
                         retryable += o.failure_kind not in ("invalid_answer", "no_input")
-                    result = to_prediction_result(schema, o)
-                    preds = [{"model_version": labeler.model_version, "score": o.confidence,
+                    result = to_prediction_result(schema, o, text=text)
+                    preds = [{"model_version": version, "score": o.confidence,
                               "result": result}] if result else []
                     llm = {"labels": o.labels, "distribution": o.distribution,
                            "confidence": o.confidence, "confidence_method": o.confidence_method,
                            "failure": o.failure, "cached": o.cached, "usage": o.usage.to_json()}
+                    if schema.task_type == "text_spans":
+                        llm.update(spans_json(o) or {"spans": None, "dropped": []})
+                        dropped.update(d.reason for d in o.dropped)
                     out.write(json.dumps({**task, "predictions": preds, "llm": llm},
                                          ensure_ascii=False) + "\n")
     finally:
         bar.close()
         storage.close()
     print_summary(len(tasks), failures, cached, usage, priced=labeler.price is not None,
-                  model_version=labeler.model_version, output=args.output)
+                  model_version=version, output=args.output)
+    if dropped:
+        print("  entities dropped: " + ", ".join(f"{k}={v}" for k, v in sorted(dropped.items())))
     return 1 if retryable else 0
 
 

@@ -86,6 +86,10 @@ def file_pool(path: Path | None, schema: LabelSchema):
 
     if path is None:
         return None
+    if schema.task_type == "text_spans":
+        from labelloop.llm.span_pool import span_file_pool
+
+        return span_file_pool(read_tasks(path), schema)
     texts, labels = [], []
     for task in read_tasks(path):
         anns = [a for a in task.get("annotations") or [] if not a.get("was_cancelled")]

@@ -18,6 +18,7 @@ import numpy as np
 from labelloop.labelconfig.results import task_text
 from labelloop.labelconfig.schema import LabelSchema
 from labelloop.llm.fewshot import ExamplePool
+from labelloop.llm.span_pool import span_example_pool
 from labelloop.storage.base import Tx
 
 
@@ -39,7 +40,11 @@ def example_pool(tx: Tx, project_id: int, schema: LabelSchema, *,
                  model_version: str | None = None,
                  embeddings: Mapping[int, np.ndarray] | None = None) -> ExamplePool:
     """The human-labeled candidates of a project. ``embeddings`` (task id -> vector) are used
-    only when every candidate has one."""
+    only when every candidate has one. Text spans: :func:`~labelloop.llm.span_pool.
+    span_example_pool`."""
+    if schema.task_type == "text_spans":
+        return span_example_pool(tx, project_id, schema, model_version=model_version,
+                                 embeddings=embeddings)
     best: dict[int, tuple[tuple[bool, int], list[str]]] = {}
     for a in tx.get_annotations(project_id):
         if a.was_cancelled:
