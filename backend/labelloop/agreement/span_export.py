@@ -198,20 +198,20 @@ def _collect(tasks: list[_Task], unit: OffsetUnit, skipped: Counter[str]) -> dic
                 preds.append((task.pos, version, sets, about_spans))
     names = {n for *_, sets in usable for n in sets} | {n for _, _, sets, _ in preds for n in sets}
     controls = {name: _Collected() for name in sorted(names)}
-    for name, got in controls.items():
+    for name, control in controls.items():
         for pos, annotator, order, truth, sets in usable:
-            votes = got.votes.setdefault(pos, {})
+            votes = control.votes.setdefault(pos, {})
             if annotator in votes:
-                got.skipped["duplicate_annotation"] += 1
+                control.skipped["duplicate_annotation"] += 1
                 if votes[annotator][0] > order:
                     continue
             votes[annotator] = (order, truth, sets.get(name, frozenset()))
         for pos, version, sets, about_spans in preds:
             if not about_spans:
                 continue
-            per_task = got.predictions.setdefault(version, {})
+            per_task = control.predictions.setdefault(version, {})
             if pos in per_task:
-                got.skipped["duplicate_prediction"] += 1
+                control.skipped["duplicate_prediction"] += 1
             per_task[pos] = sets.get(name, frozenset())
     return controls
 

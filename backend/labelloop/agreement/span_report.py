@@ -225,4 +225,4 @@ def span_control_report(control: SpanControlData) -> dict[str, Any]:
         "notes": notes,
         "skipped": control.skipped,
     }
-    return _nan_to_none(report)  # type: ignore[no-any-return]
+    return _nan_to_none(report)
