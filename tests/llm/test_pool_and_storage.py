@@ -104,6 +104,20 @@ def test_example_pool_of_a_project(llm_storage, schema) -> None:
         pool.__class__(["a"], [], ["x"])
 
 
+def test_the_example_pool_labels_a_task_by_the_one_consensus_rule(llm_storage, schema) -> None:
+    with llm_storage.write() as tx:
+        tx.save_project(1, title="p")
+        tx.upsert_tasks(1, [{"id": 1, "data": {"text": "text 1"}}])
+        tx.upsert_annotations([  # two annotators say positive; the newest annotation disagrees
+            ann(1, 1, [region("positive")], completed_by=1),
+            ann(2, 1, [region("positive")], completed_by=2),
+            ann(3, 1, [region("negative")], completed_by=3),
+            ann(4, 1, [region("neutral")], completed_by=3, was_cancelled=True),
+        ], source="resync")
+    with llm_storage.read() as tx:
+        assert example_pool(tx, 1, schema).labels == [["positive"]]
+
+
 def test_stored_probas_for_the_committee(llm_storage) -> None:
     from labelloop.llm.pool import stored_probas
 

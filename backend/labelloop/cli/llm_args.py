@@ -80,9 +80,8 @@ def read_instructions(value: str | None) -> str | None:
 
 def file_pool(path: Path | None, schema: LabelSchema):
     """An ExamplePool from a file of annotated tasks (None without a file)."""
-    from labelloop.labelconfig.results import task_text
+    from labelloop.labelconfig.kinds import Unusable, read_label, task_text
     from labelloop.llm.fewshot import ExamplePool
-    from labelloop.llm.pool import human_choices
 
     if path is None:
         return None
@@ -93,9 +92,9 @@ def file_pool(path: Path | None, schema: LabelSchema):
     texts, labels = [], []
     for task in read_tasks(path):
         anns = [a for a in task.get("annotations") or [] if not a.get("was_cancelled")]
-        chosen = human_choices(schema, anns[-1].get("result")) if anns else []
+        label = read_label(schema, anns[-1].get("result"), text=None) if anns else None
         text = task_text(schema, task.get("data"))
-        if chosen and text:
+        if label and not isinstance(label, Unusable) and text:
             texts.append(text)
-            labels.append(chosen)
+            labels.append([str(c) for c in label])
     return ExamplePool(texts, labels, schema.labels)

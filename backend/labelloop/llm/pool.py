@@ -2,38 +2,26 @@
 
 :func:`example_pool` builds the :class:`~labelloop.llm.fewshot.ExamplePool` of a project.
 
-Candidates are the project's human annotations (not cancelled, not deleted) with a choice for
-the schema's control; a ground-truth annotation wins over others of the same task, then the
-newest. A candidate counts as one the LLM got wrong when the LLM's stored label for the task
+Candidates are the project's tasks with a human label: the one consensus rule of
+:mod:`labelloop.labelconfig.consensus` (the label training uses: each annotator's latest vote,
+ground truth first, plurality, a tie to the latest), read through the label layer. A candidate counts as one the LLM got wrong when the LLM's stored label for the task
 differs from the human one, or the LLM failed on it.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Mapping
-from typing import Any
 
 import numpy as np
 
-from labelloop.labelconfig.results import task_text
+from labelloop.labelconfig.consensus import human_label
+from labelloop.labelconfig.kinds import task_text
 from labelloop.labelconfig.schema import LabelSchema
 from labelloop.llm.fewshot import ExamplePool
 from labelloop.llm.span_pool import span_example_pool
 from labelloop.storage.base import Tx
-
-
-def human_choices(schema: LabelSchema, result: list[dict[str, Any]] | None) -> list[str]:
-    """The labels of the schema's control in an annotation result (known labels only)."""
-    allowed = set(schema.labels)
-    out: list[str] = []
-    for region in result or []:
-        if region.get("from_name") != schema.from_name:
-            continue
-        value = region.get("value") or {}
-        for label in value.get("choices") or []:
-            if label in allowed and label not in out:
-                out.append(label)
-    return out
+from labelloop.storage.records import Annotation
 
 
 def example_pool(tx: Tx, project_id: int, schema: LabelSchema, *,
@@ -45,17 +33,10 @@ def example_pool(tx: Tx, project_id: int, schema: LabelSchema, *,
     if schema.task_type == "text_spans":
         return span_example_pool(tx, project_id, schema, model_version=model_version,
                                  embeddings=embeddings)
-    best: dict[int, tuple[tuple[bool, int], list[str]]] = {}
+    by_task: dict[int, list[Annotation]] = defaultdict(list)
     for a in tx.get_annotations(project_id):
-        if a.was_cancelled:
-            continue
-        labels = human_choices(schema, a.result)
-        if not labels:
-            continue
-        rank = (a.ground_truth, a.id)
-        if a.task_id not in best or rank > best[a.task_id][0]:
-            best[a.task_id] = (rank, labels)
-    ids = sorted(best)
+        by_task[a.task_id].append(a)
+    ids = sorted(by_task)
     tasks = {t.id: t for t in tx.get_tasks(project_id, ids)}
     llm = tx.get_llm_labels(project_id, task_ids=ids, model_version=model_version)
     texts, labels, wrong, kept = [], [], [], []
@@ -64,7 +45,10 @@ def example_pool(tx: Tx, project_id: int, schema: LabelSchema, *,
         text = task_text(schema, task.data) if task else None
         if not text:
             continue
-        human = best[tid][1]
+        agreed, _ = human_label(schema, by_task[tid], text=text)
+        if agreed is None:
+            continue
+        human = [str(c) for c in agreed.label]
         answer = llm.get(tid)
         texts.append(text)
         labels.append(human)
