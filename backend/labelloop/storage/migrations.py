@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from labelloop.storage import tables as t
 from labelloop.storage.engine import WRITE_OPTION
+from labelloop.storage.migrate_schema import reparse_unsupported_schemas
 from labelloop.storage.migrate_text import clean_stored_tasks
 from labelloop.storage.tables_embeddings import create_embedding_tables
 from labelloop.storage.tables_llm import add_llm_label_spans, create_llm_tables
@@ -113,6 +114,8 @@ MIGRATIONS: list[Migration] = [
               clean_stored_tasks),
     Migration(13, "llm_labels.spans: the LLM's located spans and dropped entities",
               add_llm_label_spans),
+    Migration(14, "projects: parse again configs stored as not supported (NER is served now)",
+              reparse_unsupported_schemas),
 ]
 
 

@@ -1,0 +1,34 @@
+"""Migration 14: projects stored as "not supported" are parsed again, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from labelloop.storage.base import open_storage
+
+NER = ('<View><Text name="text" value="$text"/><Labels name="ents" toName="text">'
+       '<Label value="PER"/><Label value="LOC"/></Labels></View>')
+BOXES = ('<View><Image name="image" value="$image"/><RectangleLabels name="box" toName="image">'
+         '<Label value="cat"/></RectangleLabels></View>')
+OLD = {"supported": False, "reason": "labelloop serves text classification (<Choices> on <Text>) "
+       "so far; this config has: Labels 'ents'", "instructions": "Tag people."}
+
+
+def test_migration_14_serves_a_ner_project_stored_as_unsupported(any_url: str) -> None:
+    first = open_storage(any_url)
+    with first.write() as tx:
+        for pid, config in ((1, NER), (2, BOXES), (3, "<View><Text")):
+            tx.save_project(pid, title="p", label_config=config, schema=OLD, supported=False,
+                            unsupported_reason=OLD["reason"])
+        tx.conn.exec_driver_sql("DELETE FROM schema_version WHERE version = 14")
+    first.close()
+    again = open_storage(any_url)
+    assert again.applied_migrations == [14]
+    with again.read() as tx:
+        ner, boxes, broken = (tx.get_project(i) for i in (1, 2, 3))
+    assert ner is not None and boxes is not None and broken is not None
+    assert ner.supported and ner.unsupported_reason is None
+    assert ner.schema is not None and ner.schema["task_type"] == "text_spans"
+    assert ner.schema["instructions"] == "Tag people."
+    assert [c["output"] for c in ner.schema["choices"]] == ["PER", "LOC"]
+    assert not boxes.supported and boxes.schema == OLD  # still not served: left as it was
+    assert not broken.supported and broken.schema == OLD  # does not parse: left as it was
+    again.close()
