@@ -23,6 +23,10 @@ are its confidences honest?        :func:`reliability_curve`, :func:`expected_ca
 how good is the LLM on the tasks   :func:`draw_audit_sample`, then
 nobody reviewed?                   :func:`estimate_audit_accuracy` (Wilson, 95 %)
 all of it, as JSON                 :func:`quality_report`, :func:`control_report`
+spans (NER): how well do two span  :func:`span_prf`, :func:`span_prf_per_label` (exact or
+sets agree?                        overlap match, micro over tasks)
+... from an export, as JSON        :func:`read_span_export`, :func:`span_control_report`
+                                   (pairwise span F1, token kappa/alpha, models vs consensus)
 =================================  ==========================================================
 
 Each module's docstring says how its statistic treats missing labels and ties, and when the
@@ -62,8 +66,12 @@ from labelloop.agreement.metrics import (
 )
 from labelloop.agreement.reference import compare_to_reference
 from labelloop.agreement.report import QualityReport, control_report, quality_report
+from labelloop.agreement.span_export import SpanControlData, SpanExportData, read_span_export
+from labelloop.agreement.span_report import span_control_report
+from labelloop.agreement.spans import PRF, span_prf, span_prf_per_label
 
 __all__ = [
+    "PRF",
     "AccuracyEstimate",
     "AuditEstimate",
     "ControlData",
@@ -73,6 +81,8 @@ __all__ = [
     "MalformedExport",
     "ModelPredictions",
     "QualityReport",
+    "SpanControlData",
+    "SpanExportData",
     "annotator_vs_consensus",
     "binary_matrices_from_records",
     "check_label_matrix",
@@ -94,6 +104,10 @@ __all__ = [
     "percent_agreement",
     "quality_report",
     "read_export",
+    "read_span_export",
     "reliability_curve",
+    "span_control_report",
+    "span_prf",
+    "span_prf_per_label",
     "wilson_interval",
 ]

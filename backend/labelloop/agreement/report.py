@@ -218,7 +218,7 @@ def quality_report(
         "models": model_reports,
         "notes": notes,
     }
-    return _nan_to_none(report)  # type: ignore[no-any-return]
+    return _nan_to_none(report)
 
 
 def control_report(

@@ -24,8 +24,8 @@ import logging
 import os
 import stat
 import threading
-from contextlib import contextmanager
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -159,10 +159,10 @@ class TransactionFactory:
             with self.engine.begin() as conn:
                 yield conn
             return
-        with self._write_lock:
-            with self.engine.connect().execution_options(**{WRITE_OPTION: True}) as conn:
-                with conn.begin():
-                    yield conn
+        with (self._write_lock,
+              self.engine.connect().execution_options(**{WRITE_OPTION: True}) as conn,
+              conn.begin()):
+            yield conn
 
     @contextmanager
     def read(self, *, snapshot: bool = False) -> Iterator[sa.Connection]:

@@ -34,6 +34,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
+from functools import partial
 from typing import Any
 
 from labelloop.settings import Settings
@@ -120,9 +121,8 @@ def run_retention(storage: Storage, policy: RetentionPolicy, *, now: float,
     with storage.read() as tx:
         versions = tx.stale_queue_versions(keep_versions=policy.keep_versions)
     for pid, version in versions:
-        drain("queue_rows",
-              lambda tx, p=pid, v=version: tx.stale_queue_task_ids(p, v, limit=limit),
-              lambda tx, ids, p=pid, v=version: tx.delete_queue_rows(p, v, ids))
+        drain("queue_rows", partial(_stale_queue_rows, pid, version, limit),
+              partial(_delete_queue_rows, pid, version))
     while True:  # the file shrinks back (SQLite databases created with incremental auto-vacuum)
         with storage.write() as tx:
             n = tx.release_free_pages(limit=limit)
@@ -130,6 +130,14 @@ def run_retention(storage: Storage, policy: RetentionPolicy, *, now: float,
             break
         step(pages_released=n)
     return report
+
+
+def _stale_queue_rows(project_id: int, version: str, limit: int, tx: Tx) -> list[int]:
+    return tx.stale_queue_task_ids(project_id, version, limit=limit)
+
+
+def _delete_queue_rows(project_id: int, version: str, tx: Tx, task_ids: list[int]) -> int:
+    return tx.delete_queue_rows(project_id, version, task_ids)
 
 
 class _Drain:

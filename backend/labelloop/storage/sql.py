@@ -12,11 +12,11 @@ from labelloop.storage.migrations import migrate
 from labelloop.storage.sql_embeddings import EmbeddingsTx
 from labelloop.storage.sql_jobs import JobsTx
 from labelloop.storage.sql_labels import LabelsTx
+from labelloop.storage.sql_llm import LlmTx
+from labelloop.storage.sql_models import ModelsTx
 from labelloop.storage.sql_queue import QueueTx
 from labelloop.storage.sql_retention import RetentionTx
 from labelloop.storage.sql_skips import SkipsTx
-from labelloop.storage.sql_llm import LlmTx
-from labelloop.storage.sql_models import ModelsTx
 
 
 class SqlTx(LabelsTx, JobsTx, ModelsTx, EmbeddingsTx, LlmTx, QueueTx, SkipsTx, RetentionTx):

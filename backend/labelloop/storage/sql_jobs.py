@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from labelloop.jobs.types import Job, JobKind, JobSpec, JobStatus
 from labelloop.storage import tables as t
 from labelloop.storage.records_ops import JobDurations, JobGroup
-from labelloop.storage.sql_util import chunks, now
+from labelloop.storage.sql_util import chunks, inserted_id, now
 
 _J = t.jobs.c
 CLAIM_LOCK = 0x6C6C6F6F  # PostgreSQL advisory lock key of job claims ("lloo")
@@ -61,7 +61,7 @@ class JobsTx:
             status=JobStatus.QUEUED.value, dedupe_key=spec.dedupe_key,
             serial_key=spec.serial_key, attempts=0, max_attempts=spec.max_attempts,
             run_after=ts + spec.delay_s, created_at=ts, updated_at=ts))
-        return int(res.inserted_primary_key[0]), True
+        return inserted_id(res), True
 
     def _lock_keys(self, keys: list[str]) -> None:
         """On PostgreSQL, hold a transaction advisory lock per dedupe key (in sorted order, so two

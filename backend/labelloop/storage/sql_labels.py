@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from labelloop.storage import tables as t
 from labelloop.storage.records import Annotation, HistoryEntry, Project, Task
-from labelloop.storage.sql_util import chunks, content_hash, now, upsert
+from labelloop.storage.sql_util import chunks, content_hash, inserted_id, now, upsert
 
 _PROJECT_FIELDS = {c.name for c in t.projects.columns} - {"id", "created_at", "updated_at"}
 _ANNOTATION_COLUMNS = [c.name for c in t.annotations.columns]
@@ -79,7 +79,7 @@ class LabelsTx:
         res = self.conn.execute(sa.insert(t.webhook_events).values(
             received_at=now(), action=action, project_id=project_id, body=body,
             body_hash=body_hash, status=status, error=error))
-        return int(res.inserted_primary_key[0])
+        return inserted_id(res)
 
     def add_events(self, rows: list[dict[str, Any]]) -> list[int]:
         """Insert events ``{action, project_id, body, body_hash, status, error}``; ids in order."""
@@ -137,7 +137,7 @@ class LabelsTx:
         at or after that time (by a webhook newer than the caller's snapshot) is left alone."""
         marked: list[int] = []
         for chunk in chunks(task_ids):
-            cond = [t.tasks.c.id.in_(chunk), t.tasks.c.deleted.is_(False)]
+            cond: list[sa.ColumnElement[bool]] = [t.tasks.c.id.in_(chunk), t.tasks.c.deleted.is_(False)]
             if unchanged_since is not None:
                 cond.append(t.tasks.c.updated_at < unchanged_since)
             ids = [r[0] for r in self.conn.execute(sa.select(t.tasks.c.id).where(*cond))]
@@ -250,7 +250,7 @@ class LabelsTx:
         n = 0
         ts = now()
         for chunk in chunks(ids):
-            cond = [t.annotations.c.id.in_(chunk), t.annotations.c.deleted.is_(False)]
+            cond: list[sa.ColumnElement[bool]] = [t.annotations.c.id.in_(chunk), t.annotations.c.deleted.is_(False)]
             if unchanged_since is not None:
                 cond.append(t.annotations.c.updated_at < unchanged_since)
             rows = self.conn.execute(sa.select(t.annotations).where(*cond)).all()

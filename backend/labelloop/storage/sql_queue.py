@@ -7,7 +7,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from labelloop.storage.sql_util import chunks, now
+from labelloop.storage.sql_util import chunks, dialect_insert, now
 from labelloop.storage.tables_queue import queue_entries, second_annotations
 
 _Q = queue_entries.c
@@ -35,7 +35,7 @@ class QueueTx:
         rows = [{"project_id": e.project_id, "model_version": e.model_version,
                  "task_id": e.task_id, "rank": e.rank, "score": e.score, "reason": e.reason,
                  "audit": e.audit, "detail": e.detail} for e in entries]
-        stmt = _insert(self.conn)(queue_entries)
+        stmt = dialect_insert(self.conn.dialect.name, queue_entries)
         stmt = stmt.on_conflict_do_update(
             index_elements=["project_id", "model_version", "task_id"],
             set_={"rank": stmt.excluded.rank, "score": stmt.excluded.score,
@@ -88,16 +88,8 @@ class QueueTx:
         make the same one again)."""
         ts = now()
         if items:
-            stmt = _insert(self.conn)(second_annotations).on_conflict_do_nothing(
-                index_elements=["project_id", "task_id"])
+            stmt = dialect_insert(self.conn.dialect.name, second_annotations)
+            stmt = stmt.on_conflict_do_nothing(index_elements=["project_id", "task_id"])
             self.conn.execute(stmt, [
                 {"project_id": project_id, "task_id": t, "reason": r, "requested_at": ts}
                 for t, r in items])
-
-
-def _insert(conn: sa.Connection):  # noqa: ANN202 - the dialect's insert() (it has on_conflict)
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert

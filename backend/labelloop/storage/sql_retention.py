@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from labelloop.jobs.types import JobKind, JobStatus
 from labelloop.storage import tables as t
 from labelloop.storage.records_ops import JobDurations, LlmUsageGroup
-from labelloop.storage.sql_util import chunks, now
+from labelloop.storage.sql_util import chunks, dialect_insert, now
 from labelloop.storage.tables_llm import llm_calls, llm_labels
 from labelloop.storage.tables_queue import queue_entries
 from labelloop.storage.tables_totals import metric_totals
@@ -138,11 +138,9 @@ class RetentionTx:
     def delete_jobs(self, ids: Sequence[int], *, bounds: Sequence[float]) -> int:
         """Delete these jobs if still finished, after adding their failed attempts and run
         times to the totals."""
-        rows = []
-        for chunk in chunks(list(ids)):
-            rows += self.conn.execute(sa.delete(t.jobs).where(
-                _J.id.in_(chunk), _J.status.in_(FINISHED)).returning(
-                _J.kind, _J.status, _J.attempts, _J.started_at, _J.finished_at)).all()
+        rows = [row for chunk in chunks(list(ids)) for row in self.conn.execute(
+            sa.delete(t.jobs).where(_J.id.in_(chunk), _J.status.in_(FINISHED)).returning(
+                _J.kind, _J.status, _J.attempts, _J.started_at, _J.finished_at))]
         adds: dict[tuple[str, str], float] = {}
         for kind, status, attempts, started, finished in rows:
             failed = int(attempts or 0) - (1 if status == JobStatus.SUCCEEDED.value else 0)
@@ -167,11 +165,10 @@ class RetentionTx:
 
     def delete_llm_calls(self, ids: Sequence[int]) -> int:
         """Delete these call records after adding their calls, tokens, cost and time."""
-        rows = []
-        for chunk in chunks(list(ids)):
-            rows += self.conn.execute(sa.delete(llm_calls).where(_K.id.in_(chunk)).returning(
+        rows = [row for chunk in chunks(list(ids)) for row in self.conn.execute(
+            sa.delete(llm_calls).where(_K.id.in_(chunk)).returning(
                 _K.endpoint, _K.model, _K.purpose, _K.status, _K.prompt_tokens,
-                _K.completion_tokens, _K.cost_usd, _K.latency_s)).all()
+                _K.completion_tokens, _K.cost_usd, _K.latency_s))]
         adds: dict[tuple[str, str], float] = {}
         for e, m, p, st, pt, ct, cost, lat in rows:
             key = _key(e, m, p, st)
@@ -240,12 +237,8 @@ class RetentionTx:
         """Add to the running totals (insert, or add to the stored value)."""
         if not adds:
             return
-        if self.conn.dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert
         ts = now()
-        stmt = insert(metric_totals)
+        stmt = dialect_insert(self.conn.dialect.name, metric_totals)
         stmt = stmt.on_conflict_do_update(
             index_elements=["metric", "labels"],
             set_={"value": metric_totals.c.value + stmt.excluded.value, "updated_at": ts})

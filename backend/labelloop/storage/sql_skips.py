@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from labelloop.storage.sql_util import chunks, now
+from labelloop.storage.sql_util import chunks, dialect_insert, now
 from labelloop.storage.tables import tasks
 from labelloop.storage.tables_skips import skipped_items
 from labelloop.text import clean_text
@@ -70,11 +70,7 @@ class SkipsTx:
         ts = now()
         rows = {_task_id(tid): clean_text(str(why))[:REASON_CHARS] or "unknown"
                 for tid, why in reasons.items()}
-        if self.conn.dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert
-        stmt = insert(skipped_items)
+        stmt = dialect_insert(self.conn.dialect.name, skipped_items)
         stmt = stmt.on_conflict_do_update(
             index_elements=["project_id", "task_id", "job_kind"],
             set_={"reason": stmt.excluded.reason, "last_seen": stmt.excluded.last_seen,
@@ -103,8 +99,8 @@ class SkipsTx:
         if job_kind is not None:
             q = q.where(_S.job_kind == job_kind)
         q = q.order_by(_S.last_seen.desc(), _S.task_id).limit(limit)
-        return [SkippedItem(r.project_id, r.task_id, r.job_kind, r.reason, r.first_seen,
-                            r.last_seen, r.count) for r in self.conn.execute(q)]
+        # the columns are SkippedItem's fields (r.count would name the tuple's count() method)
+        return [SkippedItem(**r._asdict()) for r in self.conn.execute(q)]
 
     def skip_summary(self, project_id: int | None = None, *, reasons: int = 10,
                      examples: int = 5) -> SkipSummary:
