@@ -130,13 +130,16 @@ class Page:
 
 
 class Chromium:
-    def __init__(self, exe: str | None = None, *, startup_timeout: float = 30.0) -> None:
+    def __init__(self, exe: str | None = None, *, startup_timeout: float = 30.0,
+                 flags: list[str] | None = None) -> None:
+        """``flags`` replace :data:`FLAGS` (e.g. FLAGS plus ``--host-resolver-rules``)."""
         exe = exe or chromium_path()
         if not exe:
             raise FileNotFoundError("chromium not found: `apt-get install -y chromium` "
                                     "(or set LABELLOOP_CHROMIUM)")
         self.profile = Path(tempfile.mkdtemp(prefix="labelloop-chromium-"))
-        self.proc = subprocess.Popen([exe, *FLAGS, f"--user-data-dir={self.profile}",
+        self.proc = subprocess.Popen([exe, *(FLAGS if flags is None else flags),
+                                      f"--user-data-dir={self.profile}",
                                       "about:blank"], stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
         port_file = self.profile / "DevToolsActivePort"
