@@ -3,7 +3,8 @@
 Measures score items and pick nothing (:mod:`.uncertainty`, :mod:`.committee`,
 :mod:`.diversity`); :func:`select_top` is the one generic step from scores to a batch;
 strategies (:mod:`.strategies`) combine them behind one signature; :func:`rank_pool` orders the
-whole pool for Label Studio's queue. Indices are always positions in the arrays passed in.
+whole pool for Label Studio's queue; :mod:`.spans` does the same for span (NER) tasks
+(:func:`rank_span_pool`). Indices are always positions in the arrays passed in.
 """
 
 from labelloop.selection.cold_start import ColdStartOptions, cold_start_batch, needs_cold_start
@@ -27,6 +28,15 @@ from labelloop.selection.errors import (
 )
 from labelloop.selection.ranking import Ranking, rank_pool
 from labelloop.selection.select import order_by_score, select_top
+from labelloop.selection.spans import (
+    SPAN_STRATEGY_NAMES,
+    SpanSelectionOptions,
+    SpanStrategyName,
+    llm_span_proxy,
+    needs_span_cold_start,
+    rank_span_pool,
+    span_disagreement,
+)
 from labelloop.selection.strategies import (
     STRATEGIES,
     STRATEGY_NAMES,
@@ -42,11 +52,13 @@ from labelloop.selection.uncertainty import (
 )
 
 __all__ = [
-    "STRATEGIES", "STRATEGY_NAMES", "ColdStartOptions", "InvalidArgumentType", "InvalidBatchSize",
-    "InvalidEmbeddings", "InvalidIndices", "InvalidProbabilities", "InvalidWeights", "PoolData",
-    "Ranking", "SelectionInputError", "StrategyName", "StrategyOptions", "UncertaintyMethod",
-    "agreement_weight", "cold_start_batch", "consensus", "get_strategy", "js_divergence",
-    "k_center_greedy", "kmeans_representatives", "llm_lead", "member_weight",
-    "multilabel_uncertainty_scores", "needs_cold_start", "order_by_score", "rank_pool",
-    "select_top", "uncertainty_scores", "vote_entropy",
+    "SPAN_STRATEGY_NAMES", "STRATEGIES", "STRATEGY_NAMES", "ColdStartOptions", "InvalidArgumentType",
+    "InvalidBatchSize", "InvalidEmbeddings", "InvalidIndices", "InvalidProbabilities",
+    "InvalidWeights", "PoolData", "Ranking", "SelectionInputError", "SpanSelectionOptions",
+    "SpanStrategyName", "StrategyName", "StrategyOptions", "UncertaintyMethod", "agreement_weight",
+    "cold_start_batch", "consensus", "get_strategy", "js_divergence", "k_center_greedy",
+    "kmeans_representatives", "llm_lead", "llm_span_proxy", "member_weight",
+    "multilabel_uncertainty_scores", "needs_cold_start", "needs_span_cold_start",
+    "order_by_score", "rank_pool", "rank_span_pool", "select_top", "span_disagreement",
+    "uncertainty_scores", "vote_entropy",
 ]
