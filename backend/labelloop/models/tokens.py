@@ -1,0 +1,168 @@
+"""The local NER model: a token tagger trained on human spans, retrained on every round.
+
+:func:`fit_token_model` turns texts and their spans into BIO tags on
+:func:`~labelloop.models.token_text.tokenize`'s tokens (code-point offsets), fits a tagger and
+returns a :class:`TokenModel`, whose ``predict`` gives one :class:`TokenPrediction` per text.
+Kinds:
+
+* ``"crf"`` — a linear-chain CRF on hand-made token features
+  (:mod:`labelloop.models.token_crf`); exact marginals and sequence probability.
+
+Whatever the kind, a prediction reads the same way:
+
+* **spans**: the decoded tags read back as spans (token edges), sorted, always valid on their
+  text (checked with :func:`~labelloop.labelconfig.spans.validate_spans`);
+* **scores**: per span, the smallest probability the tagger gives one of its tags (an upper
+  bound of the probability of the span as a whole);
+* **uncertainty**: ``1 - exp(MNLP)``, where MNLP is the log-probability of the decoded tag
+  sequence divided by the number of tokens (so ``exp(MNLP)`` is the per-token geometric mean
+  probability); in ``[0, 1]``, higher is less sure; 0.0 for a text without tokens.
+
+A training set with no span at all teaches nothing: the model predicts no span and an
+uncertainty of 1.0 for every text with tokens (every text is equally unknown).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+import numpy as np
+
+from labelloop.errors import InvalidInput
+from labelloop.labelconfig.spans import Span, validate_spans
+from labelloop.models.logistic import InvalidTrainingData
+from labelloop.models.token_crf import CrfTagger, decode_crf, fit_crf
+from labelloop.models.token_text import Token, bio_to_spans, spans_to_bio, token_texts, tokenize
+
+TokenModelKind = Literal["crf"]
+TOKEN_MODEL_KINDS: tuple[TokenModelKind, ...] = ("crf",)
+DEFAULT_KIND: TokenModelKind = "crf"
+
+
+@dataclass(frozen=True)
+class TokenPrediction:
+    spans: tuple[Span, ...]  # sorted, code points, valid on the text
+    scores: tuple[float, ...]  # one confidence in [0, 1] per span
+    uncertainty: float  # task level, in [0, 1], higher = less sure; 0.0 for an empty text
+
+
+class TokenModel(Protocol):
+    @property
+    def labels(self) -> tuple[str, ...]: ...  # the config's span labels
+
+    def predict(self, texts: Sequence[str]) -> list[TokenPrediction]: ...
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """One text as a tagger decoded it: the tags, each tag's probability, log P(sequence)."""
+
+    tags: Sequence[str]
+    tag_probs: np.ndarray  # (n_tokens,) probability of each decoded tag
+    log_prob: float
+
+
+def build_prediction(text: str, tokens: Sequence[Token], decoded: Decoded, *,
+                     labels: Sequence[str]) -> TokenPrediction:
+    """The :class:`TokenPrediction` of one decoded text (see the module docstring)."""
+    if not tokens:
+        return TokenPrediction((), (), 0.0)
+    spans: list[Span] = []
+    scores: list[float] = []
+    starts = {t.start: k for k, t in enumerate(tokens)}
+    ends = {t.end: k for k, t in enumerate(tokens)}
+    for span in bio_to_spans(tokens, decoded.tags):
+        probs = decoded.tag_probs[starts[span.start]:ends[span.end] + 1]
+        spans.append(span)
+        scores.append(float(np.clip(probs.min(), 0.0, 1.0)))
+    validate_spans(text, spans, labels=labels)
+    mnlp = decoded.log_prob / len(tokens)
+    uncertainty = float(np.clip(1.0 - np.exp(mnlp), 0.0, 1.0))
+    return TokenPrediction(tuple(spans), tuple(scores), uncertainty)
+
+
+@dataclass(frozen=True)
+class NullTokenModel:
+    """What a training set without spans gives: no span, uncertainty 1.0 (0.0 without tokens)."""
+
+    labels: tuple[str, ...]
+
+    def predict(self, texts: Sequence[str]) -> list[TokenPrediction]:
+        return [TokenPrediction((), (), 1.0 if tokenize(t) else 0.0) for t in texts]
+
+
+@dataclass(frozen=True)
+class CrfTokenModel:
+    labels: tuple[str, ...]
+    tagger: CrfTagger
+
+    def predict(self, texts: Sequence[str]) -> list[TokenPrediction]:
+        toks = [tokenize(t) for t in texts]
+        decoded = decode_crf(self.tagger, [token_texts(t, k) for t, k in zip(texts, toks)])
+        index = {tag: j for j, tag in enumerate(self.tagger.tags)}
+        out: list[TokenPrediction] = []
+        for text, tokens, d in zip(texts, toks, decoded):
+            probs = np.array([d.marginals[i, index[tag]] for i, tag in enumerate(d.tags)])
+            out.append(build_prediction(text, tokens, Decoded(d.tags, probs, d.log_prob),
+                                        labels=self.labels))
+        return out
+
+
+@dataclass(frozen=True)
+class TrainingTags:
+    """The training set as the taggers see it."""
+
+    texts: list[str]
+    tokens: list[list[Token]]
+    tags: list[tuple[str, ...]]
+    snapped: int  # spans widened to token edges
+    dropped: int  # spans left out (overlapping an earlier one)
+
+
+def training_tags(texts: Sequence[str], spans: Sequence[Sequence[Span]], *,
+                  labels: Sequence[str]) -> TrainingTags:
+    """Check the training data and tag it (raises :class:`InvalidTrainingData`)."""
+    if isinstance(texts, str):
+        raise InvalidTrainingData("texts must be a sequence of strings, not one string")
+    if len(texts) != len(spans):
+        raise InvalidTrainingData(f"{len(texts)} texts but {len(spans)} span lists")
+    if not labels or len(set(labels)) != len(labels):
+        raise InvalidTrainingData(f"labels must be distinct and not empty, got {list(labels)}")
+    tokens: list[list[Token]] = []
+    tags: list[tuple[str, ...]] = []
+    snapped = dropped = 0
+    for n, (text, found) in enumerate(zip(texts, spans)):
+        if not isinstance(text, str):
+            raise InvalidTrainingData(f"text {n} is not a string")
+        try:
+            validate_spans(text, found, labels=labels)
+        except InvalidInput as exc:
+            raise InvalidTrainingData(f"text {n}: {exc}") from exc
+        tk = tokenize(text)
+        bio = spans_to_bio(tk, found)
+        tokens.append(tk)
+        tags.append(bio.tags)
+        snapped += bio.snapped
+        dropped += bio.dropped
+    return TrainingTags(list(texts), tokens, tags, snapped, dropped)
+
+
+def fit_token_model(texts: Sequence[str], spans: Sequence[Sequence[Span]], *,
+                    labels: Sequence[str], rng: np.random.Generator,
+                    kind: str = DEFAULT_KIND, embedder: object | None = None) -> TokenModel:
+    """A token model of ``kind`` fitted on ``texts`` and their human ``spans``.
+
+    ``labels``: the config's span labels (every span's label must be one). ``rng`` seeds what
+    is random in fitting (the CRF's L-BFGS is deterministic). ``embedder``: for kinds that
+    encode text (ignored by ``"crf"``).
+    """
+    if kind not in TOKEN_MODEL_KINDS:
+        raise InvalidTrainingData(f"kind must be one of {TOKEN_MODEL_KINDS}, got {kind!r}")
+    data = training_tags(texts, spans, labels=labels)
+    names = tuple(labels)
+    if not any(tag != "O" for tags in data.tags for tag in tags):
+        return NullTokenModel(names)
+    words = [token_texts(t, k) for t, k in zip(data.texts, data.tokens)]
+    return CrfTokenModel(names, fit_crf(words, data.tags))
