@@ -1,22 +1,29 @@
 """A project's tasks and human labels as arrays: the boundary between storage and the models.
 
 Task ids appear here and nowhere below: the models and strategies see positions in arrays.
-A task's human label is the majority of its non-cancelled annotations for the schema's control
-(ties: the most recent annotation wins); a skipped task (only cancelled annotations) counts as
+A task's human label is the one consensus rule of :mod:`labelloop.labelconfig.consensus`
+(per annotator their latest vote, ground truth first, plurality, ties to the label voted most
+recently), read through the label layer; a skipped task (only cancelled annotations) counts as
 reviewed but has no label, so it is neither trained on nor queued again.
+
+Every task type keeps its canonical labels (``labels``: a tuple of choices, a tuple of spans);
+the task types whose model trains on class rows also get them as ``y`` (one-hot / multi-hot,
+NaN rows where unlabeled). For the others (text spans) ``y`` has no columns.
 """
 
 from __future__ import annotations
 
-from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
-from labelloop.labelconfig.results import task_text
+from labelloop.labelconfig.consensus import human_label
+from labelloop.labelconfig.kinds import Label, label_row, task_text
 from labelloop.labelconfig.schema import LabelSchema
 from labelloop.storage.base import Tx
-from labelloop.storage.records import Annotation
+from labelloop.storage.records import Annotation, Task
 
 
 @dataclass(frozen=True)
@@ -24,13 +31,20 @@ class ProjectData:
     task_ids: np.ndarray  # (n,) Label Studio task ids, ascending
     texts: list[str]  # the text each task is about ("" when it has none)
     has_text: np.ndarray  # (n,) bool: tasks without text are never ranked
-    y: np.ndarray  # (n, k) float: one-hot / multi-hot human label; NaN rows = no label
+    y: np.ndarray  # (n, k) float: one-hot / multi-hot rows, NaN rows = no label; (n, 0): no rows
     reviewed: np.ndarray  # (n,) bool: a human labeled or skipped it
     annotations: int
+    labels: Sequence[Label | None] = ()  # the consensus label of each task (None: none)
+    ties: int = 0  # consensus labels that rest on the tie-break (the most recent vote)
 
-    @property
+    @cached_property
     def labeled(self) -> np.ndarray:
-        return ~np.isnan(self.y).any(axis=1)
+        """(n,) bool: the tasks with a consensus label."""
+        if len(self.labels) != len(self.task_ids):  # built from rows alone
+            return np.asarray(~np.isnan(self.y).any(axis=1)) if self.y.shape[1] else \
+                np.zeros(len(self.task_ids), dtype=bool)
+        return np.fromiter((lab is not None for lab in self.labels), dtype=bool,
+                           count=len(self.labels))
 
     @property
     def pool(self) -> np.ndarray:
@@ -45,61 +59,40 @@ class ProjectData:
         return out
 
 
-def choices_of(schema: LabelSchema, ann: Annotation) -> list[str] | None:
-    """The labels an annotation chose for the schema's control (None: it has none)."""
-    for region in ann.result or []:
-        if not isinstance(region, dict) or region.get("from_name") != schema.from_name:
-            continue
-        value = region.get("value")
-        chosen = value.get("choices") if isinstance(value, dict) else None
-        if isinstance(chosen, list):
-            known = [c for c in chosen if c in schema.labels]
-            return known or None
-    return None
-
-
-def human_label(schema: LabelSchema, anns: list[Annotation]) -> tuple[np.ndarray | None, bool]:
-    """(label vector or None, reviewed) from one task's annotations."""
-    k = len(schema.labels)
-    index = {lab: i for i, lab in enumerate(schema.labels)}
-    votes: list[tuple[str, ...]] = []
-    reviewed = False
-    for a in sorted(anns, key=lambda a: (a.ls_updated_at or "", a.id)):
-        reviewed = True
-        if a.was_cancelled:
-            continue
-        chosen = choices_of(schema, a)
-        if chosen:
-            votes.append(tuple(sorted(chosen)))
-    if not votes:
-        return None, reviewed
-    counts = Counter(votes)
-    best = max(counts.values())
-    winner = next(v for v in reversed(votes) if counts[v] == best)  # ties: most recent
-    vec = np.zeros(k)
-    for lab in winner:
-        vec[index[lab]] = 1.0
-    return vec, reviewed
-
-
-def load_project_data(tx: Tx, project_id: int, schema: LabelSchema) -> ProjectData:
-    tasks = sorted(tx.get_tasks(project_id), key=lambda t: t.id)
+def build_project_data(schema: LabelSchema, tasks: Iterable[Task],
+                       annotations: Iterable[Annotation]) -> ProjectData:
+    """The arrays of a project from its task and annotation records (pure)."""
+    ordered = sorted(tasks, key=lambda t: t.id)
     by_task: dict[int, list[Annotation]] = {}
-    anns = tx.get_annotations(project_id)
-    for a in anns:
+    n_anns = 0
+    for a in annotations:
+        n_anns += 1
         by_task.setdefault(a.task_id, []).append(a)
-    k = len(schema.labels)
-    y = np.full((len(tasks), k), np.nan)
-    reviewed = np.zeros(len(tasks), dtype=bool)
+    n = len(ordered)
+    rows: list[np.ndarray | None] = []
+    labels: list[Label | None] = []
+    reviewed = np.zeros(n, dtype=bool)
+    has_text = np.zeros(n, dtype=bool)
     texts: list[str] = []
-    has_text = np.zeros(len(tasks), dtype=bool)
-    for i, t in enumerate(tasks):
+    ties = 0
+    for i, t in enumerate(ordered):
         text = task_text(schema, t.data)
         texts.append(text or "")
         has_text[i] = bool(text and text.strip())
-        vec, rev = human_label(schema, by_task.get(t.id, []))
-        reviewed[i] = rev
-        if vec is not None:
-            y[i] = vec
-    return ProjectData(np.array([t.id for t in tasks], dtype=np.int64), texts, has_text, y,
-                       reviewed, len(anns))
+        found, reviewed[i] = human_label(schema, by_task.get(t.id, []), text=text)
+        label = found.label if found is not None else None
+        ties += int(found is not None and found.tie)
+        labels.append(label)
+        rows.append(None if label is None else label_row(schema, label))
+    k = len(schema.labels) if label_row(schema, ()) is not None else 0  # a kind without rows
+    y = np.full((n, k), np.nan)
+    if k:
+        for i, row in enumerate(rows):
+            if row is not None:
+                y[i] = row
+    return ProjectData(np.array([t.id for t in ordered], dtype=np.int64), texts, has_text, y,
+                       reviewed, n_anns, labels, ties)
+
+
+def load_project_data(tx: Tx, project_id: int, schema: LabelSchema) -> ProjectData:
+    return build_project_data(schema, tx.get_tasks(project_id), tx.get_annotations(project_id))
