@@ -1,0 +1,169 @@
+"""plan_retrain as a pure function: records in, a plan out (no storage, no Label Studio)."""
+
+from __future__ import annotations
+
+import numpy as np
+from tests.conftest import CONFIG
+
+from labelloop.labelconfig.kinds import validate_result
+from labelloop.labelconfig.prelabel import MachineLabel, from_labels
+from labelloop.labelconfig.schema import LabelSchema, parse_label_config
+from labelloop.loop.dataset import ProjectData, build_project_data
+from labelloop.loop.plan import plan_retrain, with_second_opinions
+from labelloop.loop.plan_types import PlanOptions, RetrainInputs
+from labelloop.storage.records import Annotation, Task
+
+SCHEMA = parse_label_config(CONFIG)
+CLASSES = SCHEMA.labels  # positive, negative, neutral
+N = 90
+
+
+def truth(tid: int) -> str:
+    return CLASSES[tid % 3]
+
+
+def embeddings(n: int = N) -> np.ndarray:
+    """Task ``i + 1``'s class gives its direction, plus seeded noise: separable."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(0, 0.3, (n, 8))
+    for i in range(n):
+        x[i, (i + 1) % 3] += 2.0
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+def vote(aid: int, tid: int, label: str, *, user: int = 1, at: str = "1") -> Annotation:
+    return Annotation(aid, tid, 1, user, [{"from_name": "sentiment", "to_name": "text",
+                                           "type": "choices", "value": {"choices": [label]}}],
+                      False, False, None, at)
+
+
+def project(labeled: range | list[int] = (), extra: list[Annotation] | None = None,
+            schema: LabelSchema = SCHEMA) -> ProjectData:
+    tasks = [Task(t, 1, {"text": f"task {t}"}, None, False) for t in range(1, N + 1)]
+    anns = [vote(t, t, truth(t)) for t in labeled] + (extra or [])
+    return build_project_data(schema, tasks, anns)
+
+
+def inputs(data: ProjectData, *, llm: list[MachineLabel | None] | None = None,
+           audit: list[int] | None = None, **kw: object) -> RetrainInputs:
+    n_labeled = int(data.labeled.sum())
+    return RetrainInputs(1, SCHEMA, data, embeddings(), PlanOptions(embedder="toy", **kw),
+                         (1, N, n_labeled), 1000.0, llm=llm or [],
+                         audit=np.array(audit or [], dtype=np.int64))
+
+
+def llm_labels(wrong: set[int] = frozenset(), score: float = 0.8,
+               labels: dict[int, list[str]] | None = None) -> list[MachineLabel | None]:
+    out: list[MachineLabel | None] = []
+    for tid in range(1, N + 1):
+        chosen = (labels or {}).get(tid) or [CLASSES[(tid + 1) % 3] if tid in wrong else truth(tid)]
+        out.append(from_labels(SCHEMA, chosen, source="llm", version="llm-x", score=score))
+    return out
+
+
+def test_cold_start_without_labels_ranks_everything_and_trains_nothing() -> None:
+    plan = plan_retrain(inputs(project()))
+    assert plan.lineage["strategy"] == "cold_start" and plan.lineage["n_labeled"] == 0
+    assert len(plan.queue) == N and {q.task_id for q in plan.queue} == set(range(1, N + 1))
+    head = [q for q in plan.queue[:20] if not q.audit]
+    assert {q.reason for q in head} == {"cold_start"}
+    assert {truth(q.task_id) for q in head[:9]} == set(CLASSES)  # a balanced seed set
+    assert plan.learned.model is None and plan.predictions == [] and plan.prelabels == {}
+    scores = [q.score for q in plan.queue]
+    assert scores == sorted(scores) and len(set(scores)) == N  # strictly increasing
+
+
+def test_cold_start_prelabels_come_from_the_llm() -> None:
+    plan = plan_retrain(inputs(project(), llm=llm_labels()))
+    assert len(plan.prelabels) == N
+    assert all(p.source == "llm" and p.score == 0.8 for p in plan.prelabels.values())
+    assert plan.prelabels[4].result[0]["value"] == {"choices": [truth(4)]}
+
+
+def test_active_phase_trains_ranks_the_pool_and_predicts_it() -> None:
+    plan = plan_retrain(inputs(project(range(1, 31))))
+    assert plan.lineage["strategy"] != "cold_start" and plan.lineage["n_labeled"] == 30
+    assert plan.lineage["cv_accuracy"] is not None and plan.lineage["cv_accuracy"] > 0.9
+    assert plan.lineage["model"]["n_train"] == 30  # type: ignore[index]
+    assert {q.task_id for q in plan.queue} == set(range(31, N + 1))
+    assert {q.reason for q in plan.queue} <= {"uncertainty", "disagreement", "audit", "rest"}
+    assert {p.task_id for p in plan.predictions} == set(range(31, N + 1))
+    for p in plan.predictions:
+        validate_result(SCHEMA, p.result)
+        assert set(p.extra["probas"]) == set(CLASSES)  # type: ignore[arg-type]
+    right = sum(p.result[0]["value"]["choices"] == [truth(p.task_id)] for p in plan.predictions)
+    assert right >= 55
+    assert all(p.source == "model" for p in plan.prelabels.values())  # no LLM: the model's
+
+
+def test_the_audit_share_is_drawn_from_the_pool_and_kept_until_reviewed() -> None:
+    plan = plan_retrain(inputs(project(range(1, 31))))
+    audited = [q.task_id for q in plan.queue if q.audit]
+    assert len(audited) == 3  # ceil(5 % of 60)
+    assert all(q.reason == "audit" for q in plan.queue if q.audit)
+    assert plan.lineage["audit"] == 3
+    # positions drawn by an earlier retrain stay drawn; a reviewed one leaves the sample
+    earlier = [5, 60, 70]  # positions of tasks 6 (labeled now), 61 and 71
+    again = plan_retrain(inputs(project(range(1, 31)), audit=earlier))
+    kept = {q.task_id for q in again.queue if q.audit}
+    assert {61, 71} <= kept and 6 not in kept and len(kept) == 3
+    none = plan_retrain(inputs(project(range(1, 31)), audit_fraction=0.0))
+    assert not any(q.audit for q in none.queue)
+
+
+def test_the_llm_prelabel_is_preferred_and_an_invalid_one_falls_back_to_the_model() -> None:
+    labels = {40: ["angry"], 41: ["positive", "negative"]}  # not in the config; two in single
+    plan = plan_retrain(inputs(project(range(1, 31)), llm=llm_labels({50}, 0.77, labels)))
+    p = plan.prelabels
+    assert p[50].source == "llm" and p[50].result[0]["value"]["choices"] == [CLASSES[51 % 3]]
+    assert p[50].score == 0.77 and plan.confidence[50] == 0.77
+    for tid in (40, 41):
+        assert p[tid].source == "model" and p[tid].result[0]["value"]["choices"] == [truth(tid)]
+        assert plan.confidence[tid] == p[tid].score != 0.77
+        validate_result(SCHEMA, p[tid].result)
+    # the stored model predictions stay the model's own, whatever the LLM said
+    model_50 = next(x for x in plan.predictions if x.task_id == 50)
+    assert model_50.result[0]["value"]["choices"] == [truth(50)]
+
+
+def test_only_the_head_gets_prelabels_but_every_task_a_confidence() -> None:
+    plan = plan_retrain(inputs(project(range(1, 31)), publish_head_size=10))
+    assert list(plan.prelabels) == [q.task_id for q in plan.queue[:10]]
+    assert set(plan.confidence) == set(range(1, N + 1))
+    assert all(plan.confidence[q.task_id] is not None for q in plan.queue)
+
+
+def test_a_consensus_tie_trains_on_the_latest_vote() -> None:
+    """Tasks 31-36: annotator 1 said the true class, annotator 2 later said another one. The
+    tie goes to annotator 2; the model trains on it (the class counts say so)."""
+    disputed = list(range(31, 37))
+    extra = [vote(100 + t, t, truth(t), user=1, at="1") for t in disputed] + \
+        [vote(200 + t, t, "neutral", user=2, at="2") for t in disputed]
+    data = project(range(1, 31), extra)
+    assert data.ties == sum(truth(t) != "neutral" for t in disputed) == 4
+    plan = plan_retrain(inputs(data))
+    assert plan.lineage["consensus_ties"] == 4 and plan.lineage["n_labeled"] == 36
+    counts = plan.lineage["model"]["class_counts"]  # type: ignore[index]
+    assert counts == {"positive": 10, "negative": 10, "neutral": 16}
+    assert not {q.task_id for q in plan.queue} & set(disputed)
+
+
+def test_the_plan_is_a_function_of_its_inputs() -> None:
+    data = project(range(1, 31))
+    before = (data.y.copy(), data.reviewed.copy())
+    a, b = plan_retrain(inputs(data)), plan_retrain(inputs(data))
+    assert a.queue == b.queue and a.lineage == b.lineage and a.confidence == b.confidence
+    assert np.array_equal(before[0], data.y, equal_nan=True)
+    assert np.array_equal(before[1], data.reviewed)
+
+
+def test_second_opinions_join_the_head_and_the_queue_is_scored_again() -> None:
+    plan = plan_retrain(inputs(project(range(1, 31), ), llm=llm_labels()))
+    got = with_second_opinions(plan, [3, 7])
+    assert [(q.task_id, q.reason) for q in got.queue[:2]] == [(3, "second_opinion"),
+                                                            (7, "second_opinion")]
+    assert [q.task_id for q in got.queue[2:]] == [q.task_id for q in plan.queue]
+    scores = [q.score for q in got.queue]
+    assert scores == sorted(scores) and len(set(scores)) == len(scores)
+    assert got.lineage["second_opinion"] == 2 and plan.lineage["second_opinion"] == 0
+    assert with_second_opinions(plan, []) is plan
