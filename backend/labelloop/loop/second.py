@@ -15,24 +15,27 @@ as no prediction. Neither stops the retrain.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Mapping
 
 import numpy as np
 
+from labelloop.labelconfig.kinds import Unusable, read_label
 from labelloop.labelconfig.schema import LabelSchema
 from labelloop.labelstudio.gateway import LabelStudioGateway
-from labelloop.loop.dataset import ProjectData, choices_of
+from labelloop.loop.dataset import ProjectData
 from labelloop.quality.double import second_annotation_positions
 from labelloop.settings import Settings
 from labelloop.skips import is_item_error, reason_of, record_skips
 from labelloop.storage.base import Storage
+from labelloop.storage.records import Annotation
+from labelloop.storage.records_llm import LlmLabel
 
 log = logging.getLogger(__name__)
 
 
 def reopen_for_second_opinion(storage: Storage, gateway: LabelStudioGateway, pid: int,
                               schema: LabelSchema, data: ProjectData, llm: np.ndarray | None,
-                              llm_labels: dict[int, Any], settings: Settings,
+                              llm_labels: Mapping[int, LlmLabel], settings: Settings,
                               rng: np.random.Generator) -> list[int]:
     """Ask Label Studio for second annotations; return every task id still waiting for one."""
     if settings.second_annotation_budget == 0 or schema.multiple:
@@ -43,26 +46,29 @@ def reopen_for_second_opinion(storage: Storage, gateway: LabelStudioGateway, pid
         asked = tx.second_annotation_requests(pid)
         before = tx.latest_predictions(pid, ids, source="model")
     annotators = {a.completed_by for a in anns if not a.was_cancelled}
-    per_task: dict[int, list] = {}
+    index = {c: i for i, c in enumerate(schema.labels)}
+    texts = dict(zip(ids, data.texts))
+    per_task: dict[int, list[tuple[Annotation, float]]] = {}  # usable votes, oldest first
     for a in sorted(anns, key=lambda a: (a.ls_updated_at or "", a.id)):
-        if not a.was_cancelled and choices_of(schema, a):
-            per_task.setdefault(a.task_id, []).append(a)
-    n_ann = np.array([len({a.completed_by for a in per_task.get(t, [])}) for t in ids])
+        if a.was_cancelled or a.deleted:
+            continue
+        first_label = _label_index(schema, index, a.result, text=texts.get(a.task_id))
+        if not np.isnan(first_label):
+            per_task.setdefault(a.task_id, []).append((a, first_label))
+    n_ann = np.array([len({a.completed_by for a, _ in per_task.get(t, [])}) for t in ids])
     waiting = [t for t in asked if t in set(ids) and n_ann[ids.index(t)] < 2]
     if len(annotators) < 2:
         return waiting
-    index = {c: i for i, c in enumerate(schema.labels)}
-    first = np.array([index[choices_of(schema, per_task[t][0])[0]] if t in per_task else np.nan
-                      for t in ids], dtype=float)
-    model = np.array([index.get(_first_choice(before[t].result) if t in before else None,
-                                np.nan) for t in ids], dtype=float)
+    first = np.array([per_task[t][0][1] if t in per_task else np.nan for t in ids],
+                     dtype=np.float64)
+    model = np.array([_label_index(schema, index, before[t].result, text=texts[t])
+                      if t in before else np.nan for t in ids], dtype=np.float64)
     llm_idx = np.full(len(ids), np.nan)
     conf = np.zeros(len(ids))
     if llm is not None:
         answered = ~np.isnan(llm).any(axis=1)
         llm_idx[answered] = np.argmax(llm[answered], axis=1)
-        conf = np.array([(llm_labels[t].confidence or 0.0) if t in llm_labels else 0.0
-                         for t in ids])
+        conf[:] = [(llm_labels[t].confidence or 0.0) if t in llm_labels else 0.0 for t in ids]
     chosen = second_annotation_positions(
         first, n_ann, llm_idx, model, llm_confidence=conf,
         requested=np.array([t in asked for t in ids]), budget=settings.second_annotation_budget,
@@ -87,10 +93,10 @@ def reopen_for_second_opinion(storage: Storage, gateway: LabelStudioGateway, pid
     return waiting + [t for t, _ in made]
 
 
-def _first_choice(result: object) -> str | None:
-    """The first label of a stored prediction's first region; None when it has none."""
-    region = result[0] if isinstance(result, list) and result else None
-    value = region.get("value") if isinstance(region, dict) else None
-    chosen = value.get("choices") if isinstance(value, dict) else None
-    first = chosen[0] if isinstance(chosen, list) and chosen else None
-    return first if isinstance(first, str) else None
+def _label_index(schema: LabelSchema, index: Mapping[str, int], result: object, *,
+                 text: str | None) -> float:
+    """The class index of a result's label for the schema's control, read through the label
+    layer (NaN: no usable label, e.g. another control's or an unknown choice)."""
+    label = read_label(schema, result, text=text)
+    first = label[0] if not isinstance(label, Unusable) and label else None
+    return float(index[first]) if isinstance(first, str) and first in index else np.nan
