@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 from fastapi.testclient import TestClient
+from tests.conftest import CONFIG, make_settings
+from tests.fakes.llm_server import FakeLLM
 
 from labelloop.jobs.types import JobKind, JobSpec, JobStatus
 from labelloop.jobs.worker import Worker
@@ -15,20 +17,18 @@ from labelloop.llm import LabelRequest
 from labelloop.loop.prelabel import handle_prelabel
 from labelloop.loop.resources import Resources
 from labelloop.storage.base import Storage
-from tests.conftest import CONFIG, make_settings
-from tests.fakes.llm_server import FakeLLM
 
 TEXTS = {f"review {i}: {w}": lab for i in range(12)
          for w, lab in [("loved it", "positive"), ("hated it", "negative")]}
 
 
 @pytest.fixture
-def llm():  # noqa: ANN201
+def llm():
     with FakeLLM(TEXTS, labels=["positive", "negative", "neutral"]) as server:
         yield server
 
 
-def llm_settings(tmp_path, llm, **kw):  # noqa: ANN001, ANN201
+def llm_settings(tmp_path, llm, **kw):
     return make_settings(tmp_path, openai_base_url=llm.url, openai_api_key="sk-test-123456",
                          llm_model="fake-model", **kw)
 
@@ -41,7 +41,7 @@ def seed(storage: Storage) -> list[int]:
     return list(range(1, len(TEXTS) + 1))
 
 
-def prelabel_worker(storage: Storage, s) -> Worker:  # noqa: ANN001
+def prelabel_worker(storage: Storage, s) -> Worker:
     return Worker(storage, s, {JobKind.PRELABEL: handle_prelabel},
                   gateways=GatewayProvider(s), resources=Resources(s))
 
@@ -54,7 +54,7 @@ def run_prelabel(storage: Storage, worker: Worker) -> int:
     return jid
 
 
-def test_prelabel_job_labels_every_task_once(storage, tmp_path, llm) -> None:  # noqa: ANN001
+def test_prelabel_job_labels_every_task_once(storage, tmp_path, llm) -> None:
     s = llm_settings(tmp_path, llm)
     ids = seed(storage)
     worker = prelabel_worker(storage, s)
@@ -74,7 +74,7 @@ def test_prelabel_job_labels_every_task_once(storage, tmp_path, llm) -> None:  #
 
 
 def test_prelabel_job_runs_in_chunks_and_reports_progress_while_labeling(
-        storage, tmp_path, llm, monkeypatch) -> None:  # noqa: ANN001
+        storage, tmp_path, llm, monkeypatch) -> None:
     from labelloop.jobs.context import JobContext
     from labelloop.loop import prelabel
 
@@ -83,7 +83,7 @@ def test_prelabel_job_runs_in_chunks_and_reports_progress_while_labeling(
     reported: list[dict] = []
     original = JobContext.progress
 
-    def progress(self, **info) -> None:  # noqa: ANN001, ANN003
+    def progress(self, **info) -> None:
         reported.append(info)
         original(self, **info)
 
@@ -105,7 +105,7 @@ def test_prelabel_job_runs_in_chunks_and_reports_progress_while_labeling(
 
 @pytest.mark.parametrize("failing", ["capability check", "labeling calls"])
 def test_a_prelabel_job_whose_calls_failed_is_retried_for_those_tasks_only(
-        storage, tmp_path, llm, failing) -> None:  # noqa: ANN001
+        storage, tmp_path, llm, failing) -> None:
     """An LLM call that fails after its retries (here: a 500, no retry) is not an answer: the
     task is not stored as done, the job fails retryably, and its next attempt asks again for
     those tasks only. When the endpoint's capability check is what failed, no task is done."""
@@ -140,7 +140,7 @@ def test_a_prelabel_job_whose_calls_failed_is_retried_for_those_tasks_only(
 
 
 def test_predict_calls_the_llm_for_unlabeled_tasks_and_stores_the_answers(
-        tmp_path, llm) -> None:  # noqa: ANN001
+        tmp_path, llm) -> None:
     from labelloop.api.app import Overrides, create_app
     s = llm_settings(tmp_path, llm)
     with TestClient(create_app(s, Overrides(start_worker=False))) as client:
@@ -158,25 +158,25 @@ def test_predict_calls_the_llm_for_unlabeled_tasks_and_stores_the_answers(
         assert again["results"] == res["results"] and llm.calls == calls  # stored: no call
 
 
-def test_predict_within_budget_answers_what_is_ready(tmp_path) -> None:  # noqa: ANN001
+def test_predict_within_budget_answers_what_is_ready(tmp_path) -> None:
     from labelloop.api.app import Overrides, create_app
     with FakeLLM(TEXTS, labels=["positive", "negative", "neutral"], latency_s=3.0) as slow:
         s = llm_settings(tmp_path, slow, predict_llm_budget_s=0.5, llm_max_retries=0)
         with TestClient(create_app(s, Overrides(start_worker=False))) as client:
             seed(client.app.state.services.storage)
-            tasks = [{"id": 1, "data": {"text": list(TEXTS)[0]}}]
+            tasks = [{"id": 1, "data": {"text": next(iter(TEXTS))}}]
             r = client.post("/predict", json={"tasks": tasks, "project": "1.1"})
     assert r.status_code == 200 and r.json()["results"] == [[]]
 
 
-def test_llm_answers_outside_the_label_set_never_reach_label_studio(tmp_path) -> None:  # noqa: ANN001
+def test_llm_answers_outside_the_label_set_never_reach_label_studio(tmp_path) -> None:
     from labelloop.api.app import Overrides, create_app
     with FakeLLM(TEXTS, labels=["positive", "negative", "neutral"]) as bad:
         bad.inject("outside", times=None)
         s = llm_settings(tmp_path, bad)
         with TestClient(create_app(s, Overrides(start_worker=False))) as client:
             seed(client.app.state.services.storage)
-            tasks = [{"id": 1, "data": {"text": list(TEXTS)[0]}}]
+            tasks = [{"id": 1, "data": {"text": next(iter(TEXTS))}}]
             res = client.post("/predict", json={"tasks": tasks, "project": "1.1"}).json()
             with client.app.state.services.storage.read() as tx:
                 stored = tx.get_llm_labels(1)

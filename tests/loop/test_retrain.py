@@ -6,6 +6,8 @@ import hashlib
 
 import numpy as np
 import pytest
+from tests.conftest import CONFIG, make_settings
+from tests.fakes.label_studio import FakeGateway
 
 from labelloop.jobs.types import JobKind, JobSpec, JobStatus
 from labelloop.jobs.worker import Worker
@@ -16,8 +18,6 @@ from labelloop.labelstudio.sync import resync_project
 from labelloop.loop.resources import Resources
 from labelloop.loop.retrain import handle_retrain
 from labelloop.storage.base import Storage
-from tests.conftest import CONFIG, make_settings
-from tests.fakes.label_studio import FakeGateway
 
 WORDS = {"positive": "great", "negative": "awful", "neutral": "plot"}
 
@@ -27,7 +27,7 @@ class ToyEmbedder:
 
     name, dim = "toy-embedder", 8
 
-    def encode(self, texts):  # noqa: ANN001, ANN201
+    def encode(self, texts):
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         for i, t in enumerate(texts):
             seed = int(hashlib.sha256(t.encode()).hexdigest()[:8], 16)
@@ -48,7 +48,7 @@ def project(storage: Storage, fake_ls: FakeGateway) -> FakeGateway:
     return fake_ls
 
 
-def run_retrain(storage: Storage, ls: FakeGateway, tmp_path, **kw):  # noqa: ANN001, ANN201
+def run_retrain(storage: Storage, ls: FakeGateway, tmp_path, **kw):
     s = make_settings(tmp_path, label_studio_url="http://ls", label_studio_api_key="k" * 10, **kw)
     worker = Worker(storage, s, {JobKind.RETRAIN: handle_retrain},
                     gateways=GatewayProvider(s, lambda *_: ls),
@@ -70,7 +70,7 @@ def label(ls: FakeGateway, storage: Storage, task_ids: list[int]) -> None:
     resync_project(storage, ls, 1)
 
 
-def test_cold_start_serves_a_balanced_seed_set(storage, project, tmp_path) -> None:  # noqa: ANN001
+def test_cold_start_serves_a_balanced_seed_set(storage, project, tmp_path) -> None:
     version, queue = run_retrain(storage, project, tmp_path)
     lineage = version.lineage
     assert lineage["strategy"] == "cold_start" and lineage["n_labeled"] == 0
@@ -85,7 +85,7 @@ def test_cold_start_serves_a_balanced_seed_set(storage, project, tmp_path) -> No
     assert all(p["result"] == [] for p in project.predictions)  # no model, no LLM yet
 
 
-def test_with_labels_it_trains_ranks_and_prelabels(storage, project, tmp_path) -> None:  # noqa: ANN001
+def test_with_labels_it_trains_ranks_and_prelabels(storage, project, tmp_path) -> None:
     label(project, storage, list(range(1, 31)))
     version, queue = run_retrain(storage, project, tmp_path)
     lineage = version.lineage
@@ -110,7 +110,7 @@ def test_with_labels_it_trains_ranks_and_prelabels(storage, project, tmp_path) -
 
 
 def test_retrain_twice_makes_a_new_version_and_cleans_nothing_itself(storage, project,
-                                                                     tmp_path) -> None:  # noqa: ANN001
+                                                                     tmp_path) -> None:
     first, _ = run_retrain(storage, project, tmp_path)
     label(project, storage, [1, 2, 3])
     second, queue = run_retrain(storage, project, tmp_path)
@@ -119,7 +119,7 @@ def test_retrain_twice_makes_a_new_version_and_cleans_nothing_itself(storage, pr
 
 
 def test_disputed_single_labels_go_back_to_a_second_annotator(storage, project,
-                                                              tmp_path) -> None:  # noqa: ANN001
+                                                              tmp_path) -> None:
     from labelloop.storage.records_llm import LlmLabel
 
     classes = list(WORDS)
@@ -149,7 +149,7 @@ def test_disputed_single_labels_go_back_to_a_second_annotator(storage, project,
 
 
 def test_model_predictions_of_labeled_tasks_are_the_ones_made_before_the_label(
-        storage, project, tmp_path) -> None:  # noqa: ANN001
+        storage, project, tmp_path) -> None:
     label(project, storage, list(range(1, 21)))
     first, _ = run_retrain(storage, project, tmp_path)
     label(project, storage, [21, 22])
@@ -166,7 +166,7 @@ def test_model_predictions_of_labeled_tasks_are_the_ones_made_before_the_label(
 
 
 def test_a_long_queue_publishes_its_head_then_the_same_rest_in_a_tail_job(
-        storage, project, tmp_path) -> None:  # noqa: ANN001
+        storage, project, tmp_path) -> None:
     """The tail's pre-labels, read back from storage, are the ones a one-go publish sends."""
     from labelloop.labelstudio.tail import handle_publish_tail
 
