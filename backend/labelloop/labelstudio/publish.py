@@ -6,7 +6,7 @@ lowest ``score`` first. So a publish is:
 
 1. bulk-import one prediction per ranked task under a new model version, with ``score`` (lower =
    label first) and the task's pre-label as ``result`` (validated against the config; an empty
-   result when there is none) - on the critical path only the head of the queue
+   result when there is none; spans checked against the task's text) - on the critical path only the head of the queue
    (``publish_head_size`` tasks, lowest scores first);
 2. PATCH ``project.model_version`` to that version (and ``sampling``, unless configured off) -
    the queue follows at once (Label Studio serves only tasks with a prediction of that version,
@@ -31,12 +31,15 @@ from labelloop.errors import InvalidInput, PermanentJobError, UnknownProject
 from labelloop.events.projects import schema_of
 from labelloop.jobs.context import JobContext
 from labelloop.jobs.types import JobKind, JobSpec, project_serial_key
-from labelloop.labelconfig.results import validate_result
+from labelloop.labelconfig.kinds import Region, validate_result
+from labelloop.labelconfig.schema import LabelSchema
 from labelloop.labelstudio.access import project_and_gateway
 from labelloop.labelstudio.gateway import LabelStudioGateway
-from labelloop.predict.service import llm_entry
+from labelloop.predict.prelabels import stored_prelabels as resolved_prelabels
+from labelloop.predict.prelabels import task_texts
 from labelloop.settings import Settings
 from labelloop.storage.base import Storage, Tx
+from labelloop.storage.records import Project
 from labelloop.storage.sql_queue import QueueEntry
 
 log = logging.getLogger(__name__)
@@ -87,32 +90,37 @@ def queue_order(tx: Tx, project_id: int, scores: Mapping[int, float]) -> tuple[l
     return order, len(scores) - len(order)
 
 
-def stored_prelabels(tx: Tx, project: Any, task_ids: list[int]) -> dict[int, list[dict]]:
-    """The pre-label Label Studio shows with each task: the LLM's label, else the newest stored
-    prediction (the local model's: the same rule as the retrain's in-memory one)."""
+def stored_prelabels(tx: Tx, project: Project, task_ids: list[int]) -> dict[int, list[Region]]:
+    """The pre-label Label Studio shows with each task, for every task type: the one rule
+    (:func:`labelloop.predict.prelabels.stored_prelabels`: the LLM's stored label, else the
+    newest stored prediction), built and validated against the config and the task's text."""
     schema = schema_of(project)
-    if schema is None:
+    if schema is None or not schema.supported:
         return {}
-    llm = tx.get_llm_labels(project.id, task_ids=task_ids)
-    model = tx.latest_predictions(project.id, task_ids)
-    out: dict[int, list[dict]] = {}
-    for tid in task_ids:
-        lab = llm.get(tid)
-        entry = llm_entry(schema, lab.labels, lab.confidence, lab.model_version) if lab else None
-        if entry:
-            out[tid] = entry["result"]
-        elif tid in model:
-            out[tid] = model[tid].result
-    return out
+    found = resolved_prelabels(tx, project.id, schema, task_ids)
+    return {tid: p.result for tid, p in found.items()}
 
 
-def predictions_for(project: Any, order: list[int], scores: Mapping[int, float], version: str,
-                    results: Mapping[int, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+def publish_texts(tx: Tx, project: Project, task_ids: list[int]) -> dict[int, str | None]:
+    """The texts the pre-labels of ``task_ids`` are checked against (spans need them)."""
+    schema = schema_of(project)
+    if schema is None or not schema.supported or schema.task_type != "text_spans":
+        return {}
+    return task_texts(tx, project.id, schema, task_ids)
+
+
+def predictions_for(project: Project, order: list[int], scores: Mapping[int, float],
+                    version: str, results: Mapping[int, list[Region]], *,
+                    texts: Mapping[int, str | None] | None = None) -> list[dict[str, Any]]:
+    """One prediction per task of ``order``: its score and its pre-label, validated against the
+    config and (for spans) the task's text in ``texts``; an invalid pre-label is dropped,
+    logged, and the task keeps its score with an empty result."""
     schema = schema_of(project)
     preds = []
     for tid in order:
         result = results.get(tid)
-        if result and (schema is None or not _valid(schema, result)):
+        if result and (schema is None or not _valid(schema, result, tid,
+                                                    (texts or {}).get(tid))):
             result = None
         preds.append({"task": tid, "result": result or [], "score": float(scores[tid]),
                       "model_version": version})
@@ -163,6 +171,7 @@ def publish_queue(storage: Storage, gateway: LabelStudioGateway, project_id: int
         head = order[:settings.publish_head_size] if settings.publish_head_size else order
         missing = [t for t in head if t not in (results or {})]
         found = stored_prelabels(tx, project, missing) if missing else {}
+        texts = publish_texts(tx, project, head)
     if version is None and head:  # taken and recorded before Label Studio sees any of it
         with storage.write() as tx:
             version = next_version(tx, project_id, settings.model_version_prefix)
@@ -172,7 +181,8 @@ def publish_queue(storage: Storage, gateway: LabelStudioGateway, project_id: int
         # Label Studio refuses (400) a model_version without predictions: nothing to switch to.
         log.info("project %s: nothing to publish (%d scores skipped)", project_id, skipped)
         return PublishReport(version, 0, 0, skipped, time.perf_counter() - started)
-    preds = predictions_for(project, head, scores, version, {**found, **(results or {})})
+    preds = predictions_for(project, head, scores, version, {**found, **(results or {})},
+                            texts=texts)
     n_stored = _import(gateway, project_id, preds, settings.publish_batch_size,
                        version=version, existing=existing)
     fields: dict[str, Any] = {"model_version": version}
@@ -192,11 +202,11 @@ def publish_queue(storage: Storage, gateway: LabelStudioGateway, project_id: int
     return report
 
 
-def _valid(schema: Any, result: list[dict[str, Any]]) -> bool:
+def _valid(schema: LabelSchema, result: list[Region], task_id: int, text: str | None) -> bool:
     try:
-        validate_result(schema, result)
+        validate_result(schema, result, text=text)
     except InvalidInput as exc:
-        log.warning("not publishing an invalid pre-label: %s", exc.message)
+        log.warning("task %s: not publishing an invalid pre-label: %s", task_id, exc.message)
         return False
     return True
 

@@ -13,8 +13,14 @@ import logging
 
 from labelloop.jobs.context import JobContext
 from labelloop.jobs.types import JobKind, JobStatus
-from labelloop.labelstudio.publish import (job_gateway, older_than_published, predictions_for,
-                                           queue_order, stored_prelabels)
+from labelloop.labelstudio.publish import (
+    job_gateway,
+    older_than_published,
+    predictions_for,
+    publish_texts,
+    queue_order,
+    stored_prelabels,
+)
 from labelloop.storage.base import Tx
 
 log = logging.getLogger(__name__)
@@ -80,7 +86,7 @@ def handle_publish_tail(ctx: JobContext) -> None:
         scores = {e.task_id: e.score for e in entries}
         order, _ = queue_order(tx, pid, scores)
         record = tx.get_model_version(pid, version) if version else None
-    if not version or not order:
+    if project is None or not version or not order:
         return
     # the publish that made the version current: a later publish of it imports its head anew
     published_at = record.published_at if record else None
@@ -100,11 +106,12 @@ def handle_publish_tail(ctx: JobContext) -> None:
             why = _newer_on_the_way(tx, pid, version)
             chunk = order[i:i + batch]
             results = stored_prelabels(tx, project, chunk)
+            texts = publish_texts(tx, project, chunk)
         if why:
             log.info("project %s: rest of %s left at %d of %d tasks: %s", pid, version, i,
                      len(order), why)
             return
-        preds = predictions_for(project, chunk, scores, version, results)
+        preds = predictions_for(project, chunk, scores, version, results, texts=texts)
         gateway.import_predictions(pid, preds)
         ctx.progress(step="publish_tail", version=version, published_at=published_at,
                      published=i + len(chunk), tasks=len(order))

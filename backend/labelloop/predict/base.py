@@ -8,16 +8,13 @@ what its jobs already computed; it never trains inside the request.
 
 from __future__ import annotations
 
-import logging
 from typing import Any, Protocol
 
-from labelloop.errors import InvalidInput
-from labelloop.labelconfig.results import validate_result
 from labelloop.labelconfig.schema import LabelSchema
+from labelloop.predict.prelabels import prelabel_entry, stored_prelabels
 from labelloop.storage.base import Storage
 from labelloop.storage.records import Project
 
-log = logging.getLogger(__name__)
 Entry = dict[str, Any] | list[Any]
 
 
@@ -28,7 +25,9 @@ class Predictor(Protocol):
 
 
 class StoredPredictor:
-    """Answers from predictions stored by labelloop's jobs (the newest per task)."""
+    """Answers from what labelloop's jobs stored: per task the one pre-label rule
+    (:mod:`labelloop.predict.prelabels`: the LLM's stored label, else the newest stored
+    prediction), built and validated against the config and the task's text."""
 
     def __init__(self, storage: Storage) -> None:
         self.storage = storage
@@ -38,22 +37,8 @@ class StoredPredictor:
         if schema is None or not schema.supported:
             return [[] for _ in task_ids]
         with self.storage.read() as tx:
-            stored = tx.latest_predictions(project.id, task_ids)
-        out: list[Entry] = []
-        for tid in task_ids:
-            p = stored.get(tid)
-            if p is None:
-                out.append([])
-                continue
-            try:
-                validate_result(schema, p.result)
-            except InvalidInput as exc:  # config changed since it was computed, say
-                log.warning("task %s: stored prediction %s is invalid now (%s); not sent",
-                            tid, p.model_version, exc.message)
-                out.append([])
-                continue
-            out.append({"result": p.result, "score": p.score, "model_version": p.model_version})
-        return out
+            found = stored_prelabels(tx, project.id, schema, task_ids)
+        return [prelabel_entry(found[tid]) if tid in found else [] for tid in task_ids]
 
     async def predict(self, project: Project, schema: LabelSchema | None,
                       task_ids: list[int]) -> list[Entry]:

@@ -1,13 +1,17 @@
 """The predictor the service uses: stored LLM labels, then the local model, then the LLM live.
 
-For each task, in order of preference:
-1. the newest stored LLM label (its region carries the LLM's confidence as ``score``);
+For each task, in order of preference (the one pre-label rule, :mod:`labelloop.predict.prelabels`,
+for every task type):
+1. the newest stored LLM label (its region carries the LLM's confidence as ``score``; for a span
+   project its stored spans, each region with its span's score);
 2. the newest stored local-model prediction (from the last retrain);
 3. when an LLM is configured, a live call for the tasks that have neither, all at once under the
    labeler's concurrency limit, within ``predict_llm_budget_s`` (Label Studio waits 100 s): what
    is answered in time is sent (and stored, so the next request is instant), the rest get "no
    prediction" and are labeled by the background pre-label job.
-Every result is validated against the labeling config before it leaves.
+Every result is built and validated against the labeling config and the task's text before it
+leaves (spans at Label Studio's offsets, :func:`labelloop.labelconfig.spans.to_ls_offsets`); an
+invalid one is dropped and logged.
 
 Once labelloop has published a queue for the project, every answer carries the version the
 project shows in Label Studio (:func:`published_answer_version`): Label Studio stores each
@@ -26,30 +30,18 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
-from labelloop.errors import InvalidInput
-from labelloop.labelconfig.results import choices_result, task_text
 from labelloop.labelconfig.schema import LabelSchema
 from labelloop.labelstudio.drift import created_by_labelloop
 from labelloop.llm import LabelOutcome, LabelRequest
 from labelloop.llm.pool import example_pool
 from labelloop.loop.resources import Resources
 from labelloop.predict.base import Entry, StoredPredictor
+from labelloop.predict.prelabels import outcome_label, prelabel_entry, resolve, task_texts
 from labelloop.settings import Settings
 from labelloop.storage.base import Storage
 from labelloop.storage.records import Project
 
 log = logging.getLogger(__name__)
-
-
-def llm_entry(schema: LabelSchema, labels: list[str] | None, confidence: float | None,
-              version: str) -> dict[str, Any] | None:
-    if not labels:
-        return None
-    try:
-        result = choices_result(schema, labels, score=confidence)
-    except InvalidInput:  # a label no longer in the config
-        return None
-    return {"result": result, "score": confidence, "model_version": version}
 
 
 def published_answer_version(project: Project, prefix: str) -> str | None:
@@ -73,23 +65,15 @@ class ServicePredictor:
                 live: bool) -> tuple[list[Entry], list[LabelRequest], Any]:
         """Stored answers; with ``live``, also the requests (and few-shot pool) for the LLM."""
         entries = self.stored.lookup(project, schema, task_ids)
+        if not live:
+            return entries, [], None
+        missing_ids = [tid for tid, e in zip(task_ids, entries) if not e]
+        if not missing_ids:
+            return entries, [], None
         with self.storage.read() as tx:
-            llm = tx.get_llm_labels(project.id, task_ids=task_ids)
-            for i, tid in enumerate(task_ids):
-                lab = llm.get(tid)
-                entry = llm_entry(schema, lab.labels, lab.confidence, lab.model_version) \
-                    if lab else None
-                if entry:
-                    entries[i] = entry
-            if not live:
-                return entries, [], None
-            missing_ids = [tid for tid, e in zip(task_ids, entries) if not e]
-            if not missing_ids:
-                return entries, [], None
-            tasks = {t.id: t for t in tx.get_tasks(project.id, ids=missing_ids)}
+            texts = task_texts(tx, project.id, schema, missing_ids)
             examples = example_pool(tx, project.id, schema)
-        missing = [LabelRequest(tid, text) for tid in missing_ids
-                   if tid in tasks and (text := task_text(schema, tasks[tid].data))]
+        missing = [LabelRequest(tid, text) for tid in missing_ids if (text := texts.get(tid))]
         return entries, missing, examples
 
     async def predict(self, project: Project, schema: LabelSchema | None,
@@ -138,8 +122,10 @@ class ServicePredictor:
         elif call.exception() is not None:
             log.warning("predict: LLM call failed: %s", call.exception())
         position = {tid: i for i, tid in enumerate(task_ids)}
+        texts = {r.task_id: r.text for r in missing}
         for tid, outcome in got.items():
-            entry = llm_entry(schema, outcome.labels, outcome.confidence, labeler.model_version)
-            if entry:
-                entries[position[tid]] = entry
+            machine = outcome_label(schema, outcome, version=labeler.version_for(schema))
+            found = resolve(schema, [machine], text=texts.get(tid), task_id=tid)
+            if found is not None:
+                entries[position[tid]] = prelabel_entry(found)
         return entries
