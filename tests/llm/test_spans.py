@@ -228,3 +228,44 @@ def test_few_shot_examples_are_human_spans_as_answer_json(fake_llm, make_labeler
                           {"text": "Oslo", "label": "Location"}]}
     assert f"Answer: {json.dumps(shown)}" in user
     assert user.index("Maria lives in Oslo.") < user.index(REPEATED)
+
+
+def test_self_consistency_with_seeded_calls_when_n_is_refused(fake_llm, make_labeler,
+                                                              ner) -> None:
+    server = spans_server(fake_llm, logprobs=False, n=False, confidence=0.6)
+    labeler = make_labeler(server, llm_samples=3)
+    labeler.label_many_sync(ner, items([EMPTY]))  # capabilities detected
+    before = len(server.requests)
+    o = checked(ner, labeler.label_many_sync(ner, items([REPEATED])), [REPEATED])[0]
+    sent = server.requests[before:]
+    assert len(sent) == 3 == o.usage.calls and all(r.get("n", 1) == 1 for r in sent)
+    assert len({r["seed"] for r in sent}) == 3  # three different samples, not one thrice
+    assert o.confidence_method in ("self_consistency", "unknown")
+    for s in o.spans or ():
+        assert s.score is not None and s.score * 3 == pytest.approx(round(s.score * 3))
+        assert s.score >= 0.5 and s.span in EXPECTED[REPEATED]
+
+
+def test_span_calls_are_costed_and_the_budget_stops_them(fake_llm, make_labeler, ner,
+                                                         llm_storage) -> None:
+    server = spans_server(fake_llm)
+    # every call costs about $0.1 at these prices (a span prompt is ~100 tokens); probes too
+    labeler = make_labeler(server, llm_prices={"fake-model": (1000.0, 1000.0)},
+                           llm_budget_usd=0.5, llm_concurrency=1)
+    outcomes = labeler.label_many_sync(ner, items())
+    done = [o for o in outcomes if o.spans is not None]
+    stopped = [o for o in outcomes if o.failure_kind == "over_budget"]
+    assert done and stopped and len(done) + len(stopped) == len(TEXTS)
+    for o in done:
+        expected = (o.usage.prompt_tokens + o.usage.completion_tokens) * 1e-3
+        assert o.usage.calls == 1 and expected > 0
+        assert o.usage.cost_usd == pytest.approx(expected)
+        assert o.span_list == EXPECTED[TEXTS[o.task_id]]
+    assert all(o.spans is None and "budget of $0.50 is spent" in o.failure for o in stopped)
+    with llm_storage.read() as tx:
+        usage = tx.llm_usage()
+    assert usage.cost_usd >= 0.5 and usage.cost_usd > sum(o.usage.cost_usd for o in done)
+    assert labeler.status().state == "over_budget"
+    calls = server.calls
+    labeler.label_many_sync(ner, [LabelRequest(99, REPEATED)])
+    assert server.calls == calls
