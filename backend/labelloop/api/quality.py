@@ -8,7 +8,7 @@ docs/quality.md.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request
 from starlette.concurrency import run_in_threadpool
@@ -34,7 +34,10 @@ def report_cache(request: Request) -> ReportCache:
 ReportCacheDep = Annotated[ReportCache, Depends(report_cache)]
 
 
-ReviewLimit = bounded_int(0, MAX_REVIEW_LIMIT, "review_limit")
+if TYPE_CHECKING:  # a pydantic-checked int at run time (``bounded_int``), an int to mypy
+    ReviewLimit = int
+else:
+    ReviewLimit = bounded_int(0, MAX_REVIEW_LIMIT, "review_limit")
 
 
 @router.get("/api/projects/{project_id}/quality",
@@ -42,6 +45,8 @@ ReviewLimit = bounded_int(0, MAX_REVIEW_LIMIT, "review_limit")
 async def get_quality(project_id: Annotated[Id, Path()], services: ServicesDep,
                       cache: ReportCacheDep,
                       review_limit: ReviewLimit = DEFAULT_REVIEW_LIMIT) -> dict[str, Any]:
-    """Agreement, LLM/model vs human, the audit estimate and the review list of a project."""
+    """Agreement, LLM/model vs human, the audit estimate and the review list of a project
+    (for a span project: span F1 between annotators, token kappa/alpha, and the LLM's and the
+    model's span precision/recall/F1 per label)."""
     return await run_in_threadpool(cache.report, services.storage, project_id,
                                    review_limit=review_limit)

@@ -15,6 +15,7 @@ them (none does today).
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -24,6 +25,8 @@ from typing import Any
 from labelloop.errors import UnknownProject
 from labelloop.quality.service import project_quality
 from labelloop.storage.base import Storage, Tx
+
+log = logging.getLogger(__name__)
 
 Fingerprint = tuple[Any, ...]
 
@@ -85,7 +88,8 @@ class ReportCache:
             try:
                 self._compute(storage, project_id, fp)
             except Exception:  # the next request computes (and reports) it again
-                pass
+                log.warning("project %s: background quality report failed", project_id,
+                            exc_info=True)
             finally:
                 with self._refresh_lock:
                     self._refreshing.discard(project_id)

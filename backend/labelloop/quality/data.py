@@ -2,16 +2,18 @@
 
 :func:`read_project_labels` reads, in one consistent transaction, the project's schema, its live
 (not deleted) tasks, their human annotations, the newest LLM label and the newest local-model
-prediction of each task, and the ids of the tasks ever drawn for the audit. Everything after this
+prediction of each task, the ids of the tasks ever drawn for the audit, and (span projects) the
+text of each human-labelled task. Everything after this
 is pure (:mod:`labelloop.quality.align` and the modules that use it).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from labelloop.errors import UnknownProject, UnsupportedConfig
 from labelloop.events.projects import schema_of
+from labelloop.labelconfig.kinds import task_text
 from labelloop.labelconfig.schema import LabelSchema
 from labelloop.storage.base import Tx
 from labelloop.storage.records import Annotation, Prediction
@@ -31,6 +33,8 @@ class ProjectLabels:
     llm: dict[int, LlmLabel]  # newest LLM label per live task
     model: dict[int, Prediction]  # newest local-model prediction per human-labelled task
     audit_ids: frozenset[int]  # tasks ever drawn for the audit (any queue version)
+    # the text of each human-labelled task (span projects only: spans are read against it)
+    texts: dict[int, str | None] = field(default_factory=dict)
 
 
 def read_project_labels(tx: Tx, project_id: int) -> ProjectLabels:
@@ -49,6 +53,10 @@ def read_project_labels(tx: Tx, project_id: int) -> ProjectLabels:
     labelled = sorted({a.task_id for a in annotations if not a.was_cancelled})
     llm = {k: v for k, v in tx.get_llm_labels(project_id).items() if k in alive}
     model = tx.latest_predictions(project_id, labelled, source=MODEL_SOURCE) if labelled else {}
+    texts: dict[int, str | None] = {}
+    if schema.task_type == "text_spans" and labelled:
+        texts = {t.id: task_text(schema, t.data) for t in tx.get_tasks(project_id, labelled)}
     return ProjectLabels(
         project_id=project_id, schema=schema, task_ids=tuple(live), annotations=annotations,
-        llm=llm, model=model, audit_ids=frozenset(tx.audit_task_ids(project_id) & alive))
+        llm=llm, model=model, audit_ids=frozenset(tx.audit_task_ids(project_id) & alive),
+        texts=texts)

@@ -28,6 +28,7 @@ from typing import Any, Literal
 import httpx
 import numpy as np
 from label_studio_sdk import LabelStudio
+from label_studio_sdk.core.request_options import RequestOptions
 from numpy.typing import ArrayLike
 
 from labelloop.errors import InvalidInput, LabelStudioUnavailable
@@ -137,7 +138,7 @@ def _call(sdk: LabelStudio, method: str, path: str, payload: dict[str, Any] | No
     where = f"Label Studio request_annotations: {method} /{path}"
     try:
         r = http.request(path, method=method, json=payload,
-                         request_options={"timeout_in_seconds": timeout})
+                         request_options=RequestOptions(timeout=timeout))
     except httpx.HTTPError as exc:
         raise LabelStudioUnavailable(f"{where}: {type(exc).__name__}: {exc}",
                                      detail={"call": "request_annotations"}) from exc

@@ -14,6 +14,12 @@ plain JSON (undefined numbers are ``None``):
 - ``audit``: the LLM's accuracy on the unreviewed tasks (:mod:`labelloop.quality.audit`);
 - ``review``: tasks whose first human label disagrees with both machines
   (:mod:`labelloop.quality.review`).
+
+A span (NER) project (``task_type == "text_spans"``) gets the span report instead
+(:mod:`labelloop.quality.spans`): ``agreement`` holds pairwise span F1 between annotators (exact
+and overlap), per label, and token-level Cohen's kappa and Krippendorff's alpha; ``llm`` and
+``model`` their span precision / recall / F1 against the human consensus, overall and per label;
+``audit`` is None and ``review`` empty (both are about single labels).
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from labelloop.quality.align import Aligned, align
 from labelloop.quality.audit import audit_estimate
 from labelloop.quality.data import ProjectLabels, read_project_labels
 from labelloop.quality.review import review_items
+from labelloop.quality.spans import span_quality
 from labelloop.storage.base import Storage
 
 DEFAULT_REVIEW_LIMIT = 50
@@ -55,18 +62,21 @@ def consensus_of(aligned: Aligned) -> np.ndarray:
 def quality_from_labels(data: ProjectLabels, *, review_limit: int | None = DEFAULT_REVIEW_LIMIT,
                         n_bins: int = 10) -> dict[str, Any]:
     """The quality report of one project's records (pure; see the module docstring)."""
+    if data.schema.task_type == "text_spans":
+        return jsonable(span_quality(data, review_limit=review_limit))
     a = align(data)
     consensus = consensus_of(a)
-    report = quality_report(
+    full = quality_report(
         a.matrix, labels=list(a.categories), annotators=list(a.annotators),
         models={"llm": a.llm, "model": a.model}, choice_matrices=a.choice_matrices,
         choices=list(a.choices) if a.multiple else None, n_bins=n_bins, consensus=consensus)
-    models = report.pop("models")
-    notes = report.pop("notes")
+    models, notes = full["models"], full["notes"]
+    report = {k: v for k, v in full.items() if k not in ("models", "notes")}
     total, items = review_items(a, consensus, limit=review_limit)
     llm_conf = a.llm.scores[~np.isnan(a.llm.scores)]
     return jsonable({
         "project": data.project_id,
+        "task_type": "text_classification",
         "labels": list(a.categories),
         "choices": list(a.choices),
         "multiple": a.multiple,
