@@ -2,6 +2,11 @@
 
 Gold labels play the annotator; each strategy's learning curve (accuracy and macro-F1 after
 every batch, mean ± std over seeds) is printed as a table, written as JSON and optionally drawn.
+
+Span (NER) data — rows ``{"text": ..., "spans": [{"start", "end", "label"}]}``, found by the
+``spans`` key of the first row or by ``--task spans`` — trains the token model instead and
+measures exact-match span-F1 on the test split (strategies: random, uncertainty,
+disagreement, diversity, default).
 """
 
 from __future__ import annotations
@@ -10,19 +15,28 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from labelloop.errors import LabelloopError
 
+if TYPE_CHECKING:
+    from labelloop.selection import SpanStrategyName, StrategyName
+    from labelloop.simulate import SimulationResult
+
+
+CLASS_DEFAULT: tuple[StrategyName, ...] = ("random", "uncertainty", "diversity", "committee", "default")
+SPAN_DEFAULT: tuple[SpanStrategyName, ...] = ("random", "uncertainty", "diversity", "default")
+
 
 def _strategies(value: str) -> tuple[str, ...]:
-    from labelloop.selection import STRATEGY_NAMES
+    from labelloop.selection import SPAN_STRATEGY_NAMES, STRATEGY_NAMES
 
+    known = dict.fromkeys([*STRATEGY_NAMES, *SPAN_STRATEGY_NAMES])
     names = tuple(s.strip() for s in value.split(",") if s.strip())
-    unknown = [s for s in names if s not in STRATEGY_NAMES]
+    unknown = [s for s in names if s not in known]
     if not names or unknown:
         raise argparse.ArgumentTypeError(
-            f"unknown strategies {unknown or value!r}; choose from {','.join(STRATEGY_NAMES)}")
+            f"unknown strategies {unknown or value!r}; choose from {','.join(known)}")
     return names
 
 
@@ -47,13 +61,19 @@ def register(subparsers: Any) -> None:
     p.add_argument("--data", required=True, type=Path, help="JSONL file, one labeled text a line")
     p.add_argument("--text-field", default="text")
     p.add_argument("--label-field", default="label")
+    p.add_argument("--task", choices=("auto", "choices", "spans"), default="auto",
+                   help="auto (default): span data when the first row has the spans field")
+    p.add_argument("--spans-field", default="spans", help="span data: the field of the spans")
+    p.add_argument("--token-model", choices=("crf", "lr"), default="crf",
+                   help="span data: the token model (default crf)")
     p.add_argument("--llm-base-url", help="OpenAI-compatible base URL: the LLM joins the "
                    "committee and the cold start (needs --llm-model)")
     p.add_argument("--llm-model")
     p.add_argument("--llm-api-key", help="API key for the LLM server, if it needs one")
-    p.add_argument("--strategies", type=_strategies,
-                   default=("random", "uncertainty", "diversity", "committee", "default"),
-                   help="comma-separated, from random,uncertainty,diversity,committee,default")
+    p.add_argument("--strategies", type=_strategies, default=None,
+                   help="comma-separated, from random,uncertainty,diversity,committee,default "
+                   f"(default: all); span data: from random,uncertainty,disagreement,diversity,"
+                   f"default (default: {','.join(SPAN_DEFAULT)})")
     p.add_argument("--batch-size", type=_batch, default=20, help="10-100 (default 20)")
     p.add_argument("--budget", type=_positive, default=400, help="labels to spend (default 400)")
     p.add_argument("--seeds", type=_positive, default=5, help="repetitions (default 5)")
@@ -78,26 +98,92 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from labelloop.simulate import is_span_file
+
+    spans = args.task == "spans" or (
+        args.task == "auto" and is_span_file(args.data, spans_field=args.spans_field))
+    return _run_spans(args) if spans else _run_choices(args)
+
+
+def _report(args: argparse.Namespace, result: SimulationResult, *, batch_size: int) -> int:
+    from labelloop.simulate import markdown_table, plot_curves, to_json
+
+    print(markdown_table(result))
+    doc = to_json(result, data=str(args.data))
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(doc, indent=2))
+    print(f"\nwrote {args.output}")
+    if args.plot:
+        plot_curves(result, args.plot, title=f"{args.data.name}: {result.n_train} train, "
+                    f"{result.n_test} test, batch {batch_size}")
+        print(f"wrote {args.plot}")
+    return 0
+
+
+def _run_spans(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from labelloop.embeddings import SentenceTransformerEmbedder
-    from labelloop.simulate import (
-        LlmSource,
-        SimulationConfig,
-        budget_points,
-        markdown_table,
-        plot_curves,
-        simulate_file,
-        to_json,
-    )
+    from labelloop.selection import SPAN_STRATEGY_NAMES
+    from labelloop.simulate import SpanSimulationConfig, budget_points, simulate_span_file
+
+    if args.llm_base_url or args.llm_model:
+        print("labelloop simulate: the LLM is not used on span data yet (run without --llm-*)",
+              file=sys.stderr)
+        return 2
+    names: tuple[SpanStrategyName, ...] = args.strategies or SPAN_DEFAULT
+    wrong = [s for s in names if s not in SPAN_STRATEGY_NAMES]
+    if wrong:
+        print(f"labelloop simulate: {wrong} not for span data; choose from "
+              f"{','.join(SPAN_STRATEGY_NAMES)}", file=sys.stderr)
+        return 2
+    config = SpanSimulationConfig(strategies=names,
+                                  batch_size=args.batch_size, budget=args.budget,
+                                  seeds=args.seeds, kind=args.token_model)
+    steps = len(config.strategies) * config.seeds * len(budget_points(config.batch_size,
+                                                                      config.budget))
+    embed_bar = tqdm(desc="embedding (new texts)", unit="text", disable=args.no_progress)
+    loop_bar = tqdm(total=steps, desc="simulating", unit="batch", disable=args.no_progress)
+
+    def embedded(n: int) -> None:
+        embed_bar.update(n)
+
+    def step() -> None:
+        loop_bar.update()
+
+    try:
+        _, result = simulate_span_file(
+            args.data, config=config, text_field=args.text_field, spans_field=args.spans_field,
+            test_fraction=args.test_fraction,
+            embedder=SentenceTransformerEmbedder(torch_threads=args.torch_threads),
+            cache_dir=None if args.no_cache else args.cache_dir,
+            embed_progress=embedded, step=step)
+    finally:
+        embed_bar.close()
+        loop_bar.close()
+    return _report(args, result, batch_size=config.batch_size)
+
+
+def _run_choices(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from labelloop.embeddings import SentenceTransformerEmbedder
+    from labelloop.selection import STRATEGY_NAMES
+    from labelloop.simulate import LlmSource, SimulationConfig, budget_points, simulate_file
 
     if bool(args.llm_base_url) != bool(args.llm_model):
         print("labelloop simulate: --llm-base-url and --llm-model go together", file=sys.stderr)
         return 2
     llm = LlmSource(args.llm_base_url, args.llm_model, args.llm_api_key) \
         if args.llm_base_url else None
-    config = SimulationConfig(strategies=args.strategies, batch_size=args.batch_size,
-                              budget=args.budget, seeds=args.seeds)
+    names: tuple[StrategyName, ...] = args.strategies or CLASS_DEFAULT
+    wrong = [s for s in names if s not in STRATEGY_NAMES]
+    if wrong:
+        print(f"labelloop simulate: {wrong} only for span data; choose from "
+              f"{','.join(STRATEGY_NAMES)}", file=sys.stderr)
+        return 2
+    config = SimulationConfig(strategies=names,
+                              batch_size=args.batch_size, budget=args.budget, seeds=args.seeds)
     quiet = args.no_progress
     embed_bar = tqdm(desc="embedding (new texts)", unit="text", disable=quiet)
     steps = len(config.strategies) * config.seeds * len(budget_points(config.batch_size,
@@ -106,23 +192,21 @@ def _run(args: argparse.Namespace) -> int:
     if llm is None:
         print("no LLM given: the committee strategy falls back to the local model alone",
               file=sys.stderr)
+
+    def embedded(n: int) -> None:
+        embed_bar.update(n)
+
+    def step() -> None:
+        loop_bar.update()
+
     try:
         _, result = simulate_file(
             args.data, config=config, text_field=args.text_field, label_field=args.label_field,
             test_fraction=args.test_fraction,
             embedder=SentenceTransformerEmbedder(torch_threads=args.torch_threads),
             cache_dir=None if args.no_cache else args.cache_dir, llm=llm,
-            embed_progress=embed_bar.update, step=loop_bar.update)
+            embed_progress=embedded, step=step)
     finally:
         embed_bar.close()
         loop_bar.close()
-    print(markdown_table(result))
-    doc = to_json(result, data=str(args.data))
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(doc, indent=2))
-    print(f"\nwrote {args.output}")
-    if args.plot:
-        plot_curves(result, args.plot, title=f"{args.data.name}: {result.n_train} train, "
-                    f"{result.n_test} test, batch {config.batch_size}")
-        print(f"wrote {args.plot}")
-    return 0
+    return _report(args, result, batch_size=config.batch_size)

@@ -2,7 +2,8 @@
 
 :func:`run_simulation` works on arrays (embeddings, gold labels, optional LLM distributions);
 :func:`simulate_file` adds reading JSONL, embedding through a disk cache and calling the LLM;
-:mod:`.report` turns a result into JSON, a markdown table and a plot.
+:mod:`.report` turns a result into JSON, a markdown table and a plot. Span (NER) data:
+:func:`simulate_span_file` and :mod:`.span_engine` (the token model, span-F1).
 """
 
 from labelloop.simulate.data import LabeledData, load_jsonl, train_test_split
@@ -10,16 +11,30 @@ from labelloop.simulate.engine import (
     Curve,
     SimulationConfig,
     SimulationResult,
+    SpanSimulationConfig,
     budget_points,
     run_loop,
     run_simulation,
 )
-from labelloop.simulate.pipeline import LlmSource, embed_texts, simulate_file
+from labelloop.simulate.pipeline import (
+    LlmSource,
+    embed_texts,
+    simulate_file,
+    simulate_span_file,
+)
 from labelloop.simulate.report import markdown_table, plot_curves, to_json
+from labelloop.simulate.span_data import (
+    SpanData,
+    is_span_file,
+    load_span_jsonl,
+    span_train_test_split,
+)
 from labelloop.simulate.synthetic import noisy_llm_distributions
 
 __all__ = [
-    "Curve", "LabeledData", "LlmSource", "SimulationConfig", "SimulationResult",
-    "budget_points", "embed_texts", "load_jsonl", "markdown_table", "noisy_llm_distributions",
-    "plot_curves", "run_loop", "run_simulation", "simulate_file", "to_json", "train_test_split",
+    "Curve", "LabeledData", "LlmSource", "SimulationConfig", "SimulationResult", "SpanData",
+    "SpanSimulationConfig", "budget_points", "embed_texts", "is_span_file", "load_jsonl",
+    "load_span_jsonl", "markdown_table", "noisy_llm_distributions", "plot_curves", "run_loop",
+    "run_simulation", "simulate_file", "simulate_span_file", "span_train_test_split", "to_json",
+    "train_test_split",
 ]

@@ -9,12 +9,17 @@ budget is spent. Everything works on arrays: embeddings are computed once by the
 member and the cold-start proxy; its weight follows its agreement with the labels gathered so
 far (:func:`~labelloop.selection.committee.agreement_weight`). Without it, the committee
 strategy is the local model alone — the result says so in ``notes``.
+
+Span (NER) data runs through :mod:`.span_engine` with a :class:`SpanSimulationConfig` and gives
+the same :class:`SimulationResult` (``task="spans"``): its curves carry ``span_f1`` (exact-match
+micro span-F1 on the test split), and the labels-to-target figure is measured on it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 
@@ -25,6 +30,8 @@ from labelloop.selection import (
     STRATEGY_NAMES,
     ColdStartOptions,
     PoolData,
+    SpanSelectionOptions,
+    SpanStrategyName,
     StrategyName,
     StrategyOptions,
     llm_lead,
@@ -44,14 +51,42 @@ class SimulationConfig:
     cold_start: ColdStartOptions = field(default_factory=ColdStartOptions)
 
 
+TaskKind = Literal["choices", "spans"]
+
+
+@dataclass(frozen=True)
+class SpanSimulationConfig:
+    """The loop on span data: ``kind`` is the token model's (``models.tokens``); cold start
+    lasts while fewer than ``min_labeled_with_spans`` labeled sentences hold an entity."""
+
+    strategies: tuple[SpanStrategyName, ...] = ("random", "uncertainty", "diversity", "default")
+    batch_size: int = 20
+    budget: int = 400
+    seeds: int = 5
+    kind: str = "crf"
+    options: SpanSelectionOptions = field(default_factory=SpanSelectionOptions)
+    min_labeled_with_spans: int = 5
+
+
 @dataclass
 class Curve:
+    """Per seed, per budget point. On span data ``accuracy`` is the token (BIO tag) accuracy,
+    ``macro_f1`` the mean per-label span-F1 over the test split's labels, ``span_f1`` the
+    exact-match micro span-F1; ``invalid_spans`` counts predicted spans that failed validation
+    (over every prediction the loop made: pool and test)."""
+
     labels: list[int]
-    accuracy: list[list[float]] = field(default_factory=list)  # per seed, per budget point
+    accuracy: list[list[float]] = field(default_factory=list)
     macro_f1: list[list[float]] = field(default_factory=list)
+    span_f1: list[list[float]] = field(default_factory=list)
+    invalid_spans: int = 0
+    picked: list[list[int]] = field(default_factory=list)  # span data: per seed, in label order
 
     def mean_accuracy(self) -> np.ndarray:
         return np.asarray(self.accuracy).mean(axis=0)
+
+    def mean_span_f1(self) -> np.ndarray:
+        return np.asarray(self.span_f1).mean(axis=0)
 
 
 @dataclass
@@ -59,19 +94,39 @@ class SimulationResult:
     n_train: int
     n_test: int
     labels: list[str]
-    config: SimulationConfig
+    config: SimulationConfig | SpanSimulationConfig
     full_pool_accuracy: float
     full_pool_macro_f1: float
     curves: dict[str, Curve]
     llm_train_accuracy: float | None = None
     notes: list[str] = field(default_factory=list)
+    task: TaskKind = "choices"
+    full_pool_span_f1: float | None = None
+
+    @property
+    def target_metric(self) -> str:
+        """What labels-to-target is measured on: span-F1 on span data, else accuracy."""
+        return "span_f1" if self.task == "spans" else "accuracy"
+
+    def full_pool_target(self) -> float:
+        if self.task == "spans" and self.full_pool_span_f1 is not None:
+            return self.full_pool_span_f1
+        return self.full_pool_accuracy
+
+    def mean_curve(self, strategy: str) -> np.ndarray:
+        """The strategy's mean (over seeds) of :attr:`target_metric` per budget point."""
+        curve = self.curves[strategy]
+        return curve.mean_span_f1() if self.task == "spans" else curve.mean_accuracy()
+
+    def labels_to_reach(self, strategy: str, value: float) -> int | None:
+        """The first budget point where the strategy's mean target metric is >= ``value``."""
+        hit = np.flatnonzero(self.mean_curve(strategy) >= value)
+        return int(self.curves[strategy].labels[hit[0]]) if hit.size else None
 
     def labels_to_target(self, strategy: str, *, fraction: float = 0.95) -> int | None:
-        """Labels the strategy needs before its mean accuracy reaches ``fraction`` of the
-        full-pool model's accuracy (None: not within the budget)."""
-        curve = self.curves[strategy]
-        hit = np.flatnonzero(curve.mean_accuracy() >= fraction * self.full_pool_accuracy)
-        return int(curve.labels[hit[0]]) if hit.size else None
+        """Labels the strategy needs before its mean accuracy (span-F1 on span data) reaches
+        ``fraction`` of the full-pool model's (None: not within the budget)."""
+        return self.labels_to_reach(strategy, fraction * self.full_pool_target())
 
 
 def budget_points(batch_size: int, budget: int) -> list[int]:

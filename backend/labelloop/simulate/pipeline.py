@@ -1,5 +1,6 @@
 """From a JSONL file to a :class:`SimulationResult`: embed (through an on-disk cache), ask the
-LLM if one is given, split, and run the loop. The CLI is a thin layer over :func:`simulate_file`.
+LLM if one is given, split, and run the loop. The CLI is a thin layer over :func:`simulate_file`
+(class labels) and :func:`simulate_span_file` (span data).
 """
 
 from __future__ import annotations
@@ -13,7 +14,13 @@ import numpy as np
 from labelloop.embeddings import Embedder, SentenceTransformerEmbedder, embed_cached
 from labelloop.errors import LabelloopError
 from labelloop.simulate.data import LabeledData, load_jsonl, train_test_split
-from labelloop.simulate.engine import SimulationConfig, SimulationResult, run_simulation
+from labelloop.simulate.engine import (
+    SimulationConfig,
+    SimulationResult,
+    SpanSimulationConfig,
+    run_simulation,
+)
+from labelloop.simulate.span_data import SpanData, load_span_jsonl, span_train_test_split
 
 
 class LlmUnavailable(LabelloopError):
@@ -51,7 +58,7 @@ def embed_texts(texts: Sequence[str], *, embedder: Embedder, cache_dir: Path | N
 def llm_distributions(texts: Sequence[str], labels: Sequence[str], llm: LlmSource) -> np.ndarray:
     """The LLM's label distribution per text ``(n, n_labels)``, NaN rows where it failed."""
     try:
-        from labelloop.llm import label_texts_sync  # type: ignore[attr-defined]
+        from labelloop.llm import label_texts_sync
     except ImportError as exc:
         raise LlmUnavailable("this build has no labelloop.llm.label_texts_sync yet") from exc
     out = np.asarray(label_texts_sync(list(texts), list(labels), base_url=llm.base_url,
@@ -79,4 +86,28 @@ def simulate_file(path: str | Path, *, config: SimulationConfig, text_field: str
         llm_probas = llm_distributions([data.texts[i] for i in train], data.labels, llm)
     result = run_simulation(x[train], data.y[train], x[test], data.y[test], labels=data.labels,
                             config=config, llm_probas=llm_probas, step=step)
+    return data, result
+
+
+def simulate_span_file(path: str | Path, *, config: SpanSimulationConfig,
+                       text_field: str = "text", spans_field: str = "spans",
+                       test_fraction: float = 0.2, split_seed: int = 0,
+                       embedder: Embedder | None = None, cache_dir: Path | None = None,
+                       embed_progress: Callable[[int], None] | None = None,
+                       step: Callable[[], None] | None = None,
+                       ) -> tuple[SpanData, SimulationResult]:
+    """:func:`simulate_file` for span data (``{"text", "spans": [...]}`` rows): sentence
+    embeddings for diversity and cold start, the token model of ``config.kind`` per round."""
+    from labelloop.simulate.span_engine import run_span_simulation
+
+    data = load_span_jsonl(path, text_field=text_field, spans_field=spans_field)
+    train, test = span_train_test_split(data, test_fraction=test_fraction, seed=split_seed)
+    emb = embedder if embedder is not None else SentenceTransformerEmbedder()
+    tr, te = train.tolist(), test.tolist()
+    x = embed_texts([data.texts[i] for i in tr], embedder=emb, cache_dir=cache_dir,
+                    progress=embed_progress)
+    result = run_span_simulation(
+        [data.texts[i] for i in tr], [data.spans[i] for i in tr],
+        [data.texts[i] for i in te], [data.spans[i] for i in te], x, labels=data.labels,
+        config=config, embedder=emb if config.kind != "crf" else None, step=step)
     return data, result

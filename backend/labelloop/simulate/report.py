@@ -1,4 +1,9 @@
-"""Presenting a simulation: the JSON document, a markdown table and the learning curves."""
+"""Presenting a simulation: the JSON document, a markdown table and the learning curves.
+
+On span data (``result.task == "spans"``) the same keys are kept and each strategy adds
+``span_f1`` (per seed, per budget point) and ``invalid_spans``; ``labels_to_95pct`` and
+``ratio_to_random`` are measured on span-F1, and the table and plot show span-F1.
+"""
 
 from __future__ import annotations
 
@@ -37,6 +42,10 @@ def to_json(result: SimulationResult, *, data: str, extra: dict[str, Any] | None
             "ratio_to_random": _ratio(result, name),
             "mean_accuracy_auc": area_under_curve(result, name),
         }
+        if result.task == "spans":
+            strategies[name]["span_f1"] = curve.span_f1
+            strategies[name]["mean_span_f1_auc"] = float(curve.mean_span_f1().mean())
+            strategies[name]["invalid_spans"] = curve.invalid_spans
     cfg = result.config
     doc: dict[str, Any] = {
         "data": data,
@@ -54,6 +63,12 @@ def to_json(result: SimulationResult, *, data: str, extra: dict[str, Any] | None
         "committee_fallback": any("committee" in n for n in result.notes),
         "notes": result.notes,
     }
+    if result.task == "spans":
+        doc["task"] = "spans"
+        doc["full_pool_span_f1"] = result.full_pool_span_f1
+        doc["invalid_spans"] = sum(c.invalid_spans for c in result.curves.values())
+        if result.llm_train_accuracy is not None:
+            doc["llm"] = {"train_span_f1": result.llm_train_accuracy}
     doc.update(extra or {})
     return doc
 
@@ -62,9 +77,49 @@ def _pm(values: np.ndarray) -> str:
     return f"{values.mean():.3f} ± {values.std():.3f}"
 
 
+def span_markdown_table(result: SimulationResult) -> str:
+    """Span data: span-F1 (mean ± std over seeds) per budget point and strategy, then the labels
+    each strategy needs to reach 95 % of the full-pool span-F1 and random's span-F1 at the
+    budget, and the invalid spans predicted."""
+    names = list(result.curves)
+    lines = ["| labels | " + " | ".join(f"{n} span-F1" for n in names) + " |",
+             "|---:|" + "---:|" * len(names)]
+    points = result.curves[names[0]].labels
+    for j, point in enumerate(points):
+        cells = [_pm(np.asarray(result.curves[n].span_f1)[:, j]) for n in names]
+        lines.append(f"| {point} | " + " | ".join(cells) + " |")
+    full = result.full_pool_target()
+    summary = (f"Full-pool token model ({result.n_train} sentences): span-F1 {full:.3f}, "
+               f"token accuracy {result.full_pool_accuracy:.3f}, macro span-F1 "
+               f"{result.full_pool_macro_f1:.3f}; target = 95 % of its span-F1 = "
+               f"{0.95 * full:.3f}.")
+    lines += ["", summary, ""]
+    base = result.mean_curve("random")[-1] if "random" in result.curves else None
+    head = "| strategy | labels to 95 % of full | ratio to random |"
+    head += f" labels to random's span-F1 at {points[-1]} |" if base is not None else ""
+    lines += [head + " mean span-F1 (AUC) | invalid spans |",
+              "|---|---:|---:|" + ("---:|" if base is not None else "") + "---:|---:|"]
+    for n in names:
+        need, ratio = result.labels_to_target(n), _ratio(result, n)
+        row = (f"| {n} | {need if need is not None else f'> {points[-1]}'} | "
+               f"{f'{ratio:.2f}x' if ratio is not None else 'n/a'} |")
+        if base is not None:
+            reach = result.labels_to_reach(n, base)
+            row += (f" {reach} ({reach / points[-1]:.2f}x) |" if reach is not None
+                    else f" > {points[-1]} |")
+        c = result.curves[n]
+        lines.append(row + f" {c.mean_span_f1().mean():.3f} | {c.invalid_spans} |")
+    if result.notes:
+        lines += [""] + [f"Note: {n}" for n in result.notes]
+    return "\n".join(lines)
+
+
 def markdown_table(result: SimulationResult) -> str:
     """Accuracy and macro-F1 (mean ± std over seeds) per budget point and strategy, then the
-    labels each strategy needs to reach 95 % of the full-pool accuracy."""
+    labels each strategy needs to reach 95 % of the full-pool accuracy (span data:
+    :func:`span_markdown_table`)."""
+    if result.task == "spans":
+        return span_markdown_table(result)
     names = list(result.curves)
     head = "| labels | " + " | ".join(f"{n} acc | {n} F1" for n in names) + " |"
     sep = "|---:|" + "---:|---:|" * len(names)
@@ -96,21 +151,23 @@ def markdown_table(result: SimulationResult) -> str:
 
 
 def plot_curves(result: SimulationResult, path: str | Path, *, title: str | None = None) -> None:
-    """Accuracy and macro-F1 learning curves (mean ± std band), one line per strategy."""
+    """Accuracy (span-F1 on span data) and macro-F1 learning curves (mean ± std band), one line
+    per strategy."""
     # The object API renders with Agg and leaves pyplot's global backend and figures alone.
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(11, 4.2))
     axes = fig.subplots(1, 2)
-    for ax, metric in zip(axes, ("accuracy", "macro_f1")):
+    metrics = ("span_f1", "macro_f1") if result.task == "spans" else ("accuracy", "macro_f1")
+    for ax, metric in zip(axes, metrics):
         for name, curve in result.curves.items():
             values = np.asarray(getattr(curve, metric))
             mean, std = values.mean(axis=0), values.std(axis=0)
             ax.plot(curve.labels, mean, label=name, marker=".")
             ax.fill_between(curve.labels, mean - std, mean + std, alpha=0.15)
-        full = result.full_pool_accuracy if metric == "accuracy" else result.full_pool_macro_f1
+        full = result.full_pool_macro_f1 if metric == "macro_f1" else result.full_pool_target()
         ax.axhline(full, color="grey", linestyle="--", linewidth=1, label="full pool")
-        if metric == "accuracy":
+        if metric != "macro_f1":
             ax.axhline(0.95 * full, color="grey", linestyle=":", linewidth=1, label="95 % of full")
         ax.set_xlabel("labels")
         ax.set_ylabel(metric.replace("_", "-"))
