@@ -6,8 +6,12 @@ import numpy as np
 import pytest
 
 from labelloop.agreement.spans import span_prf
+from labelloop.embeddings import SentenceTransformerEmbedder
 from labelloop.labelconfig.spans import Span, validate_spans
 from labelloop.models.logistic import InvalidTrainingData
+from labelloop.models.token_lr import transition_mask, viterbi
+from labelloop.models.token_text import Token
+from labelloop.models.token_vectors import CachedTokenEncoder, MiniLmTokenEncoder, pool_pieces
 from labelloop.models.tokens import TokenPrediction, fit_token_model
 
 LABELS = ("person", "city")
@@ -47,14 +51,20 @@ def synthetic(n: int, seed: int) -> tuple[list[str], list[list[Span]]]:
     return texts, spans
 
 
-KINDS = ["crf"]
+KINDS = ["crf", "lr"]
+
+
+@pytest.fixture(scope="module")
+def encoder() -> CachedTokenEncoder:
+    """The bundled MiniLM's token vectors, each text encoded once for the module."""
+    return CachedTokenEncoder(MiniLmTokenEncoder(SentenceTransformerEmbedder(torch_threads=2)))
 
 
 @pytest.fixture(scope="module", params=KINDS)
-def trained(request: pytest.FixtureRequest):
+def trained(request: pytest.FixtureRequest, encoder: CachedTokenEncoder):
     texts, spans = synthetic(150, seed=0)
     return fit_token_model(texts, spans, labels=LABELS, rng=np.random.default_rng(0),
-                           kind=request.param)
+                           kind=request.param, embedder=encoder)
 
 
 def test_learns_a_small_synthetic_ner_set(trained) -> None:
@@ -89,9 +99,11 @@ def test_unfamiliar_text_is_more_uncertain_than_familiar(trained) -> None:
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_scores_and_uncertainty_are_worse_where_it_is_wrong(kind: str) -> None:
+def test_scores_and_uncertainty_are_worse_where_it_is_wrong(kind: str,
+                                                            encoder: CachedTokenEncoder) -> None:
     texts, spans = synthetic(12, seed=0)  # few examples, so that it makes mistakes
-    model = fit_token_model(texts, spans, labels=LABELS, rng=np.random.default_rng(0), kind=kind)
+    model = fit_token_model(texts, spans, labels=LABELS, rng=np.random.default_rng(0), kind=kind,
+                            embedder=encoder)
     probe, truth = synthetic(300, seed=3)
     right: list[float] = []
     wrong: list[float] = []
@@ -109,7 +121,7 @@ def test_scores_and_uncertainty_are_worse_where_it_is_wrong(kind: str) -> None:
 @pytest.mark.parametrize("kind", KINDS)
 def test_no_spans_to_learn_from_gives_a_model_that_predicts_none(kind: str) -> None:
     model = fit_token_model(["a b", "c"], [[], []], labels=LABELS,
-                            rng=np.random.default_rng(0), kind=kind)
+                            rng=np.random.default_rng(0), kind=kind, embedder=object())
     assert model.labels == LABELS
     assert model.predict(["Ada in Paris", ""]) == [TokenPrediction((), (), 1.0),
                                                     TokenPrediction((), (), 0.0)]
@@ -138,9 +150,44 @@ def test_invalid_training_data_is_refused(texts, spans, labels, kind) -> None:
         fit_token_model(texts, spans, labels=labels, rng=np.random.default_rng(0), kind=kind)
 
 
-def test_fitting_is_deterministic() -> None:
+@pytest.mark.parametrize("kind", KINDS)
+def test_fitting_is_deterministic(kind: str, encoder: CachedTokenEncoder) -> None:
     texts, spans = synthetic(60, seed=4)
-    a = fit_token_model(texts, spans, labels=LABELS, rng=np.random.default_rng(0))
-    b = fit_token_model(texts, spans, labels=LABELS, rng=np.random.default_rng(0))
+    a = fit_token_model(texts, spans, labels=LABELS, rng=np.random.default_rng(0), kind=kind,
+                        embedder=encoder)
+    b = fit_token_model(texts, spans, labels=LABELS, rng=np.random.default_rng(0), kind=kind,
+                        embedder=encoder)
     probe = synthetic(20, seed=5)[0]
     assert a.predict(probe) == b.predict(probe)
+
+
+class TestLrDecoding:
+    TAGS = ("O", "B-x", "I-x", "B-y", "I-y")
+
+    def test_viterbi_repairs_an_invalid_inside_tag(self) -> None:
+        allowed, first = transition_mask(self.TAGS)
+        # argmax per token is O, I-x, I-x (invalid start of x); B-x is a close second
+        p = np.array([[0.9, 0.05, 0.01, 0.02, 0.02],
+                      [0.1, 0.35, 0.45, 0.05, 0.05],
+                      [0.1, 0.05, 0.75, 0.05, 0.05]])
+        best = viterbi(np.log(p), allowed, first)
+        assert [self.TAGS[j] for j in best] == ["O", "B-x", "I-x"]
+
+    def test_viterbi_keeps_a_valid_argmax(self) -> None:
+        allowed, first = transition_mask(self.TAGS)
+        p = np.array([[0.1, 0.8, 0.05, 0.03, 0.02], [0.1, 0.1, 0.7, 0.05, 0.05],
+                      [0.1, 0.1, 0.05, 0.7, 0.05], [0.6, 0.1, 0.1, 0.1, 0.1]])
+        assert [self.TAGS[j] for j in viterbi(np.log(p), allowed, first)] == \
+            ["B-x", "I-x", "B-y", "O"]
+
+    def test_inside_tags_may_not_start_or_follow_another_label(self) -> None:
+        allowed, first = transition_mask(self.TAGS)
+        assert first.tolist() == [True, True, False, True, False]
+        assert allowed[1, 2] and allowed[2, 2] and not allowed[0, 2] and not allowed[3, 2]
+
+
+def test_word_pieces_are_pooled_per_token() -> None:
+    pieces = np.array([[0.0, 0.0], [1.0, 3.0], [3.0, 5.0], [7.0, 7.0], [0.0, 0.0]])
+    offsets = [(0, 0), (0, 3), (3, 5), (6, 8), (0, 0)]  # [CLS] "Par" "is" "ok" [SEP]
+    pooled = pool_pieces(pieces, offsets, [Token(0, 5), Token(6, 8), Token(9, 10)])
+    np.testing.assert_allclose(pooled, [[2.0, 4.0], [7.0, 7.0], [0.0, 0.0]])

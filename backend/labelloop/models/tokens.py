@@ -3,10 +3,12 @@
 :func:`fit_token_model` turns texts and their spans into BIO tags on
 :func:`~labelloop.models.token_text.tokenize`'s tokens (code-point offsets), fits a tagger and
 returns a :class:`TokenModel`, whose ``predict`` gives one :class:`TokenPrediction` per text.
-Kinds:
+Two kinds:
 
 * ``"crf"`` — a linear-chain CRF on hand-made token features
   (:mod:`labelloop.models.token_crf`); exact marginals and sequence probability.
+* ``"lr"`` — logistic regression on contextual token vectors of the MiniLM encoder
+  (:mod:`labelloop.models.token_lr`), decoded under BIO's transition rule.
 
 Whatever the kind, a prediction reads the same way:
 
@@ -36,8 +38,8 @@ from labelloop.models.logistic import InvalidTrainingData
 from labelloop.models.token_crf import CrfTagger, decode_crf, fit_crf
 from labelloop.models.token_text import Token, bio_to_spans, spans_to_bio, token_texts, tokenize
 
-TokenModelKind = Literal["crf"]
-TOKEN_MODEL_KINDS: tuple[TokenModelKind, ...] = ("crf",)
+TokenModelKind = Literal["crf", "lr"]
+TOKEN_MODEL_KINDS: tuple[TokenModelKind, ...] = ("crf", "lr")
 DEFAULT_KIND: TokenModelKind = "crf"
 
 
@@ -155,8 +157,10 @@ def fit_token_model(texts: Sequence[str], spans: Sequence[Sequence[Span]], *,
     """A token model of ``kind`` fitted on ``texts`` and their human ``spans``.
 
     ``labels``: the config's span labels (every span's label must be one). ``rng`` seeds what
-    is random in fitting (the CRF's L-BFGS is deterministic). ``embedder``: for kinds that
-    encode text (ignored by ``"crf"``).
+    is random in fitting (the CRF's L-BFGS is deterministic). ``embedder``: for ``"lr"``, a
+    :class:`~labelloop.models.token_vectors.TokenEncoder` or a
+    :class:`~labelloop.embeddings.SentenceTransformerEmbedder` (default: the bundled MiniLM);
+    ignored by ``"crf"``.
     """
     if kind not in TOKEN_MODEL_KINDS:
         raise InvalidTrainingData(f"kind must be one of {TOKEN_MODEL_KINDS}, got {kind!r}")
@@ -164,5 +168,9 @@ def fit_token_model(texts: Sequence[str], spans: Sequence[Sequence[Span]], *,
     names = tuple(labels)
     if not any(tag != "O" for tags in data.tags for tag in tags):
         return NullTokenModel(names)
+    if kind == "lr":
+        from labelloop.models.token_lr import fit_lr_token_model
+
+        return fit_lr_token_model(data, labels=names, rng=rng, embedder=embedder)
     words = [token_texts(t, k) for t, k in zip(data.texts, data.tokens)]
     return CrfTokenModel(names, fit_crf(words, data.tags))
