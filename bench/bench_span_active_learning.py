@@ -72,10 +72,14 @@ def main() -> int:
     points = budget_points(config.batch_size, config.budget)
     bar = tqdm(total=len(config.strategies) * config.seeds * len(points), unit="batch",
                desc="WNUT-16", file=sys.stderr)
+
+    def step() -> None:
+        bar.update()
+
     started = time.perf_counter()
     result = run_span_simulation(texts, spans, [data.texts[i] for i in te],
                                  [data.spans[i] for i in te], x, labels=data.labels,
-                                 config=config, step=lambda: bar.update())
+                                 config=config, step=step)
     bar.close()
     took = time.perf_counter() - started
 
