@@ -7,6 +7,7 @@ annotator, most votes, ties to the latest)."""
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import krippendorff
 import numpy as np
@@ -14,7 +15,8 @@ import pytest
 from sklearn.metrics import cohen_kappa_score
 
 from labelloop.events.projects import record_project
-from labelloop.quality import project_quality
+from labelloop.quality import project_quality, quality_from_labels
+from labelloop.quality.data import read_project_labels
 from labelloop.storage.base import Storage
 from labelloop.storage.records import Annotation, Prediction
 from labelloop.storage.records_llm import LlmLabel
@@ -170,3 +172,13 @@ def test_quality_endpoint_answers_the_span_report(storage: Storage, client_facto
     assert body == project_quality(storage, 1)
     assert body["agreement"]["pairwise_span_f1"][0] == {"a": 1, "b": 2, "n": 3,
                                                         "f1": pytest.approx(0.6)}
+
+
+def test_a_machine_with_nothing_to_compare_has_no_figures(storage: Storage) -> None:
+    seed(storage)
+    with storage.read() as tx:
+        data = read_project_labels(tx, 1)
+    q = quality_from_labels(replace(data, llm={}))  # no LLM label at all
+    assert q["llm"]["n"] == 0
+    assert q["llm"]["exact"]["f1"] is None and q["llm"]["per_label"]["PER"]["precision"] is None
+    assert q["model"]["exact"]["f1"] == 1.0  # task 1's prediction is still there

@@ -3,7 +3,8 @@
 :func:`dashboard_data` gathers, per project: the status (jobs and their progress, model versions;
 :func:`labelloop.api.status.project_status`), the learning curve over retrain versions
 (:func:`learning_curve`, from their lineage), the head of the published queue with the reason each
-task is there (:func:`queue_head`), LLM token and cost totals, and the quality report
+task is there (:func:`queue_head`; for a span project with each task's pre-label spans
+highlighted in its text), LLM token and cost totals, and the quality report
 (:class:`labelloop.quality.cache.ReportCache`: computed again only when the
 project's data changed).
 """
@@ -16,10 +17,14 @@ from collections.abc import Iterable
 from typing import Any
 
 from labelloop.api.status import project_status
+from labelloop.dashboard.spans import span_rows
 from labelloop.errors import LabelloopError
+from labelloop.labelconfig.kinds import task_text
+from labelloop.labelconfig.schema import LabelSchema
 from labelloop.quality.cache import ReportCache
 from labelloop.quality.service import jsonable
 from labelloop.storage.base import Tx
+from labelloop.storage.sql_queue import QueueEntry
 
 QUEUE_HEAD = 15
 REVIEW_ITEMS = 15
@@ -46,7 +51,7 @@ def learning_curve(versions: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
         if v.get("kind") != "retrain":
             continue
         lin = v.get("lineage") or {}
-        cv = lin.get("cv") if isinstance(lin.get("cv"), dict) else {}
+        cv: dict[str, Any] = lin["cv"] if isinstance(lin.get("cv"), dict) else {}
         point = {"version": v.get("version"), "created_at": v.get("created_at")}
         point.update({k: lin.get(k) for k in CURVE_KEYS})
         if point["n_labeled"] is None:
@@ -70,17 +75,20 @@ def _snippet(data: dict[str, Any] | None, key: str | None) -> str | None:
 
 
 def queue_head(tx: Tx, project_id: int, version: str | None, data_key: str | None, *,
-               limit: int = QUEUE_HEAD) -> dict[str, Any]:
+               limit: int = QUEUE_HEAD, schema: LabelSchema | None = None) -> dict[str, Any]:
     """The next tasks of the published queue that nobody labelled yet, with their reason.
 
     Label Studio serves unlabelled tasks only, so tasks labelled since the queue was published
-    are skipped (and counted); ``reasons`` counts every entry of the queue.
+    are skipped (and counted); ``reasons`` counts every entry of the queue. For a span project
+    (``schema``), each task also carries its pre-label's ``spans`` and its text with them
+    highlighted (:mod:`labelloop.dashboard.spans`).
     """
     if version is None:
         return {"version": None, "size": 0, "reasons": {}, "audit": 0, "labelled_since": 0,
                 "head": []}
     entries = tx.get_queue(project_id, version)
-    head, labelled, start = [], 0, 0
+    head: list[QueueEntry] = []
+    labelled, start = 0, 0
     while len(head) < limit and start < len(entries):
         block = entries[start:start + 4 * limit]
         start += len(block)
@@ -93,6 +101,10 @@ def queue_head(tx: Tx, project_id: int, version: str | None, data_key: str | Non
             elif len(head) < limit:
                 head.append(e)
     tasks = {t.id: t for t in tx.get_tasks(project_id, [e.task_id for e in head])}
+    spans: dict[int, dict[str, Any]] = {}
+    if schema is not None and schema.task_type == "text_spans" and tasks:
+        spans = span_rows(tx, project_id, schema,
+                          {tid: task_text(schema, t.data) for tid, t in tasks.items()})
     return {
         "version": version, "size": len(entries),
         "reasons": dict(Counter(e.reason for e in entries).most_common()),
@@ -100,7 +112,7 @@ def queue_head(tx: Tx, project_id: int, version: str | None, data_key: str | Non
         "head": [{"rank": e.rank, "task_id": e.task_id, "score": e.score, "reason": e.reason,
                   "audit": e.audit, "detail": e.detail,
                   "text": _snippet(tasks[e.task_id].data if e.task_id in tasks else None,
-                                   data_key)} for e in head],
+                                   data_key), **spans.get(e.task_id, {})} for e in head],
     }
 
 
@@ -108,8 +120,10 @@ def dashboard_data(services: Any, cache: ReportCache, project_id: int) -> dict[s
     """Everything the dashboard page shows for one project (see the module docstring)."""
     status = project_status(services, project_id)  # raises UnknownProject
     schema = status.get("schema") or {}
+    parsed = LabelSchema.from_json(schema) if schema else None
     with services.storage.read() as tx:
-        queue = queue_head(tx, project_id, status["published_version"], schema.get("data_key"))
+        queue = queue_head(tx, project_id, status["published_version"], schema.get("data_key"),
+                           schema=parsed)
         usage = tx.llm_usage()
     try:
         quality: dict[str, Any] = cache.report(services.storage, project_id,

@@ -118,11 +118,21 @@ def span_control_data(data: ProjectLabels) -> SpanControlData:
     )
 
 
+def _unscored(m: dict[str, Any]) -> dict[str, Any]:
+    """A machine with no task to compare on has no figures (not the 1.0 of 'nothing vs
+    nothing')."""
+    if m.get("n"):
+        return m
+    empty = {"precision": None, "recall": None, "f1": None, "tp": 0, "fp": 0, "fn": 0, "n": 0}
+    return {**m, "exact": empty, "overlap": empty,
+            "per_label": dict.fromkeys(m.get("per_label", {}), empty)}
+
+
 def span_quality(data: ProjectLabels, *, review_limit: int | None = None) -> dict[str, Any]:
     """The quality report of a span project (JSON-able; see the module docstring)."""
     control = span_control_data(data)
     report = span_control_report(control)
-    models = report.pop("models")
+    models = {name: _unscored(m) for name, m in report.pop("models").items()}
     notes = [n.replace("model 'llm'", "llm").replace("model 'model'", "model")
              for n in report.pop("notes")]
     skipped = report.pop("skipped")

@@ -271,12 +271,69 @@
       h("p", { class: "note", text: "Per class: among tasks the LLM put in the class. Audit tasks are a uniform sample; tasks picked by the active learner are not, and are left out." }));
   }
 
+  // A span project's head task: its text with the pre-label spans marked. The HTML comes from
+  // labelloop (dashboard/spans.py): every piece of text and every label escaped there.
+  function textCell(e) {
+    if (typeof e.highlighted !== "string") return h("td", { class: "text", title: e.text || "", text: e.text || "–" });
+    const td = h("td", { class: "text spans", "data-prelabel": e.prelabel || "none" });
+    td.innerHTML = e.highlighted;
+    return td;
+  }
+
+  function spanAgreementCard(q) {
+    const a = q.agreement, t = a.tokens;
+    const ids = a.annotators.map(String);
+    const f1 = new Map(a.pairwise_span_f1.map((p) => [`${p.a}|${p.b}`, p]));
+    const pair = (i, j) => f1.get(`${ids[i]}|${ids[j]}`) || f1.get(`${ids[j]}|${ids[i]}`);
+    const rows = q.labels.map((l) => {
+      const r = a.per_label[l] || {};
+      return h("tr", { "data-label": l }, h("td", { text: l }), h("td", { class: "n", text: int(r.n_spans) }),
+        h("td", { class: "n", text: dec(r.f1) }), h("td", {}, bar(r.f1, heat(r.f1))),
+        h("td", { class: "n", text: dec(r.f1_overlap) }), h("td", { class: "n", text: dec(r.token_krippendorff_alpha) }));
+    });
+    return h("section", { class: "card wide" }, h("h2", { text: "Annotator agreement on spans" }),
+      h("p", { class: "sub", text: `${int(a.n_tasks)} tasks with human spans, ${int(a.n_annotations)} annotations; span F1 pooled over every pair of annotators and the tasks both annotated` }),
+      h("div", { class: "tiles" },
+        tile("span F1 (exact)", dec(a.span_f1.exact), "span-f1", "same start, end and label"),
+        tile("span F1 (overlap)", dec(a.span_f1.overlap), "span-f1-overlap", "same label, any character in common"),
+        tile("token Krippendorff's α", dec(t.krippendorff_alpha), "token-alpha", `one label per ${t.unit}, O included`),
+        tile("token agreement", pct(t.percent_agreement), "token-agreement")),
+      h("div", { class: "row" },
+        h("div", { style: "flex:2 1 380px" }, h("p", { class: "sub", text: "Per label (pooled over pairs)" }),
+          table([["label"], ["spans", "n"], ["F1", "n"], [""], ["F1 overlap", "n"], ["token α", "n"]], rows, { "data-table": "span-labels" })),
+        h("div", {}, h("p", { class: "sub", text: "Pairwise span F1 (exact, tasks both annotated)" }),
+          ids.length > 1 ? heatmap(ids.map((x) => `#${x}`), ids.map((x) => `#${x}`), (i, j) => {
+            const p = i === j ? null : pair(i, j);
+            return { value: p ? p.f1 : null, label: p ? `#${ids[i]} vs #${ids[j]}: span F1 ${dec(p.f1)} on ${p.n} tasks` : "" };
+          }, { attr: (i, j) => ({ "data-span-pair": `${ids[i]}-${ids[j]}` }) }) : h("p", { class: "muted", text: "Needs two annotators." }))));
+  }
+
+  function spanMachinesCard(q) {
+    const llm = q.llm, model = q.model;
+    const rows = q.labels.map((l) => {
+      const a = llm.per_label[l] || {}, b = model.per_label[l] || {};
+      return h("tr", { "data-label": l }, h("td", { text: l }),
+        h("td", { class: "n", text: pct(a.precision) }), h("td", { class: "n", text: pct(a.recall) }),
+        h("td", { class: "n", text: dec(a.f1) }), h("td", {}, bar(a.f1, COLORS.llm)),
+        h("td", { class: "n", text: dec(b.f1) }), h("td", {}, bar(b.f1, COLORS.model)));
+    });
+    return h("section", { class: "card wide" }, h("h2", { text: "LLM and local model spans vs human consensus" }),
+      h("p", { class: "sub", text: `LLM on ${int(llm.n)} tasks, model on ${int(model.n)} tasks with a human consensus; exact match unless said` }),
+      h("div", { class: "tiles" },
+        tile("LLM span precision", pct(llm.exact.precision), "llm-span-precision"),
+        tile("LLM span recall", pct(llm.exact.recall), "llm-span-recall"),
+        tile("LLM span F1", dec(llm.exact.f1), "llm-span-f1"),
+        tile("LLM span F1 (overlap)", dec(llm.overlap.f1), "llm-span-f1-overlap"),
+        tile("model span F1", dec(model.exact.f1), "model-span-f1")),
+      table([["label"], ["LLM precision", "n"], ["LLM recall", "n"], ["LLM F1", "n"], [""], ["model F1", "n"], [""]], rows, { "data-table": "span-machines" }));
+  }
+
   function queueCard(d) {
     const qu = d.queue;
     const rows = qu.head.map((e) => h("tr", { "data-task": e.task_id },
       h("td", { class: "n", text: e.rank + 1 }), h("td", { text: e.task_id }),
       h("td", {}, h("span", { class: `badge r-${e.reason}`, text: e.reason })),
-      h("td", { class: "n", text: dec(e.score, 3) }), h("td", { class: "text", title: e.text || "", text: e.text || "–" })));
+      h("td", { class: "n", text: dec(e.score, 3) }), textCell(e)));
     return h("section", { class: "card wide" }, h("h2", { text: "Queue head" }),
       h("p", { class: "sub", text: qu.version ? `published version ${qu.version}: ${int(qu.size)} tasks, ${int(qu.audit)} audit draws${qu.labelled_since ? `; ${int(qu.labelled_since)} tasks labelled since publishing are skipped` : ""}` : "No queue published yet." }),
       h("div", { class: "chips" }, Object.entries(qu.reasons).map(([r, n]) => h("span", { class: `badge r-${r}`, "data-reason": r }, `${r} ${int(n)}`))),
@@ -332,10 +389,12 @@
   function render(d) {
     const q = d.quality;
     const cards = [summaryCard(d), curveCard(d)];
-    if (q && !q.error) cards.push(auditCard(q), agreementCard(q), machinesCard(q));
+    const spans = q && !q.error && q.task_type === "text_spans";
+    if (spans) cards.push(spanAgreementCard(q), spanMachinesCard(q));
+    else if (q && !q.error) cards.push(auditCard(q), agreementCard(q), machinesCard(q));
     else cards.push(card("Label quality", null, h("p", { class: "muted", text: q ? q.message : "–" })));
     cards.push(queueCard(d), jobsCard(d), usageCard(d));
-    if (q && !q.error) cards.push(reviewCard(q));
+    if (q && !q.error && !spans) cards.push(reviewCard(q));
     document.getElementById("main").replaceChildren(...cards);
     document.getElementById("updated").textContent = `updated ${new Date(d.generated_at * 1000).toLocaleTimeString()}`;
   }
