@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 from tests.conftest import CONFIG
+from tests.loop.ner_data import NER, ner_task, span_result
 
 from labelloop.labelconfig.kinds import validate_result
 from labelloop.labelconfig.prelabel import MachineLabel, from_labels
 from labelloop.labelconfig.schema import LabelSchema, parse_label_config
+from labelloop.labelconfig.spans import Span
 from labelloop.loop.dataset import ProjectData, build_project_data
 from labelloop.loop.plan import plan_retrain, with_second_opinions
 from labelloop.loop.plan_types import PlanOptions, RetrainInputs
@@ -167,3 +169,143 @@ def test_second_opinions_join_the_head_and_the_queue_is_scored_again() -> None:
     assert scores == sorted(scores) and len(set(scores)) == len(scores)
     assert got.lineage["second_opinion"] == 2 and plan.lineage["second_opinion"] == 0
     assert with_second_opinions(plan, []) is plan
+
+
+# --- text spans (NER) -----------------------------------------------------------------------
+
+M = 120
+
+
+def span_vote(aid: int, tid: int, spans: tuple[Span, ...]) -> Annotation:
+    return Annotation(aid, tid, 1, 1, span_result(ner_task(tid)[0], spans), False, False, None,
+                      "1")
+
+
+def ner_project(labeled: range | list[int] = ()) -> ProjectData:
+    tasks = [Task(t, 1, {"text": ner_task(t)[0]}, None, False) for t in range(1, M + 1)]
+    return build_project_data(NER, tasks, [span_vote(t, t, ner_task(t)[1]) for t in labeled])
+
+
+def ner_inputs(data: ProjectData, llm: list[MachineLabel | None] | None = None,
+               **kw: object) -> RetrainInputs:
+    x = np.random.default_rng(3).normal(size=(M, 16))
+    return RetrainInputs(1, NER, data, x / np.linalg.norm(x, axis=1, keepdims=True),
+                         PlanOptions(embedder="toy", **kw), (1, M, int(data.labeled.sum())),
+                         1000.0, llm=llm or [])
+
+
+def llm_spans(spans: dict[int, tuple[Span, ...]] | None = None) -> list[MachineLabel | None]:
+    """The LLM answers every task with its true spans (score 0.9), but where ``spans`` says."""
+    out: list[MachineLabel | None] = []
+    for tid in range(1, M + 1):
+        found = (spans or {}).get(tid, ner_task(tid)[1])
+        out.append(MachineLabel(found, "llm", "llm-x", 0.9, {s: 0.9 for s in found}))
+    return out
+
+
+def test_a_span_plan_trains_ranks_every_pool_task_once_and_prelabels_validly() -> None:
+    data = ner_project(range(1, 41))
+    plan = plan_retrain(ner_inputs(data))
+    assert plan.learned.model is not None and plan.lineage["task_type"] == "text_spans"
+    assert plan.lineage["n_labeled"] == 40 and plan.lineage["strategy"] == "default"
+    assert plan.lineage["span_f1_on"] == "cv" and plan.lineage["span_f1"] > 0.8
+    queued = [q.task_id for q in plan.queue]
+    assert sorted(queued) == list(range(41, M + 1))  # every pool task, once
+    assert {q.reason for q in plan.queue} <= {"uncertainty", "disagreement", "audit", "rest"}
+    assert len(plan.prelabels) == M - 40
+    for tid, p in plan.prelabels.items():
+        assert p.source == "model"
+        validate_result(NER, p.result, text=ner_task(tid)[0])
+    right = sum({(r["value"]["start"], r["value"]["end"], r["value"]["labels"][0])
+                 for r in p.result} == {(s.start, s.end, s.label) for s in ner_task(tid)[1]}
+                for tid, p in plan.prelabels.items())
+    assert right >= 0.8 * len(plan.prelabels)  # the model learned the entities
+    assert {p.task_id for p in plan.predictions} == set(range(41, M + 1))
+    for pred in plan.predictions:
+        assert 0.0 <= pred.extra["uncertainty"] <= 1.0  # type: ignore[operator]
+        validate_result(NER, pred.result, text=ner_task(pred.task_id)[0])
+
+
+def test_the_llm_spans_win_the_prelabel_and_an_invalid_set_falls_back_to_the_model() -> None:
+    text_60 = ner_task(60)[0]
+    wrong = {50: (Span(0, 3, "LOC"),),  # valid on the text, but not what a human would say
+             60: (Span(0, len(text_60) + 4, "PER"),),  # ends past the text
+             61: (Span(0, 2, "ORG"),),  # a label outside the config
+             62: (Span(1, 3, "PER"), Span(1, 3, "PER"))}  # an exact duplicate
+    plan = plan_retrain(ner_inputs(ner_project(range(1, 41)), llm_spans(wrong)))
+    p = plan.prelabels
+    assert p[50].source == "llm" and [(r["value"]["start"], r["value"]["end"],
+                                       r["value"]["labels"]) for r in p[50].result] == \
+        [(0, 3, ["LOC"])]
+    assert all(p[t].source == "llm" for t in range(41, M + 1) if t not in (60, 61, 62))
+    for tid in (60, 61, 62):
+        assert p[tid].source == "model", tid
+        validate_result(NER, p[tid].result, text=ner_task(tid)[0])
+    for tid, got in p.items():
+        validate_result(NER, got.result, text=ner_task(tid)[0])
+    # the LLM matched the humans on every labeled task: full span-F1, trust shrunk by the prior
+    assert plan.lineage["llm_span_f1"] == 1.0 and plan.lineage["llm_compared"] == 40
+    assert plan.lineage["llm_trust"] == (40 * 1.0 + 5 * 0.5) / 45
+    # disagreement: where the LLM said otherwise than the model (its invalid sets are no answer)
+    disagree = plan.learned.disagree
+    assert disagree[49] and not disagree[59] and not disagree[60]
+    assert plan.learned.prediction_extra[49]["disagreement"] > 0.5  # type: ignore[operator]
+
+
+def test_span_cold_start_without_spans_trains_nothing_and_seeds_from_llm_types() -> None:
+    plan = plan_retrain(ner_inputs(ner_project(), llm_spans()))
+    assert plan.learned.model is None and plan.predictions == []
+    assert plan.lineage["strategy"] == "cold_start" and plan.lineage["span_f1"] is None
+    assert sorted(q.task_id for q in plan.queue) == list(range(1, M + 1))
+    head = [q for q in plan.queue[:20] if not q.audit]
+    assert {q.reason for q in head} == {"cold_start"}
+    kinds = {tuple(sorted({s.label for s in ner_task(q.task_id)[1]})) for q in head}
+    assert () in kinds and ("LOC",) in kinds and any("PER" in k for k in kinds)
+    assert not any("without LLM spans" in n for n in plan.lineage["notes"])  # type: ignore[attr-defined]
+    assert all(p.source == "llm" for p in plan.prelabels.values())
+    # a few labeled tasks with spans: a model (its pre-labels) but still a diverse cold start
+    few = plan_retrain(ner_inputs(ner_project(range(1, 4))))
+    assert few.learned.model is not None and few.lineage["strategy"] == "cold_start"
+    assert all(p.source == "model" for p in few.prelabels.values())
+    assert any("without LLM spans" in n for n in few.lineage["notes"])  # type: ignore[attr-defined]
+
+
+def test_the_retrain_reads_the_llm_stored_spans_of_a_span_project() -> None:
+    from labelloop.loop.retrain import llm_machine_labels
+    from labelloop.storage.records_llm import LlmLabel
+
+    data = ner_project()
+    text = ner_task(1)[0]
+    true = ner_task(1)[1]
+    stored = {"spans": [{"start": s.start, "end": s.end, "label": s.label, "score": 0.7}
+                        for s in true] + [{"start": "x", "end": 2, "label": "PER"}],
+              "dropped": []}
+    rows = {1: LlmLabel(1, 1, "llm-x", sorted({s.label for s in true}), None, 0.7,
+                        "self_consistency", spans=stored),
+            2: LlmLabel(1, 2, "llm-x", None, None, None, "unknown", failure="timeout")}
+    got = llm_machine_labels(NER, data, rows)
+    assert len(got) == M and got[2] is None and got[1] is None  # task 2 failed, 3 unasked
+    first = got[0]
+    assert first is not None and first.label == true and first.source == "llm"
+    assert dict(first.region_scores) == {s: 0.7 for s in true} and first.version == "llm-x"
+    plan = plan_retrain(ner_inputs(data, got))
+    assert plan.prelabels[1].source == "llm"
+    validate_result(NER, plan.prelabels[1].result, text=text)
+    assert all(r["score"] == 0.7 for r in plan.prelabels[1].result)
+
+
+def test_the_model_span_f1_is_held_out_unless_too_few_tasks_say_otherwise() -> None:
+    from labelloop.loop.plan_spans import SpanLearner, SpanLearnerOptions
+
+    data = ner_project(range(1, 41))
+    holdout = plan_retrain(ner_inputs(data),
+                           learner=SpanLearner(SpanLearnerOptions(cv_max_labeled=20)))
+    assert holdout.lineage["span_f1_on"] == "holdout" and holdout.lineage["span_f1"] > 0.5
+    # two labeled tasks cannot fill three folds: the training set, flagged as such
+    tiny = plan_retrain(ner_inputs(ner_project([1, 2])))
+    assert tiny.lineage["span_f1_on"] == "training_set"
+    assert tiny.lineage["model"]["n_train"] == 2  # type: ignore[index]
+    # the LLM always wrong on the labeled tasks: its trust falls below the prior
+    wrong = {t: (Span(0, 1, "LOC"),) for t in range(1, 41)}
+    low = plan_retrain(ner_inputs(data, llm_spans(wrong)))
+    assert low.lineage["llm_span_f1"] == 0.0 and low.lineage["llm_trust"] == 5 * 0.5 / 45

@@ -190,3 +190,44 @@ def test_a_long_queue_publishes_its_head_then_the_same_rest_in_a_tail_job(
                 if p["model_version"] == version.version}
     assert in_parts == at_once
     assert [p["task"] for p in project.predictions] == [e.task_id for e in queue]
+
+
+def test_a_span_project_retrains_ranks_and_publishes_valid_span_prelabels(
+        storage, fake_ls, tmp_path) -> None:
+    """NER end to end through the handler: human spans in, the token model trained, every
+    unlabeled task queued once, the LLM's stored spans (valid) or the model's published."""
+    from tests.loop.ner_data import NER, NER_CONFIG, ner_task, span_result
+
+    from labelloop.storage.records_llm import LlmLabel
+
+    fake_ls.add_project(1, NER_CONFIG)
+    for tid in range(1, 81):
+        fake_ls.add_task(1, tid, {"text": ner_task(tid)[0]})
+    for tid in range(1, 31):
+        text, spans = ner_task(tid)
+        fake_ls.annotate(tid, None)["result"] = span_result(text, spans)
+    resync_project(storage, fake_ls, 1)
+    text_50 = ner_task(50)[0]
+    llm = {tid: [{"start": s.start, "end": s.end, "label": s.label, "score": 0.6}
+                 for s in ner_task(tid)[1]] for tid in (40, 41, 42)}
+    llm[50] = [{"start": 0, "end": len(text_50) + 3, "label": "PER", "score": 0.6}]  # invalid
+    with storage.write() as tx:
+        tx.save_llm_labels([LlmLabel(1, tid, "llm-x", ["PER"], None, 0.6, "self_consistency",
+                                     spans={"spans": found, "dropped": []})
+                            for tid, found in llm.items()])
+    version, queue = run_retrain(storage, fake_ls, tmp_path)
+    lineage = version.lineage
+    assert lineage["task_type"] == "text_spans" and lineage["n_labeled"] == 30
+    assert lineage["span_f1"] is not None and lineage["span_f1_on"] == "cv"
+    assert sorted(e.task_id for e in queue) == list(range(31, 81))
+    preds = {p["task"]: p for p in fake_ls.predictions if p["model_version"] == version.version}
+    assert set(preds) == set(range(31, 81))
+    for tid, p in preds.items():
+        validate_result(NER, p["result"], text=ner_task(tid)[0])
+    for tid in (40, 41, 42):  # the LLM's spans, with its scores
+        assert [r["score"] for r in preds[tid]["result"]] == [0.6] * len(ner_task(tid)[1])
+    assert preds[50]["result"] and all(r.get("score") != 0.6 for r in preds[50]["result"])
+    with storage.read() as tx:
+        stored = tx.latest_predictions(1, [31, 50], source="model")
+    assert stored[31].model_version == version.version
+    assert 0.0 <= stored[50].extra["uncertainty"] <= 1.0

@@ -40,6 +40,7 @@ from labelloop.labelstudio.publish import (
     stored_publish_spec,
     tail_spec,
 )
+from labelloop.llm.span_store import stored_span_scores, stored_spans
 from labelloop.loop.dataset import ProjectData, load_project_data
 from labelloop.loop.embed import embed_project
 from labelloop.loop.plan import plan_retrain, with_second_opinions
@@ -56,14 +57,22 @@ log = logging.getLogger(__name__)
 def llm_machine_labels(schema: LabelSchema, data: ProjectData,
                        labels: Mapping[int, LlmLabel]) -> list[MachineLabel | None]:
     """The LLM's stored label of each task as a canonical machine label (by position; empty
-    when the LLM labeled nothing). Only classification labels are stored so far."""
+    when the LLM labeled nothing): its choices, or for a span project its stored spans with
+    their scores (not yet checked against the text: the plan's resolver does that)."""
     if not labels:
         return []
     out: list[MachineLabel | None] = []
     for tid in data.task_ids.tolist():
         lab = labels.get(tid)
-        out.append(None if lab is None else from_labels(
-            schema, lab.labels, source="llm", version=lab.model_version, score=lab.confidence))
+        if lab is None:
+            out.append(None)
+        elif schema.task_type == "text_spans":
+            spans = stored_spans(lab)
+            out.append(None if spans is None else MachineLabel(
+                tuple(spans), "llm", lab.model_version, lab.confidence, stored_span_scores(lab)))
+        else:
+            out.append(from_labels(schema, lab.labels, source="llm", version=lab.model_version,
+                                   score=lab.confidence))
     return out
 
 
