@@ -88,11 +88,12 @@ def apply_batch(tx: Tx, bodies: list[Body], settings: Settings) -> list[IngestRe
         else:
             status = "applied"
             seen.add(it.body_hash)
-        rows.append({"action": ev.action if ev else it.action, "body": it.recorded(status),
-                     "project_id": ev.project_id if ev else None, "body_hash": it.body_hash,
+        action = ev.action if ev else it.action
+        project_id = ev.project_id if ev else None
+        rows.append({"action": action, "body": it.recorded(status),
+                     "project_id": project_id, "body_hash": it.body_hash,
                      "status": status, "error": it.error.message if it.error else None})
-        results.append(IngestResult(0, status, rows[-1]["action"], rows[-1]["project_id"],
-                                    error=it.error))
+        results.append(IngestResult(0, status, action, project_id, error=it.error))
     for res, eid in zip(results, tx.add_events(rows)):
         res.event_id = eid
     triggers: dict[int, set[Trigger]] = {}
@@ -143,7 +144,8 @@ def _apply_segment(tx: Tx, segment: list[tuple[ParsedEvent, IngestResult]],
     known = tx.known_task_ids(all_ids) if all_ids else set()
     for pid, tasks in tasks_by_project.items():
         tx.upsert_tasks(pid, list(tasks.values()))
-    anns, owners, missing = [], [], {}
+    anns, owners = [], []
+    missing: dict[int, list[int]] = {}
     given = set(all_ids)
     for ev, res in segment:
         new = [t["id"] for t in ev.tasks if t["id"] not in known]

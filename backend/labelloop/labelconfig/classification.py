@@ -53,9 +53,10 @@ class ChoicesKind:
 
     def parse(self, li: LabelInterface, control: ControlTag, *,
               instructions: str | None) -> LabelSchema | str:
-        text_objects = [o for o in control.objects if o.tag == "Text"]
+        objects = control.objects or []  # the SDK types it Optional
+        text_objects = [o for o in objects if o.tag == "Text"]
         if not text_objects:
-            kinds = ", ".join(sorted({o.tag for o in control.objects})) or "nothing known"
+            kinds = ", ".join(sorted({o.tag for o in objects})) or "nothing known"
             return f"Choices '{control.name}' on {kinds}"
         obj = text_objects[0]
         value = obj.value or ""
@@ -64,13 +65,14 @@ class ChoicesKind:
         choices = tuple(
             Choice(value=str(tag.attr.get("value", key)), output=key,
                    hint=tag.attr.get("hint") or None)
-            for key, tag in control.labels_attrs.items()
+            for key, tag in (control.labels_attrs or {}).items()
         )
         if len(choices) < 2:
             return f"Choices '{control.name}' with fewer than 2 choices"
         return LabelSchema(
             supported=True, task_type=self.name, from_name=control.name, to_name=obj.name,
-            data_key=value[1:], choices=choices, multiple=bool(control.is_multiple_choice),
+            data_key=value[1:], choices=choices,
+            multiple=(control.attr or {}).get("choice") == "multiple",  # ChoicesTag.is_multiple_choice
             instructions=instructions or None)
 
     def read(self, schema: LabelSchema, result: object, *, text: str | None) -> Label | Unusable:

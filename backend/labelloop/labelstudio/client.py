@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import httpx
 from label_studio_sdk import LabelStudio
 from label_studio_sdk.core.api_error import ApiError
 from label_studio_sdk.core.parse_error import ParsingError
+from label_studio_sdk.core.request_options import RequestOptions
+from label_studio_sdk.types import PredictionRequest
 
 from labelloop.errors import LabelStudioUnavailable
 
@@ -122,8 +124,9 @@ class SdkGateway:
         try:
             answer = self._sdk.projects.import_predictions(
                 id=project_id,
-                request=predictions,
-                request_options={"max_retries": 0, "timeout_in_seconds": self.slow_timeout},
+                # plain dicts: the SDK serialises them as it would its own models
+                request=cast(list[PredictionRequest], predictions),
+                request_options=_options(self.slow_timeout, max_retries=0),
             )
         except (ApiError, ParsingError) as exc:
             where = f"POST /api/projects/{project_id}/import/predictions"
@@ -221,7 +224,7 @@ class SdkGateway:
         timeout: float | None = None,
     ) -> Any:
         where = f"{method} /{path}"
-        options = {"timeout_in_seconds": timeout} if timeout is not None else None
+        options = _options(timeout) if timeout is not None else None
         try:
             response = self._http.request(
                 path, method=method, params=params, json=payload, request_options=options
@@ -300,3 +303,9 @@ def _transport_error(
         f"Label Studio {name} ({where}) {what} ({type(exc).__name__}: {exc})",
         detail={"call": name, "error": type(exc).__name__},
     )
+
+
+def _options(timeout: float, **more: int) -> RequestOptions:
+    """Request options with a float timeout (the SDK types ``timeout_in_seconds`` as int but
+    hands it to httpx as given)."""
+    return cast(RequestOptions, {**more, "timeout_in_seconds": timeout})

@@ -201,7 +201,8 @@ def _store_page(storage: Storage, project_id: int, raws: list[dict[str, Any]],
             items.append((task, [parse_annotation(a, project_id=project_id, task_id=task["id"])
                                  for a in raw.get("annotations") or []]))
         except InvalidInput as exc:
-            skipped[raw.get("id") if isinstance(raw.get("id"), int) else 0] = exc.message
+            raw_id = raw.get("id")
+            skipped[raw_id if isinstance(raw_id, int) else 0] = exc.message
     # the page covers the ids after the cursor up to its last task (a skipped one included)
     last = max((r["id"] for r in raws if isinstance(r.get("id"), int)
                 and r["id"] <= MAX_TASK_ID), default=None)

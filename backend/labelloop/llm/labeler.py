@@ -19,7 +19,7 @@ import asyncio
 import re
 import time
 import weakref
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
@@ -37,19 +37,22 @@ from labelloop.llm.limits import CircuitBreaker, Clock, RateLimiter
 from labelloop.llm.prompts import PromptTemplates, load_prompts
 from labelloop.llm.span_item import SpanItemLabeler
 from labelloop.llm.span_prompts import TASK_TYPE as SPAN_PROMPTS
-from labelloop.llm.types import LabelOutcome, LabelRequest
+from labelloop.llm.span_store import spans_json
+from labelloop.llm.types import FailureKind, LabelOutcome, LabelRequest
 from labelloop.settings import Settings
 from labelloop.storage.base import Storage
-from labelloop.llm.span_store import spans_json
 from labelloop.storage.records_llm import LlmLabel, LlmUsage
 
 BackendFactory = Callable[[EndpointConfig], ChatBackend]
 T = TypeVar("T")
 
 
+LLMState = Literal["ok", "paused", "over_budget"]
+
+
 @dataclass(frozen=True)
 class LLMStatus:
-    state: Literal["ok", "paused", "over_budget"]
+    state: LLMState
     reason: str | None
     endpoint: str
     model: str
@@ -106,6 +109,8 @@ class LLMLabeler:
             usage = tx.llm_usage()
         budget = self.settings.llm_budget_usd
         paused = record.paused_until if record and record.paused_until else None
+        state: LLMState
+        reason: str | None
         if budget is not None and usage.cost_usd >= budget:
             state = "over_budget"
             reason = f"the LLM budget of ${budget:.2f} is spent (${usage.cost_usd:.4f})"
@@ -243,7 +248,8 @@ class LLMLabeler:
         await asyncio.to_thread(self._save_caps, caps)
         return caps
 
-    def _rejection_handler(self, runner: CallRunner):
+    def _rejection_handler(self, runner: CallRunner,
+                           ) -> Callable[[str], Awaitable[Capabilities | None]]:
         lock = asyncio.Lock()
 
         async def on_rejected(mode: str) -> Capabilities | None:
@@ -316,6 +322,7 @@ def _check_schema(schema: LabelSchema) -> None:
 
 
 def _failed_all(item: LabelRequest, exc: LLMError) -> LabelOutcome:
+    kind: FailureKind
     if isinstance(exc, LLMUnavailable):
         kind = "over_budget" if exc.kind == "over_budget" else "paused"
     else:
