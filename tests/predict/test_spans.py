@@ -88,6 +88,8 @@ def test_predict_asks_the_llm_live_and_locates_its_entities(tmp_path) -> None:
                    (*where(text, "Paris", 1), "Paris", "LOC"),
                    (*where(text, "Anna", 1), "Anna", "PER")]  # Berlin is not in the text
     assert entry["model_version"].startswith("llm-")
+    # before any publish, the answer's version is the span prompts' one the entries carry
+    assert r.json()["model_version"] == entry["model_version"] == again["model_version"]
     assert all(0 < r["score"] <= 1 for r in entry["result"])
     validate_result(parse_label_config(NER_CONFIG), entry["result"], text=text)
     assert again["results"] == r.json()["results"] and llm.calls == calls  # stored: no call

@@ -92,13 +92,15 @@ def answering_version(services: ServicesDep, project: Project) -> str:
     labelloop created it, else the published one), so that Label Studio, which asks /predict
     for tasks without a prediction of this version (the quick view does), stores the answers
     under a version that exists and creates no stray one. Before: the LLM's when one is
-    configured, else the base version."""
+    configured (its version for the project's task type: span prompts have their own), else the
+    base version."""
     published = published_answer_version(project, services.settings.model_version_prefix)
     if published is not None:
         return published
     labeler = services.resources.labeler(services.storage)
     if labeler is not None:
-        return labeler.model_version
+        schema = schema_of(project)
+        return labeler.model_version if schema is None else labeler.version_for(schema)
     return base_version(services.settings.model_version_prefix)
 
 
