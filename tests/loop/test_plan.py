@@ -298,9 +298,13 @@ def test_the_model_span_f1_is_held_out_unless_too_few_tasks_say_otherwise() -> N
     from labelloop.loop.plan_spans import SpanLearner, SpanLearnerOptions
 
     data = ner_project(range(1, 41))
-    holdout = plan_retrain(ner_inputs(data),
-                           learner=SpanLearner(SpanLearnerOptions(cv_max_labeled=20)))
+    cv = plan_retrain(ner_inputs(data))
+    assert cv.lineage["span_f1_on"] == "cv" and cv.lineage["span_f1_n_train"] in (26, 27)
+    options = SpanLearnerOptions(cv_max_labeled=20, holdout_max_labeled=30)
+    holdout = plan_retrain(ner_inputs(data), learner=SpanLearner(options))
     assert holdout.lineage["span_f1_on"] == "holdout" and holdout.lineage["span_f1"] > 0.5
+    assert holdout.lineage["span_f1_n_train"] == 20  # 2/3 of 30 drawn from the 40
+    assert holdout.lineage["model"]["n_train"] == 40  # type: ignore[index]
     # two labeled tasks cannot fill three folds: the training set, flagged as such
     tiny = plan_retrain(ner_inputs(ner_project([1, 2])))
     assert tiny.lineage["span_f1_on"] == "training_set"

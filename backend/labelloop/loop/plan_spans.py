@@ -19,8 +19,10 @@ An LLM span set counts only where the pre-label resolver would show it (valid on
 text, labels from the config); elsewhere the LLM has no answer. The model's span-F1 in the
 lineage (``span_f1``, how in ``span_f1_on``) is ``cv_folds``-fold cross-validated while the
 labeled set is small enough (``cv_max_labeled``: the folds cost about twice the fit), else
-measured on one held-out fold (``"holdout"``); with fewer labeled tasks than folds, on the
-training set itself (``"training_set"``, optimistic: a CRF recalls its training spans).
+measured on one held-out fold (``"holdout"``) of at most ``holdout_max_labeled`` tasks drawn at
+random, so its cost stays bounded (a model trained on fewer tasks than the real one: a slightly
+pessimistic figure; ``span_f1_n_train`` says how many); with fewer labeled tasks than folds, on
+the training set itself (``"training_set"``, optimistic: a CRF recalls its training spans).
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ class SpanLearnerOptions:
     kind: str = DEFAULT_KIND  # the token model (models/tokens.py)
     cv_folds: int = 3
     cv_max_labeled: int = 300  # above this, one held-out fold instead of all of them
+    holdout_max_labeled: int = 900  # the held-out split draws from at most this many tasks
     trust_prior: float = 0.5
     trust_prior_weight: float = 5.0
 
@@ -89,24 +92,29 @@ def measured_trust(human: Sequence[Sequence[Span]], llm: Sequence[Sequence[Span]
 
 
 def cv_span_f1(texts: Sequence[str], spans: Sequence[SpanSet], *, labels: Sequence[str],
-               folds: int, rng: np.random.Generator, kind: str,
-               rounds: int | None = None) -> float | None:
-    """Exact micro span-F1 of cross-validated predictions over ``folds`` folds, pooled over the
-    texts held out. ``rounds``: hold out only that many folds (1: one train/test split, for
-    large sets). None: too few texts to hold any out."""
+               folds: int, rng: np.random.Generator, kind: str, rounds: int | None = None,
+               max_texts: int | None = None) -> tuple[float, int] | None:
+    """(exact micro span-F1 of cross-validated predictions pooled over the texts held out, the
+    size of the last training fold). ``rounds``: hold out only that many of the ``folds`` folds
+    (1: one train/test split); ``max_texts``: draw at most this many texts first. None: too
+    few texts to hold any out."""
     n = len(texts)
     if n < max(2, folds):
         return None
-    fold_of = rng.permutation(n) % folds
+    use = np.sort(rng.choice(n, size=max_texts, replace=False)) \
+        if max_texts is not None and n > max_texts else np.arange(n)
+    fold_of = rng.permutation(use.size) % folds
     true: list[SpanSet] = []
     predicted: list[SpanSet] = []
+    n_train = 0
     for k in range(folds if rounds is None else min(rounds, folds)):
-        train, test = np.flatnonzero(fold_of != k), np.flatnonzero(fold_of == k)
+        train, test = use[fold_of != k], use[fold_of == k]
         model = fit_token_model([texts[i] for i in train], [spans[i] for i in train],
                                 labels=labels, rng=rng, kind=kind)
         predicted.extend(p.spans for p in model.predict([texts[i] for i in test]))
         true.extend(spans[i] for i in test)
-    return span_prf(true, predicted).f1
+        n_train = int(train.size)
+    return span_prf(true, predicted).f1, n_train
 
 
 class SpanLearner:
@@ -132,7 +140,7 @@ class SpanLearner:
         lineage: JsonDict = {"n_labeled_with_spans": n_with_spans,
                              "n_human_spans": sum(len(h) for h in human),
                              "llm_span_f1": llm_f1, "llm_compared": llm_n, "llm_trust": trust,
-                             "span_f1": None, "span_f1_on": None}
+                             "span_f1": None, "span_f1_on": None, "span_f1_n_train": 0}
         if n_with_spans:
             started = time.perf_counter()
             model = fit_token_model(texts, human, labels=schema.labels, rng=rng, kind=o.kind)
@@ -151,13 +159,15 @@ class SpanLearner:
             uncertainty, disagreement = u, raw * trust
             extra = {i: {"uncertainty": float(u[i]), "disagreement": float(raw[i] * trust)}
                      for i in data.pool.tolist()}
-            f1_on = "cv" if labeled.size <= o.cv_max_labeled else "holdout"
-            f1 = cv_span_f1(texts, human, labels=schema.labels, folds=o.cv_folds, rng=rng,
-                            kind=o.kind, rounds=None if f1_on == "cv" else 1)
-            if f1 is None:
-                f1_on = "training_set"
-                f1 = span_prf(human, [spans_of[i] for i in labeled.tolist()]).f1
-            lineage.update(span_f1=f1, span_f1_on=f1_on, model={
+            small = labeled.size <= o.cv_max_labeled
+            f1_on = "cv" if small else "holdout"
+            got = cv_span_f1(texts, human, labels=schema.labels, folds=o.cv_folds, rng=rng,
+                             kind=o.kind, rounds=None if small else 1,
+                             max_texts=None if small else o.holdout_max_labeled)
+            f1, n_train = got if got is not None else (
+                span_prf(human, [spans_of[i] for i in labeled.tolist()]).f1, int(labeled.size))
+            f1_on = f1_on if got is not None else "training_set"
+            lineage.update(span_f1=f1, span_f1_on=f1_on, span_f1_n_train=n_train, model={
                 "kind": o.kind, "n_train": int(labeled.size), "labels": list(schema.labels),
                 "fit_seconds": round(fit_s, 3),
                 "task_ids": data.task_ids[labeled].tolist()})
