@@ -90,6 +90,31 @@ def test_spans_keep_their_canonical_labels_and_have_no_rows() -> None:
     assert d.y.shape == (3, 0) and d.pool.tolist() == [2]
 
 
+def test_span_annotators_reach_consensus_on_whole_span_sets() -> None:
+    """Span sets vote whole, by the one rule: plurality, then the latest; a span outside the
+    text spoils only its own annotation (no vote)."""
+    text = "Ann went to Paris"
+
+    def spans(aid: int, user: int, at: str, *found: tuple[int, int, str]) -> Annotation:
+        result = [{"from_name": "ner", "to_name": "text", "type": "labels",
+                   "value": {"start": s, "end": e, "text": text[s:e], "labels": [lab]}}
+                  for s, e, lab in found]
+        return Annotation(aid, 1, 1, user, result, False, False, None, at)
+
+    task = [Task(1, 1, {"text": text}, None, False)]
+    both = ((0, 3, "PER"), (12, 17, "LOC"))
+    d = build_project_data(NER, task, [spans(1, 1, "1", *both), spans(2, 2, "3", (0, 3, "PER")),
+                                       spans(3, 3, "2", *both)])
+    assert d.labels == [(Span(0, 3, "PER"), Span(12, 17, "LOC"))] and d.ties == 0  # 2 to 1
+    d = build_project_data(NER, task, [spans(1, 1, "1", *both), spans(2, 2, "3", (0, 3, "PER"))])
+    assert d.labels == [(Span(0, 3, "PER"),)] and d.ties == 1  # 1 to 1: the latest
+    bad = Annotation(4, 1, 1, 3, [{"from_name": "ner", "to_name": "text", "type": "labels",
+                                   "value": {"start": 12, "end": 40, "text": "Paris",
+                                             "labels": ["LOC"]}}], False, False, None, "9")
+    d = build_project_data(NER, task, [spans(1, 1, "1", *both), bad])
+    assert d.labels == [(Span(0, 3, "PER"), Span(12, 17, "LOC"))] and d.ties == 0
+
+
 def test_load_project_data_positions_pool_and_labels(storage: Storage) -> None:
     with storage.write() as tx:
         tx.save_project(1)

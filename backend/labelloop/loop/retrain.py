@@ -139,11 +139,11 @@ def handle_retrain(ctx: JobContext) -> None:
         else:
             plan = with_second_opinions(plan, reopened)
     version = _save(ctx, pid, plan)
-    cv = plan.lineage.get("cv_accuracy")
-    log.info("project %s: %s trained on %d labels (cv acc %s), %d tasks ranked (%s) in %.2fs",
-             pid, version, n_labeled, f"{cv:.3f}" if isinstance(cv, float) else "-",
-             len(plan.queue),
-             plan.learned.ranking.phase, time.perf_counter() - started)
+    measure = "span_f1" if schema.task_type == "text_spans" else "cv_accuracy"
+    cv = plan.lineage.get(measure)
+    log.info("project %s: %s trained on %d labels (%s %s), %d tasks ranked (%s) in %.2fs",
+             pid, version, n_labeled, measure, f"{cv:.3f}" if isinstance(cv, float) else "-",
+             len(plan.queue), plan.learned.ranking.phase, time.perf_counter() - started)
     if plan.queue and gateway is None:
         log.info("project %s: queue of %s not published: %s", pid, version,
                  ctx.gateways.why_not())
