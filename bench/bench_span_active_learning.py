@@ -40,6 +40,9 @@ def main() -> int:
     ap.add_argument("--kind", default="crf", help="token model (crf or lr)")
     ap.add_argument("--threads", type=int, default=2, help="torch threads for embedding")
     ap.add_argument("--cache-dir", type=Path, default=ROOT / "bench" / ".cache")
+    ap.add_argument("--llm", action="store_true",
+                    help="add a simulated LLM (simulate.synthetic.noisy_llm_spans: its mistakes "
+                    "on hard spans): disagreement and the cold-start proxy")
     ap.add_argument("--output", type=Path, help="also write results JSON and the plot here")
     args = ap.parse_args()
 
@@ -57,6 +60,7 @@ def main() -> int:
         to_json,
     )
     from labelloop.simulate.span_engine import run_span_simulation
+    from labelloop.simulate.synthetic import noisy_llm_spans
     from labelloop.simulate.wnut import load_wnut16
 
     corpus = load_wnut16()
@@ -67,6 +71,8 @@ def main() -> int:
     spans = [data.spans[i] for i in tr]
     embedder = SentenceTransformerEmbedder(torch_threads=args.threads)
     x = embed_texts(texts, embedder=embedder, cache_dir=args.cache_dir)
+    llm = noisy_llm_spans(texts, spans, labels=data.labels, rng=np.random.default_rng(1234)) \
+        if args.llm else None
     config = SpanSimulationConfig(strategies=tuple(args.strategies), batch_size=args.batch_size,
                                   budget=args.budget, seeds=args.seeds, kind=args.kind)
     points = budget_points(config.batch_size, config.budget)
@@ -79,7 +85,7 @@ def main() -> int:
     started = time.perf_counter()
     result = run_span_simulation(texts, spans, [data.texts[i] for i in te],
                                  [data.spans[i] for i in te], x, labels=data.labels,
-                                 config=config, step=step)
+                                 config=config, llm_spans=llm, step=step)
     bar.close()
     took = time.perf_counter() - started
 
@@ -93,7 +99,13 @@ def main() -> int:
           f"after every batch of {config.batch_size}; {config.seeds} seeds; exact-match micro "
           f"span-F1 on the test split (mean ± std over seeds). {took / 60:.1f} min on this "
           f"machine. Full-pool model ({len(tr)} sentences): span-F1 "
-          f"{result.full_pool_span_f1:.3f}.\n")
+          f"{result.full_pool_span_f1:.3f}.")
+    if result.llm_train_accuracy is not None:
+        print(f"\nWith a simulated LLM (`noisy_llm_spans`, seed 1234: mistakes on hard spans) of "
+              f"exact span-F1 {result.llm_train_accuracy:.3f} on the train split: its "
+              "disagreement with the token model, weighted by its span-F1 measured on the "
+              "labeled sentences, and its spans as the cold-start proxy.")
+    print()
     print("| labels | " + " | ".join(f"{n} span-F1" for n in names) + " |")
     print("|---:|" + "---:|" * len(names))
     for j, point in enumerate(points):

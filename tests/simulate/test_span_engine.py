@@ -10,7 +10,7 @@ import pytest
 from tests.simulate.span_corpus import span_corpus
 
 from labelloop.agreement.spans import span_prf
-from labelloop.labelconfig.spans import Span
+from labelloop.labelconfig.spans import Span, validate_spans
 from labelloop.models.tokens import TokenPrediction
 from labelloop.simulate import (
     SpanSimulationConfig,
@@ -27,6 +27,7 @@ from labelloop.simulate.span_engine import (
     run_span_simulation,
     score_spans,
 )
+from labelloop.simulate.synthetic import noisy_llm_spans, span_hardness
 
 LABELS = ["LOC", "ORG", "PER"]
 
@@ -239,3 +240,33 @@ def test_unknown_span_strategy_is_refused(corpus: Corpus) -> None:
     with pytest.raises(InvalidInput, match="committee"):
         run_span_simulation(texts, spans, test_texts, test_spans, x, labels=LABELS,
                             config=SpanSimulationConfig(strategies=("committee",)))  # type: ignore[arg-type]
+
+
+# --- the simulated LLM ------------------------------------------------------------------------
+
+def test_span_hardness_by_hand() -> None:
+    texts = ["Bob met alice", "Bob again", "Paris"]
+    spans = [[Span(0, 3, "PER"), Span(8, 13, "PER")], [Span(0, 3, "PER")], [Span(0, 5, "LOC")]]
+    # PER x3 and LOC x1: the median label count is 2, so LOC is rare; "alice" is lower-cased
+    # and seen once; "Bob" is seen twice; "Paris" once
+    assert span_hardness(texts, spans) == [[0.0, 0.75], [0.0], [0.5]]
+
+
+def test_noisy_llm_spans_are_valid_and_miss_hard_spans_more() -> None:
+    texts, spans = span_corpus(400, seed=5)
+    lowered = [t.lower() for t in texts]  # lower-cased entities are hard
+    llm = noisy_llm_spans(texts + lowered, spans + spans, labels=LABELS,
+                          rng=np.random.default_rng(0), failure_rate=0.1)
+    assert sum(x is None for x in llm) > 0
+    for text, found in zip(texts + lowered, llm):
+        if found is not None:
+            validate_spans(text, found, labels=LABELS)
+            assert found == sorted(set(found))
+    answered = [i for i in range(800) if llm[i] is not None]
+    easy = [i for i in answered if i < 400]
+    hard = [i for i in answered if i >= 400]
+    recall = {name: span_prf([spans[i % 400] for i in idx], [llm[i] or [] for i in idx]).recall
+              for name, idx in (("easy", easy), ("hard", hard))}
+    assert recall["easy"] > 0.8 and recall["hard"] < recall["easy"] - 0.15
+    again = noisy_llm_spans(texts, spans, labels=LABELS, rng=np.random.default_rng(0))
+    assert again == noisy_llm_spans(texts, spans, labels=LABELS, rng=np.random.default_rng(0))
