@@ -29,6 +29,7 @@ BENCHES: list[tuple[str, list[str]]] = [
     ("ls_import", ["bench/bench_ls_import.py"]),
     ("loop", ["bench/bench_loop.py"]),
     ("llm", ["bench/bench_llm.py", "--repeats", "5"]),
+    ("llm_spans", ["bench/bench_llm_spans.py"]),
     ("predictions", ["bench/bench_predictions.py"]),
     ("embeddings", ["bench/bench_embeddings.py"]),
     ("active_learning", ["bench/bench_active_learning.py"]),
