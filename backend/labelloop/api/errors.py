@@ -10,6 +10,7 @@ unexpected is a 500 with a generic message (the traceback goes to the log, never
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -59,14 +60,14 @@ COMMON_ERRORS = (401, 413)
 
 
 def error_response(status: int, code: str, message: str, detail: object = None,
-                   headers: dict[str, str] | None = None) -> JSONResponse:
+                   headers: Mapping[str, str] | None = None) -> JSONResponse:
     body: dict[str, object] = {"error": code, "message": message}
     if detail is not None:
         body["detail"] = detail
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-def where(loc: list[Any] | tuple[Any, ...]) -> str:
+def where(loc: Sequence[Any]) -> str:
     """``["body", "tasks", 0, "id"]`` → ``tasks[0].id``; ``["path", "project_id"]`` →
     ``project_id``."""
     out = ""

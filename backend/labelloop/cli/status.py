@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import Any
 
 from labelloop.cli.common import add_data_dir, settings_from
 
@@ -25,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     storage = open_storage(settings.resolved_database_url)
     with storage.read() as tx:
-        projects = [{"id": p.id, "title": p.title, "supported": p.supported,
+        projects: list[dict[str, Any]] = [{"id": p.id, "title": p.title, "supported": p.supported,
                      "reason": p.unsupported_reason, "tasks": tx.count_tasks(p.id),
                      "annotations": tx.count_annotations(p.id),
                      "published_version": p.published_version,

@@ -32,8 +32,13 @@ _ACTION = re.compile(ACTION_PATTERN)
 STUB_HEAD_BYTES = 1024
 MAX_STUB_CHARS = 8 * STUB_HEAD_BYTES  # 6 characters per escaped control character, at worst
 # text fields of an event's project that labelloop stores, with their column's size if bounded
-_PROJECT_TEXT_FIELDS = {"title": None, "label_config": None, "expert_instruction": None,
-                        "model_version": 200}
+_PROJECT_TEXT_FIELDS: dict[str, int | None] = {
+    "title": None, "label_config": None, "expert_instruction": None, "model_version": 200}
+
+
+def _too_long(key: str, value: object) -> bool:
+    limit = _PROJECT_TEXT_FIELDS.get(key)
+    return limit is not None and isinstance(value, str) and len(value) > limit
 
 
 @dataclass
@@ -164,7 +169,7 @@ def parse_event(payload: Any) -> ParsedEvent:
         # a value too long to store is not labelloop's (its versions are short): left out
         # rather than refusing the event, which may carry annotations
         project = {k: v for k, v in project.items()
-                   if not (_PROJECT_TEXT_FIELDS.get(k) and len(v or "") > _PROJECT_TEXT_FIELDS[k])}
+                   if not _too_long(k, v)}
         project = clean_json(project)[0]  # stored: no lone surrogate, no NUL
     ev = ParsedEvent(action=action, known=action in KNOWN_ACTIONS, project_id=project_id,
                      project=project if isinstance(project, dict) else None)

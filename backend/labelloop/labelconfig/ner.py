@@ -32,16 +32,17 @@ class SpansKind:
 
     def parse(self, li: LabelInterface, control: ControlTag, *,
               instructions: str | None) -> LabelSchema | str:
-        texts = [o for o in control.objects if o.tag in ("Text", "HyperText")]
+        objects = control.objects or []
+        texts = [o for o in objects if o.tag in ("Text", "HyperText")]
         if not texts or texts[0].tag != "Text":
-            kinds = ", ".join(sorted({o.tag for o in control.objects})) or "nothing known"
+            kinds = ", ".join(sorted({o.tag for o in objects})) or "nothing known"
             return f"Labels '{control.name}' on {kinds}"
         obj = texts[0]
         value = obj.value or ""
         if not value.startswith("$") or len(value) < 2:
             return f"Labels '{control.name}' on a Text without a $field value"
         siblings = [c for c in li.controls if c.tag == "Labels"
-                    and any(o.name == obj.name for o in c.objects)]
+                    and any(o.name == obj.name for o in c.objects or [])]
         choices: list[Choice] = []
         for c in siblings:
             mine = [Choice(value=str(tag.attr.get("value", key)), output=key,
@@ -53,7 +54,7 @@ class SpansKind:
         if not choices:
             return f"Labels '{control.name}' with no label"
         multiple = any(str(c.attr.get("choice", "")).lower() == "multiple" for c in siblings)
-        granularity = control.attr.get("granularity")
+        granularity = (control.attr or {}).get("granularity")
         return LabelSchema(
             supported=True, task_type=self.name, from_name=control.name, to_name=obj.name,
             data_key=value[1:], choices=tuple(choices), multiple=multiple,

@@ -158,8 +158,8 @@ def llm_families(usage: Sequence[LlmUsageGroup]) -> Iterator[Metric]:
     token_family = CounterMetricFamily("labelloop_llm_tokens", "LLM tokens, as the endpoint "
                                        "reported them", labels=["endpoint", "model", "purpose",
                                                                 "type"])
-    for labels, n in sorted(tokens.items()):
-        token_family.add_metric(list(labels), n)
+    for token_labels, n in sorted(tokens.items()):
+        token_family.add_metric(list(token_labels), n)
     cost_family = CounterMetricFamily("labelloop_llm_cost_usd", "LLM cost in US dollars, from "
                                       "the price table (0 for a model it has no price for)",
                                       labels=["endpoint", "model", "purpose"])
