@@ -89,7 +89,8 @@ def test_distribution_sums_to_one_and_is_a_permutation_invariant() -> None:
     toks, content = json_tokens(tok("positive", 0.5, top))
     d1 = distribution_from_logprobs(toks, content, LABELS, json_key="label")
     d2 = distribution_from_logprobs(toks, content, LABELS[::-1], json_key="label")
-    assert d1 == pytest.approx(d2) and sum(d1.values()) == pytest.approx(1.0)
+    assert d1 is not None and d1 == pytest.approx(d2)
+    assert sum(d1.values()) == pytest.approx(1.0)
 
 
 def test_votes_single_and_multiple() -> None:
@@ -109,3 +110,32 @@ def test_choose_and_confidence() -> None:
         ["a", "b"]
     assert choose({"a": 0.3, "b": 0.4}, multiple=True, order=["a", "b"]) == ["b"]
     assert confidence_of({"a": 0.9, "b": 0.5}, ["a", "b"]) == pytest.approx(0.7)
+
+
+def test_whitespace_the_server_strips_from_the_content_is_allowed() -> None:
+    """llama.cpp leaves the newlines a model writes after its JSON out of ``content`` but not
+    out of the logprobs: the tokens still cover the answer, the label offsets are theirs."""
+    toks, content = json_tokens(tok("ne", 0.7, [("ne", 0.7), ("pos", 0.3)]),
+                                tok("g", 0.6, [("g", 0.6), ("u", 0.4)]), tok("ative"))
+    expected = {"positive": 0.3, "negative": 0.42, "neutral": 0.28}
+    padded = [tok("\n"), *toks, tok("\n"), tok("\n"), tok("")]
+    d = distribution_from_logprobs(padded, content, LABELS, json_key="label")
+    assert d == pytest.approx(expected)
+    assert distribution_from_logprobs(padded, content + "\n", LABELS, json_key="label") is None
+    assert distribution_from_logprobs(padded[:-4], content, LABELS, json_key="label") is None
+
+
+def test_span_labels_read_past_stripped_trailing_newlines() -> None:
+    from labelloop.llm.confidence import span_label_distributions
+
+    values = ["Person", "Location"]
+    toks = [tok('{"entities": [{"text": "Anna", "label": "'),
+            tok("Person", 0.9, [("Person", 0.9), ("Location", 0.1)]), tok('"}, '),
+            tok('{"text": "Rome", "label": "'),
+            tok("Location", 0.8, [("Location", 0.8), ("Person", 0.2)]), tok('"}]}')]
+    content = "".join(t["token"] for t in toks)
+    dists = span_label_distributions([*toks, tok("\n"), tok("\n"), tok("")], content, values,
+                                     count=2)
+    assert dists == [pytest.approx({"Person": 0.9, "Location": 0.1}),
+                     pytest.approx({"Person": 0.2, "Location": 0.8})]
+    assert span_label_distributions(toks, content + "x", values, count=2) is None

