@@ -197,7 +197,8 @@ def test_one_tls_context_serves_every_batch(fake_llm, make_labeler, schema,
                                             monkeypatch) -> None:
     """Loading the CA bundle costs ~20 ms: a labeler builds the SSL context once and the
     client of each batch (each event loop) reuses it."""
-    from labelloop.llm import chat, labeler as labeler_module
+    from labelloop.llm import chat
+    from labelloop.llm import labeler as labeler_module
 
     built: list = []
 
@@ -212,5 +213,5 @@ def test_one_tls_context_serves_every_batch(fake_llm, make_labeler, schema,
     assert len(built) == 1 and built[0] is not None
     client = labeler.config.make_client(tls=built[0])
     transport = getattr(client._client, "_transport", None)  # the SDK's aiohttp transport
-    if hasattr(transport, "ssl_context"):
+    if transport is not None and hasattr(transport, "ssl_context"):
         assert transport.ssl_context is built[0]

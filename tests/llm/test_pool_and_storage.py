@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -16,8 +18,8 @@ def region(label: str, name: str = "sentiment") -> dict:
             "value": {"choices": [label]}}
 
 
-def ann(aid: int, task: int, labels: list[dict], **kw) -> Annotation:
-    base = {"id": aid, "task_id": task, "project_id": 1, "completed_by": 1, "result": labels,
+def ann(aid: int, task: int, labels: list[dict], **kw: Any) -> Annotation:
+    base: dict[str, Any] = {"id": aid, "task_id": task, "project_id": 1, "completed_by": 1, "result": labels,
             "was_cancelled": False, "ground_truth": False, "lead_time": None,
             "ls_updated_at": "x"}
     base.update(kw)
@@ -95,6 +97,7 @@ def test_example_pool_of_a_project(llm_storage, schema) -> None:
                                                        5: np.ones(2)})
     assert pool.texts == ["text 1", "text 2", "text 5"]
     assert pool.labels == [["positive"], ["neutral"], ["negative"]]
+    assert pool.llm_wrong is not None and pool.embeddings is not None
     assert pool.llm_wrong.tolist() == [True, False, True]
     assert pool.embeddings.shape == (3, 2)
     with llm_storage.read() as tx:

@@ -118,13 +118,13 @@ def test_circuit_breaker_pauses_and_says_why(fake_llm, tmp_path, llm_storage, sc
     before = server.calls
     outcomes = labeler.label_many_sync(schema, items())
     assert server.calls - before == 3  # then paused: no more calls
-    kinds = sorted(o.failure_kind for o in outcomes)
+    kinds = sorted(str(o.failure_kind) for o in outcomes)
     assert kinds == ["paused"] * 3 + ["request_failed"] * 3
     paused = next(o for o in outcomes if o.failure_kind == "paused")
-    assert "LLM work is paused" in paused.failure and paused.usage.calls == 0
+    assert "LLM work is paused" in str(paused.failure) and paused.usage.calls == 0
     status = LLMLabeler(settings, llm_storage).status()  # seen from another process
-    assert status.state == "paused" and status.paused_until > time.time() + 200
-    assert "3 consecutive failed LLM calls; last: HTTP 500" in status.reason
+    assert status.state == "paused" and (status.paused_until or 0) > time.time() + 200
+    assert "3 consecutive failed LLM calls; last: HTTP 500" in str(status.reason)
     server.clear_faults()
     again = LLMLabeler(settings, llm_storage)
     assert again.label_many_sync(schema, ONE)[0].failure_kind == "paused"  # still paused
@@ -225,7 +225,7 @@ def test_resume_in_another_process_closes_the_breaker_here(fake_llm, tmp_path, l
     assert worker.label_many_sync(schema, ONE)[0].labels == ["negative"]
 
 
-def test_backoff_doubles_per_failed_attempt_with_jitter_and_a_cap(llm_storage) -> None:  # noqa: ANN001
+def test_backoff_doubles_per_failed_attempt_with_jitter_and_a_cap(llm_storage) -> None:
     from labelloop.llm.calls import CallRunner, RunnerOptions
     from labelloop.llm.errors import LLMTransient
     from labelloop.llm.limits import CircuitBreaker, RateLimiter
