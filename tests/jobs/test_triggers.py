@@ -41,3 +41,30 @@ def test_embedding_and_retraining_one_project_never_run_at_once(storage: Storage
         assert tx.claim("w2", lease_s=60) is None  # project 1's retrain waits for its embedding
         tx.finish_job(embed)
         assert tx.claim("w2", lease_s=60).id == retrain  # type: ignore[union-attr]
+
+
+def test_train_retrains_after_the_resync_with_a_later_fallback(storage: Storage,
+                                                               settings) -> None:  # noqa: ANN001
+    """Label Studio's "train" resyncs and retrains: the retrain must not train beside the resync
+    on labels the resync has not stored yet. The resync carries the request (it queues the
+    retrain at once when it ends); the retrain queued now is due only later, as a fallback."""
+    from labelloop.jobs.triggers import TRAIN_FALLBACK_S, retrain_spec
+
+    s = settings.model_copy(update={"label_studio_url": "http://ls", "label_studio_api_key": "k"})
+    resync, retrain = jobs_for({Trigger.TRAIN_REQUESTED}, 1, s)
+    assert resync.kind is JobKind.RESYNC and resync.payload == {"then_retrain": True}
+    assert retrain.kind is JobKind.RETRAIN and retrain.delay_s == TRAIN_FALLBACK_S
+    with storage.write() as tx:
+        rid, _ = tx.enqueue(resync)
+        tid, _ = tx.enqueue(retrain)
+        assert tx.claim("w1", lease_s=60).id == rid  # type: ignore[union-attr]
+        assert tx.claim("w2", lease_s=60) is None  # the retrain is not due beside the resync
+        # the resync's end queues the retrain at once: the fallback is made due now
+        again, created = tx.enqueue(retrain_spec(1, s, delay_s=0.0))
+        assert (again, created) == (tid, False)
+        tx.finish_job(rid)
+        assert tx.claim("w2", lease_s=60).id == tid  # type: ignore[union-attr]
+    # set-up resyncs without the request; without Label Studio credentials "train" is at once
+    assert jobs_for({Trigger.PROJECT_SET_UP}, 1, s)[0].payload == {}
+    [alone] = jobs_for({Trigger.TRAIN_REQUESTED}, 1, settings)
+    assert alone.kind is JobKind.RETRAIN and alone.delay_s == 0.0

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import time
+
 import pytest
 from pydantic import SecretStr
 
@@ -308,6 +310,31 @@ def test_resync_that_finds_new_tasks_queues_embed_and_prelabel(storage: Storage,
     _run_resync(job, storage, s, ls)
     with storage.read() as tx:
         assert tx.list_jobs(status=JobStatus.QUEUED) == []
+
+
+def test_a_train_resync_retrains_when_it_ends_even_without_changes(
+        storage: Storage, ls: FakeGateway, settings) -> None:  # noqa: ANN001
+    """Label Studio's "train": the resync carries the request and queues the retrain itself when
+    it ends (a resync that finds nothing new queues nothing otherwise, as above)."""
+    from labelloop.jobs.triggers import resync_spec
+    from labelloop.jobs.types import JobKind
+
+    s = settings.model_copy(update={"label_studio_url": "http://ls",
+                                    "label_studio_api_key": SecretStr("k")})
+    job = _claimed_resync(storage)
+    _run_resync(job, storage, s, ls)
+    with storage.write() as tx:
+        tx.finish_job(job.id)
+        for j in tx.list_jobs(status=JobStatus.QUEUED):
+            tx.finish_job(j.id)
+        tx.enqueue(resync_spec(1, then_retrain=True))
+        job = tx.claim("w", lease_s=60)
+    assert job is not None and job.payload == {"then_retrain": True}
+    _run_resync(job, storage, s, ls)
+    with storage.read() as tx:
+        queued = tx.list_jobs(status=JobStatus.QUEUED)
+    assert [j.kind for j in queued] == [JobKind.RETRAIN]
+    assert queued[0].run_after <= time.time()  # due at once
 
 
 def test_a_retried_resync_job_resumes_from_the_checkpoint_in_its_progress(

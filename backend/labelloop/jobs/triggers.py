@@ -18,11 +18,18 @@ class Trigger(str, Enum):
     VERSION_MOVED = "version_moved"  # Label Studio shows another model_version than published
 
 
-def resync_spec(project_id: int) -> JobSpec:
+# A "train" that resyncs first retrains when the resync ends; this later retrain is the fallback
+# for a resync that fails, or that was already queued without the request (deduplicated).
+TRAIN_FALLBACK_S = 60.0
+
+
+def resync_spec(project_id: int, *, then_retrain: bool = False) -> JobSpec:
     """One resync of a project at a time: two running at once would each take the other's
-    fresh writes for rows it may not delete, and double the load on Label Studio."""
+    fresh writes for rows it may not delete, and double the load on Label Studio.
+    ``then_retrain``: retrain when it ends, changes found or not (Label Studio's "train")."""
     return JobSpec(JobKind.RESYNC, project_id, dedupe_key=f"resync:{project_id}",
-                   serial_key=f"resync:{project_id}")
+                   serial_key=f"resync:{project_id}",
+                   payload={"then_retrain": True} if then_retrain else {})
 
 
 def check_version_spec(project_id: int) -> JobSpec:
@@ -62,9 +69,9 @@ def jobs_for(triggers: set[Trigger], project_id: int | None, settings: Settings,
         return []
     specs: list[JobSpec] = []
     can_sync = settings.label_studio_configured or settings.trust_setup_credentials
-    if Trigger.TRAIN_REQUESTED in triggers or Trigger.PROJECT_SET_UP in triggers:
-        if can_sync:
-            specs.append(resync_spec(project_id))
+    train = Trigger.TRAIN_REQUESTED in triggers
+    if (train or Trigger.PROJECT_SET_UP in triggers) and can_sync:
+        specs.append(resync_spec(project_id, then_retrain=train))
     if Trigger.TASKS_ADDED in triggers or Trigger.PROJECT_SET_UP in triggers:
         specs.extend(new_tasks_specs(project_id, settings))
     if triggers & {Trigger.LABELS_CHANGED, Trigger.TASKS_REMOVED, Trigger.PROJECT_CHANGED}:
@@ -72,7 +79,10 @@ def jobs_for(triggers: set[Trigger], project_id: int | None, settings: Settings,
         specs.append(retrain_spec(project_id, settings, delay_s=0.0 if now else None))
     if Trigger.VERSION_MOVED in triggers and can_sync:
         specs.append(check_version_spec(project_id))
-    if Trigger.TRAIN_REQUESTED in triggers:
-        # after the resync (which re-triggers a retrain itself when it finds changes)
-        specs.append(retrain_spec(project_id, settings, delay_s=0.0))
+    if train:
+        # with a resync, the retrain follows it (the resync queues it at once when it ends, and
+        # the earliest due time wins), so it trains on what the resync found; this one is due
+        # later only as the fallback. Without one, at once.
+        specs.append(retrain_spec(project_id, settings,
+                                  delay_s=TRAIN_FALLBACK_S if can_sync else 0.0))
     return specs

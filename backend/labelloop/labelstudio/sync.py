@@ -260,7 +260,8 @@ def _store_items(tx: Tx, project_id: int, items: list[tuple[dict[str, Any], list
 
 
 def handle_resync(ctx: JobContext) -> None:
-    """Job handler: resync one project, then retrain if labels changed."""
+    """Job handler: resync one project, then retrain if labels changed (or when the resync was
+    Label Studio's "train": ``then_retrain`` in its payload)."""
     pid = ctx.project_id()
     with ctx.storage.read() as tx:
         project = tx.get_project(pid)
@@ -288,7 +289,8 @@ def handle_resync(ctx: JobContext) -> None:
         # tasks the webhooks never announced (those imported before labelloop was connected):
         # a pre-label job queued at set-up may already have run and found none of them
         specs.extend(new_tasks_specs(pid, ctx.settings))
-    if report.labels_changed or report.tasks_new or report.tasks_deleted:
+    if (report.labels_changed or report.tasks_new or report.tasks_deleted
+            or ctx.job.payload.get("then_retrain")):
         specs.append(retrain_spec(pid, ctx.settings, delay_s=0.0))
     with ctx.storage.read() as tx:
         now = tx.get_project(pid)
