@@ -34,6 +34,7 @@ BENCHES: list[tuple[str, list[str]]] = [
     ("embeddings", ["bench/bench_embeddings.py"]),
     ("active_learning", ["bench/bench_active_learning.py"]),
     ("span_active_learning", ["bench/bench_span_active_learning.py"]),
+    ("token_model", ["bench/bench_token_model.py"]),
     ("agreement", ["bench/bench_agreement.py", "--header"]),
     ("quality", ["bench/bench_quality.py", "--header"]),
     ("rank_scale", ["bench/bench_rank_scale.py"]),

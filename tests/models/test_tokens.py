@@ -11,7 +11,12 @@ from labelloop.labelconfig.spans import Span, validate_spans
 from labelloop.models.logistic import InvalidTrainingData
 from labelloop.models.token_lr import transition_mask, viterbi
 from labelloop.models.token_text import Token
-from labelloop.models.token_vectors import CachedTokenEncoder, MiniLmTokenEncoder, pool_pieces
+from labelloop.models.token_vectors import (
+    CachedTokenEncoder,
+    MiniLmTokenEncoder,
+    fit_projection,
+    pool_pieces,
+)
 from labelloop.models.tokens import TokenPrediction, fit_token_model
 
 LABELS = ("person", "city")
@@ -51,7 +56,7 @@ def synthetic(n: int, seed: int) -> tuple[list[str], list[list[Span]]]:
     return texts, spans
 
 
-KINDS = ["crf", "lr"]
+KINDS = ["crf", "lr", "crf_minilm"]
 
 
 @pytest.fixture(scope="module")
@@ -191,3 +196,15 @@ def test_word_pieces_are_pooled_per_token() -> None:
     offsets = [(0, 0), (0, 3), (3, 5), (6, 8), (0, 0)]  # [CLS] "Par" "is" "ok" [SEP]
     pooled = pool_pieces(pieces, offsets, [Token(0, 5), Token(6, 8), Token(9, 10)])
     np.testing.assert_allclose(pooled, [[2.0, 4.0], [7.0, 7.0], [0.0, 0.0]])
+
+
+def test_projection_gives_unit_variance_directions_and_shrinks_k() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(500, 8)) * np.array([5.0, 3.0, 1.0, 1.0, 0.5, 0.5, 0.1, 0.1]) + 2.0
+    proj = fit_projection(x, k=3, rng=rng)
+    z = proj.apply(x)
+    assert z.shape == (500, 3)
+    np.testing.assert_allclose(z.mean(axis=0), 0.0, atol=1e-4)
+    np.testing.assert_allclose(z.std(axis=0, ddof=1), 1.0, rtol=1e-3)
+    assert fit_projection(x[:2], k=3, rng=rng).components.shape == (8, 1)
+    assert fit_projection(x[:1], k=3, rng=rng).apply(x[:4]).shape == (4, 0)

