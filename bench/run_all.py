@@ -51,7 +51,7 @@ def machine() -> str:
     import torch
 
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, check=False,
                             capture_output=True, text=True).stdout.strip() or "?"
     return (f"{os.cpu_count()} cores ({platform.processor() or platform.machine()}), "
             f"{mem:.0f} GiB, {platform.system()} {platform.release()}, Python "
@@ -77,7 +77,8 @@ def main() -> int:
             cmd = [*cmd, "--ranking-only"]
         started = time.time()
         print(f"bench: {name} …", file=sys.stderr, flush=True)
-        proc = subprocess.run([PY, *cmd], cwd=ROOT, env=env, capture_output=True, text=True)
+        proc = subprocess.run([PY, *cmd], cwd=ROOT, env=env, capture_output=True, text=True,
+                              check=False)
         took = time.time() - started
         if proc.returncode != 0:
             failed.append(name)

@@ -84,7 +84,7 @@ def fake_ls() -> FakeGateway:
 
 
 @pytest.fixture
-def client_factory(tmp_path: Path, fake_ls: FakeGateway):  # noqa: ANN201
+def client_factory(tmp_path: Path, fake_ls: FakeGateway):
     """Build a TestClient for given settings; the fake Label Studio answers API calls."""
     clients: list[TestClient] = []
 
@@ -104,5 +104,5 @@ def client_factory(tmp_path: Path, fake_ls: FakeGateway):  # noqa: ANN201
 
 
 @pytest.fixture
-def client(client_factory) -> TestClient:  # noqa: ANN001
+def client(client_factory) -> TestClient:
     return client_factory()

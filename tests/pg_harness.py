@@ -51,7 +51,7 @@ class PostgresServer:
 
     def _run(self, *args: str) -> subprocess.CompletedProcess[str]:
         cmd = ["runuser", "-u", self.user, "--", *args] if self.user else list(args)
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
 
     def start(self) -> PostgresServer:
         if self.user:

@@ -48,12 +48,12 @@ def test_dockerfile_pins_cpu_torch_runs_unprivileged_and_checks_health() -> None
     text = (ROOT / "Dockerfile").read_text()
     torch = text.index("torch==2.13.0")
     assert torch < text.index("pip install ."), "torch must be installed before the project"
-    assert re.search(r"^USER labelloop$", text, re.M)
+    assert re.search(r"^USER labelloop$", text, re.MULTILINE)
     assert "HEALTHCHECK" in text and "/health" in text
     # the check reads the settings (port, basic auth) as `serve` does: see the live test below
-    assert re.search(r'^\s+CMD \["python", "-m", "labelloop.cli.healthcheck"\]$', text, re.M)
+    assert re.search(r'^\s+CMD \["python", "-m", "labelloop.cli.healthcheck"\]$', text, re.MULTILINE)
     assert "chmod 700 /data" in text  # the volume's folder: private, as labelloop creates it
-    for copied in re.findall(r"^COPY (\S+)", text, re.M):
+    for copied in re.findall(r"^COPY (\S+)", text, re.MULTILINE):
         assert (ROOT / copied).exists(), copied
 
 

@@ -256,7 +256,8 @@ class Settings(BaseSettings):
     def _networks(cls, v: object) -> tuple[str, ...]:
         items = v.split(",") if isinstance(v, str) else v
         if not isinstance(items, (list, tuple)):
-            raise ValueError("a comma-separated list of networks, e.g. 127.0.0.0/8,::1/128")
+            # pydantic turns a ValueError (not a TypeError) into a validation error
+            raise ValueError("a comma-separated list of networks, e.g. 127.0.0.0/8,::1/128")  # noqa: TRY004
         out: list[str] = []
         for item in items:
             text = str(item).strip()

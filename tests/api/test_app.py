@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
+from tests.conftest import CONFIG, LOOPBACK_CLIENT, make_settings
 
 from labelloop.api import app as app_module
 from labelloop.api.app import Overrides, create_app
 from labelloop.loop.resources import preload_job_libraries
-from tests.conftest import CONFIG, LOOPBACK_CLIENT, make_settings
 
 
 def test_preload_reports_what_it_could_not_import() -> None:
@@ -21,7 +21,7 @@ def test_preload_reports_what_it_could_not_import() -> None:
     assert "ModuleNotFoundError" in failed["labelloop_no_such_module"]
 
 
-def _start(tmp_path: Path, monkeypatch, **ov: object) -> list[str]:  # noqa: ANN001
+def _start(tmp_path: Path, monkeypatch, **ov: object) -> list[str]:
     events: list[str] = []
     monkeypatch.setattr(app_module, "preload_job_libraries",
                         lambda: events.append("preload") or {})
@@ -36,12 +36,12 @@ def _start(tmp_path: Path, monkeypatch, **ov: object) -> list[str]:  # noqa: ANN
 
 
 def test_libraries_load_before_the_worker_and_the_first_request(tmp_path: Path,
-                                                                monkeypatch) -> None:  # noqa: ANN001
+                                                                monkeypatch) -> None:
     assert _start(tmp_path, monkeypatch, start_worker=True) == [
         "preload", "worker", "first request"]
 
 
-def test_no_preload_without_an_in_process_worker(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+def test_no_preload_without_an_in_process_worker(tmp_path: Path, monkeypatch) -> None:
     assert _start(tmp_path, monkeypatch, start_worker=False) == ["first request"]
     assert _start(tmp_path / "b", monkeypatch, start_worker=True,
                   preload_libraries=False) == ["worker", "first request"]
@@ -65,7 +65,7 @@ PROTOCOL = [("GET", "/health", None), ("GET", "/versions", None),
 
 @pytest.mark.parametrize(("method", "path"), GUARDED)
 def test_own_routes_refuse_a_remote_client_without_basic_auth(client_factory, method: str,
-                                                              path: str) -> None:  # noqa: ANN001
+                                                              path: str) -> None:
     r = client_factory(client=REMOTE).request(method, path, json={"scores": {"1": 0.5}})
     assert r.status_code == 403, r.text
     body = r.json()
@@ -75,27 +75,27 @@ def test_own_routes_refuse_a_remote_client_without_basic_auth(client_factory, me
 
 @pytest.mark.parametrize(("method", "path", "body"), PROTOCOL)
 def test_label_studio_protocol_answers_a_remote_client(client_factory, method: str, path: str,
-                                                       body: object) -> None:  # noqa: ANN001
+                                                       body: object) -> None:
     r = client_factory(client=REMOTE).request(method, path, json=body)
     assert r.status_code == 200, r.text
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "127.8.9.10", "::1", "::ffff:127.0.0.1"])
-def test_loopback_clients_get_the_own_routes(client_factory, host: str) -> None:  # noqa: ANN001
+def test_loopback_clients_get_the_own_routes(client_factory, host: str) -> None:
     c = client_factory(client=(host, 50000))
     for path in ("/status", "/api/jobs", "/", "/metrics"):
         assert c.get(path).status_code == 200, (host, path)
 
 
 @pytest.mark.parametrize("host", ["testclient", "10.0.0.1", "::2", "::ffff:10.0.0.1"])
-def test_other_clients_do_not(client_factory, host: str) -> None:  # noqa: ANN001
+def test_other_clients_do_not(client_factory, host: str) -> None:
     assert client_factory(client=(host, 50000)).get("/api/jobs").status_code == 403
 
 
 @pytest.mark.parametrize("kw", [{"open_api": True},
                                 {"api_allowed_networks": "127.0.0.0/8,192.0.2.0/24"},
                                 {"basic_auth_user": "u", "basic_auth_password": "p"}])
-def test_a_setting_opens_the_own_routes(client_factory, kw: dict) -> None:  # noqa: ANN001
+def test_a_setting_opens_the_own_routes(client_factory, kw: dict) -> None:
     c = client_factory(client=REMOTE, **kw)
     auth = ("u", "p") if "basic_auth_user" in kw else None
     for method, path in GUARDED:
@@ -105,7 +105,7 @@ def test_a_setting_opens_the_own_routes(client_factory, kw: dict) -> None:  # no
         assert r.status_code == expected, (path, r.text)
 
 
-def test_basic_auth_still_guards_every_route_for_remote_clients(client_factory) -> None:  # noqa: ANN001
+def test_basic_auth_still_guards_every_route_for_remote_clients(client_factory) -> None:
     c = client_factory(client=REMOTE, basic_auth_user="u", basic_auth_password="p")
     for path in ("/api/jobs", "/status", "/health", "/metrics"):
         assert c.get(path).status_code == 401, path
@@ -120,7 +120,7 @@ def test_a_basic_auth_user_without_a_password_refuses_to_start(tmp_path: Path,
         make_settings(tmp_path, basic_auth_user="u", basic_auth_password=password)
 
 
-def test_status_and_the_start_up_log_say_who_may_call_what(client_factory, caplog) -> None:  # noqa: ANN001
+def test_status_and_the_start_up_log_say_who_may_call_what(client_factory, caplog) -> None:
     with caplog.at_level(logging.INFO, logger="labelloop.api.app"):
         access = client_factory().get("/status").json()["access"]
     assert access["basic_auth"] is False and access["open_api"] is False
@@ -136,7 +136,7 @@ def test_status_and_the_start_up_log_say_who_may_call_what(client_factory, caplo
     assert authed["basic_auth"] is True and authed["open_to_every_client"] == []
 
 
-def test_a_refused_request_is_counted_in_the_metrics(client_factory) -> None:  # noqa: ANN001
+def test_a_refused_request_is_counted_in_the_metrics(client_factory) -> None:
     remote = client_factory(client=REMOTE)
     assert remote.get("/api/jobs").status_code == 403
     local = TestClient(remote.app, client=LOOPBACK_CLIENT)

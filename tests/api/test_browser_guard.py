@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import pytest
 from fastapi.testclient import TestClient
-
 from tests.conftest import CONFIG
 
 CROSS_SITE = {"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site",
@@ -59,7 +58,7 @@ def test_a_link_from_label_studios_page_opens_the_dashboard(local: TestClient) -
     assert local.get("/", headers=link).status_code == 200
 
 
-def test_a_widened_network_may_name_the_server(client_factory) -> None:  # noqa: ANN001
+def test_a_widened_network_may_name_the_server(client_factory) -> None:
     lan = client_factory(client=("192.0.2.7", 50000),
                          api_allowed_networks="127.0.0.0/8,192.0.2.0/24")
     page = {"Host": "labserver:9090", "Sec-Fetch-Site": "none", "Sec-Fetch-Mode": "navigate"}
@@ -68,7 +67,7 @@ def test_a_widened_network_may_name_the_server(client_factory) -> None:  # noqa:
 
 
 def test_with_basic_auth_another_sites_page_cannot_use_cached_credentials(
-        client_factory) -> None:  # noqa: ANN001
+        client_factory) -> None:
     c = client_factory(client=("192.0.2.7", 50000), basic_auth_user="u", basic_auth_password="p")
     r = c.post("/api/projects/1/queue", content=b'{"scores": {"1": 0}}', auth=("u", "p"),
                headers=CROSS_SITE)

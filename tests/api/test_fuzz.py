@@ -25,12 +25,12 @@ from schemathesis import GenerationMode
 from schemathesis.core.failures import FailureGroup
 from schemathesis.python import asgi
 from schemathesis.specs.openapi.checks import positive_data_acceptance
+from tests.conftest import CONFIG, make_settings
+from tests.fakes.label_studio import FakeGateway
 
 from labelloop.api.app import Overrides, create_app
 from labelloop.storage.base import open_storage
 from labelloop.storage.records import Annotation
-from tests.conftest import CONFIG, make_settings
-from tests.fakes.label_studio import FakeGateway
 
 EXAMPLES = int(os.environ.get("LABELLOOP_FUZZ_EXAMPLES", "25"))
 # A request valid under the spec may still be refused for what a schema cannot say: a labeling
@@ -39,7 +39,7 @@ EXCLUDED = [positive_data_acceptance]
 MIN_OPERATIONS = 13  # every operation of the spec today; a lost route lowers the count
 
 
-def _seeded_storage(url: str):  # noqa: ANN202
+def _seeded_storage(url: str):
     """Project 1 with tasks and an annotation, so ids 1.. reach the code behind the 404s."""
     from labelloop.events.projects import record_project
 

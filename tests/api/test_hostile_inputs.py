@@ -8,9 +8,9 @@ import json
 
 import pytest
 from fastapi.testclient import TestClient
+from tests.conftest import CONFIG
 
 from labelloop.events.parse import MAX_STUB_CHARS
-from tests.conftest import CONFIG
 
 TOO_BIG = 2**63  # one past the largest id
 DEEP_LIST = b"[" * 100_000 + b"]" * 100_000
@@ -105,7 +105,7 @@ def test_task_and_annotation_ids_in_bodies(client: TestClient, task_id: object) 
 # --- JSON: depth, finiteness, sizes ------------------------------------------------------------
 @pytest.mark.parametrize("body", [DEEP_LIST, DEEP_OBJECT, b'{"a":' * 65 + b"1" + b"}" * 65])
 @pytest.mark.parametrize("path", ["/setup", "/predict", "/webhook", "/api/projects/1/queue"])
-def test_deep_nesting_is_400(client_factory, path: str, body: bytes) -> None:  # noqa: ANN001
+def test_deep_nesting_is_400(client_factory, path: str, body: bytes) -> None:
     # no Label Studio configured and no project known: the body is refused first
     client = client_factory()
     r = client.post(path, content=body, headers={"content-type": "application/json"})
@@ -139,14 +139,14 @@ def test_non_finite_numbers_are_refused(client: TestClient, score: bytes) -> Non
 
 
 @pytest.mark.parametrize("key", ["²", "١٢", "-5", "0", "9" * 5000, str(TOO_BIG), " 1", "1.0"])
-def test_queue_keys_are_task_ids(client_factory, key: str) -> None:  # noqa: ANN001
+def test_queue_keys_are_task_ids(client_factory, key: str) -> None:
     client = client_factory(label_studio_url="http://ls", label_studio_api_key="k" * 12)
     setup(client)
     r = client.post("/api/projects/1/queue", json={"scores": {key: 1.0}})
     assert r.status_code in (400, 422), r.text[:300]  # 400: a key over 1,024 characters
 
 
-def test_queue_values_and_fields(client_factory) -> None:  # noqa: ANN001
+def test_queue_values_and_fields(client_factory) -> None:
     client = client_factory(label_studio_url="http://ls", label_studio_api_key="k" * 12)
     setup(client)
     for body in [{"scores": {"1": True}}, {"scores": {"1": "1"}}, {"scores": {}},
@@ -165,7 +165,7 @@ def test_keys_and_strings_are_bounded(client: TestClient) -> None:
     assert r.status_code == 400 and "key" in r.json()["message"]
 
 
-def test_bad_body_answers_before_label_studio_or_the_project(client_factory) -> None:  # noqa: ANN001
+def test_bad_body_answers_before_label_studio_or_the_project(client_factory) -> None:
     no_ls = client_factory()
     r = no_ls.post("/api/projects/77/queue", json={"scores": {"²": 1}})
     assert r.status_code == 422, r.text  # not 404 (unknown project), not 503 (no Label Studio)
@@ -228,7 +228,7 @@ def test_duplicates_are_stubs_and_applied_events_verbatim(client: TestClient) ->
     assert duplicate["status"] == "duplicate" and len(duplicate["body"]) < 2048
 
 
-def test_events_over_the_cap_are_413_and_stubs(client_factory) -> None:  # noqa: ANN001
+def test_events_over_the_cap_are_413_and_stubs(client_factory) -> None:
     client = client_factory(webhook_max_event_bytes=4096)
     event = json.dumps({"action": "TASKS_CREATED", "project": {"id": 1},
                         "tasks": [{"id": 4, "data": {"text": "x" * 10_000}}]}).encode()
@@ -293,12 +293,13 @@ def test_405_says_which_methods_are_allowed(client: TestClient) -> None:
     assert r.status_code == 405 and r.headers["allow"] == "POST"
 
 
-def test_hostile_inputs_on_postgresql(postgres_server, tmp_path) -> None:  # noqa: ANN001
+def test_hostile_inputs_on_postgresql(postgres_server, tmp_path) -> None:
     """What PostgreSQL refuses and SQLite takes: ids past 2^31-1 (INTEGER), NUL and lone
     surrogates in text and JSON, strings past a VARCHAR's size."""
+    from tests.conftest import LOOPBACK_CLIENT, make_settings
+
     from labelloop.api.app import Overrides, create_app
     from labelloop.storage.base import open_storage
-    from tests.conftest import LOOPBACK_CLIENT, make_settings
 
     storage = open_storage(postgres_server.new_database())
     app = create_app(make_settings(tmp_path), Overrides(storage=storage, start_worker=False,

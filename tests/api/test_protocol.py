@@ -4,9 +4,9 @@ import logging
 
 import pytest
 from fastapi.testclient import TestClient
+from tests.conftest import CONFIG
 
 from labelloop.storage.records import Prediction
-from tests.conftest import CONFIG
 
 NER = """<View><Text name="text" value="$text"/>
 <Labels name="ents" toName="text"><Label value="PER"/><Label value="ORG"/></Labels></View>"""
@@ -14,7 +14,7 @@ BOXES = """<View><Image name="image" value="$image"/>
 <RectangleLabels name="box" toName="image"><Label value="cat"/></RectangleLabels></View>"""
 
 
-def setup(client: TestClient, xml: str = CONFIG, project: str = "1.1700000000", **kw: object):  # noqa: ANN201
+def setup(client: TestClient, xml: str = CONFIG, project: str = "1.1700000000", **kw: object):
     return client.post("/setup", json={"project": project, "schema": xml,
                                        "hostname": "http://ls.example", "access_token": "tok" * 4,
                                        "extra_params": None, **kw})
@@ -52,7 +52,7 @@ def test_setup_serves_a_span_config(client: TestClient) -> None:
     assert [c["output"] for c in st["schema"]["choices"]] == ["PER", "ORG"]
 
 
-def test_setup_ignores_sent_credentials_unless_trusted(client_factory) -> None:  # noqa: ANN001
+def test_setup_ignores_sent_credentials_unless_trusted(client_factory) -> None:
     c = client_factory()
     setup(c)
     assert c.get("/api/projects/1/status").json()["label_studio_api"] is False
@@ -136,7 +136,7 @@ def test_versions_lists_base_version(client: TestClient) -> None:
     assert client.get("/versions").json() == {"versions": ["labelloop-0"]}
 
 
-def test_oversized_body_is_413(client_factory) -> None:  # noqa: ANN001
+def test_oversized_body_is_413(client_factory) -> None:
     c = client_factory(max_body_bytes=2048)
     r = c.post("/webhook", content=b"x" * 5000)
     assert r.status_code == 413 and r.json()["error"] == "payload_too_large"
@@ -150,7 +150,7 @@ def test_oversized_body_is_413(client_factory) -> None:  # noqa: ANN001
     assert c.get("/status").json()["events"] == {}
 
 
-def test_basic_auth_on_every_endpoint(client_factory) -> None:  # noqa: ANN001
+def test_basic_auth_on_every_endpoint(client_factory) -> None:
     c = client_factory(basic_auth_user="ls", basic_auth_password="s3cret")
     for method, path in [("get", "/health"), ("post", "/setup"), ("post", "/predict"),
                          ("post", "/webhook"), ("get", "/versions"), ("get", "/status")]:
@@ -161,7 +161,7 @@ def test_basic_auth_on_every_endpoint(client_factory) -> None:  # noqa: ANN001
     assert c.get("/health", auth=("ls", "s3cret")).status_code == 200
 
 
-def test_secrets_never_reach_the_log(client_factory, caplog) -> None:  # noqa: ANN001
+def test_secrets_never_reach_the_log(client_factory, caplog) -> None:
     caplog.set_level(logging.DEBUG)
     c = client_factory(trust_setup_credentials=True, label_studio_api_key="LSKEY-very-secret-1",
                        label_studio_url="http://ls", openai_api_key="sk-abcdefghijklmnop")
@@ -179,7 +179,7 @@ def test_unknown_project_status_is_404(client: TestClient) -> None:
     assert r.status_code == 404 and r.json()["error"] == "unknown_project"
 
 
-def test_publish_endpoint_validates_and_enqueues(client_factory) -> None:  # noqa: ANN001
+def test_publish_endpoint_validates_and_enqueues(client_factory) -> None:
     c = client_factory(label_studio_url="http://ls", label_studio_api_key="k" * 12)
     setup(c)
     assert c.post("/api/projects/1/queue", json={"scores": {"a": 1}}).status_code == 422
@@ -193,7 +193,7 @@ def test_publish_endpoint_validates_and_enqueues(client_factory) -> None:  # noq
     assert r.status_code == 503 and "LABEL_STUDIO_URL" in r.json()["message"]
 
 
-def test_setup_again_while_the_first_resync_runs_queues_no_second_one(client_factory) -> None:  # noqa: ANN001
+def test_setup_again_while_the_first_resync_runs_queues_no_second_one(client_factory) -> None:
     """Label Studio calls /setup on every settings page load; a big project's first resync takes
     minutes, and each call used to queue another full resync behind the running one."""
     from labelloop.jobs.types import JobKind, JobStatus

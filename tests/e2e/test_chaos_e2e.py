@@ -112,7 +112,7 @@ def problems(storage: Storage, label_studio: LabelStudioServer, pid: int) -> lis
 
 @pytest.mark.parametrize("start", ["retrain", "publish"])
 def test_label_studio_failing_at_each_step_then_healthy_leaves_a_published_queue(
-        label_studio: LabelStudioServer, new_project, proxy: FaultProxy, tmp_path: Path,  # noqa: ANN001
+        label_studio: LabelStudioServer, new_project, proxy: FaultProxy, tmp_path: Path,
         caplog: pytest.LogCaptureFixture, start: str) -> None:
     caplog.set_level(logging.ERROR)
     labels = [list(WORDS)[i % 3] for i in range(N_TASKS)]

@@ -13,10 +13,10 @@ from typing import Any
 
 import httpx
 import pytest
+from tests.e2e.ls_harness import choice_result
 
 from labelloop.storage import open_storage
 from labelloop.storage.base import Storage
-from tests.e2e.ls_harness import choice_result
 
 pytestmark = pytest.mark.e2e
 
@@ -32,11 +32,11 @@ def wait_for(what: str, check: Callable[[], Any], timeout: float = 60.0) -> Any:
     raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
 
 
-def storage_of(proc) -> Storage:  # noqa: ANN001
+def storage_of(proc) -> Storage:
     return open_storage(f"sqlite:///{proc.data_dir / 'labelloop.db'}")
 
 
-def connect(label_studio, labelloop_process, project_id: int, **env: str):  # noqa: ANN001, ANN201
+def connect(label_studio, labelloop_process, project_id: int, **env: str):
     proc = labelloop_process({
         "LABEL_STUDIO_URL": label_studio.url, "LABEL_STUDIO_API_KEY": label_studio.token,
         "LABELLOOP_RETRAIN_DEBOUNCE_S": "3600", "LABELLOOP_RESYNC_INTERVAL_S": "0",
@@ -63,7 +63,7 @@ def annotations_in(storage: Storage, project_id: int) -> dict[int, list[str]]:
 
 
 def test_register_setup_webhook_and_first_resync(label_studio, new_project,
-                                                 labelloop_process) -> None:  # noqa: ANN001
+                                                 labelloop_process) -> None:
     p = new_project(12)
     proc = connect(label_studio, labelloop_process, p.id)
     status = httpx.get(f"{proc.url}/api/projects/{p.id}/status").json()
@@ -90,7 +90,7 @@ def resyncs_settled(storage: Storage, project_id: int) -> bool:
 
 
 def test_annotations_created_updated_deleted_are_stored_with_history(
-        label_studio, new_project, labelloop_process) -> None:  # noqa: ANN001
+        label_studio, new_project, labelloop_process) -> None:
     p = new_project(5)
     proc = connect(label_studio, labelloop_process, p.id)
     sdk = label_studio.sdk
@@ -114,7 +114,7 @@ def test_annotations_created_updated_deleted_are_stored_with_history(
 
 
 def test_kill9_while_annotating_loses_nothing(label_studio, new_project,
-                                              labelloop_process) -> None:  # noqa: ANN001
+                                              labelloop_process) -> None:
     p = new_project(10)
     proc = connect(label_studio, labelloop_process, p.id)
     sdk = label_studio.sdk
@@ -140,7 +140,7 @@ def test_kill9_while_annotating_loses_nothing(label_studio, new_project,
 
 
 def test_published_order_is_what_label_studio_serves(label_studio, new_project,
-                                                     labelloop_process) -> None:  # noqa: ANN001
+                                                     labelloop_process) -> None:
     p = new_project(8)
     proc = connect(label_studio, labelloop_process, p.id)
     order = [p.task_ids[i] for i in (5, 2, 7, 0, 3, 6, 1, 4)]
@@ -165,7 +165,7 @@ def test_published_order_is_what_label_studio_serves(label_studio, new_project,
     assert served == order
 
 
-def test_basic_auth_end_to_end(label_studio, new_project, labelloop_process) -> None:  # noqa: ANN001
+def test_basic_auth_end_to_end(label_studio, new_project, labelloop_process) -> None:
     p = new_project(4)
     proc = labelloop_process({
         "LABEL_STUDIO_URL": label_studio.url, "LABEL_STUDIO_API_KEY": label_studio.token,

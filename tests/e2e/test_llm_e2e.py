@@ -8,19 +8,19 @@ on every task: each task ends up with a valid LLM prediction whose region carrie
 from __future__ import annotations
 
 import pytest
-
-from labelloop.labelconfig.results import validate_result
-from labelloop.labelconfig.schema import parse_label_config
 from tests.e2e.ls_harness import TEXT_CONFIG
 from tests.e2e.test_foundation_e2e import connect
 from tests.fakes.llm_server import FakeLLM
+
+from labelloop.labelconfig.results import validate_result
+from labelloop.labelconfig.schema import parse_label_config
 
 pytestmark = pytest.mark.e2e
 LABELS = ["positive", "negative", "neutral"]
 
 
 def test_retrieve_predictions_gives_every_task_a_valid_llm_label(
-        label_studio, new_project, labelloop_process) -> None:  # noqa: ANN001
+        label_studio, new_project, labelloop_process) -> None:
     texts = [f"tweet {i}: {['so good', 'so bad', 'it is tuesday'][i % 3]}" for i in range(200)]
     gold = {t: LABELS[i % 3] for i, t in enumerate(texts)}
     with FakeLLM(gold, labels=LABELS, noise=0.1, seed=7) as llm:

@@ -17,12 +17,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
-from labelloop.jobs.types import JobKind, JobStatus
-from labelloop.storage.base import Storage, open_storage
 from tests.e2e.ls_harness import REPO, choice_result
 from tests.e2e.test_foundation_e2e import wait_for
 from tests.fakes.llm_server import FakeLLM
+
+from labelloop.jobs.types import JobKind, JobStatus
+from labelloop.storage.base import Storage, open_storage
 
 pytestmark = pytest.mark.e2e
 LABELS = ["positive", "negative", "neutral"]
@@ -76,14 +76,14 @@ def settled(st: Storage, project_ids: list[int]) -> bool:
     return not any(j.status in (JobStatus.RUNNING, JobStatus.QUEUED) for j in jobs)
 
 
-def job_history(jobs: list, project_id: int) -> list[tuple]:  # noqa: ANN001
+def job_history(jobs: list, project_id: int) -> list[tuple]:
     """What a failed assertion shows: the project's jobs in order, with their outcome."""
     return [(j.id, j.kind.value, j.status.value, j.attempts, j.locked_by, j.last_error,
              j.progress) for j in sorted(jobs, key=lambda j: j.id) if j.project_id == project_id]
 
 
 def test_three_workers_one_killed_every_job_completes_nothing_lost_or_doubled(
-        label_studio, new_project, labelloop_process, postgres_server, tmp_path) -> None:  # noqa: ANN001
+        label_studio, new_project, labelloop_process, postgres_server, tmp_path) -> None:
     db_url = postgres_server.new_database()
     projects = [new_project(texts=[f"p{k} tweet {i}: {['so good', 'so bad', 'tuesday'][i % 3]}"
                                    for i in range(60)]) for k in range(3)]

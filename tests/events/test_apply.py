@@ -3,13 +3,13 @@ from __future__ import annotations
 import json
 
 import pytest
+from tests.conftest import CONFIG
 
 from labelloop.errors import InvalidInput, MalformedBody
 from labelloop.events.apply import ingest_webhook
 from labelloop.jobs.types import JobStatus
 from labelloop.settings import Settings
 from labelloop.storage.base import Storage
-from tests.conftest import CONFIG
 
 
 def body(action: str, **payload: object) -> bytes:
@@ -95,7 +95,7 @@ def test_unknown_actions_are_stored_and_ignored(storage: Storage, settings: Sett
 
 
 def test_start_training_asks_for_resync_when_credentials_exist(
-        storage: Storage, tmp_path) -> None:  # noqa: ANN001
+        storage: Storage, tmp_path) -> None:
     from tests.conftest import make_settings
     s = make_settings(tmp_path, label_studio_url="http://ls", label_studio_api_key="k" * 10)
     res = ingest_webhook(storage, body("START_TRAINING", project={"id": 1,
@@ -116,7 +116,7 @@ def test_broken_config_in_webhook_does_not_lose_the_annotation(
     assert p is not None and not p.supported and "XML" in (p.unsupported_reason or "")
 
 
-def test_retrain_is_due_at_once_after_n_label_changes(storage: Storage, tmp_path) -> None:  # noqa: ANN001
+def test_retrain_is_due_at_once_after_n_label_changes(storage: Storage, tmp_path) -> None:
     import time
 
     from tests.conftest import make_settings

@@ -5,16 +5,16 @@ import threading
 from concurrent.futures import wait
 
 import pytest
+from tests.events.test_apply import created
 
 from labelloop.errors import MalformedBody, StorageError
 from labelloop.events.apply import apply_batch
 from labelloop.events.ingestor import WebhookIngestor
 from labelloop.storage.base import Storage
-from tests.events.test_apply import created
 
 
 def test_batch_applies_in_order_and_dedupes_within_the_batch(storage: Storage,
-                                                             settings) -> None:  # noqa: ANN001
+                                                             settings) -> None:
     upd = created(10, 5, "negative", updated="2026-01-02").replace(
         b"ANNOTATION_CREATED", b"ANNOTATION_UPDATED")
     bodies = [created(10, 5), upd, created(10, 5), b"[oops", created(11, 6)]
@@ -33,14 +33,14 @@ def test_batch_applies_in_order_and_dedupes_within_the_batch(storage: Storage,
 
 
 def test_concurrent_submissions_are_grouped_and_all_answered(storage: Storage,
-                                                             settings) -> None:  # noqa: ANN001
+                                                             settings) -> None:
     woke = threading.Event()
     ing = WebhookIngestor(storage, settings, on_jobs=woke.set)
     gate = threading.Lock()
     gate.acquire()
     original = storage.write
 
-    def slow_write():  # noqa: ANN202 - hold the first batch until all 60 are queued
+    def slow_write():
         with gate:
             pass
         return original()
@@ -62,12 +62,12 @@ def test_concurrent_submissions_are_grouped_and_all_answered(storage: Storage,
 
 
 def test_a_failing_batch_is_retried_event_by_event(storage: Storage, settings,
-                                                   monkeypatch) -> None:  # noqa: ANN001
+                                                   monkeypatch) -> None:
     import labelloop.events.ingestor as mod
 
     real = mod.apply_batch
 
-    def flaky(tx, bodies, s):  # noqa: ANN001, ANN202
+    def flaky(tx, bodies, s):
         if any(b"POISON" in b for b in bodies):
             raise RuntimeError("disk I/O error")
         return real(tx, bodies, s)
@@ -82,25 +82,25 @@ def test_a_failing_batch_is_retried_event_by_event(storage: Storage, settings,
         f2.result()
 
 
-def test_submit_when_stopped_fails_cleanly(storage: Storage, settings) -> None:  # noqa: ANN001
+def test_submit_when_stopped_fails_cleanly(storage: Storage, settings) -> None:
     with pytest.raises(StorageError):
         WebhookIngestor(storage, settings).submit(b"{}").result(timeout=1)
 
 
-def _future():  # noqa: ANN202
+def _future():
     from concurrent.futures import Future
     return Future()
 
 
 def test_an_event_whose_value_is_refused_is_a_stub_and_a_422(storage: Storage, settings,
-                                                             monkeypatch) -> None:  # noqa: ANN001
+                                                             monkeypatch) -> None:
     """The database refusing a value (PostgreSQL: NUL, an out-of-range number) is the event's
     fault, not storage's: it is recorded (a stub) and answered 422, never 503 with nothing kept."""
     import labelloop.events.ingestor as mod
 
     real = mod.apply_batch
 
-    def refusing(tx, bodies, s):  # noqa: ANN001, ANN202
+    def refusing(tx, bodies, s):
         if any(b"POISON" in b for b in bodies):
             raise ValueError("a value the database refuses")
         return real(tx, bodies, s)
@@ -116,12 +116,12 @@ def test_an_event_whose_value_is_refused_is_a_stub_and_a_422(storage: Storage, s
         assert tx.event_counts() == {"applied": 1, "invalid": 1}
 
 
-def test_storage_failing_is_still_a_503(storage: Storage, settings, monkeypatch) -> None:  # noqa: ANN001
+def test_storage_failing_is_still_a_503(storage: Storage, settings, monkeypatch) -> None:
     import sqlalchemy.exc as sa_exc
 
     import labelloop.events.ingestor as mod
 
-    def locked(tx, bodies, s):  # noqa: ANN001, ANN202
+    def locked(tx, bodies, s):
         raise sa_exc.OperationalError("INSERT", {}, Exception("database is locked"))
 
     monkeypatch.setattr(mod, "apply_batch", locked)
@@ -133,7 +133,7 @@ def test_storage_failing_is_still_a_503(storage: Storage, settings, monkeypatch)
         assert tx.event_counts() == {}
 
 
-def test_a_body_over_the_cap_is_recorded_as_a_stub(storage: Storage, settings) -> None:  # noqa: ANN001
+def test_a_body_over_the_cap_is_recorded_as_a_stub(storage: Storage, settings) -> None:
     from labelloop.events.parse import TooLarge
 
     ing = WebhookIngestor(storage, settings)

@@ -26,7 +26,7 @@ NOW = time.time()
 POLICY = RetentionPolicy(keep_days=30, keep_per_project=1000, keep_versions=2, batch_rows=100)
 
 
-def retain(storage: Storage, policy: RetentionPolicy = POLICY, **kw: object):  # noqa: ANN201
+def retain(storage: Storage, policy: RetentionPolicy = POLICY, **kw: object):
     return run_retention(storage, policy, now=NOW, bounds=JOB_DURATION_BOUNDS, **kw)
 
 
@@ -214,7 +214,7 @@ def test_batches_are_bounded_and_what_must_stay_stays(storage: Storage) -> None:
 
 
 def test_the_retention_job_runs_on_a_worker_and_is_scheduled_once(
-        storage: Storage, settings) -> None:  # noqa: ANN001
+        storage: Storage, settings) -> None:
     finished_job(storage, 1, age_days=31)
     w = Worker(storage, settings, {JobKind.RETENTION: handle_retention},
                gateways=GatewayProvider(settings), worker_id="h:1:a:0")

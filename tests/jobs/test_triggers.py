@@ -20,7 +20,7 @@ def test_two_resyncs_of_one_project_never_run_at_once(storage: Storage) -> None:
         assert tx.get_job(second).status is JobStatus.RUNNING  # type: ignore[union-attr]
 
 
-def test_setup_with_credentials_queues_resync_embed_and_nothing_else(settings) -> None:  # noqa: ANN001
+def test_setup_with_credentials_queues_resync_embed_and_nothing_else(settings) -> None:
     s = settings.model_copy(update={"label_studio_url": "http://ls", "label_studio_api_key": "k"})
     kinds = [j.kind for j in jobs_for({Trigger.PROJECT_SET_UP}, 1, s)]
     assert kinds == [JobKind.RESYNC, JobKind.EMBED]
@@ -28,7 +28,7 @@ def test_setup_with_credentials_queues_resync_embed_and_nothing_else(settings) -
 
 
 def test_embedding_and_retraining_one_project_never_run_at_once(storage: Storage,
-                                                                settings) -> None:  # noqa: ANN001
+                                                                settings) -> None:
     """Both encode the project's uncached texts: side by side they would do it twice."""
     from labelloop.jobs.triggers import new_tasks_specs, retrain_spec
 
@@ -44,7 +44,7 @@ def test_embedding_and_retraining_one_project_never_run_at_once(storage: Storage
 
 
 def test_train_retrains_after_the_resync_with_a_later_fallback(storage: Storage,
-                                                               settings) -> None:  # noqa: ANN001
+                                                               settings) -> None:
     """Label Studio's "train" resyncs and retrains: the retrain must not train beside the resync
     on labels the resync has not stored yet. The resync carries the request (it queues the
     retrain at once when it ends); the retrain queued now is due only later, as a fallback."""

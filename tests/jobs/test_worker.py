@@ -13,12 +13,12 @@ from labelloop.labelstudio.access import GatewayProvider
 from labelloop.storage.base import Storage
 
 
-def make_worker(storage: Storage, settings, handlers) -> Worker:  # noqa: ANN001
+def make_worker(storage: Storage, settings, handlers) -> Worker:
     return Worker(storage, settings, handlers, gateways=GatewayProvider(settings),
                   worker_id="test")
 
 
-def test_success_marks_job_succeeded_and_passes_context(storage, settings) -> None:  # noqa: ANN001
+def test_success_marks_job_succeeded_and_passes_context(storage, settings) -> None:
     seen: list[JobContext] = []
     w = make_worker(storage, settings, {JobKind.EMBED: seen.append})
     with storage.write() as tx:
@@ -29,7 +29,7 @@ def test_success_marks_job_succeeded_and_passes_context(storage, settings) -> No
         assert tx.get_job(jid).status is JobStatus.SUCCEEDED  # type: ignore[union-attr]
 
 
-def test_failure_retries_with_backoff_then_dies(storage, settings) -> None:  # noqa: ANN001
+def test_failure_retries_with_backoff_then_dies(storage, settings) -> None:
     calls = []
 
     def flaky(ctx: JobContext) -> None:
@@ -55,7 +55,7 @@ def test_failure_retries_with_backoff_then_dies(storage, settings) -> None:  # n
 
 
 def test_a_run_whose_job_was_handed_to_another_worker_leaves_it_to_that_worker(
-        storage, settings, caplog) -> None:  # noqa: ANN001
+        storage, settings, caplog) -> None:
     """The lease ran out mid-run (a long pause), the job was requeued and claimed by another
     worker: the first run's end, success or failure, must not close the second one's job."""
     outcomes = iter([None, RuntimeError("late failure")])
@@ -80,7 +80,7 @@ def test_a_run_whose_job_was_handed_to_another_worker_leaves_it_to_that_worker(
     assert "after it was handed back to the queue" in caplog.text
 
 
-def test_permanent_error_dies_at_once(storage, settings) -> None:  # noqa: ANN001
+def test_permanent_error_dies_at_once(storage, settings) -> None:
     def bad(ctx: JobContext) -> None:
         raise PermanentJobError("no project id")
 
@@ -93,14 +93,14 @@ def test_permanent_error_dies_at_once(storage, settings) -> None:  # noqa: ANN00
     assert job.status is JobStatus.DEAD and job.attempts == 1  # type: ignore[union-attr]
 
 
-def test_jobs_without_a_handler_are_left_queued(storage, settings) -> None:  # noqa: ANN001
+def test_jobs_without_a_handler_are_left_queued(storage, settings) -> None:
     w = make_worker(storage, settings, {JobKind.EMBED: lambda ctx: None})
     with storage.write() as tx:
         tx.enqueue(JobSpec(JobKind.PRELABEL, 1))
     assert w.run_once() is None
 
 
-def test_pool_runs_jobs_in_threads_and_wakes_on_enqueue(storage, settings) -> None:  # noqa: ANN001
+def test_pool_runs_jobs_in_threads_and_wakes_on_enqueue(storage, settings) -> None:
     done: list[int] = []
     settings = settings.model_copy(update={"job_poll_interval_s": 30.0})
     pool = WorkerPool(storage, settings, {JobKind.EMBED: lambda c: done.append(c.job.id)},
@@ -118,7 +118,7 @@ def test_pool_runs_jobs_in_threads_and_wakes_on_enqueue(storage, settings) -> No
     assert sorted(done) == ids
 
 
-def test_periodic_resync_enqueues_for_projects_with_credentials(storage, tmp_path) -> None:  # noqa: ANN001
+def test_periodic_resync_enqueues_for_projects_with_credentials(storage, tmp_path) -> None:
     from tests.conftest import make_settings
     s = make_settings(tmp_path, label_studio_url="http://ls", label_studio_api_key="k" * 8)
     with storage.write() as tx:
@@ -131,7 +131,7 @@ def test_periodic_resync_enqueues_for_projects_with_credentials(storage, tmp_pat
         assert tx.job_counts() == {"resync": {"queued": 2}}
 
 
-def test_separate_worker_process_claims_jobs(settings, storage) -> None:  # noqa: ANN001
+def test_separate_worker_process_claims_jobs(settings, storage) -> None:
     """`labelloop worker` runs jobs from the same database as the API process."""
     with storage.write() as tx:
         tx.save_project(1)
@@ -169,7 +169,7 @@ def test_orphans_are_jobs_of_dead_processes_on_this_host_only() -> None:
     assert sorted(got) == [2, 4]
 
 
-def test_pool_requeues_what_a_killed_process_left_running(storage, settings) -> None:  # noqa: ANN001
+def test_pool_requeues_what_a_killed_process_left_running(storage, settings) -> None:
     import socket
 
     from labelloop.jobs.triggers import resync_spec
@@ -185,7 +185,7 @@ def test_pool_requeues_what_a_killed_process_left_running(storage, settings) -> 
     assert pool.requeue_orphans() == 0
 
 
-def test_a_requeued_job_gives_way_to_a_queued_one_with_its_dedupe_key(storage) -> None:  # noqa: ANN001
+def test_a_requeued_job_gives_way_to_a_queued_one_with_its_dedupe_key(storage) -> None:
     from labelloop.jobs.triggers import resync_spec
 
     with storage.write() as tx:
@@ -217,7 +217,7 @@ threading.Event().wait()
 
 
 def test_a_job_of_a_worker_killed_on_another_host_runs_again_within_the_lease(
-        storage, settings) -> None:  # noqa: ANN001
+        storage, settings) -> None:
     """An external worker (its own process and lease, another host id) is killed with -9
     mid-job: a worker here leaves the job alone while its heartbeats come, then runs it within
     lease + scheduler tick + poll of the kill."""
@@ -272,7 +272,7 @@ def test_a_job_of_a_worker_killed_on_another_host_runs_again_within_the_lease(
     assert job.status is JobStatus.SUCCEEDED and job.attempts == 2  # type: ignore[union-attr]
 
 
-def test_heartbeat_every_10_s_within_a_45_s_lease_by_default(settings) -> None:  # noqa: ANN001
+def test_heartbeat_every_10_s_within_a_45_s_lease_by_default(settings) -> None:
     from labelloop.jobs.worker import heartbeat_interval, schedule_tick
 
     assert (settings.job_lease_s, heartbeat_interval(settings)) == (45.0, 10.0)
@@ -283,7 +283,7 @@ def test_heartbeat_every_10_s_within_a_45_s_lease_by_default(settings) -> None: 
 
 
 def test_a_heartbeat_that_finds_its_job_taken_back_stops_and_says_so(
-        storage, settings, caplog) -> None:  # noqa: ANN001
+        storage, settings, caplog) -> None:
     """The lease ran out (a long pause), another worker claimed the job: the first worker's
     heartbeat must not extend the new run's lease, and stops."""
     short = settings.model_copy(update={"job_lease_s": 0.6})  # a beat every 0.2 s

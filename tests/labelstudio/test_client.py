@@ -125,7 +125,7 @@ def _page(ids: range, total: int) -> Reply:
 # --- pagination ------------------------------------------------------------------------------
 
 
-def _query(seen) -> dict:  # noqa: ANN001
+def _query(seen) -> dict:
     return json.loads(seen.query["query"])
 
 

@@ -7,13 +7,13 @@ from __future__ import annotations
 import json
 
 import pytest
+from tests.conftest import CONFIG
+from tests.fakes.label_studio import FakeGateway
 
 from labelloop.errors import InvalidInput
 from labelloop.events.parse import parse_annotation, parse_task
 from labelloop.labelstudio.sync import resync_project
 from labelloop.storage.base import Storage
-from tests.conftest import CONFIG
-from tests.fakes.label_studio import FakeGateway
 
 
 def deep(depth: int, leaf: str = "\udc80") -> object:

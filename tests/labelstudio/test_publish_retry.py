@@ -29,13 +29,13 @@ def ls(fake_ls: FakeGateway) -> FakeGateway:
 
 
 @pytest.fixture
-def s(settings):  # noqa: ANN001, ANN201
+def s(settings):
     return settings.model_copy(update={
         "label_studio_url": "http://ls", "label_studio_api_key": SecretStr("k"),
         "publish_head_size": 4, "publish_tail_batch_size": 5, "cleanup_delay_s": 0.0})
 
 
-def worker(storage: Storage, ls: FakeGateway, s) -> Worker:  # noqa: ANN001
+def worker(storage: Storage, ls: FakeGateway, s) -> Worker:
     return Worker(storage, s, default_handlers(s), gateways=GatewayProvider(s, lambda *_: ls),
                   worker_id="w", resources=Resources(s, embedder=ToyEmbedder()))
 
@@ -66,7 +66,7 @@ def api_publish_spec(scores: dict[int, float], version: str | None = None) -> Jo
 
 
 def test_a_retrain_after_a_failed_api_publish_takes_a_new_version(
-        storage: Storage, ls: FakeGateway, s) -> None:  # noqa: ANN001
+        storage: Storage, ls: FakeGateway, s) -> None:
     """The reported bug: an API publish allocated labelloop-1 and stored its queue, Label Studio
     answered 500, and every later retrain picked labelloop-1 again and died on the queue's key."""
     resync_project(storage, ls, 1)
@@ -90,7 +90,7 @@ def test_a_retrain_after_a_failed_api_publish_takes_a_new_version(
 
 
 def test_a_version_number_is_never_handed_out_twice(storage: Storage, ls: FakeGateway,
-                                                    s) -> None:  # noqa: ANN001
+                                                    s) -> None:
     from labelloop.labelstudio.publish import next_version
     resync_project(storage, ls, 1)
     with storage.write() as tx:
@@ -104,7 +104,7 @@ def test_a_version_number_is_never_handed_out_twice(storage: Storage, ls: FakeGa
         assert next_version(tx, 1, "labelloop") == "labelloop-12"
 
 
-def test_saving_a_queue_twice_is_harmless(storage: Storage, ls: FakeGateway, s) -> None:  # noqa: ANN001
+def test_saving_a_queue_twice_is_harmless(storage: Storage, ls: FakeGateway, s) -> None:
     resync_project(storage, ls, 1)
     entries = [QueueEntry(1, "v1", t, r, r / 3, "api", t == 2) for r, t in enumerate([3, 2, 1])]
     with storage.write() as tx:
@@ -121,7 +121,7 @@ def test_saving_a_queue_twice_is_harmless(storage: Storage, ls: FakeGateway, s) 
 
 
 def test_a_retrain_survives_label_studio_refusing_second_annotations(
-        storage: Storage, ls: FakeGateway, s, monkeypatch) -> None:  # noqa: ANN001
+        storage: Storage, ls: FakeGateway, s, monkeypatch) -> None:
     """Asking for second annotations is a Label Studio call inside the retrain: when it fails,
     the retrain goes on without them (the next one asks again) instead of redoing its work."""
     from labelloop.loop import retrain
@@ -140,7 +140,7 @@ def test_a_retrain_survives_label_studio_refusing_second_annotations(
     assert ls.projects[1]["model_version"] == "labelloop-1"
 
 
-def retrain_whose_publish_fails(storage: Storage, ls: FakeGateway, s) -> Worker:  # noqa: ANN001
+def retrain_whose_publish_fails(storage: Storage, ls: FakeGateway, s) -> Worker:
     """A project's first retrain, run with Label Studio refusing its publish's first call:
     labelloop-1 is recorded and its publish handed over to a publish job."""
     resync_project(storage, ls, 1)
@@ -153,7 +153,7 @@ def retrain_whose_publish_fails(storage: Storage, ls: FakeGateway, s) -> Worker:
 
 
 def test_a_retrain_whose_publish_fails_hands_it_to_a_publish_job(
-        storage: Storage, ls: FakeGateway, s) -> None:  # noqa: ANN001
+        storage: Storage, ls: FakeGateway, s) -> None:
     w = retrain_whose_publish_fails(storage, ls, s)
     with storage.read() as tx:
         (publish,) = tx.list_jobs(status=JobStatus.QUEUED)
@@ -169,7 +169,7 @@ def test_a_retrain_whose_publish_fails_hands_it_to_a_publish_job(
 
 
 def test_a_handed_over_publish_never_sets_a_newer_queue_back(
-        storage: Storage, ls: FakeGateway, s) -> None:  # noqa: ANN001
+        storage: Storage, ls: FakeGateway, s) -> None:
     w = retrain_whose_publish_fails(storage, ls, s)
     with storage.write() as tx:
         tx.conn.exec_driver_sql("UPDATE jobs SET run_after = 1e12 WHERE kind = 'publish'")
@@ -183,7 +183,7 @@ def test_a_handed_over_publish_never_sets_a_newer_queue_back(
 
 @pytest.mark.parametrize("fail", ["import", "switch"])
 def test_an_api_publish_retried_after_label_studio_did_the_work_doubles_nothing(
-        storage: Storage, ls: FakeGateway, s, fail: str) -> None:  # noqa: ANN001
+        storage: Storage, ls: FakeGateway, s, fail: str) -> None:
     """The answer is lost after Label Studio stored the import (or switched the project): the
     retry keeps the version it allocated and what Label Studio holds of it."""
     resync_project(storage, ls, 1)
@@ -211,7 +211,7 @@ def test_an_api_publish_retried_after_label_studio_did_the_work_doubles_nothing(
 
 
 def test_an_api_publish_under_a_name_already_used_replaces_it(
-        storage: Storage, ls: FakeGateway, s) -> None:  # noqa: ANN001
+        storage: Storage, ls: FakeGateway, s) -> None:
     resync_project(storage, ls, 1)
     w = worker(storage, ls, s.model_copy(update={"publish_head_size": 0}))
     for scores in ({1: 0.1, 2: 0.2, 3: 0.3}, {4: 0.1, 2: 0.2, 1: 0.3}):
@@ -225,7 +225,7 @@ def test_an_api_publish_under_a_name_already_used_replaces_it(
 
 
 def test_a_stale_handed_over_publish_does_not_stop_the_newer_queues_tail(
-        storage: Storage, ls: FakeGateway, s) -> None:  # noqa: ANN001
+        storage: Storage, ls: FakeGateway, s) -> None:
     w = retrain_whose_publish_fails(storage, ls, s)  # labelloop-1's publish handed over, due much later
     with storage.write() as tx:
         tx.conn.exec_driver_sql("UPDATE jobs SET run_after = 1e12 WHERE kind = 'publish'")
@@ -237,13 +237,13 @@ def test_a_stale_handed_over_publish_does_not_stop_the_newer_queues_tail(
 
 
 def test_a_publish_records_the_number_it_takes_before_label_studio_sees_it(
-        storage: Storage, ls: FakeGateway, s) -> None:  # noqa: ANN001
+        storage: Storage, ls: FakeGateway, s) -> None:
     from labelloop.labelstudio.publish import publish_queue
     resync_project(storage, ls, 1)
     one_by_one = s.model_copy(update={"publish_batch_size": 1})
     real, calls = ls.import_predictions, []
 
-    def second_fails(project_id: int, predictions: list) -> int:  # noqa: ANN001
+    def second_fails(project_id: int, predictions: list) -> int:
         calls.append(1)
         if len(calls) == 2:
             raise LabelStudioUnavailable("import_predictions: Label Studio answered 500")
@@ -259,7 +259,7 @@ def test_a_publish_records_the_number_it_takes_before_label_studio_sees_it(
 
 
 def test_every_job_of_the_chain_run_again_after_it_succeeded_changes_nothing(
-        storage: Storage, ls: FakeGateway, s) -> None:  # noqa: ANN001
+        storage: Storage, ls: FakeGateway, s) -> None:
     """As when a worker's lease ran out while it finished: the queue hands the same job to
     another worker, which runs it again from the top."""
     resync_project(storage, ls, 1)

@@ -7,6 +7,8 @@ from collections import Counter
 
 import pytest
 from pydantic import SecretStr
+from tests.conftest import CONFIG
+from tests.fakes.label_studio import FakeGateway
 
 from labelloop.errors import LabelStudioUnavailable
 from labelloop.jobs.context import JobContext
@@ -14,13 +16,11 @@ from labelloop.jobs.types import JobKind, JobSpec, JobStatus
 from labelloop.labelstudio.access import GatewayProvider
 from labelloop.labelstudio.cleanup import handle_cleanup
 from labelloop.labelstudio.publish import cleanup_spec, handle_publish, publish_queue, tail_spec
-from labelloop.labelstudio.tail import handle_publish_tail
 from labelloop.labelstudio.sync import resync_project
+from labelloop.labelstudio.tail import handle_publish_tail
 from labelloop.loop.resources import Resources
 from labelloop.storage.base import Storage
 from labelloop.storage.records_llm import LlmLabel
-from tests.conftest import CONFIG
-from tests.fakes.label_studio import FakeGateway
 
 SCORES = {7: 0.0, 3: 0.1, 5: 0.2, 1: 0.3, 6: 0.4, 2: 0.5, 4: 0.6}  # served 7, 3, 5, 1, 6, 2, 4
 
@@ -34,13 +34,13 @@ def ls(fake_ls: FakeGateway) -> FakeGateway:
 
 
 @pytest.fixture
-def s(settings):  # noqa: ANN001, ANN201
+def s(settings):
     return settings.model_copy(update={
         "label_studio_url": "http://ls", "label_studio_api_key": SecretStr("k"),
         "publish_head_size": 2, "publish_tail_batch_size": 2})
 
 
-def run(storage: Storage, ls: FakeGateway, s, spec: JobSpec) -> None:  # noqa: ANN001
+def run(storage: Storage, ls: FakeGateway, s, spec: JobSpec) -> None:
     with storage.write() as tx:
         tx.enqueue(spec)
         job = tx.claim("w", lease_s=60, kinds=[spec.kind])
@@ -67,13 +67,13 @@ def queued(storage: Storage) -> Counter:
         return Counter(j.kind for j in tx.list_jobs(status=JobStatus.QUEUED))
 
 
-def api_publish(storage: Storage, ls: FakeGateway, s) -> None:  # noqa: ANN001
+def api_publish(storage: Storage, ls: FakeGateway, s) -> None:
     run(storage, ls, s, JobSpec(JobKind.PUBLISH, 1, payload={
         "scores": {str(k): v for k, v in SCORES.items()}, "version": "v1"}))
 
 
 def test_publish_imports_only_the_head_and_switches_the_queue_to_it(
-        storage: Storage, ls: FakeGateway, s) -> None:  # noqa: ANN001
+        storage: Storage, ls: FakeGateway, s) -> None:
     resync_project(storage, ls, 1)
     report = publish_queue(storage, ls, 1, SCORES, settings=s, version="v1")
     assert (report.published, report.remaining) == (2, 5)
@@ -90,7 +90,7 @@ def test_publish_imports_only_the_head_and_switches_the_queue_to_it(
 
 
 def test_the_tail_job_publishes_the_rest_in_order_with_stored_prelabels(
-        storage: Storage, ls: FakeGateway, s) -> None:  # noqa: ANN001
+        storage: Storage, ls: FakeGateway, s) -> None:
     resync_project(storage, ls, 1)
     with storage.write() as tx:
         tx.save_llm_labels([LlmLabel(1, 2, "llm-x", ["neutral"], {"neutral": 0.9, "positive": 0.1},
@@ -111,12 +111,12 @@ def test_the_tail_job_publishes_the_rest_in_order_with_stored_prelabels(
 
 
 def test_a_failed_tail_resumes_after_what_label_studio_already_holds(
-        storage: Storage, ls: FakeGateway, s) -> None:  # noqa: ANN001
+        storage: Storage, ls: FakeGateway, s) -> None:
     resync_project(storage, ls, 1)
     api_publish(storage, ls, s)
     real_import, calls = ls.import_predictions, []
 
-    def failing_second(project_id: int, predictions: list) -> int:  # noqa: ANN001
+    def failing_second(project_id: int, predictions: list) -> int:
         calls.append(len(predictions))
         if len(calls) == 2:
             raise LabelStudioUnavailable("import_predictions: connection reset")
@@ -133,7 +133,7 @@ def test_a_failed_tail_resumes_after_what_label_studio_already_holds(
 
 @pytest.mark.parametrize("newer", ["retrain queued", "another version published"])
 def test_the_tail_gives_way_to_a_newer_queue(storage: Storage, ls: FakeGateway, s,
-                                             newer: str) -> None:  # noqa: ANN001
+                                             newer: str) -> None:
     resync_project(storage, ls, 1)
     api_publish(storage, ls, s)
     if newer == "retrain queued":
@@ -149,7 +149,7 @@ def test_the_tail_gives_way_to_a_newer_queue(storage: Storage, ls: FakeGateway, 
 
 
 def test_clean_up_gives_way_to_a_queued_retrain_and_comes_back(
-        storage: Storage, ls: FakeGateway, s) -> None:  # noqa: ANN001
+        storage: Storage, ls: FakeGateway, s) -> None:
     resync_project(storage, ls, 1)
     publish_queue(storage, ls, 1, SCORES, settings=s, version="labelloop-1")
     publish_queue(storage, ls, 1, SCORES, settings=s, version="labelloop-2")
@@ -175,7 +175,7 @@ def quick_view(ls: FakeGateway, task: int, version: str = "v1") -> None:
 
 
 def test_a_quick_view_before_the_tail_makes_it_skip_no_task(
-        storage: Storage, ls: FakeGateway, s) -> None:  # noqa: ANN001
+        storage: Storage, ls: FakeGateway, s) -> None:
     resync_project(storage, ls, 1)
     api_publish(storage, ls, s)
     quick_view(ls, 4)  # the last task of the order: Label Studio's count now runs ahead
@@ -190,7 +190,7 @@ def test_a_quick_view_before_the_tail_makes_it_skip_no_task(
 
 @pytest.mark.parametrize("landed", [False, True])
 def test_a_retried_tail_resumes_from_its_checkpoint_whatever_quick_views_added(
-        storage: Storage, ls: FakeGateway, s, landed: bool) -> None:  # noqa: ANN001
+        storage: Storage, ls: FakeGateway, s, landed: bool) -> None:
     """The request in flight when the attempt failed is imported again unless Label Studio
     stored it all the same (a timeout after it landed); tasks done before are not redone, and
     quick views of tasks ahead move nothing."""
@@ -198,7 +198,7 @@ def test_a_retried_tail_resumes_from_its_checkpoint_whatever_quick_views_added(
     api_publish(storage, ls, s)
     real_import, calls = ls.import_predictions, []
 
-    def failing_second(project_id: int, predictions: list) -> int:  # noqa: ANN001
+    def failing_second(project_id: int, predictions: list) -> int:
         calls.append(len(predictions))
         if len(calls) == 2:
             if landed:

@@ -4,6 +4,8 @@ import time
 
 import pytest
 from pydantic import SecretStr
+from tests.conftest import CONFIG
+from tests.fakes.label_studio import FakeGateway
 
 from labelloop.errors import LabelStudioUnavailable
 from labelloop.jobs.types import JobStatus
@@ -11,8 +13,6 @@ from labelloop.labelstudio.publish import publish_queue
 from labelloop.labelstudio.sync import SyncReport, resync_project
 from labelloop.storage.base import Storage
 from labelloop.storage.records import Prediction
-from tests.conftest import CONFIG
-from tests.fakes.label_studio import FakeGateway
 
 
 @pytest.fixture
@@ -57,7 +57,7 @@ def test_resync_finds_updates_deletions_and_removed_tasks(storage: Storage,
 def test_interrupted_resync_deletes_nothing(storage: Storage, ls: FakeGateway) -> None:
     resync_project(storage, ls, 1)
 
-    def broken(project_id: int, *, page_size: int = 500, after_id: int | None = None):  # noqa: ANN202
+    def broken(project_id: int, *, page_size: int = 500, after_id: int | None = None):
         yield {"id": 1, "project": 1, "data": {"text": "x"}, "annotations": []}
         raise LabelStudioUnavailable("iter_tasks: connection reset")
 
@@ -75,11 +75,11 @@ class _DropsAfter:
     def __init__(self, ls: FakeGateway, n: int | None) -> None:
         self.ls, self.n, self.starts = ls, n, []
 
-    def __getattr__(self, name: str):  # noqa: ANN204
+    def __getattr__(self, name: str):
         return getattr(self.ls, name)
 
     def iter_tasks(self, project_id: int, *, page_size: int = 500,
-                   after_id: int | None = None):  # noqa: ANN201
+                   after_id: int | None = None):
         self.starts.append(after_id)
         for k, raw in enumerate(self.ls.iter_tasks(project_id, page_size=page_size,
                                                    after_id=after_id)):
@@ -141,7 +141,7 @@ def test_a_checkpoint_without_a_cursor_starts_a_fresh_walk() -> None:
 
 
 def test_publish_orders_the_queue_and_sets_sampling(storage: Storage, ls: FakeGateway,
-                                                    settings) -> None:  # noqa: ANN001
+                                                    settings) -> None:
     resync_project(storage, ls, 1)
     pre = [{"from_name": "sentiment", "to_name": "text", "type": "choices",
             "value": {"choices": ["neutral"]}, "score": 0.6}]
@@ -167,7 +167,7 @@ def test_publish_orders_the_queue_and_sets_sampling(storage: Storage, ls: FakeGa
         assert tx.get_project(1).published_version == "labelloop-1"  # type: ignore[union-attr]
 
 
-def test_publish_can_leave_sampling_alone(storage: Storage, ls: FakeGateway, settings) -> None:  # noqa: ANN001
+def test_publish_can_leave_sampling_alone(storage: Storage, ls: FakeGateway, settings) -> None:
     resync_project(storage, ls, 1)
     s = settings.model_copy(update={"set_uncertainty_sampling": False, "publish_batch_size": 2})
     publish_queue(storage, ls, 1, {1: 0.3, 2: 0.2, 3: 0.1}, settings=s)
@@ -176,14 +176,14 @@ def test_publish_can_leave_sampling_alone(storage: Storage, ls: FakeGateway, set
 
 
 def test_publish_with_nothing_to_publish_switches_nothing(storage: Storage, ls: FakeGateway,
-                                                           settings) -> None:  # noqa: ANN001
+                                                           settings) -> None:
     resync_project(storage, ls, 1)
     report = publish_queue(storage, ls, 1, {999: 0.1}, settings=settings)
     assert report.published == 0 and report.skipped == 1
     assert "update_project" not in ls.calls and ls.projects[1]["model_version"] == ""
 
 
-def test_webhook_auth_is_set_on_labelloops_own_webhooks_only(ls: FakeGateway, settings) -> None:  # noqa: ANN001
+def test_webhook_auth_is_set_on_labelloops_own_webhooks_only(ls: FakeGateway, settings) -> None:
     from labelloop.labelstudio.webhook_auth import ensure_webhook_auth
 
     ls.ml_backends = [{"id": 1, "project": 1, "url": "http://ll:9090"}]
@@ -198,7 +198,7 @@ def test_webhook_auth_is_set_on_labelloops_own_webhooks_only(ls: FakeGateway, se
     assert ensure_webhook_auth(ls, 1, s) == 0  # already right
 
 
-def test_cleanup_is_serialised_with_publishing_and_delayed(settings) -> None:  # noqa: ANN001
+def test_cleanup_is_serialised_with_publishing_and_delayed(settings) -> None:
     from labelloop.jobs.types import project_serial_key
     from labelloop.labelstudio.publish import cleanup_spec
 
@@ -211,23 +211,24 @@ class _SnapshotThenWebhooks:
     """Label Studio as a resync sees it: every page is read before the webhooks that arrive
     while the resync stores them (an annotation created on task 1, a task 8 added)."""
 
-    def __init__(self, ls: FakeGateway, on_fetched) -> None:  # noqa: ANN001
+    def __init__(self, ls: FakeGateway, on_fetched) -> None:
         self.ls, self.on_fetched = ls, on_fetched
 
-    def __getattr__(self, name: str):  # noqa: ANN204
+    def __getattr__(self, name: str):
         return getattr(self.ls, name)
 
     def iter_tasks(self, project_id: int, *, page_size: int = 500,
-                   after_id: int | None = None):  # noqa: ANN201
+                   after_id: int | None = None):
         snapshot = list(self.ls.iter_tasks(project_id, page_size=page_size, after_id=after_id))
         self.on_fetched()
         yield from snapshot
 
 
 def test_resync_never_deletes_what_webhooks_wrote_after_its_snapshot(
-        storage: Storage, ls: FakeGateway, settings) -> None:  # noqa: ANN001
-    from labelloop.events.apply import ingest_webhook
+        storage: Storage, ls: FakeGateway, settings) -> None:
     from tests.events.test_apply import created
+
+    from labelloop.events.apply import ingest_webhook
 
     resync_project(storage, ls, 1)
 
@@ -250,9 +251,10 @@ def test_resync_never_deletes_what_webhooks_wrote_after_its_snapshot(
 
 
 def test_a_later_resync_still_removes_what_label_studio_no_longer_has(
-        storage: Storage, ls: FakeGateway, settings) -> None:  # noqa: ANN001
-    from labelloop.events.apply import ingest_webhook
+        storage: Storage, ls: FakeGateway, settings) -> None:
     from tests.events.test_apply import created
+
+    from labelloop.events.apply import ingest_webhook
 
     ingest_webhook(storage, created(300, 2, "neutral"), settings)  # deleted in LS, webhook lost
     report = resync_project(storage, ls, 1)
@@ -261,7 +263,7 @@ def test_a_later_resync_still_removes_what_label_studio_no_longer_has(
         assert tx.get_annotations(1) == []
 
 
-def _claimed_resync(storage: Storage):  # noqa: ANN202
+def _claimed_resync(storage: Storage):
     """Project 1 stored, a resync job of it queued and claimed."""
     from labelloop.jobs.triggers import resync_spec
 
@@ -273,7 +275,7 @@ def _claimed_resync(storage: Storage):  # noqa: ANN202
     return job
 
 
-def _run_resync(job, storage: Storage, settings, gateway) -> None:  # noqa: ANN001
+def _run_resync(job, storage: Storage, settings, gateway) -> None:
     """``handle_resync`` for ``job``, Label Studio being ``gateway``."""
     from labelloop.jobs.context import JobContext
     from labelloop.labelstudio.access import GatewayProvider
@@ -285,7 +287,7 @@ def _run_resync(job, storage: Storage, settings, gateway) -> None:  # noqa: ANN0
 
 
 def test_resync_that_finds_new_tasks_queues_embed_and_prelabel(storage: Storage, ls: FakeGateway,
-                                                               settings) -> None:  # noqa: ANN001
+                                                               settings) -> None:
     """At set-up, the pre-label job may run before the resync has brought the tasks in (it then
     finds none): the resync that adds them queues embedding and pre-labeling again."""
     from labelloop.jobs.triggers import resync_spec
@@ -313,7 +315,7 @@ def test_resync_that_finds_new_tasks_queues_embed_and_prelabel(storage: Storage,
 
 
 def test_a_train_resync_retrains_when_it_ends_even_without_changes(
-        storage: Storage, ls: FakeGateway, settings) -> None:  # noqa: ANN001
+        storage: Storage, ls: FakeGateway, settings) -> None:
     """Label Studio's "train": the resync carries the request and queues the retrain itself when
     it ends (a resync that finds nothing new queues nothing otherwise, as above)."""
     from labelloop.jobs.triggers import resync_spec
@@ -338,7 +340,7 @@ def test_a_train_resync_retrains_when_it_ends_even_without_changes(
 
 
 def test_a_retried_resync_job_resumes_from_the_checkpoint_in_its_progress(
-        storage: Storage, ls: FakeGateway, settings) -> None:  # noqa: ANN001
+        storage: Storage, ls: FakeGateway, settings) -> None:
     s = settings.model_copy(update={"label_studio_url": "http://ls",
                                     "label_studio_api_key": SecretStr("k"), "page_size": 2})
     dropping = _DropsAfter(ls, 5)

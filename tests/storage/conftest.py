@@ -13,7 +13,7 @@ def storage(any_storage: Storage) -> Storage:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def any_url(request: pytest.FixtureRequest, settings) -> str:  # noqa: ANN001
+def any_url(request: pytest.FixtureRequest, settings) -> str:
     """An empty database's URL on each backend."""
     if request.param == "sqlite":
         return settings.resolved_database_url

@@ -3,11 +3,12 @@ migration 9, which widened them on PostgreSQL (INTEGER stops at 2^31-1)."""
 
 from __future__ import annotations
 
+from tests.storage.helpers import reopened_after
+
 from labelloop.inputs import MAX_ID
 from labelloop.storage.base import Storage, open_storage
 from labelloop.storage.migrations import MIGRATIONS
 from labelloop.storage.records import Annotation
-from tests.storage.helpers import reopened_after
 
 BIG = MAX_ID
 

@@ -22,7 +22,7 @@ def project(storage: Storage) -> int:
     return 1
 
 
-def rows(tx) -> list[tuple]:  # noqa: ANN001
+def rows(tx) -> list[tuple]:
     return sorted(tx.conn.exec_driver_sql(
         "SELECT project_id, task_id, source, model_version FROM predictions").all())
 

@@ -7,11 +7,11 @@ import time
 
 import pytest
 import sqlalchemy as sa
+from tests.storage.helpers import reopened_after
 
 from labelloop.jobs.types import JobKind, JobSpec, JobStatus
 from labelloop.storage.base import Storage, open_storage
 from labelloop.storage.records import Annotation, Prediction
-from tests.storage.helpers import reopened_after
 
 
 def ann(aid: int, task: int, choice: str | None = "positive", *, cancelled: bool = False,
@@ -53,18 +53,16 @@ def test_migrations_apply_once(any_url: str) -> None:
 
 
 def test_write_transaction_is_all_or_nothing(storage: Storage, project: int) -> None:
-    with pytest.raises(RuntimeError):
-        with storage.write() as tx:
-            tx.upsert_tasks(project, [{"id": 99, "data": {"text": "x"}}])
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), storage.write() as tx:
+        tx.upsert_tasks(project, [{"id": 99, "data": {"text": "x"}}])
+        raise RuntimeError("boom")
     with storage.read() as tx:
         assert [t.id for t in tx.get_tasks(project, ids=[99])] == []
 
 
 def test_foreign_keys_refuse_annotation_of_unknown_task(storage: Storage, project: int) -> None:
-    with pytest.raises(sa.exc.IntegrityError):
-        with storage.write() as tx:
-            tx.upsert_annotations([ann(1, 12345)], source="webhook")
+    with pytest.raises(sa.exc.IntegrityError), storage.write() as tx:
+        tx.upsert_annotations([ann(1, 12345)], source="webhook")
 
 
 def test_tasks_upsert_counts_new_and_updates_data(storage: Storage, project: int) -> None:
@@ -277,7 +275,7 @@ def test_enqueue_dedupe_keeps_the_earliest_due_time(storage: Storage) -> None:
         same, created = tx.enqueue(JobSpec(JobKind.RETRAIN, 1, dedupe_key="r", delay_s=0))
         assert same == jid and not created
         assert tx.get_job(jid).run_after <= time.time()  # type: ignore[union-attr]
-        later, _ = tx.enqueue(JobSpec(JobKind.RETRAIN, 1, dedupe_key="r", delay_s=9999))
+        _, _ = tx.enqueue(JobSpec(JobKind.RETRAIN, 1, dedupe_key="r", delay_s=9999))
         assert tx.get_job(jid).run_after <= time.time()  # type: ignore[union-attr]
         assert tx.claim("w", lease_s=60).id == jid  # type: ignore[union-attr]
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import time
 
 import sqlalchemy as sa
+from tests.storage.helpers import reopened_after
 
 from labelloop.jobs.types import JobKind, JobSpec
 from labelloop.storage import tables as t
 from labelloop.storage.base import Storage
 from labelloop.storage.records_llm import LlmCall
 from labelloop.storage.records_ops import JobGroup, LlmUsageGroup, ProjectModels
-from tests.storage.helpers import reopened_after
 
 
 def test_claim_records_when_it_started_the_job(storage: Storage) -> None:

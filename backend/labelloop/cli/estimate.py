@@ -5,8 +5,15 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from labelloop.cli.llm_args import add_llm_args, file_pool, llm_settings, read_schema, read_tasks
+
+if TYPE_CHECKING:
+    from labelloop.labelconfig.schema import LabelSchema
+    from labelloop.llm.fewshot import ExamplePool
+    from labelloop.settings import Settings
+    from labelloop.storage.base import Storage
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -77,7 +84,8 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _project(storage, project_id: int, settings):
+def _project(storage: Storage, project_id: int,
+             settings: Settings) -> tuple[LabelSchema, list[str], ExamplePool | None]:
     from labelloop.errors import UnknownProject, UnsupportedConfig
     from labelloop.labelconfig.results import task_text
     from labelloop.labelconfig.schema import LabelSchema, parse_label_config

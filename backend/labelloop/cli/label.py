@@ -14,9 +14,16 @@ import json
 import sys
 from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from labelloop.cli.llm_args import add_llm_args, file_pool, llm_settings, read_schema, read_tasks
 from labelloop.llm.types import LabelOutcome
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
+
+    from labelloop.labelconfig.schema import LabelSchema
+    from labelloop.llm.types import Usage
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -96,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
     return 1 if retryable else 0
 
 
-def no_text(task_id: int, schema, bar) -> LabelOutcome:
+def no_text(task_id: int, schema: LabelSchema, bar: tqdm) -> LabelOutcome:
     """The outcome of a task without the text the config labels (no call is made)."""
     bar.update(1)
     return LabelOutcome(task_id, None, None, None, "unknown",
@@ -104,7 +111,7 @@ def no_text(task_id: int, schema, bar) -> LabelOutcome:
                         failure_kind="no_input")
 
 
-def print_summary(n: int, failures: Counter, cached: int, usage, *, priced: bool,
+def print_summary(n: int, failures: Counter, cached: int, usage: Usage, *, priced: bool,
                   model_version: str, output: Path) -> None:
     failed = sum(failures.values())
     print(f"labeled {n - failed}/{n} tasks with {model_version} -> {output}")

@@ -5,12 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from labelloop.cli.common import add_data_dir, settings_from
 from labelloop.errors import InvalidInput
 from labelloop.labelconfig.schema import LabelSchema, parse_label_config
 from labelloop.settings import Settings
+
+if TYPE_CHECKING:
+    from labelloop.llm.fewshot import ExamplePool
 
 
 def add_llm_args(p: argparse.ArgumentParser) -> None:
@@ -78,7 +81,7 @@ def read_instructions(value: str | None) -> str | None:
     return value
 
 
-def file_pool(path: Path | None, schema: LabelSchema):
+def file_pool(path: Path | None, schema: LabelSchema) -> ExamplePool | None:
     """An ExamplePool from a file of annotated tasks (None without a file)."""
     from labelloop.labelconfig.kinds import Unusable, read_label, task_text
     from labelloop.llm.fewshot import ExamplePool

@@ -8,8 +8,8 @@ from labelloop.jobs.types import JobKind
 from labelloop.labelstudio.cleanup import handle_cleanup
 from labelloop.labelstudio.drift import handle_check_version
 from labelloop.labelstudio.publish import handle_publish
-from labelloop.labelstudio.tail import handle_publish_tail
 from labelloop.labelstudio.sync import handle_resync
+from labelloop.labelstudio.tail import handle_publish_tail
 from labelloop.loop.embed import handle_embed
 from labelloop.loop.prelabel import handle_prelabel
 from labelloop.loop.retrain import handle_retrain

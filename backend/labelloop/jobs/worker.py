@@ -117,7 +117,7 @@ class Worker:
         started = time.perf_counter()
         try:
             self.handlers[job.kind](ctx)
-        except Exception as exc:  # every failure is recorded; none escapes the worker
+        except Exception as exc:  # noqa: BLE001 - every failure is recorded; none escapes the worker
             self._failed(job, exc)
         else:
             with self.storage.write() as tx:

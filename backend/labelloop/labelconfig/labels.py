@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol, Union
+from typing import Any, Protocol
 
 import numpy as np
 from label_studio_sdk.label_interface import LabelInterface
@@ -20,7 +20,7 @@ from labelloop.labelconfig.spans import Span
 Region = dict[str, Any]
 ChoiceLabel = tuple[str, ...]
 SpanLabel = tuple[Span, ...]
-Label = Union[ChoiceLabel, SpanLabel]
+Label = ChoiceLabel | SpanLabel
 
 
 @dataclass(frozen=True)

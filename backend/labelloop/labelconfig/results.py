@@ -10,8 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from labelloop.labelconfig.kinds import (Region, build_result, is_valid_result, task_text,
-                                         validate_result)
+from labelloop.labelconfig.kinds import (
+    Region,
+    build_result,
+    is_valid_result,
+    task_text,
+    validate_result,
+)
 from labelloop.labelconfig.schema import LabelSchema
 
 __all__ = ["choices_result", "is_valid_result", "task_text", "validate_result"]

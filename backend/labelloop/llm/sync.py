@@ -5,6 +5,7 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -14,6 +15,9 @@ from labelloop.llm.labeler import LLMLabeler, run_async
 from labelloop.llm.types import LabelOutcome, LabelRequest
 from labelloop.settings import Settings
 from labelloop.storage.base import open_storage
+
+if TYPE_CHECKING:
+    from pydantic import SecretStr
 
 
 def schema_for_labels(labels: Sequence[str], *, multiple: bool = False,
@@ -72,7 +76,7 @@ def label_texts_sync(texts: Sequence[str], labels: Sequence[str], *, base_url: s
     return outcomes_to_array(outcomes, labels)
 
 
-def _secret(value: str):
+def _secret(value: str) -> SecretStr:
     from pydantic import SecretStr
 
     return SecretStr(value)
