@@ -119,3 +119,41 @@ def test_a_single_task_object_is_accepted() -> None:
 def test_string_annotator_ids_sort() -> None:
     task = {"annotations": [_ann("zoe", _region(["a"])), _ann({"email": "al@x"}, _region(["b"]))]}
     assert read_export([task]).controls["sentiment"].annotators == ("al@x", "zoe")
+
+
+def _dated(who: Any, choice: str, when: str, ann_id: int, *, truth: bool = False) -> dict[str, Any]:
+    return {**_ann(who, _region([choice])), "updated_at": when, "id": ann_id,
+            "ground_truth": truth}
+
+
+def test_the_export_report_measures_models_against_the_one_consensus_rule() -> None:
+    """The export's consensus is the label layer's rule, as training and the quality endpoint
+    use: an annotator's vote is their latest annotation (not the last one in the file), ground
+    truth outvotes the rest, a tie goes to the label voted most recently."""
+    from labelloop.agreement import control_report
+
+    pred = [{"model_version": "m", "result": [_region(["a"])]}]
+    tasks = [
+        # tie 1-1: b was voted later -> b (a majority vote would leave it out)
+        {"id": 1, "annotations": [_dated(1, "a", "2026-01-01T00:00:00Z", 10),
+                                  _dated(2, "b", "2026-01-02T00:00:00Z", 11)],
+         "predictions": pred},
+        # annotator 1 listed last with an older annotation: their newer "a" is the vote
+        {"id": 2, "annotations": [_dated(1, "a", "2026-01-03T00:00:00Z", 13),
+                                  _dated(1, "b", "2026-01-01T00:00:00Z", 12)],
+         "predictions": pred},
+        # two say b, one ground truth says a -> a
+        {"id": 3, "annotations": [_dated(1, "b", "2026-01-01T00:00:00Z", 14),
+                                  _dated(2, "b", "2026-01-01T00:00:00Z", 15),
+                                  _dated(3, "a", "2026-01-01T00:00:00Z", 16, truth=True)],
+         "predictions": pred},
+    ]  # fmt: skip
+    control = read_export(tasks).controls["sentiment"]
+    assert control.labels == ("a", "b")
+    np.testing.assert_array_equal(control.consensus, [1, 0, 0])
+    assert control.consensus_ties == 1
+    np.testing.assert_array_equal(control.matrix[1], [0, nan, nan])  # the newer "a" kept
+    report = control_report(control)
+    # the model says "a" everywhere: right on tasks 2 and 3 against the rule's consensus
+    assert report["models"]["m"]["n"] == 3
+    assert report["models"]["m"]["accuracy"] == pytest.approx(2 / 3)

@@ -22,8 +22,11 @@ Input: the parsed JSON of a Label Studio export (*Export → JSON*): a list of t
 Nothing malformed inside a task stops the read; it is skipped and counted in ``skipped`` (export-
 wide reasons) or ``ControlData.skipped`` (per control): cancelled annotations, annotations without
 annotator or without choices, tasks without any choices for the control, several choices regions
-for one control in one annotation (per-region choices are not supported), duplicates (the last one
-wins). A multiple-choice annotation that ticked nothing has no region in Label Studio, so it is
+for one control in one annotation (per-region choices are not supported), duplicates (an
+annotator's latest annotation is kept: ``updated_at``, else ``created_at``, then id, then place).
+``consensus`` is each row's human label by the label layer's one rule
+(:mod:`labelloop.labelconfig.consensus`: ground truth first, most votes, a tie to the latest
+vote), which the models are scored against, as in training and the quality endpoint. A multiple-choice annotation that ticked nothing has no region in Label Studio, so it is
 counted as "annotation without choices" too. The export itself being the wrong shape, or holding no
 choices annotation at all, raises :class:`~labelloop.agreement.errors.MalformedExport`.
 """
@@ -39,6 +42,7 @@ import numpy as np
 
 from labelloop.agreement.errors import MalformedExport
 from labelloop.agreement.matrix import FloatArray, binary_matrices_from_records, matrix_from_records
+from labelloop.labelconfig.consensus import Order, Vote, consensus
 
 NO_VERSION = "(no model_version)"
 Choice = tuple[str, ...]
@@ -64,6 +68,9 @@ class ControlData:
     choice_matrices: FloatArray | None  # (n_choices, n_tasks, n_annotators) when multiple
     models: dict[str, ModelPredictions]
     skipped: dict[str, int]
+    # per row, the category the one consensus rule gives (NaN: none); models are scored against it
+    consensus: FloatArray | None = None
+    consensus_ties: int = 0  # rows whose consensus rests on the most-recent tie-break
 
 
 @dataclass(frozen=True, eq=False)
@@ -76,6 +83,8 @@ class ExportData:
 @dataclass
 class _Collected:
     annotations: dict[tuple[int, Hashable], Choice] = field(default_factory=dict)
+    # when each kept annotation was made (later = larger) and whether it is ground truth
+    votes: dict[tuple[int, Hashable], tuple[Order, bool]] = field(default_factory=dict)
     predictions: dict[str, dict[int, tuple[Choice, float]]] = field(default_factory=dict)
     skipped: Counter[str] = field(default_factory=Counter)
 
@@ -118,7 +127,7 @@ def _choice_tuple(region: dict[str, Any]) -> Choice | None:
 def _add_annotations(
     pos: int, annotations: list[Any], controls: dict[str, _Collected], skipped: Counter[str]
 ) -> None:
-    for ann in annotations:
+    for i, ann in enumerate(annotations):
         if not isinstance(ann, dict):
             skipped["annotation_not_object"] += 1
             continue
@@ -139,9 +148,40 @@ def _add_annotations(
             if chosen is None:
                 got.skipped["several_regions" if len(found) > 1 else "empty_choices"] += 1
                 continue
-            if (pos, annotator) in got.annotations:
+            key, order = (pos, annotator), _order(ann, i)
+            if key in got.annotations:
                 got.skipped["duplicate_annotation"] += 1
-            got.annotations[(pos, annotator)] = chosen
+                if got.votes[key][0] > order:  # an annotator's latest annotation is their vote
+                    continue
+            got.annotations[key] = chosen
+            got.votes[key] = (order, bool(ann.get("ground_truth")))
+
+
+def _order(ann: dict[str, Any], i: int) -> Order:
+    """When an annotation was made, as the consensus rule compares it: Label Studio's
+    ``updated_at`` (else ``created_at``), its id, then its place in the task."""
+    stamp = ann.get("updated_at") or ann.get("created_at")
+    ann_id = ann.get("id")
+    number = ann_id if isinstance(ann_id, int) and not isinstance(ann_id, bool) else 0
+    return (stamp if isinstance(stamp, str) else "", number, i)
+
+
+def _consensus(got: _Collected, rows: list[int],
+               category: dict[Choice, int]) -> tuple[FloatArray, int]:
+    """Per row, the category of the one consensus rule (:mod:`labelloop.labelconfig.consensus`)
+    over the annotators' kept votes; and how many rows a tie-break decided."""
+    votes: dict[int, list[Vote[Choice]]] = {}
+    for (pos, annotator), chosen in got.annotations.items():
+        order, truth = got.votes[(pos, annotator)]
+        votes.setdefault(pos, []).append(Vote(chosen, None, truth, order))
+    out = np.full(len(rows), np.nan)
+    ties = 0
+    for r, pos in enumerate(rows):
+        decided = consensus(votes.get(pos, []))
+        if decided is not None:
+            out[r] = category[decided.label]
+            ties += decided.tie
+    return out, ties
 
 
 def _add_predictions(
@@ -237,6 +277,7 @@ def _control(name: str, got: _Collected, n_tasks: int, task_ids: list[Hashable])
             pred[row_of[pos]] = category[chosen]
             scores[row_of[pos]] = score
         models[version] = ModelPredictions(labels=pred, scores=scores)
+    agreed, ties = _consensus(got, rows, category)
     return ControlData(
         name=name,
         task_ids=tuple(task_ids[pos] for pos in rows),
@@ -248,6 +289,8 @@ def _control(name: str, got: _Collected, n_tasks: int, task_ids: list[Hashable])
         choice_matrices=binary,
         models=models,
         skipped={reason: n for reason, n in sorted(skipped.items()) if n},
+        consensus=agreed,
+        consensus_ties=ties,
     )
 
 

@@ -234,6 +234,7 @@ def control_report(
         choices=control.choices,
         min_overlap=min_overlap,
         n_bins=n_bins,
+        consensus=control.consensus,
     )
     return {
         "control": control.name,

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from labelloop.agreement.span_tokens import OffsetUnit, find_text, offset_unit, to_code_points
+from labelloop.labelconfig.consensus import Vote, consensus
 from labelloop.labelconfig.spans import Span
 
 NO_VERSION = "(no model_version)"
@@ -222,14 +223,8 @@ def consensus_spans(votes: Sequence[tuple[Order, bool, SpanSet]]) -> tuple[SpanS
     The label layer's rule (:mod:`labelloop.labelconfig.consensus`) on whole span sets: only
     ground-truth votes when there are any; most votes wins; a tie goes to the latest vote.
     """
-    counted = [v for v in votes if v[1]] or list(votes)
-    if not counted:
-        return None
-    counts = Counter(spans for _, _, spans in counted)
-    best = max(counts.values())
-    tied = {spans for spans, n in counts.items() if n == best}
-    winner = max((v for v in counted if v[2] in tied), key=lambda v: v[0])[2]
-    return winner, len(tied) > 1
+    decided = consensus([Vote(spans, None, truth, order) for order, truth, spans in votes])
+    return None if decided is None else (decided.label, decided.tie)
 
 
 def _sorted_ids(ids: set[Hashable]) -> list[Hashable]:

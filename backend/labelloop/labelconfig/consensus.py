@@ -27,6 +27,9 @@ from labelloop.labelconfig.schema import LabelSchema
 from labelloop.storage.records import Annotation
 
 L = TypeVar("L", bound=Hashable)
+# when a vote was cast, later = larger: (updated_at, id) for stored annotations; an export's reader
+# may add its position in the file (annotations without timestamps or ids)
+Order = tuple[str | int, ...]
 
 
 @dataclass(frozen=True)
@@ -34,7 +37,7 @@ class Vote(Generic[L]):
     label: L
     annotator: int | None
     ground_truth: bool = False
-    order: tuple[str, int] = ("", 0)  # (updated_at, id): later = larger
+    order: Order = ("", 0)  # (updated_at, id): later = larger
 
 
 @dataclass(frozen=True)
