@@ -149,8 +149,10 @@ class ItemLabeler:
         spent[0] = spent[0] + usage
         return response
 
-    async def _label(self, item: LabelRequest, caps: Capabilities,
-                     spent: list[Usage]) -> LabelOutcome:
+    async def _first_responses(self, item: LabelRequest, caps: Capabilities, spent: list[Usage]
+                               ) -> tuple[list[dict[str, Any]], list[ChatResponse]]:
+        """The item's messages and the answers to its first requests (the label call, then any
+        self-consistency samples, side by side), prepared ones reused when still valid."""
         prepared = self._prepared.pop(id(item), None)
         if prepared is not None and prepared[0] == caps:
             _, messages, requests = prepared
@@ -159,11 +161,14 @@ class ItemLabeler:
             requests = [self._request(messages, caps, sample=i)
                         for i in range(self._n_requests(caps))]
         if len(requests) == 1:
-            responses = [await self._call(requests[0], "label", item, spent)]
-        else:
-            responses = await asyncio.gather(*(
-                self._call(r, "label" if i == 0 else "sample", item, spent)
-                for i, r in enumerate(requests)))
+            return messages, [await self._call(requests[0], "label", item, spent)]
+        return messages, list(await asyncio.gather(*(
+            self._call(r, "label" if i == 0 else "sample", item, spent)
+            for i, r in enumerate(requests))))
+
+    async def _label(self, item: LabelRequest, caps: Capabilities,
+                     spent: list[Usage]) -> LabelOutcome:
+        messages, responses = await self._first_responses(item, caps, spent)
         answers = [a for response in responses for a in self._parse(response, caps)]
         valid = [a for a in answers if a.labels]
         method: ConfidenceMethod = "unknown"

@@ -23,7 +23,6 @@ the outcome's ``dropped`` with their reason, and logged. Every outcome's spans p
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -103,19 +102,7 @@ class SpanItemLabeler(ItemLabeler):
 
     async def _label(self, item: LabelRequest, caps: Capabilities,
                      spent: list[Usage]) -> LabelOutcome:
-        prepared = self._prepared.pop(id(item), None)
-        if prepared is not None and prepared[0] == caps:
-            _, messages, requests = prepared
-        else:
-            messages = self.messages(item, caps)
-            requests = [self._request(messages, caps, sample=i)
-                        for i in range(self._n_requests(caps))]
-        if len(requests) == 1:
-            responses = [await self._call(requests[0], "label", item, spent)]
-        else:
-            responses = await asyncio.gather(*(
-                self._call(r, "label" if i == 0 else "sample", item, spent)
-                for i, r in enumerate(requests)))
+        messages, responses = await self._first_responses(item, caps, spent)
         answers = [a for response in responses for a in self._parse_spans(response, caps)]
         valid = [a for a in answers if a.parsed is not None]
         if not valid:
