@@ -89,7 +89,8 @@ class _Collected:
     skipped: Counter[str] = field(default_factory=Counter)
 
 
-def _annotator_id(completed_by: Any) -> Hashable | None:
+def annotator_id(completed_by: Any) -> Hashable | None:
+    """An export's annotator: ``completed_by`` as an id, or ``{"id"}`` / ``{"email"}``."""
     if isinstance(completed_by, dict):
         completed_by = completed_by.get("id", completed_by.get("email"))
     if isinstance(completed_by, bool) or not isinstance(completed_by, (int, str)):
@@ -134,7 +135,7 @@ def _add_annotations(
         if ann.get("was_cancelled"):
             skipped["cancelled_annotation"] += 1
             continue
-        annotator = _annotator_id(ann.get("completed_by"))
+        annotator = annotator_id(ann.get("completed_by"))
         if annotator is None:
             skipped["annotation_without_annotator"] += 1
             continue

@@ -79,13 +79,13 @@ class QualityReport(TypedDict):
     notes: list[str]
 
 
-def _nan_to_none(value: Any) -> Any:
+def nan_to_none(value: Any) -> Any:
     if isinstance(value, float):
         return None if np.isnan(value) else value
     if isinstance(value, dict):
-        return {k: _nan_to_none(v) for k, v in value.items()}
+        return {k: nan_to_none(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_nan_to_none(v) for v in value]
+        return [nan_to_none(v) for v in value]
     return value
 
 
@@ -218,7 +218,7 @@ def quality_report(
         "models": model_reports,
         "notes": notes,
     }
-    return _nan_to_none(report)
+    return nan_to_none(report)
 
 
 def control_report(

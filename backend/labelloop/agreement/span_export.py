@@ -31,6 +31,7 @@ from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from labelloop.agreement.export import annotator_id
 from labelloop.agreement.span_tokens import OffsetUnit, find_text, offset_unit, to_code_points
 from labelloop.labelconfig.consensus import Vote, consensus
 from labelloop.labelconfig.spans import Span
@@ -59,14 +60,6 @@ class _Collected:
     votes: dict[int, dict[Hashable, tuple[Order, bool, SpanSet]]] = field(default_factory=dict)
     predictions: dict[str, dict[int, SpanSet]] = field(default_factory=dict)
     skipped: Counter[str] = field(default_factory=Counter)
-
-
-def _annotator_id(completed_by: Any) -> Hashable | None:
-    if isinstance(completed_by, dict):
-        completed_by = completed_by.get("id", completed_by.get("email"))
-    if isinstance(completed_by, bool) or not isinstance(completed_by, (int, str)):
-        return None
-    return completed_by
 
 
 def _int(value: Any) -> int | None:
@@ -159,7 +152,7 @@ def _usable(ann: Any, skipped: Counter[str]) -> tuple[Hashable, list[Any]] | Non
     if ann.get("was_cancelled"):
         skipped["cancelled_annotation"] += 1
         return None
-    annotator = _annotator_id(ann.get("completed_by"))
+    annotator = annotator_id(ann.get("completed_by"))
     result = ann.get("result")
     if annotator is None:
         skipped["annotation_without_annotator"] += 1

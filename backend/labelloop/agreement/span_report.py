@@ -23,8 +23,6 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Sequence
 from typing import Any, TypedDict, TypeVar
 
-import numpy as np
-
 from labelloop.agreement.errors import InsufficientData
 from labelloop.agreement.metrics import (
     krippendorff_alpha,
@@ -32,6 +30,7 @@ from labelloop.agreement.metrics import (
     per_label_agreement,
     percent_agreement,
 )
+from labelloop.agreement.report import nan_to_none
 from labelloop.agreement.span_export import SpanControlData
 from labelloop.agreement.span_tokens import token_matrices
 from labelloop.agreement.spans import (
@@ -121,16 +120,6 @@ def _model(
         "overlap": span_prf(true, pred, match="overlap").as_dict(),
         "per_label": {label: prf.as_dict() for label, prf in per.items()},
     }
-
-
-def _nan_to_none(value: Any) -> Any:
-    if isinstance(value, float):
-        return None if np.isnan(value) else value
-    if isinstance(value, dict):
-        return {k: _nan_to_none(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_nan_to_none(v) for v in value]
-    return value
 
 
 def span_control_report(control: SpanControlData) -> dict[str, Any]:
@@ -225,4 +214,4 @@ def span_control_report(control: SpanControlData) -> dict[str, Any]:
         "notes": notes,
         "skipped": control.skipped,
     }
-    return _nan_to_none(report)
+    return nan_to_none(report)
