@@ -23,17 +23,14 @@ class LabeledData:
     is_test: np.ndarray | None  # from a ``split`` field: True = test row; None without one
 
 
-def load_jsonl(path: str | Path, *, text_field: str = "text", label_field: str = "label",
-               split_field: str = "split") -> LabeledData:
-    """One JSON object per line with a text and a single label (string, number or bool).
-    A ``split`` field (``train``/``test``), when every row has one, fixes the split."""
-    texts: list[str] = []
-    raw: list[str] = []
-    splits: list[str | None] = []
+def json_rows(path: str | Path) -> list[tuple[int, dict[str, object]]]:
+    """The JSON objects of a JSON-lines file with their line numbers (blank lines skipped);
+    an unreadable file, a line that is not JSON or not an object is an :class:`InvalidDataFile`."""
     try:
         lines = Path(path).read_text(encoding="utf-8").splitlines()
     except OSError as exc:
         raise InvalidDataFile(f"cannot read {path}: {exc}") from exc
+    out: list[tuple[int, dict[str, object]]] = []
     for n, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -43,6 +40,18 @@ def load_jsonl(path: str | Path, *, text_field: str = "text", label_field: str =
             raise InvalidDataFile(f"{path}:{n}: not JSON ({exc.msg})") from exc
         if not isinstance(row, dict):
             raise InvalidDataFile(f"{path}:{n}: each line must be a JSON object")
+        out.append((n, row))
+    return out
+
+
+def load_jsonl(path: str | Path, *, text_field: str = "text", label_field: str = "label",
+               split_field: str = "split") -> LabeledData:
+    """One JSON object per line with a text and a single label (string, number or bool).
+    A ``split`` field (``train``/``test``), when every row has one, fixes the split."""
+    texts: list[str] = []
+    raw: list[str] = []
+    splits: list[str | None] = []
+    for n, row in json_rows(path):
         text, label = row.get(text_field), row.get(label_field)
         if not isinstance(text, str) or not text.strip():
             raise InvalidDataFile(f"{path}:{n}: no text in field {text_field!r}")

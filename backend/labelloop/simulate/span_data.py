@@ -10,7 +10,6 @@ simulator never trains on, nor scores against, a span Label Studio could not sho
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeGuard
@@ -19,7 +18,7 @@ import numpy as np
 
 from labelloop.errors import InvalidInput
 from labelloop.labelconfig.spans import Span, validate_spans
-from labelloop.simulate.data import InvalidDataFile
+from labelloop.simulate.data import InvalidDataFile, json_rows
 
 
 @dataclass(frozen=True)
@@ -30,28 +29,9 @@ class SpanData:
     is_test: np.ndarray | None  # from a ``split`` field: True = test row; None without one
 
 
-def _rows(path: str | Path) -> list[tuple[int, dict[str, object]]]:
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise InvalidDataFile(f"cannot read {path}: {exc}") from exc
-    out: list[tuple[int, dict[str, object]]] = []
-    for n, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InvalidDataFile(f"{path}:{n}: not JSON ({exc.msg})") from exc
-        if not isinstance(row, dict):
-            raise InvalidDataFile(f"{path}:{n}: each line must be a JSON object")
-        out.append((n, row))
-    return out
-
-
 def is_span_file(path: str | Path, *, spans_field: str = "spans") -> bool:
     """True when the file's first row holds a ``spans_field`` key (span data, not classes)."""
-    rows = _rows(path)
+    rows = json_rows(path)
     return bool(rows) and spans_field in rows[0][1]
 
 
@@ -77,7 +57,7 @@ def load_span_jsonl(path: str | Path, *, text_field: str = "text", spans_field: 
     texts: list[str] = []
     spans: list[list[Span]] = []
     splits: list[object] = []
-    for n, row in _rows(path):
+    for n, row in json_rows(path):
         where = f"{path}:{n}"
         text, raw = row.get(text_field), row.get(spans_field)
         if not isinstance(text, str) or not text.strip():
