@@ -231,3 +231,44 @@ def test_a_span_project_retrains_ranks_and_publishes_valid_span_prelabels(
         stored = tx.latest_predictions(1, [31, 50], source="model")
     assert stored[31].model_version == version.version
     assert 0.0 <= stored[50].extra["uncertainty"] <= 1.0
+
+
+def test_a_disputed_span_set_goes_back_to_a_second_annotator(storage, fake_ls, tmp_path) -> None:
+    """Targeted double annotation on a NER project: a task whose only annotation's span set
+    differs from both a confident LLM's and the model's (as it stood before) is sent back;
+    one whose annotation matches the LLM is not."""
+    from tests.loop.ner_data import NER_CONFIG, ner_task, span_result
+
+    from labelloop.labelconfig.spans import Span
+    from labelloop.storage.records_llm import LlmLabel
+
+    fake_ls.add_project(1, NER_CONFIG)
+    for tid in range(1, 81):
+        fake_ls.add_task(1, tid, {"text": ner_task(tid)[0]})
+    for tid in range(1, 31):  # two annotators, true spans
+        text, spans = ner_task(tid)
+        fake_ls.annotate(tid, None, user=1 + tid % 2)["result"] = span_result(text, spans)
+    resync_project(storage, fake_ls, 1)
+    run_retrain(storage, fake_ls, tmp_path)  # the model's predictions of 31..80, made before
+    with storage.write() as tx:
+        tx.save_llm_labels([LlmLabel(
+            1, tid, "llm-x", sorted({s.label for s in ner_task(tid)[1]}), None, 0.95, "logprobs",
+            spans={"spans": [{"start": s.start, "end": s.end, "label": s.label, "score": 0.95}
+                             for s in ner_task(tid)[1]], "dropped": []})
+            for tid in range(31, 81)])
+    disputed = [t for t in range(31, 45) if ner_task(t)[1]][:3]
+    agreed = [t for t in range(45, 60) if ner_task(t)[1]][:3]
+    for tid in disputed:  # one annotator, every span relabelled: both machines disagree
+        text, spans = ner_task(tid)
+        wrong = tuple(Span(s.start, s.end, "LOC" if s.label == "PER" else "PER") for s in spans)
+        fake_ls.annotate(tid, None, user=1)["result"] = span_result(text, wrong)
+    for tid in agreed:  # one annotator who agrees with the LLM
+        text, spans = ner_task(tid)
+        fake_ls.annotate(tid, None, user=2)["result"] = span_result(text, spans)
+    resync_project(storage, fake_ls, 1)
+    version, queue = run_retrain(storage, fake_ls, tmp_path)
+    reopened = [e.task_id for e in queue if e.reason == "second_opinion"]
+    assert sorted(reopened) == disputed
+    assert [e.reason for e in queue[:3]] == ["second_opinion"] * 3
+    assert all(fake_ls.tasks[t].get("overlap") == 2 for t in reopened)
+    assert version.lineage["second_opinion"] == 3

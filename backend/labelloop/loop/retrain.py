@@ -129,11 +129,10 @@ def handle_retrain(ctx: JobContext) -> None:
     plan = plan_retrain(inputs)
     with ctx.storage.read() as tx:
         gateway = ctx.gateways.for_project(tx.get_project(pid))
-    if gateway is not None and schema.task_type == "text_classification":
+    if gateway is not None:
         try:
             reopened = reopen_for_second_opinion(ctx.storage, gateway, pid, schema, data,
-                                                 inputs.llm_probas, llm_labels, s,
-                                                 np.random.default_rng([*seed, 1]))
+                                                 inputs.llm, s, np.random.default_rng([*seed, 1]))
         except LabelStudioUnavailable as exc:  # asked again by the next retrain
             log.warning("project %s: no second annotations asked this time: %s", pid, exc)
         else:
