@@ -74,7 +74,7 @@ def test_task_spans_with_another_field(tmp_path: Path,
 
 @pytest.mark.parametrize("extra, message", [
     (["--strategies", "committee"], "not for span data"),
-    (["--llm-base-url", "http://127.0.0.1:9", "--llm-model", "m"], "not used on span data"),
+    (["--llm-model", "m"], "--llm-base-url and --llm-model go together"),
 ])
 def test_span_data_refuses_what_it_does_not_do(span_file: Path, tmp_path: Path,
                                                capsys: pytest.CaptureFixture[str],
@@ -91,3 +91,36 @@ def test_a_span_strategy_on_class_data_is_refused(tmp_path: Path,
     assert _run(["simulate", "--data", str(path), "--strategies", "disagreement",
                  "--output", str(tmp_path / "r.json"), "--no-cache", "--no-progress"]) == 2
     assert "only for span data" in capsys.readouterr().err
+
+
+def test_span_data_with_the_loopback_llm(tmp_path: Path) -> None:
+    """--llm-* on span data: every train text's entities come from the LLM through the real
+    client, are located in the text by labelloop and feed disagreement and the cold start; the
+    LLM's own span-F1 on the train texts is reported (one entity per text is mislabelled)."""
+    from tests.fakes.llm_server import FakeLLM
+
+    texts, spans = span_corpus(100, seed=3)
+    path = _write(tmp_path / "ner.jsonl")
+    entities = {}
+    for t, found in zip(texts, spans):
+        named = [(t[s.start:s.end], s.label) for s in found]
+        if named:  # the first entity's label is wrong: the LLM is not the gold
+            named[0] = (named[0][0], "ORG" if named[0][1] != "ORG" else "PER")
+        entities[t] = named
+    out = tmp_path / "r.json"
+    with FakeLLM(entities=entities, labels=["LOC", "ORG", "PER"]) as llm:
+        code = _run(["simulate", "--data", str(path), "--strategies", "default,disagreement",
+                     "--batch-size", "10", "--budget", "20", "--seeds", "1",
+                     "--llm-base-url", llm.url, "--llm-model", "fake", "--output", str(out),
+                     "--no-cache", "--no-progress"])
+        calls = llm.calls
+    assert code == 0
+    # the train texts were asked (a repeated text is answered from the cache; the capability
+    # probes are calls too)
+    assert calls > len(set(texts)) // 2
+    doc = json.loads(out.read_text())
+    assert set(doc["strategies"]) == {"default", "disagreement"} and doc["invalid_spans"] == 0
+    n_spans = sum(len(f) for f in spans)
+    n_texts = sum(1 for f in spans if f)
+    wrong_share = n_texts / n_spans  # one wrong label per text with entities
+    assert doc["llm"]["train_span_f1"] == pytest.approx(1 - wrong_share, abs=0.08)

@@ -6,7 +6,8 @@ every batch, mean ± std over seeds) is printed as a table, written as JSON and 
 Span (NER) data — rows ``{"text": ..., "spans": [{"start", "end", "label"}]}``, found by the
 ``spans`` key of the first row or by ``--task spans`` — trains the token model instead and
 measures exact-match span-F1 on the test split (strategies: random, uncertainty,
-disagreement, diversity, default).
+disagreement, diversity, default); with ``--llm-*`` the LLM's entities of the train texts feed
+disagreement and the cold start.
 """
 
 from __future__ import annotations
@@ -125,12 +126,18 @@ def _run_spans(args: argparse.Namespace) -> int:
 
     from labelloop.embeddings import SentenceTransformerEmbedder
     from labelloop.selection import SPAN_STRATEGY_NAMES
-    from labelloop.simulate import SpanSimulationConfig, budget_points, simulate_span_file
+    from labelloop.simulate import (
+        LlmSource,
+        SpanSimulationConfig,
+        budget_points,
+        simulate_span_file,
+    )
 
-    if args.llm_base_url or args.llm_model:
-        print("labelloop simulate: the LLM is not used on span data yet (run without --llm-*)",
-              file=sys.stderr)
+    if bool(args.llm_base_url) != bool(args.llm_model):
+        print("labelloop simulate: --llm-base-url and --llm-model go together", file=sys.stderr)
         return 2
+    llm = LlmSource(args.llm_base_url, args.llm_model, args.llm_api_key) \
+        if args.llm_base_url else None
     names: tuple[SpanStrategyName, ...] = args.strategies or SPAN_DEFAULT
     wrong = [s for s in names if s not in SPAN_STRATEGY_NAMES]
     if wrong:
@@ -156,7 +163,7 @@ def _run_spans(args: argparse.Namespace) -> int:
             args.data, config=config, text_field=args.text_field, spans_field=args.spans_field,
             test_fraction=args.test_fraction,
             embedder=SentenceTransformerEmbedder(torch_threads=args.torch_threads),
-            cache_dir=None if args.no_cache else args.cache_dir,
+            cache_dir=None if args.no_cache else args.cache_dir, llm=llm,
             embed_progress=embedded, step=step)
     finally:
         embed_bar.close()

@@ -4,17 +4,23 @@ retries, rate limits, a circuit breaker, and cost accounting.
 
 Entry points: :class:`~labelloop.llm.labeler.LLMLabeler` (service and jobs),
 :func:`~labelloop.llm.results.to_prediction_result` (outcome → Label Studio result),
-:func:`~labelloop.llm.sync.label_texts_sync` (texts → probability array, for the simulator).
+:func:`~labelloop.llm.sync.label_texts_sync` (texts → probability array, for the simulator) and
+:func:`~labelloop.llm.sync.label_spans_sync` (texts → located span sets).
 """
 
 from labelloop.llm.fewshot import ExamplePool, select_examples
 from labelloop.llm.labeler import LLMLabeler, LLMStatus
 from labelloop.llm.results import to_prediction_result
-from labelloop.llm.sync import label_texts_sync, outcomes_to_array, schema_for_labels
+from labelloop.llm.sync import (
+    label_spans_sync,
+    label_texts_sync,
+    outcomes_to_array,
+    schema_for_labels,
+)
 from labelloop.llm.types import LabelOutcome, LabelRequest, Usage
 
 __all__ = [
     "ExamplePool", "LLMLabeler", "LLMStatus", "LabelOutcome", "LabelRequest", "Usage",
-    "label_texts_sync", "outcomes_to_array", "schema_for_labels", "select_examples",
+    "label_spans_sync", "label_texts_sync", "outcomes_to_array", "schema_for_labels", "select_examples",
     "to_prediction_result",
 ]

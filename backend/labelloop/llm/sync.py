@@ -11,6 +11,7 @@ import numpy as np
 
 from labelloop.errors import InvalidInput
 from labelloop.labelconfig.schema import Choice, LabelSchema
+from labelloop.labelconfig.spans import Span
 from labelloop.llm.labeler import LLMLabeler, run_async
 from labelloop.llm.types import LabelOutcome, LabelRequest
 from labelloop.settings import Settings
@@ -29,6 +30,17 @@ def schema_for_labels(labels: Sequence[str], *, multiple: bool = False,
                        to_name="text", data_key="text",
                        choices=tuple(Choice(value=x, output=x) for x in labels),
                        multiple=multiple, instructions=instructions)
+
+
+def span_schema_for_labels(labels: Sequence[str], *,
+                           instructions: str | None = None) -> LabelSchema:
+    """A text-spans (NER) schema over entity ``labels`` (one ``<Labels>`` on one ``<Text>``)."""
+    if not labels or len(set(labels)) != len(labels):
+        raise InvalidInput("span labels must be distinct strings, at least one")
+    return LabelSchema(supported=True, task_type="text_spans", from_name="label",
+                       to_name="text", data_key="text",
+                       choices=tuple(Choice(value=x, output=x, control="label") for x in labels),
+                       instructions=instructions)
 
 
 def outcomes_to_array(outcomes: Sequence[LabelOutcome], labels: Sequence[str]) -> np.ndarray:
@@ -59,21 +71,42 @@ def label_texts_sync(texts: Sequence[str], labels: Sequence[str], *, base_url: s
     database, dropped afterwards) so a second run over the same texts costs no calls.
     ``settings`` supplies every other LLM option (retries, prices, ...); the arguments here win.
     """
+    schema = schema_for_labels(labels, instructions=instructions)
+    outcomes = _label_sync(texts, schema, base_url=base_url, model=model, api_key=api_key,
+                           concurrency=concurrency, samples=samples,
+                           database_url=database_url, settings=settings)
+    return outcomes_to_array(outcomes, labels)
+
+
+def label_spans_sync(texts: Sequence[str], labels: Sequence[str], *, base_url: str, model: str,
+                     api_key: str | None = None, concurrency: int = 8, samples: int = 5,
+                     instructions: str | None = None, database_url: str | None = None,
+                     settings: Settings | None = None) -> list[tuple[Span, ...] | None]:
+    """:func:`label_texts_sync` for entities: each text's spans of ``labels``, located in the
+    text by labelloop and valid on it (None: the item failed)."""
+    schema = span_schema_for_labels(labels, instructions=instructions)
+    outcomes = _label_sync(texts, schema, base_url=base_url, model=model, api_key=api_key,
+                           concurrency=concurrency, samples=samples,
+                           database_url=database_url, settings=settings)
+    return [None if o.spans is None else tuple(sorted(o.span_list)) for o in outcomes]
+
+
+def _label_sync(texts: Sequence[str], schema: LabelSchema, *, base_url: str, model: str,
+                api_key: str | None, concurrency: int, samples: int, database_url: str | None,
+                settings: Settings | None) -> list[LabelOutcome]:
     base = settings or Settings(_env_file=None)  # type: ignore[call-arg]
     run_settings = base.model_copy(update={
         "openai_base_url": base_url.rstrip("/"), "llm_model": model,
         "openai_api_key": api_key if api_key is None else _secret(api_key),
         "llm_azure_endpoint": None, "llm_concurrency": concurrency, "llm_samples": samples})
-    schema = schema_for_labels(labels, instructions=instructions)
     items = [LabelRequest(task_id=i, text=str(t)) for i, t in enumerate(texts)]
     with tempfile.TemporaryDirectory(prefix="labelloop-llm-") as tmp:
         storage = open_storage(database_url or f"sqlite:///{Path(tmp) / 'llm.db'}")
         try:
             labeler = LLMLabeler(run_settings, storage)
-            outcomes = run_async(labeler.label_many(schema, items))
+            return list(run_async(labeler.label_many(schema, items)))
         finally:
             storage.close()
-    return outcomes_to_array(outcomes, labels)
 
 
 def _secret(value: str) -> SecretStr:

@@ -13,6 +13,7 @@ import numpy as np
 
 from labelloop.embeddings import Embedder, SentenceTransformerEmbedder, embed_cached
 from labelloop.errors import LabelloopError
+from labelloop.labelconfig.spans import Span
 from labelloop.simulate.data import LabeledData, load_jsonl, train_test_split
 from labelloop.simulate.engine import (
     SimulationConfig,
@@ -89,15 +90,30 @@ def simulate_file(path: str | Path, *, config: SimulationConfig, text_field: str
     return data, result
 
 
+def llm_span_sets(texts: Sequence[str], labels: Sequence[str],
+                  llm: LlmSource) -> list[tuple[Span, ...] | None]:
+    """The LLM's entities of each text as spans located in it (None where the LLM failed)."""
+    from labelloop.llm import label_spans_sync
+
+    out = label_spans_sync(list(texts), list(labels), base_url=llm.base_url, model=llm.model,
+                           api_key=llm.api_key, concurrency=llm.concurrency)
+    if len(out) != len(texts):
+        raise LlmUnavailable(f"the LLM labeler returned {len(out)} span sets for {len(texts)} "
+                             "texts")
+    return out
+
+
 def simulate_span_file(path: str | Path, *, config: SpanSimulationConfig,
                        text_field: str = "text", spans_field: str = "spans",
                        test_fraction: float = 0.2, split_seed: int = 0,
                        embedder: Embedder | None = None, cache_dir: Path | None = None,
+                       llm: LlmSource | None = None,
                        embed_progress: Callable[[int], None] | None = None,
                        step: Callable[[], None] | None = None,
                        ) -> tuple[SpanData, SimulationResult]:
     """:func:`simulate_file` for span data (``{"text", "spans": [...]}`` rows): sentence
-    embeddings for diversity and cold start, the token model of ``config.kind`` per round."""
+    embeddings for diversity and cold start, the token model of ``config.kind`` per round;
+    with ``llm``, the LLM's entities of the train texts for disagreement and cold start."""
     from labelloop.simulate.span_engine import run_span_simulation
 
     data = load_span_jsonl(path, text_field=text_field, spans_field=spans_field)
@@ -106,8 +122,11 @@ def simulate_span_file(path: str | Path, *, config: SpanSimulationConfig,
     tr, te = train.tolist(), test.tolist()
     x = embed_texts([data.texts[i] for i in tr], embedder=emb, cache_dir=cache_dir,
                     progress=embed_progress)
+    llm_spans = None if llm is None else llm_span_sets([data.texts[i] for i in tr],
+                                                         data.labels, llm)
     result = run_span_simulation(
         [data.texts[i] for i in tr], [data.spans[i] for i in tr],
         [data.texts[i] for i in te], [data.spans[i] for i in te], x, labels=data.labels,
-        config=config, embedder=emb if config.kind != "crf" else None, step=step)
+        config=config, llm_spans=llm_spans, embedder=emb if config.kind != "crf" else None,
+        step=step)
     return data, result
