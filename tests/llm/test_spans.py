@@ -228,6 +228,14 @@ def test_few_shot_examples_are_human_spans_as_answer_json(fake_llm, make_labeler
                           {"text": "Oslo", "label": "Location"}]}
     assert f"Answer: {json.dumps(shown)}" in user
     assert user.index("Maria lives in Oslo.") < user.index(REPEATED)
+    # the answer's length cap follows the task's text, not the examples shown with it
+    from labelloop.llm.span_answers import max_answer_tokens
+
+    assert server.requests[-1]["max_tokens"] == max_answer_tokens(ner, REPEATED)
+    long_pool = ExamplePool(["Maria lives in Oslo. " * 40], [["LOC", "PER"]], ner.labels,
+                            entities=[[("Maria", "PER"), ("Oslo", "LOC")]])
+    labeler.label_many_sync(ner, items([EMOJI]), examples=long_pool)
+    assert server.requests[-1]["max_tokens"] == max_answer_tokens(ner, EMOJI)
 
 
 def test_self_consistency_with_seeded_calls_when_n_is_refused(fake_llm, make_labeler,

@@ -90,13 +90,7 @@ class ItemLabeler:
         """The requests this item starts with (to prefetch their cached responses); kept until
         the item is labeled, so they are built once."""
         caps = self.capabilities()
-        prepared = self._prepared.pop(id(item), None)
-        if prepared is not None and prepared[0] == caps:
-            _, messages, requests = prepared
-        else:
-            messages = self.messages(item, caps)
-            requests = [self._request(messages, caps, sample=i)
-                        for i in range(self._n_requests(caps))]
+        messages, requests = self._prepare(item, caps)
         self._prepared[id(item)] = (caps, messages, requests)
         return requests
 
@@ -110,8 +104,21 @@ class ItemLabeler:
         samples = self._samples(caps)
         return 1 if samples == 1 or caps.n else samples
 
+    def _prepare(self, item: LabelRequest, caps: Capabilities
+                 ) -> tuple[list[dict[str, Any]], list[ChatRequest]]:
+        """The item's messages and first requests: the prepared ones while the capabilities
+        they were built for hold, else built now."""
+        prepared = self._prepared.pop(id(item), None)
+        if prepared is not None and prepared[0] == caps:
+            return prepared[1], prepared[2]
+        messages = self.messages(item, caps)
+        return messages, [self._request(messages, caps, sample=i, text=item.text)
+                          for i in range(self._n_requests(caps))]
+
     def _request(self, messages: list[dict[str, Any]], caps: Capabilities, *,
-                 sample: int) -> ChatRequest:
+                 sample: int, text: str) -> ChatRequest:
+        """Request ``sample`` of an item (``text``: the task's, unused by classification,
+        whose answer length does not depend on it)."""
         o = self.options
         samples = self._samples(caps)
         if samples == 1:
@@ -153,13 +160,7 @@ class ItemLabeler:
                                ) -> tuple[list[dict[str, Any]], list[ChatResponse]]:
         """The item's messages and the answers to its first requests (the label call, then any
         self-consistency samples, side by side), prepared ones reused when still valid."""
-        prepared = self._prepared.pop(id(item), None)
-        if prepared is not None and prepared[0] == caps:
-            _, messages, requests = prepared
-        else:
-            messages = self.messages(item, caps)
-            requests = [self._request(messages, caps, sample=i)
-                        for i in range(self._n_requests(caps))]
+        messages, requests = self._prepare(item, caps)
         if len(requests) == 1:
             return messages, [await self._call(requests[0], "label", item, spent)]
         return messages, list(await asyncio.gather(*(

@@ -87,9 +87,10 @@ class SpanItemLabeler(ItemLabeler):
         return caps.logprobs  # every entity has one label: its tokens can be read
 
     def _request(self, messages: list[dict[str, Any]], caps: Capabilities, *,
-                 sample: int) -> ChatRequest:
+                 sample: int, text: str) -> ChatRequest:
+        """``text``: the task's text, which bounds the answer's length (its words; the
+        few-shot examples in the message do not)."""
         o = self.options
-        text = str(messages[-1].get("content") or "")  # bounds the answer's length
         if self._samples(caps) == 1:
             return build_span_request(self.schema, messages, text=text, mode=caps.output_mode,
                                       temperature=o.temperature,
@@ -169,7 +170,7 @@ class SpanItemLabeler(ItemLabeler):
         convo = [*messages, {"role": "assistant", "content": said},
                  {"role": "user", "content": render_span_retry(self.templates, self.schema,
                                                                said, mode=caps.output_mode)}]
-        request = build_span_request(self.schema, convo, text=str(messages[-1]["content"]),
+        request = build_span_request(self.schema, convo, text=item.text,
                                      mode=caps.output_mode, temperature=self.options.temperature,
                                      logprobs=self._uses_logprobs(caps),
                                      top_logprobs=self.options.top_logprobs)
