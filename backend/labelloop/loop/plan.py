@@ -13,7 +13,9 @@ RetrainPlan`; it reads no storage, calls no Label Studio and keeps no state:
    resolve_prelabel`: the LLM's label when it is valid here, else the model's), built for the
    head of the queue; its confidence for every task with text, to which the published scores
    are fitted (:func:`labelloop.labelstudio.scores.queue_scores`);
-4. the model's predictions of the unreviewed tasks (to store), and the version's lineage.
+4. the model's predictions of the unreviewed tasks (to store), and the version's lineage (with
+   the model's labels of the stop set and the expected wrong machine labels left: the inputs of
+   :mod:`labelloop.quality.stopping`).
 
 :func:`with_second_opinions` puts tasks sent back for a second annotation (a Label Studio call
 the handler makes after planning) at the head of the queue and scores the queue again.
@@ -41,6 +43,7 @@ from labelloop.loop.plan_types import (
     RetrainPlan,
 )
 from labelloop.loop.queue import draw_audit, plan_queue
+from labelloop.quality.stopping import machine_label_record, stop_set_record
 
 LEARNERS: Mapping[TaskType, Learner] = {"text_classification": CHOICES,
                                          "text_spans": SPAN_LEARNER}
@@ -85,6 +88,13 @@ def plan_retrain(inputs: RetrainInputs, *, learner: Learner | None = None) -> Re
         "strategy": ranking.phase if ranking.phase == "cold_start" else ranking.strategy,
         "n_ranked": int(qplan.order.size), "audit": int(qplan.audit.sum()),
         "second_opinion": 0, "notes": list(ranking.notes), "trained_at": inputs.now,
+        # the stopping signal's inputs (quality/stopping.py): the model's labels of the stop set,
+        # the expected wrong machine labels among the unreviewed tasks
+        "stop_set": stop_set_record(data.task_ids, data.has_text,
+                                    [m.label if m is not None else None
+                                     for m in learned.model_labels]),
+        "machine_labelled": machine_label_record(
+            confidence.get(int(data.task_ids[i])) for i in pool.tolist()),
     }
     order = [(int(data.task_ids[i]), why, bool(aud))
              for i, why, aud in zip(qplan.order.tolist(), qplan.reasons, qplan.audit.tolist())]
