@@ -19,6 +19,7 @@ second annotations               :mod:`.double` (which tasks; the Label Studio c
 docs/quality.md explains the figures, the audit method and what Label Studio allows.
 """
 
+from labelloop.quality.best_label import BestLabels, best_labels
 from labelloop.quality.double import (
     SecondAnnotation,
     plan_second_annotations,
@@ -29,7 +30,9 @@ from labelloop.quality.review import review_positions
 from labelloop.quality.service import project_quality, quality_from_labels
 
 __all__ = [
+    "BestLabels",
     "SecondAnnotation",
+    "best_labels",
     "plan_second_annotations",
     "project_quality",
     "quality_from_labels",
