@@ -17,6 +17,7 @@ from labelloop.inputs import Id, bounded_int
 from labelloop.jobs.triggers import resync_spec
 from labelloop.jobs.types import Job, JobKind, JobSpec, JobStatus, project_serial_key
 from labelloop.labelstudio.drift import describe as describe_drift
+from labelloop.quality.stopping import retrain_points, stopping_signal
 from labelloop.storage.base import Tx
 from labelloop.storage.records import Project
 
@@ -54,11 +55,23 @@ def project_status(services: Any, project_id: int) -> dict[str, Any]:
         out["jobs"] = tx.job_counts(project_id)
         out["recent_jobs"] = [_job(j) for j in tx.list_jobs(project_id=project_id, limit=20)]
         out["events"] = tx.event_counts(project_id)
+        versions = tx.list_model_versions(project_id)
         out["model_versions"] = [
             {"version": v.version, "kind": v.kind, "created_at": v.created_at,
-             "published_at": v.published_at, "cleaned_at": v.cleaned_at, "lineage": v.lineage}
-            for v in tx.list_model_versions(project_id)]
+             "published_at": v.published_at, "cleaned_at": v.cleaned_at,
+             "lineage": _lineage(v.lineage)} for v in versions]
+    # whether more labels still pay (quality/stopping.py), in plain words and figures
+    out["stopping"] = stopping_signal(retrain_points(versions)).to_json()
     return out
+
+
+def _lineage(lineage: dict[str, Any]) -> dict[str, Any]:
+    """A version's lineage as the status shows it: the stop set's 500 labels (read by
+    quality/stopping.py) as their count."""
+    stop = lineage.get("stop_set")
+    if not isinstance(stop, dict):
+        return lineage
+    return {**lineage, "stop_set": {"size": len(stop.get("task_ids") or ())}}
 
 
 OWN_API_ERRORS = (*COMMON_ERRORS, 403)

@@ -21,6 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from labelloop.jobs.types import JobStatus
+    from labelloop.quality.stopping import retrain_points, stopping_signal
     from labelloop.storage.base import open_storage
 
     settings = settings_from(args)
@@ -31,7 +32,9 @@ def run(args: argparse.Namespace) -> int:
                      "annotations": tx.count_annotations(p.id),
                      "published_version": p.published_version,
                      "last_synced_at": p.last_synced_at, "sync_error": p.sync_error,
-                     "skipped": tx.skip_summary(p.id).to_json()}
+                     "skipped": tx.skip_summary(p.id).to_json(),
+                     "stopping": stopping_signal(retrain_points(
+                         tx.list_model_versions(p.id))).to_json()}
                     for p in tx.list_projects()]
         jobs = tx.job_counts()
         dead = [(j.id, j.kind.value, j.project_id, j.last_error)
@@ -49,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
         state = "ok" if p["supported"] else f"unsupported: {p['reason']}"
         print(f"  #{p['id']} {p['title'] or ''}  tasks={p['tasks']} "
               f"annotations={p['annotations']} queue={p['published_version'] or '-'}  {state}")
+        print(f"      stopping signal: {p['stopping']['message']}")  # do labels still pay
         if p["sync_error"]:
             print(f"      last resync failed: {p['sync_error']}")
         if p["skipped"]["count"]:  # tasks a job skipped instead of failing on them
