@@ -16,7 +16,8 @@ from labelloop.storage.base import Storage, open_storage
 STOP_IDS = list(range(100_000, 100_300))
 
 
-def add_retrains(storage: Storage, changed: list[float], *, project_id: int = 1) -> None:
+def add_retrains(storage: Storage, changed: list[float], *, project_id: int = 1,
+                 prefix: str = "model") -> None:
     """Retrain versions whose stop-set labels change by ``changed[i]`` of the tasks each time."""
     rng = np.random.default_rng(7)
     labels = rng.integers(0, 3, len(STOP_IDS))
@@ -24,7 +25,7 @@ def add_retrains(storage: Storage, changed: list[float], *, project_id: int = 1)
         for i, share in enumerate(changed):
             which = rng.choice(labels.size, size=round(share * labels.size), replace=False)
             labels[which] = (labels[which] + 1) % 3
-            tx.add_model_version(project_id, f"model-{i}", kind="retrain", lineage={
+            tx.add_model_version(project_id, f"{prefix}-{i}", kind="retrain", lineage={
                 "kind": "retrain", "n_labeled": 50 * (i + 1), "cv_accuracy": 0.8,
                 "stop_set": {"task_ids": STOP_IDS,
                              "labels": [["positive", "negative", "neutral"][v] for v in labels]},

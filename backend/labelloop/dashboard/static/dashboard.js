@@ -207,6 +207,23 @@
       last ? h("p", { class: "note" }, `latest ${last.version}: strategy `, h("b", { text: last.strategy || "–" }), `, ${int(last.n_ranked)} tasks ranked, accuracy `, h("b", { "data-figure": "cv-accuracy", text: pct(last.cv_accuracy) })) : null);
   }
 
+  // whether more human labels still pay (quality/stopping.py): the verdict in words, the κ of
+  // successive models on the stop set, the learning curve's recent slope, the expected wrong
+  // machine labels left
+  function stoppingCard(d) {
+    const st = d.project.stopping;
+    if (!st) return null;
+    const last = st.kappas.slice(-6);
+    return card("When to stop", "do more human labels still pay? (stabilising predictions, Bloodgood & Vijay-Shanker 2009)",
+      h("p", { class: `verdict v-${st.verdict}`, "data-stopping": st.verdict, text: st.message }),
+      h("div", { class: "tiles" },
+        tile("κ of successive models", dec(st.kappa_window, 3), "stop-kappa", "mean Cohen's κ between successive models' labels of the stop set, last 3 retrains; 0.99 means stable"),
+        tile("accuracy per 100 labels", none(st.slope_per_100_labels) ? "–" : `${(100 * st.slope_per_100_labels).toFixed(2)} pts`, "stop-slope", `least-squares slope over the last ${st.slope_points} retrains`),
+        tile("machine labels expected wrong", int(st.expected_wrong), "stop-wrong", `sum of 1 − confidence over ${int(st.n_machine_labelled)} unreviewed machine-labelled tasks`)),
+      last.length ? table([["version"], ["labels", "n"], ["κ", "n"], ["tasks", "n"]], last.map((k) => h("tr", { "data-kappa": k.version },
+        h("td", { text: k.version }), h("td", { class: "n", text: int(k.n_labeled) }), h("td", { class: "n", text: dec(k.kappa, 3) }), h("td", { class: "n", text: int(k.n_compared) }))), { "data-table": "stop-kappas" }) : null);
+  }
+
   function agreementCard(q) {
     const a = q.agreement;
     const ids = a.annotators.map(String);
@@ -388,7 +405,7 @@
 
   function render(d) {
     const q = d.quality;
-    const cards = [summaryCard(d), curveCard(d)];
+    const cards = [summaryCard(d), curveCard(d), stoppingCard(d)].filter(Boolean);
     const spans = q && !q.error && q.task_type === "text_spans";
     if (spans) cards.push(spanAgreementCard(q), spanMachinesCard(q));
     else if (q && !q.error) cards.push(auditCard(q), agreementCard(q), machinesCard(q));
