@@ -69,17 +69,23 @@ def test_hand_made_project_every_case(storage: Storage) -> None:
                              model_prediction(t[5], "neutral", 0.55)])
     rows = rows_of(storage)
     assert list(rows) == t
-    got = {tid: (r.label, r.source, r.p_correct, r.n_annotations, r.llm_label, r.model_label)
+    got = {tid: (r.label, r.source, r.n_annotations, r.llm_label, r.model_label)
            for tid, r in rows.items()}
     assert got == {
-        t[0]: ("positive", "human", 1.0, 1, "negative", None),
-        t[1]: ("negative", "consensus", 1.0, 2, None, None),
-        t[2]: ("neutral", "consensus", 1.0, 2, None, None),
-        t[3]: ("neutral", "llm", 0.7, 0, "neutral", None),
-        t[4]: ("positive", "llm", 0.8, 0, "positive", "negative"),
-        t[5]: ("neutral", "model", 0.55, 0, None, "neutral"),
-        t[6]: (None, None, None, 0, None, None),  # the LLM failed, no model: no label
+        t[0]: ("positive", "human", 1, "negative", None),
+        t[1]: ("negative", "consensus", 2, None, None),
+        t[2]: ("neutral", "consensus", 2, None, None),
+        # three human labels are too few to fit: the LLM (the one member measured), else the
+        # model, with p_correct from their confidences
+        t[3]: ("neutral", "llm", 0, "neutral", None),
+        t[4]: ("positive", "llm", 0, "positive", "negative"),
+        t[5]: ("neutral", "model", 0, None, "neutral"),
+        t[6]: (None, None, 0, None, None),  # the LLM failed, no model: no label
     }
+    p = {tid: r.p_correct for tid, r in rows.items()}
+    assert p[t[0]] == p[t[1]] == p[t[2]] == 1.0 and p[t[6]] is None
+    assert 0 < p[t[3]] < p[t[4]] < 1  # the LLM's 0.7 and 0.8, shrunk alike
+    assert p[t[5]] == pytest.approx(0.55)  # the model is measured on no human label
     assert all(r.accepted is False and r.data == {"text": f"task {i}"}
                for i, r in enumerate(rows.values()))
 
@@ -96,22 +102,29 @@ def test_multiple_choice_labels_are_lists(storage: Storage) -> None:
 
 def test_seeded_project_humans_as_the_one_rule_says_machines_elsewhere(
         storage: Storage) -> None:
-    s = seed_project(storage, n_tasks=300, seed=3, with_ops=False)
+    s = seed_project(storage, n_tasks=600, seed=3, with_ops=False)
     with storage.read() as tx:
         a = align(read_project_labels(tx, 1))
     human = {tid: a.categories[int(c)] for tid, c in zip(a.task_ids, a.consensus)
              if not np.isnan(c)}
     rows = rows_of(storage, page=37)  # pages that do not divide the project
-    assert sorted(rows) == s.task_ids and len(human) > 100
+    assert sorted(rows) == s.task_ids and len(human) > 200
+    truth = dict(zip(s.task_ids, s.truth))
+    machine_hits, llm_hits, n_machine = 0, 0, 0
     for tid, r in rows.items():
+        assert r.llm_label == LABELS[s.llm[tid]]
+        assert r.model_label == (LABELS[s.model[tid]] if tid in s.model else None)
         if tid in human:
             assert (r.label, r.p_correct) == (human[tid], 1.0)
             assert r.source == ("consensus" if r.n_annotations >= 2 else "human")
-        else:
-            assert (r.label, r.source) == (LABELS[s.llm[tid]], "llm")
-            assert r.p_correct == pytest.approx(s.llm_conf[tid])
-        assert r.llm_label == LABELS[s.llm[tid]]
-        assert r.model_label == (LABELS[s.model[tid]] if tid in s.model else None)
+            continue
+        assert r.source == "llm" and r.label in LABELS  # only the LLM labelled these
+        assert r.p_correct is not None and 0 <= r.p_correct <= 1
+        n_machine += 1
+        machine_hits += r.label == LABELS[truth[tid]]
+        llm_hits += s.llm[tid] == truth[tid]
+    # the stacked label on the LLM alone is at least about as right as the LLM's own label
+    assert n_machine == 300 and machine_hits >= llm_hits - 0.02 * n_machine
 
 
 def test_span_project_rows(storage: Storage) -> None:
@@ -209,25 +222,33 @@ def test_rows_are_read_page_by_page(storage: Storage) -> None:
     assert len(rest) == 249 and [len(c) for c in spy.calls] == [100, 100, 50]
 
 
-def test_card_audit_estimate_matches_the_quality_report(storage: Storage) -> None:
-    seed_project(storage, n_tasks=300, seed=2, with_ops=True)
+def test_card_audit_estimate_on_the_held_out_audit(storage: Storage) -> None:
+    seed_project(storage, n_tasks=600, seed=2, with_ops=True)
     card = dataset_card(storage, 1)
     audit = project_quality(storage, 1)["audit"]
-    assert audit["available"]
+    ex = prepare_export(storage, 1)
+    assert ex.arrays is not None and ex.labels is not None and audit["available"]
+    a, lab = ex.arrays, ex.labels
+    audited = a.audit & (a.human >= 0)
+    # the machine label of an audited task comes from a fit that did not see its human label
+    assert (lab.machine[audited] >= 0).all() and (lab.machine[a.human >= 0] >= 0).sum() == \
+        audited.sum()
+    assert any("held out" in n for n in card["notes"])
     acc = card["estimated_accuracy"]
-    n_h = card["human"]["tasks"]
-    n_m = card["by_source"]["llm"]  # machine rows are the LLM's (no model on them)
-    assert (acc["basis"], acc["audited"], n_h + n_m) == ("audit", audit["audited"], 300)
-    for key in ("accuracy", "low", "high"):
-        want = (n_h + n_m * audit["overall"][key]) / 300
-        assert acc["overall"][key] == pytest.approx(want)
-    for c, e in audit["per_class"].items():
-        got = acc["per_class"][c]
-        assert got["audited"] == e["n"]
-        assert got["low"] <= got["accuracy"] <= got["high"]
-    assert sum(card["label_distribution"].values()) == 300 == card["size"]
+    n_h, n = card["human"]["tasks"], card["size"]
+    n_m = n - n_h
+    assert acc["basis"] == "audit"
+    assert acc["audited"] == audit["audited"] == int(audited.sum())
+    right = float(np.mean(lab.machine[audited] == a.human[audited]))
+    assert acc["overall"]["accuracy"] == pytest.approx((n_h + n_m * right) / n)
+    assert acc["overall"]["low"] < acc["overall"]["accuracy"] <= acc["overall"]["high"]
+    assert acc["overall"]["low"] >= n_h / n  # humans count as right
+    for c, e in acc["per_class"].items():
+        assert e["low"] <= e["accuracy"] <= e["high"]
+        assert e["n"] == card["label_distribution"][c]
+    assert sum(card["label_distribution"].values()) == n == 600
     assert card["human"]["annotations"] > n_h
-    assert card["llm"]["all_projects"]["tokens"] == 300 * (420 + 12)
+    assert card["llm"]["all_projects"]["tokens"] == 600 * (420 + 12)
     assert "audit" in acc["method"] and "Wilson" in acc["method"]
 
 

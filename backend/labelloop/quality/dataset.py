@@ -6,7 +6,9 @@ the labels need, task by task in pages of ids (never the task data): the human l
 consensus rule (:mod:`labelloop.labelconfig.consensus`) and how many usable annotations voted;
 the LLM's stored label, confidence and distribution; the local model's newest stored prediction
 with its score and probabilities. The best label of every task follows from those arrays
-(:func:`class_labels`). Then :meth:`Export.rows` yields the rows page by page, each page's task
+(:func:`labelloop.quality.dataset_labels.class_labels`: the human label as given, else
+:func:`labelloop.quality.best_label.best_labels` over both machines; the random generator is
+seeded 0 unless given, so the same data exports the same labels). Then :meth:`Export.rows` yields the rows page by page, each page's task
 data read in its own short transaction, so a project of any size streams in constant memory
 beyond those arrays. Span (NER) projects need no arrays: each page reads its own annotations, LLM
 spans and model prediction (:func:`span_page`).
@@ -14,7 +16,8 @@ spans and model prediction (:func:`span_page`).
 A row's ``source``: ``human`` (one annotator's label), ``consensus`` (the rule over two or more
 annotators), ``llm``, ``model`` or ``ensemble`` (a fitted combination of both machines), or None
 when nothing labelled the task. Human rows have ``p_correct`` 1 (taken as right); a machine row's
-``p_correct`` is its member's confidence (span projects: the mean span score). ``accepted`` (an
+``p_correct`` is best_labels' calibrated one (multiple choice: the member's confidence; span
+projects: the mean span score). ``accepted`` (an
 auto-accepted machine label) is always False so far. docs/quality.md, "The dataset export".
 """
 
@@ -24,7 +27,6 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.typing import NDArray
 
 from labelloop.errors import UnknownProject, UnsupportedConfig
 from labelloop.events.projects import schema_of
@@ -35,44 +37,19 @@ from labelloop.labelconfig.schema import LabelSchema
 from labelloop.loop.plan_choices import llm_matrix
 from labelloop.quality.align import region_score
 from labelloop.quality.data import MODEL_SOURCE
+from labelloop.quality.dataset_labels import (
+    ClassArrays,
+    ClassLabels,
+    Combo,
+    IntArray,
+    class_labels,
+)
 from labelloop.quality.dataset_rows import SOURCES, DatasetRow, JsonLabel
 from labelloop.quality.dataset_spans import by_task, span_page
 from labelloop.storage.base import Storage, Tx
 from labelloop.storage.records import Prediction
 
 PAGE = 500
-Combo = tuple[str, ...]
-IntArray = NDArray[np.int64]
-FloatArray = NDArray[np.float64]
-
-
-@dataclass(frozen=True, eq=False)
-class ClassArrays:
-    """A classification project's labels on its live tasks (positions = ``task_ids``)."""
-
-    task_ids: IntArray  # ascending
-    classes: tuple[Combo, ...]  # class index -> output values (single choice: config order)
-    human: IntArray  # consensus class, -1: none
-    voters: IntArray  # votes the consensus counted (one per annotator)
-    n_annotations: IntArray  # usable human annotations
-    audit: NDArray[np.bool_]  # drawn for the audit
-    llm: IntArray  # the LLM's class, -1: none
-    llm_conf: FloatArray  # its confidence (NaN: unknown)
-    llm_probas: FloatArray  # (n, k) its distribution, NaN rows where none (single choice)
-    model: IntArray
-    model_conf: FloatArray
-    model_probas: FloatArray
-
-
-@dataclass(frozen=True, eq=False)
-class ClassLabels:
-    """The dataset label of every task: class (-1: none), ``p_correct``, source code."""
-
-    label: IntArray
-    p_correct: FloatArray
-    source: NDArray[np.int8]  # index into SOURCES, -1: no label
-    method: str
-    notes: tuple[str, ...] = ()
 
 
 def pages(ids: Sequence[int], size: int) -> Iterator[list[int]]:
@@ -134,36 +111,11 @@ def read_class_arrays(tx: Tx, project_id: int, schema: LabelSchema, *,
         at += len(chunk)
     audit_ids = tx.audit_task_ids(project_id)
     return ClassArrays(
-        task_ids=np.asarray(ids, dtype=np.int64), classes=tuple(index),
+        task_ids=np.asarray(ids, dtype=np.int64), classes=tuple(index), multiple=schema.multiple,
         human=human, voters=voters, n_annotations=n_ann,
         audit=np.fromiter((t in audit_ids for t in ids), dtype=np.bool_, count=n),
         llm=llm, llm_conf=llm_conf, llm_probas=llm_p,
         model=model, model_conf=model_conf, model_probas=model_p)
-
-
-FALLBACK_METHOD = ("the LLM's label where it gave one, else the local model's, each with its own "
-                   "confidence as p_correct (not fitted on the human labels)")
-
-
-def machine_labels(a: ClassArrays) -> ClassLabels:
-    """The machines' label of every task, humans aside: the LLM's, else the model's."""
-    has_llm = a.llm >= 0
-    label = np.where(has_llm, a.llm, a.model)
-    p = np.where(has_llm, a.llm_conf, np.where(a.model >= 0, a.model_conf, np.nan))
-    source = np.where(has_llm, SOURCES.index("llm"),
-                      np.where(a.model >= 0, SOURCES.index("model"), -1)).astype(np.int8)
-    return ClassLabels(label.astype(np.int64), p.astype(np.float64), source, FALLBACK_METHOD)
-
-
-def class_labels(a: ClassArrays) -> ClassLabels:
-    """The dataset label of every task: the human consensus where there is one, else the
-    machines' (:func:`machine_labels`)."""
-    m = machine_labels(a)
-    has = a.human >= 0
-    source = np.where(has, np.where(a.voters >= 2, SOURCES.index("consensus"),
-                                    SOURCES.index("human")), m.source).astype(np.int8)
-    return ClassLabels(np.where(has, a.human, m.label), np.where(has, 1.0, m.p_correct),
-                       source, m.method, m.notes)
 
 
 def _float(x: float) -> float | None:
@@ -215,7 +167,8 @@ class Export:
         return list(combo) if self.schema.multiple else combo[0]
 
 
-def prepare_export(storage: Storage, project_id: int, *, page: int = PAGE) -> Export:
+def prepare_export(storage: Storage, project_id: int, *, page: int = PAGE,
+                   rng: np.random.Generator | None = None) -> Export:
     """Read what the rows need; raises :class:`UnknownProject`, :class:`UnsupportedConfig`
     (before any row is produced, so an HTTP answer can still be an error)."""
     with storage.read() as tx:
@@ -230,5 +183,5 @@ def prepare_export(storage: Storage, project_id: int, *, page: int = PAGE) -> Ex
             ids = np.asarray(tx.task_ids(project_id), dtype=np.int64)
             return Export(storage, project_id, schema, ids, None, None, page)
         arrays = read_class_arrays(tx, project_id, schema, page=page)
-    return Export(storage, project_id, schema, arrays.task_ids, arrays, class_labels(arrays),
-                  page)
+    labels = class_labels(arrays, rng=rng if rng is not None else np.random.default_rng(0))
+    return Export(storage, project_id, schema, arrays.task_ids, arrays, labels, page)

@@ -27,7 +27,8 @@ from typing import Any
 import numpy as np
 
 from labelloop.agreement import estimate_audit_accuracy
-from labelloop.quality.dataset import ClassArrays, Export, machine_labels, pages, prepare_export
+from labelloop.quality.dataset import Export, pages, prepare_export
+from labelloop.quality.dataset_labels import ClassArrays, ClassLabels
 from labelloop.quality.dataset_rows import SOURCES
 from labelloop.quality.service import jsonable
 from labelloop.storage.base import Storage
@@ -61,11 +62,11 @@ def _names(a: ClassArrays) -> list[str]:
     return [" + ".join(c) for c in a.classes]
 
 
-def class_accuracy(a: ClassArrays, label: np.ndarray, p_correct: np.ndarray) -> dict[str, Any]:
+def class_accuracy(a: ClassArrays, lab: ClassLabels) -> dict[str, Any]:
     """The estimated accuracy of a classification dataset (see the module docstring)."""
     names = _names(a)
     k = len(names)
-    machine = machine_labels(a).label
+    label, p_correct, machine = lab.label, lab.p_correct, lab.machine
     human_row = a.human >= 0
     machine_row = ~human_row & (label >= 0)
     audited = a.audit & human_row & (machine >= 0)
@@ -173,7 +174,7 @@ def dataset_card(storage: Storage, project_id: int) -> dict[str, Any]:
                 names, np.bincount(lab.label[has], minlength=len(names)))},
             "human_tasks": int((a.human >= 0).sum()),
             "labels_method": lab.method, "notes": list(lab.notes),
-            "estimated_accuracy": class_accuracy(a, lab.label, lab.p_correct)}
+            "estimated_accuracy": class_accuracy(a, lab)}
     card["human"] = {"annotations": usage["annotations"], "tasks": card.pop("human_tasks")}
     card["llm"] = usage["llm"]
     return jsonable(card)
