@@ -5,10 +5,27 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from tests.loop.test_plan import CLASSES, N, inputs, llm_labels, project, truth
+from tests.loop.ner_data import ner_task
+from tests.loop.test_plan import (
+    CLASSES,
+    M,
+    N,
+    inputs,
+    llm_labels,
+    ner_inputs,
+    ner_project,
+    project,
+    truth,
+)
 
 from labelloop.loop.plan import plan_retrain
-from labelloop.quality.stopping import RetrainPoint, point_of, stop_set_positions, stopping_signal
+from labelloop.quality.stopping import (
+    RetrainPoint,
+    label_key,
+    point_of,
+    stop_set_positions,
+    stopping_signal,
+)
 
 
 def test_cold_start_has_no_stop_set_but_counts_the_llms_expected_errors() -> None:
@@ -58,3 +75,17 @@ def test_a_loop_of_plans_turns_the_signal_from_not_enough_to_a_verdict() -> None
     # a separable toy problem: the models agree on the stop set and the curve is flat
     assert s.window_kappa is not None and s.window_kappa >= 0.99 and s.verdict == "stop"
     assert s.n_machine_labelled == N - 60
+
+
+def test_a_span_plan_stores_each_stop_task_span_set_as_one_hashed_category() -> None:
+    plan = plan_retrain(ner_inputs(ner_project(range(1, 41))))
+    stop = plan.lineage["stop_set"]
+    assert isinstance(stop, dict) and stop["task_ids"] == list(range(1, M + 1))
+    model = plan.learned.model_labels
+    assert stop["labels"] == [label_key(m.label) for m in model]  # type: ignore[union-attr]
+    # a task whose predicted spans are its true ones has the true set's key
+    same = sum(lab == label_key(ner_task(t)[1]) for t, lab in zip(stop["task_ids"],
+                                                                   stop["labels"]))
+    assert same > M // 2
+    point = point_of("s1", plan.lineage)
+    assert point.score == plan.lineage["span_f1"] and len(point.stop_ids) == M
