@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from tests.fakes.label_studio import FakeGateway
 from tests.loop.ner_data import ner_task
 from tests.loop.test_plan import (
     CLASSES,
@@ -17,15 +18,19 @@ from tests.loop.test_plan import (
     project,
     truth,
 )
+from tests.loop.test_retrain import label, run_retrain
+from tests.loop.test_retrain import project as ls_project  # noqa: F401 - a fixture
 
 from labelloop.loop.plan import plan_retrain
 from labelloop.quality.stopping import (
     RetrainPoint,
     label_key,
     point_of,
+    retrain_points,
     stop_set_positions,
     stopping_signal,
 )
+from labelloop.storage.base import Storage
 
 
 def test_cold_start_has_no_stop_set_but_counts_the_llms_expected_errors() -> None:
@@ -89,3 +94,18 @@ def test_a_span_plan_stores_each_stop_task_span_set_as_one_hashed_category() -> 
     assert same > M // 2
     point = point_of("s1", plan.lineage)
     assert point.score == plan.lineage["span_f1"] and len(point.stop_ids) == M
+
+
+def test_the_retrain_job_stores_what_the_signal_reads(storage: Storage,
+                                                      ls_project: FakeGateway,  # noqa: F811
+                                                      tmp_path) -> None:
+    """Real retrain jobs (fake Label Studio, toy embedder) with ten more labels each time: the
+    stored versions alone give the signal."""
+    for n in (10, 20, 30, 40, 50):
+        label(ls_project, storage, list(range(n - 9, n + 1)))
+        version, _ = run_retrain(storage, ls_project, tmp_path)
+        assert len(version.lineage["stop_set"]["task_ids"]) == 90
+    with storage.read() as tx:
+        s = stopping_signal(retrain_points(tx.list_model_versions(1)))
+    assert [k.n_labeled for k in s.kappas] == [20, 30, 40, 50]
+    assert s.verdict == "stop" and s.n_machine_labelled == 40
