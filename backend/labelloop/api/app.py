@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from fastapi import FastAPI
 
 from labelloop import __version__
+from labelloop.api.dataset import router as dataset_router
 from labelloop.api.deps import Services
 from labelloop.api.errors import install_error_handlers
 from labelloop.api.metrics import router as metrics_router
@@ -104,6 +105,7 @@ def create_app(settings: Settings, overrides: Overrides | None = None) -> FastAP
     app.include_router(protocol_router)
     app.include_router(status_router)
     app.include_router(quality_router)
+    app.include_router(dataset_router)
     app.include_router(metrics_router)
     app.include_router(dashboard_router)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
