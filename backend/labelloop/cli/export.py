@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
                 out.write(piece)
         os.replace(part, args.output)
         if args.card is not None:
-            card = dataset_card(storage, args.project)
+            card = dataset_card(storage, args.project, export=export)
             args.card.write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n",
                                  encoding="utf-8")
     except LabelloopError as exc:

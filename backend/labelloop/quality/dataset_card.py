@@ -152,9 +152,11 @@ def _usage(storage: Storage, project_id: int, task_ids: list[int]) -> dict[str, 
                          "cost_usd": everything.cost_usd, "scope": "every logged LLM call"}}}
 
 
-def dataset_card(storage: Storage, project_id: int) -> dict[str, Any]:
-    """The card of a project's dataset (raises UnknownProject / UnsupportedConfig)."""
-    export = prepare_export(storage, project_id)
+def dataset_card(storage: Storage, project_id: int, *,
+                 export: Export | None = None) -> dict[str, Any]:
+    """The card of a project's dataset (raises UnknownProject / UnsupportedConfig); ``export``:
+    the project's prepared export, when the caller has it (its labels are then not read again)."""
+    export = export if export is not None else prepare_export(storage, project_id)
     ids = export.task_ids.tolist()
     usage = _usage(storage, project_id, ids)
     card: dict[str, Any] = {"project": project_id, "task_type": export.schema.task_type,
