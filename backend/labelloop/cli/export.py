@@ -40,7 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Write one row per live task: its best label (the human consensus where "
                     "there is one, else the machines'), where it came from, p_correct and the "
                     "LLM's and the model's labels. --card also writes the dataset card (size, "
-                    "label distribution, cost, estimated accuracy with a 95 %% interval).")
+                    "label distribution, cost, estimated accuracy with a 95 % interval).")
     add_data_dir(p)
     p.add_argument("--project", type=int, required=True, help="a project stored in labelloop")
     p.add_argument("--format", choices=["jsonl", "csv", "parquet"], default="jsonl",
