@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from tests.conftest import CONFIG
+from tests.predict.spans_seed import seed_ner
 from tests.quality.seed import LABELS, annotation, llm_label, new_project, seed_project
 
 from labelloop.cli import export as export_cli
@@ -151,3 +152,18 @@ def test_a_remote_client_is_refused_without_basic_auth(storage: Storage, client_
     new_project(storage, 1, n_tasks=1)
     r = client_factory(client=("192.0.2.7", 50000)).get("/api/projects/1/dataset")
     assert (r.status_code, r.json()["error"]) == (403, "forbidden")
+
+
+def test_span_project_over_http(storage: Storage, client_factory) -> None:
+    seed_ner(storage)
+    want = expected(storage)
+    client = client_factory()
+    rows = [json.loads(x) for x in client.get("/api/projects/1/dataset").text.splitlines()]
+    assert rows == want and [r["source"] for r in rows] == ["llm", "model", "model", None,
+                                                            "llm", None]
+    back = list(csv.DictReader(io.StringIO(
+        client.get("/api/projects/1/dataset", params={"format": "csv"}).text)))
+    assert [json.loads(b["label"]) if b["label"] else None for b in back] == \
+        [r["label"] for r in rows]
+    card = client.get("/api/projects/1/dataset", params={"card": "1"}).json()
+    assert card["task_type"] == "text_spans" and card["labelled"] == 4
