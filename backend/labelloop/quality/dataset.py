@@ -8,17 +8,17 @@ the LLM's stored label, confidence and distribution; the local model's newest st
 with its score and probabilities. The best label of every task follows from those arrays
 (:func:`labelloop.quality.dataset_labels.class_labels`: the human label as given, else
 :func:`labelloop.quality.best_label.best_labels` over both machines; the random generator is
-seeded 0 unless given, so the same data exports the same labels). Then :meth:`Export.rows` yields the rows page by page, each page's task
-data read in its own short transaction, so a project of any size streams in constant memory
-beyond those arrays. Span (NER) projects need no arrays: each page reads its own annotations, LLM
+seeded 0 unless given, so the same data exports the same labels). Then :meth:`Export.rows`
+yields the rows page by page, each page's task data read in its own short transaction, so a
+project of any size streams in constant memory beyond those arrays. Span (NER) projects need no arrays: each page reads its own annotations, LLM
 spans and model prediction (:func:`span_page`).
 
 A row's ``source``: ``human`` (one annotator's label), ``consensus`` (the rule over two or more
 annotators), ``llm``, ``model`` or ``ensemble`` (a fitted combination of both machines), or None
 when nothing labelled the task. Human rows have ``p_correct`` 1 (taken as right); a machine row's
 ``p_correct`` is best_labels' calibrated one (multiple choice: the member's confidence; span
-projects: the mean span score). ``accepted`` (an
-auto-accepted machine label) is always False so far. docs/quality.md, "The dataset export".
+projects: the mean span score). ``accepted`` (an auto-accepted machine label) is always False
+so far. docs/quality.md, "The dataset export".
 """
 
 from __future__ import annotations
