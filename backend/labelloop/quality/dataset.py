@@ -10,8 +10,9 @@ with its score and probabilities. The best label of every task follows from thos
 :func:`labelloop.quality.best_label.best_labels` over both machines; the random generator is
 seeded 0 unless given, so the same data exports the same labels). Then :meth:`Export.rows`
 yields the rows page by page, each page's task data read in its own short transaction, so a
-project of any size streams in constant memory beyond those arrays. Span (NER) projects need no arrays: each page reads its own annotations, LLM
-spans and model prediction (:func:`span_page`).
+project of any size streams in constant memory beyond those arrays. Span (NER) projects need
+no arrays: each page reads its own annotations, LLM spans and model prediction
+(:func:`~labelloop.quality.dataset_spans.span_page`).
 
 A row's ``source``: ``human`` (one annotator's label), ``consensus`` (the rule over two or more
 annotators), ``llm``, ``model`` or ``ensemble`` (a fitted combination of both machines), or None
