@@ -15,6 +15,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -121,9 +123,29 @@ def _report(args: argparse.Namespace, result: SimulationResult, *, batch_size: i
     return 0
 
 
-def _run_spans(args: argparse.Namespace) -> int:
+@contextmanager
+def _progress(steps: int, *, quiet: bool) -> Iterator[tuple[Callable[[int], None],
+                                                            Callable[[], None]]]:
+    """Two progress bars on stderr (texts embedded, batches simulated) and their callbacks."""
     from tqdm import tqdm
 
+    embed_bar = tqdm(desc="embedding (new texts)", unit="text", disable=quiet)
+    loop_bar = tqdm(total=steps, desc="simulating", unit="batch", disable=quiet)
+
+    def embedded(n: int) -> None:
+        embed_bar.update(n)
+
+    def step() -> None:
+        loop_bar.update()
+
+    try:
+        yield embedded, step
+    finally:
+        embed_bar.close()
+        loop_bar.close()
+
+
+def _run_spans(args: argparse.Namespace) -> int:
     from labelloop.embeddings import SentenceTransformerEmbedder
     from labelloop.selection import SPAN_STRATEGY_NAMES
     from labelloop.simulate import (
@@ -149,31 +171,17 @@ def _run_spans(args: argparse.Namespace) -> int:
                                   seeds=args.seeds, kind=args.token_model)
     steps = len(config.strategies) * config.seeds * len(budget_points(config.batch_size,
                                                                       config.budget))
-    embed_bar = tqdm(desc="embedding (new texts)", unit="text", disable=args.no_progress)
-    loop_bar = tqdm(total=steps, desc="simulating", unit="batch", disable=args.no_progress)
-
-    def embedded(n: int) -> None:
-        embed_bar.update(n)
-
-    def step() -> None:
-        loop_bar.update()
-
-    try:
+    with _progress(steps, quiet=args.no_progress) as (embedded, step):
         _, result = simulate_span_file(
             args.data, config=config, text_field=args.text_field, spans_field=args.spans_field,
             test_fraction=args.test_fraction,
             embedder=SentenceTransformerEmbedder(torch_threads=args.torch_threads),
             cache_dir=None if args.no_cache else args.cache_dir, llm=llm,
             embed_progress=embedded, step=step)
-    finally:
-        embed_bar.close()
-        loop_bar.close()
     return _report(args, result, batch_size=config.batch_size)
 
 
 def _run_choices(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     from labelloop.embeddings import SentenceTransformerEmbedder
     from labelloop.selection import STRATEGY_NAMES
     from labelloop.simulate import LlmSource, SimulationConfig, budget_points, simulate_file
@@ -192,28 +200,17 @@ def _run_choices(args: argparse.Namespace) -> int:
     config = SimulationConfig(strategies=names,
                               batch_size=args.batch_size, budget=args.budget, seeds=args.seeds)
     quiet = args.no_progress
-    embed_bar = tqdm(desc="embedding (new texts)", unit="text", disable=quiet)
     steps = len(config.strategies) * config.seeds * len(budget_points(config.batch_size,
                                                                       config.budget))
-    loop_bar = tqdm(total=steps, desc="simulating", unit="batch", disable=quiet)
     if llm is None:
         print("no LLM given: the committee strategy falls back to the local model alone",
               file=sys.stderr)
 
-    def embedded(n: int) -> None:
-        embed_bar.update(n)
-
-    def step() -> None:
-        loop_bar.update()
-
-    try:
+    with _progress(steps, quiet=quiet) as (embedded, step):
         _, result = simulate_file(
             args.data, config=config, text_field=args.text_field, label_field=args.label_field,
             test_fraction=args.test_fraction,
             embedder=SentenceTransformerEmbedder(torch_threads=args.torch_threads),
             cache_dir=None if args.no_cache else args.cache_dir, llm=llm,
             embed_progress=embedded, step=step)
-    finally:
-        embed_bar.close()
-        loop_bar.close()
     return _report(args, result, batch_size=config.batch_size)

@@ -37,15 +37,22 @@ class ProjectLabels:
     texts: dict[int, str | None] = field(default_factory=dict)
 
 
-def read_project_labels(tx: Tx, project_id: int) -> ProjectLabels:
-    """Read a project's labels. Raises :class:`UnknownProject` and :class:`UnsupportedConfig`."""
+def served_schema(tx: Tx, project_id: int, *, what: str) -> LabelSchema:
+    """The schema of a project labelloop serves; :class:`UnknownProject` for a project it never
+    saw, :class:`UnsupportedConfig` (naming ``what`` cannot be made) for one it does not serve."""
     project = tx.get_project(project_id)
     if project is None:
         raise UnknownProject(f"project {project_id} is not known to labelloop")
     schema = schema_of(project)
     if schema is None or not schema.supported:
         why = schema.reason if schema is not None else "no labeling config received yet"
-        raise UnsupportedConfig(f"project {project_id}: no label-quality report: {why}")
+        raise UnsupportedConfig(f"project {project_id}: no {what}: {why}")
+    return schema
+
+
+def read_project_labels(tx: Tx, project_id: int) -> ProjectLabels:
+    """Read a project's labels. Raises :class:`UnknownProject` and :class:`UnsupportedConfig`."""
+    schema = served_schema(tx, project_id, what="label-quality report")
     live = sorted(t.id for t in tx.get_tasks(project_id))
     alive = set(live)
     annotations = tuple(sorted(

@@ -29,15 +29,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from labelloop.errors import UnknownProject, UnsupportedConfig
-from labelloop.events.projects import schema_of
 from labelloop.labelconfig.classification import choices_label
 from labelloop.labelconfig.consensus import annotation_votes, consensus
 from labelloop.labelconfig.kinds import Label, Unusable, read_label
 from labelloop.labelconfig.schema import LabelSchema
 from labelloop.loop.plan_choices import llm_matrix
 from labelloop.quality.align import region_score
-from labelloop.quality.data import MODEL_SOURCE
+from labelloop.quality.data import MODEL_SOURCE, served_schema
 from labelloop.quality.dataset_labels import (
     ClassArrays,
     ClassLabels,
@@ -173,13 +171,7 @@ def prepare_export(storage: Storage, project_id: int, *, page: int = PAGE,
     """Read what the rows need; raises :class:`UnknownProject`, :class:`UnsupportedConfig`
     (before any row is produced, so an HTTP answer can still be an error)."""
     with storage.read() as tx:
-        project = tx.get_project(project_id)
-        if project is None:
-            raise UnknownProject(f"project {project_id} is not known to labelloop")
-        schema = schema_of(project)
-        if schema is None or not schema.supported:
-            why = schema.reason if schema is not None else "no labeling config received yet"
-            raise UnsupportedConfig(f"project {project_id}: no dataset export: {why}")
+        schema = served_schema(tx, project_id, what="dataset export")
         if schema.task_type == "text_spans":
             ids = np.asarray(tx.task_ids(project_id), dtype=np.int64)
             return Export(storage, project_id, schema, ids, None, None, page)
