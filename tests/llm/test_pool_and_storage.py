@@ -49,6 +49,21 @@ def test_usage_totals_and_filters(llm_storage) -> None:
         assert tx.llm_usage(model="other").calls == 0
 
 
+
+def test_usage_of_one_project(llm_storage) -> None:
+    with llm_storage.write() as tx:
+        tx.add_llm_calls([LlmCall("e1", "m", "label", "ok", 10, 2, 0.5, project_id=1, at=100.0),
+                          LlmCall("e1", "m", "retry", "error", error="HTTP 500", project_id=1,
+                                  at=200.0),
+                          LlmCall("e1", "m", "label", "ok", 7, 1, 0.25, project_id=2, at=300.0),
+                          LlmCall("e2", "m", "probe", "ok", 3, 1, 0.125, at=400.0)])
+    with llm_storage.read() as tx:
+        one = tx.llm_usage(project_id=1)
+        assert (one.calls, one.errors, one.tokens, one.cost_usd) == (2, 1, 12, 0.5)
+        assert (tx.llm_usage(project_id=2).tokens, tx.llm_usage(project_id=3).calls) == (8, 0)
+        assert tx.llm_usage(project_id=1, since=150.0).calls == 1
+        assert tx.llm_usage().calls == 4  # a call logged without a project counts only here
+
 def test_endpoint_capabilities_and_pause_are_independent(llm_storage) -> None:
     with llm_storage.write() as tx:
         tx.set_llm_pause("e", "m", until=500.0, reason="down")

@@ -22,7 +22,7 @@ from labelloop.quality.dataset_card import dataset_card
 from labelloop.quality.dataset_rows import COLUMNS, DatasetRow, encode
 from labelloop.storage.base import Storage, Tx
 from labelloop.storage.records import Annotation, Prediction
-from labelloop.storage.records_llm import LlmLabel
+from labelloop.storage.records_llm import LlmCall, LlmLabel
 from tests.predict.spans_seed import TEXTS, seed_ner, where
 from tests.quality.seed import (
     LABELS,
@@ -276,6 +276,32 @@ def test_card_without_audit_uses_p_correct_and_sums_llm_usage(storage: Storage) 
     assert (project["calls"], project["tokens"]) == (3, 315)
     assert project["cost_usd"] == pytest.approx(0.03)
 
+
+
+def test_card_counts_the_logged_calls_of_this_project_only(storage: Storage) -> None:
+    new_project(storage, n_tasks=3)
+    new_project(storage, 2, n_tasks=3)
+
+    def call(project: int | None, pt: int, ct: int, cost: float, status: str = "ok") -> LlmCall:
+        return LlmCall("http://llm", "m", "label", status, pt, ct, cost, project_id=project,
+                       task_id=None if project is None else project * 100_000)
+
+    with storage.write() as tx:
+        tx.add_llm_calls([call(1, 100, 5, 0.01), call(1, 200, 7, 0.02),
+                          call(1, 0, 0, 0.0, status="error"),  # a failed call: no tokens
+                          call(2, 1000, 50, 0.5), call(None, 30, 3, 0.003)])
+    one = dataset_card(storage, 1)["llm"]
+    calls = one["project_calls"]
+    assert (calls["calls"], calls["errors"]) == (3, 1)
+    assert (calls["prompt_tokens"], calls["completion_tokens"], calls["tokens"]) == (300, 12, 312)
+    assert calls["cost_usd"] == pytest.approx(0.03)
+    assert "this project" in calls["scope"]
+    everything = one["all_projects"]
+    assert (everything["calls"], everything["tokens"]) == (5, 312 + 1050 + 33)
+    assert everything["cost_usd"] == pytest.approx(0.533)
+    assert one["project"]["calls"] == 0  # no stored LLM label in project 1
+    two = dataset_card(storage, 2)["llm"]["project_calls"]
+    assert (two["calls"], two["tokens"], two["cost_usd"]) == (1, 1050, pytest.approx(0.5))
 
 def test_unknown_and_unsupported_projects(storage: Storage) -> None:
     with pytest.raises(UnknownProject):

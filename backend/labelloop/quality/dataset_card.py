@@ -7,8 +7,11 @@
   ``label_distribution`` (classification: rows per class; spans: spans per label and
   ``tasks_without_entities``);
 - ``human``: annotations stored (skips included) and tasks with a human label;
-- ``llm``: tokens and cost of this project's stored LLM labels (the newest of each live task, as
-  its labeler recorded them) and, for reference, of every logged call of this labelloop;
+- ``llm``: tokens and cost of this project's stored LLM labels (``project``: the newest of each
+  live task, as its labeler recorded them), of every logged call made for this project
+  (``project_calls``: retries, errors and labels since replaced included, cache hits cost
+  nothing; records older than the retention window are gone) and, for reference, of every
+  logged call of this labelloop (``all_projects``);
 - ``estimated_accuracy``: overall and per class, with a 95 % interval and ``method`` in words.
   Human labels count as right. For machine labels, where an audit exists (classification): the
   dataset's machine label compared with the human consensus on the uniform audit sample, Wilson
@@ -32,6 +35,7 @@ from labelloop.quality.dataset_labels import ClassArrays, ClassLabels
 from labelloop.quality.dataset_rows import SOURCES
 from labelloop.quality.service import jsonable
 from labelloop.storage.base import Storage
+from labelloop.storage.records_llm import LlmUsage
 
 Z95 = 1.959963984540054
 HUMAN = "human labels are taken as right (p_correct 1)"
@@ -141,15 +145,21 @@ def _usage(storage: Storage, project_id: int, task_ids: list[int]) -> dict[str, 
                     v = lab.usage.get(key) if isinstance(lab.usage, dict) else None
                     total[key] += float(v) if isinstance(v, (int, float)) else 0.0
         everything = tx.llm_usage()
+        calls = tx.llm_usage(project_id=project_id)
         annotations = tx.count_annotations(project_id)
     project = {k: (v if k == "cost_usd" else int(v)) for k, v in total.items()}
     return {"annotations": annotations, "llm": {
         "project": {**project, "tokens": project["prompt_tokens"] + project["completion_tokens"],
                     "scope": "the stored LLM label of each live task"},
-        "all_projects": {"calls": everything.calls, "tokens": everything.tokens,
-                         "prompt_tokens": everything.prompt_tokens,
-                         "completion_tokens": everything.completion_tokens,
-                         "cost_usd": everything.cost_usd, "scope": "every logged LLM call"}}}
+        "project_calls": _calls(calls, "every logged LLM call made for this project (records "
+                                       "older than the retention window are deleted)"),
+        "all_projects": _calls(everything, "every logged LLM call")}}
+
+
+def _calls(usage: LlmUsage, scope: str) -> dict[str, Any]:
+    return {"calls": usage.calls, "errors": usage.errors, "tokens": usage.tokens,
+            "prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
+            "cost_usd": usage.cost_usd, "scope": scope}
 
 
 def dataset_card(storage: Storage, project_id: int, *,

@@ -60,8 +60,9 @@ class LlmTx:
             self.conn.execute(sa.insert(llm_calls), chunk)
 
     def llm_usage(self, *, endpoint: str | None = None, model: str | None = None,
-                  since: float | None = None) -> LlmUsage:
-        """Totals over the logged calls (all of them unless filtered)."""
+                  since: float | None = None, project_id: int | None = None) -> LlmUsage:
+        """Totals over the logged calls (all of them unless filtered; ``project_id``: the
+        calls made for that project, so calls logged without a project are left out)."""
         q = sa.select(sa.func.count(), sa.func.sum(sa.case((_K.status != "ok", 1), else_=0)),
                       sa.func.sum(_K.prompt_tokens), sa.func.sum(_K.completion_tokens),
                       sa.func.sum(_K.cost_usd))
@@ -71,6 +72,8 @@ class LlmTx:
             q = q.where(_K.model == model)
         if since is not None:
             q = q.where(_K.at >= since)
+        if project_id is not None:
+            q = q.where(_K.project_id == project_id)
         n, errors, pt, ct, cost = self.conn.execute(q).one()
         return LlmUsage(calls=int(n or 0), errors=int(errors or 0), prompt_tokens=int(pt or 0),
                         completion_tokens=int(ct or 0), cost_usd=float(cost or 0.0))
