@@ -196,6 +196,23 @@ class Settings(BaseSettings):
         description="Per retrain, how many single-annotated tasks whose label disagrees with "
                     "the machines are sent back to Label Studio for a second annotator (only "
                     "in projects with 2+ annotators; 0 = off).")
+    queue_objective: Literal["model", "dataset", "auto"] = Field(
+        default="model",
+        description="What the human queue aims at: 'model' ranks for the local model's "
+                    "improvement (disagreement, uncertainty); 'dataset' ranks by the expected "
+                    "number of wrong dataset labels a human label removes (1 - p_correct, the "
+                    "batch diversified); 'auto' moves from the first to the second as measured "
+                    "gains say (docs/quality.md, \"Review aimed at machine errors\").")
+    accept_precision: float | None = Field(
+        default=None, gt=0.5, lt=1.0,
+        description="Audited auto-accept (off when unset): machine labels whose p_correct "
+                    "clears a per-class threshold chosen so that the accepted set's precision "
+                    "meets this target with a conservative bound on human-labelled and audit "
+                    "data are accepted, e.g. 0.98.")
+    accept_queue: Literal["drop", "end"] = Field(
+        default="end",
+        description="Where auto-accepted tasks go in the human queue: 'end' moves them to its "
+                    "end, 'drop' takes them out of it (audit draws stay either way).")
     embedding_model_path: Path | None = Field(
         default=None, description="A local sentence-transformers folder (default: bundled).")
     embedding_threads: int | None = Field(default=None, ge=1)

@@ -8,14 +8,17 @@ RetrainPlan`; it reads no storage, calls no Label Studio and keeps no state:
 1. the task type's *learner* (:data:`LEARNERS`: classification in :mod:`.plan_choices`, text
    spans in :mod:`.plan_spans`) trains the local model on the labeled tasks, predicts every
    task and ranks the pool;
-2. audit draws interleaved (:mod:`labelloop.loop.queue`), each slot with its reason;
+2. the queue's objective and audited auto-accept (:mod:`.plan_dataset`: the ranking turned to
+   removing machine errors when that is the objective, auto-accepted tasks moved to the end or
+   dropped), then audit draws interleaved (:mod:`labelloop.loop.queue`), each slot with its
+   reason;
 3. each task's pre-label from the one resolver (:func:`labelloop.labelconfig.prelabel.
    resolve_prelabel`: the LLM's label when it is valid here, else the model's), built for the
    head of the queue; its confidence for every task with text, to which the published scores
    are fitted (:func:`labelloop.labelstudio.scores.queue_scores`);
 4. the model's predictions of the unreviewed tasks (to store), and the version's lineage (with
    the model's labels of the stop set and the expected wrong machine labels left: the inputs of
-   :mod:`labelloop.quality.stopping`).
+   :mod:`labelloop.quality.stopping`; the ``objective`` chosen and the ``accept`` rule).
 
 :func:`with_second_opinions` puts tasks sent back for a second annotation (a Label Studio call
 the handler makes after planning) at the head of the queue and scores the queue again.
@@ -32,6 +35,7 @@ from labelloop.labelconfig.prelabel import Prelabel, resolve_prelabel, to_prelab
 from labelloop.labelconfig.schema import TaskType
 from labelloop.labelstudio.scores import queue_scores
 from labelloop.loop.plan_choices import CHOICES
+from labelloop.loop.plan_dataset import QueueAim, aim_queue
 from labelloop.loop.plan_spans import SPAN_LEARNER
 from labelloop.loop.plan_types import (
     JsonDict,
@@ -67,8 +71,10 @@ def plan_retrain(inputs: RetrainInputs, *, learner: Learner | None = None) -> Re
     pool = data.pool
     audit = draw_audit(pool, np.asarray(inputs.audit, dtype=np.int64),
                        fraction=o.audit_fraction, rng=rng)
-    qplan = plan_queue(ranking.order, ranking.batch, audit, phase=ranking.phase,
-                       disagree=learned.disagree, fraction=o.audit_fraction)
+    aim = aim_queue(inputs, learned, audit, rng=rng)
+    qplan = plan_queue(aim.order, aim.batch, audit, phase=ranking.phase,
+                       disagree=learned.disagree, fraction=o.audit_fraction,
+                       batch_reason=aim.batch_reason, accepted=aim.accepted)
     prelabel = _resolver(inputs, learned)
     head = qplan.order[:o.publish_head_size] if o.publish_head_size else qplan.order
     prelabels: dict[int, Prelabel] = {}
@@ -85,16 +91,17 @@ def plan_retrain(inputs: RetrainInputs, *, learner: Learner | None = None) -> Re
         "kind": "retrain", "task_type": inputs.schema.task_type,
         "n_labeled": int(labeled.size), "n_tasks": len(data.task_ids),
         "consensus_ties": data.ties, **learned.lineage,
-        "strategy": ranking.phase if ranking.phase == "cold_start" else ranking.strategy,
+        "strategy": ranking.phase if ranking.phase == "cold_start" else
+        aim.batch_reason or ranking.strategy, **aim.lineage,
         "n_ranked": int(qplan.order.size), "audit": int(qplan.audit.sum()),
         "second_opinion": 0, "notes": list(ranking.notes), "trained_at": inputs.now,
         # the stopping signal's inputs (quality/stopping.py): the model's labels of the stop set,
-        # the expected wrong machine labels among the unreviewed tasks
+        # the expected wrong machine labels among the unreviewed tasks (from p_correct where the
+        # task type has a dataset view, else from the pre-label's confidence)
         "stop_set": stop_set_record(data.task_ids, data.has_text,
                                     [m.label if m is not None else None
                                      for m in learned.model_labels]),
-        "machine_labelled": machine_label_record(
-            confidence.get(int(data.task_ids[i])) for i in pool.tolist()),
+        "machine_labelled": machine_label_record(_p_right(inputs, aim, confidence)),
     }
     order = [(int(data.task_ids[i]), why, bool(aud))
              for i, why, aud in zip(qplan.order.tolist(), qplan.reasons, qplan.audit.tolist())]
@@ -119,6 +126,15 @@ def _scored(order: Sequence[tuple[int, str, bool]],
     confidence (labelstudio/scores.py)."""
     scores = queue_scores([confidence.get(tid) for tid, _, _ in order])
     return [QueuedTask(tid, why, aud, scores[r]) for r, (tid, why, aud) in enumerate(order)]
+
+
+def _p_right(inputs: RetrainInputs, aim: QueueAim,
+             confidence: Mapping[int, float | None]) -> list[float | None]:
+    """Each unreviewed task's chance that its machine label is right: ``p_correct`` where the
+    dataset view gives one, else its pre-label's confidence."""
+    ids, p = inputs.data.task_ids, aim.p_correct
+    return [float(p[i]) if p is not None and np.isfinite(p[i]) else confidence.get(int(ids[i]))
+            for i in inputs.data.pool.tolist()]
 
 
 def _resolver(inputs: RetrainInputs, learned: Learned) -> Callable[[int], Prelabel | None]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Literal, Protocol
 
 import numpy as np
 
@@ -19,9 +19,11 @@ from labelloop.labelconfig.schema import LabelSchema
 from labelloop.loop.dataset import ProjectData
 from labelloop.loop.queue import QueuePlan
 from labelloop.selection import Ranking
+from labelloop.selection.dataset import QueueObjective
 from labelloop.settings import Settings
 
 JsonDict = dict[str, object]
+AcceptQueue = Literal["drop", "end"]
 
 
 @dataclass(frozen=True)
@@ -33,12 +35,16 @@ class PlanOptions:
     audit_fraction: float = 0.05
     publish_head_size: int = 0  # pre-labels built for this many queued tasks (0: all)
     embedder: str = ""
+    queue_objective: QueueObjective = "model"  # what the queue aims at (loop/plan_dataset.py)
+    accept_precision: float | None = None  # audited auto-accept's target (None: off)
+    accept_queue: AcceptQueue = "end"  # accepted tasks: to the queue's end, or out of it
 
     @classmethod
     def from_settings(cls, s: Settings, *, embedder: str) -> PlanOptions:
         return cls(batch_size=s.batch_size, cold_start_min_per_class=s.cold_start_min_per_class,
                    audit_fraction=s.audit_fraction, publish_head_size=s.publish_head_size,
-                   embedder=embedder)
+                   embedder=embedder, queue_objective=s.queue_objective,
+                   accept_precision=s.accept_precision, accept_queue=s.accept_queue)
 
 
 @dataclass(frozen=True)
@@ -51,7 +57,10 @@ class RetrainInputs:
     NaN rows where it gave none (the committee member). ``previous_probas``: classification only,
     the local model's probabilities as its previous retrain stored them ``(n, k)``, NaN rows where
     none (the evidence of how often the LLM beats the model). ``audit``: positions drawn for the
-    audit sample by earlier retrains. ``seed``: the plan's only randomness.
+    audit sample by earlier retrains. ``slope``: the learning curve's recent slope (score per
+    100 human labels, :func:`labelloop.quality.stopping.recent_slope` over the stored retrains;
+    None: not measured yet), what the ``auto`` queue objective weighs. ``seed``: the plan's only
+    randomness.
     """
 
     project_id: int
@@ -65,6 +74,7 @@ class RetrainInputs:
     llm_probas: np.ndarray | None = None
     previous_probas: np.ndarray | None = None
     audit: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    slope: float | None = None
 
     def llm_at(self, i: int) -> MachineLabel | None:
         return self.llm[i] if self.llm else None
@@ -106,7 +116,7 @@ class Learner(Protocol):
 @dataclass(frozen=True)
 class QueuedTask:
     task_id: int
-    reason: str  # cold_start | uncertainty | disagreement | audit | rest | second_opinion
+    reason: str  # loop/queue.py's reasons (cold_start, uncertainty, …) or second_opinion
     audit: bool
     score: float  # the published score (a confidence fitted to the order: labelstudio/scores.py)
 

@@ -10,8 +10,11 @@ Pure functions over positions (no task ids, no storage).
 * **Score.** Position ``r`` of ``n`` gets ``r / n``: in [0, 1), lower = label first. It is an
   order, not a probability.
 * **Reason.** Why each task is where it is: ``cold_start`` (seed set), ``disagreement`` (the LLM
-  and the local model disagree), ``uncertainty`` (the model is unsure), ``audit`` (random draw),
-  ``rest`` (after the first batch, ranked by the same strategy).
+  and the local model disagree), ``uncertainty`` (the model is unsure), ``error_removal`` (the
+  queue aims at the dataset: among the most likely wrong machine labels,
+  :mod:`labelloop.loop.plan_dataset`), ``audit`` (random draw), ``rest`` (after the first batch,
+  ranked by the same strategy), ``accepted`` (its machine label was auto-accepted: moved to the
+  end of the queue).
 """
 
 from __future__ import annotations
@@ -46,11 +49,14 @@ def draw_audit(pool: np.ndarray, already: np.ndarray, *, fraction: float,
 
 
 def plan_queue(order: np.ndarray, batch: np.ndarray, audit: np.ndarray, *, phase: str,
-               disagree: np.ndarray, fraction: float) -> QueuePlan:
+               disagree: np.ndarray, fraction: float, batch_reason: str | None = None,
+               accepted: np.ndarray | None = None) -> QueuePlan:
     """Interleave ``audit`` positions into the ranked ``order``; score and explain every slot.
 
     ``disagree[i]``: True where the LLM and the local model pick different labels for pool
-    position ``i`` (indexable by position)."""
+    position ``i`` (indexable by position). ``batch_reason``: the reason of every batch slot
+    (default: by ``phase`` and ``disagree``); ``accepted``: positions whose machine label was
+    auto-accepted (reason ``accepted`` unless drawn for the audit)."""
     order = np.asarray(order, dtype=np.int64)
     audit_set = set(np.asarray(audit, dtype=np.int64).tolist())
     ranked = [int(i) for i in order if int(i) not in audit_set]
@@ -69,12 +75,17 @@ def plan_queue(order: np.ndarray, batch: np.ndarray, audit: np.ndarray, *, phase
     out.extend(draws[a:])
     is_audit.extend([True] * (len(draws) - a))
     in_batch = set(np.asarray(batch, dtype=np.int64).tolist())
+    taken = set(() if accepted is None else np.asarray(accepted, dtype=np.int64).tolist())
     reasons = []
     for i, aud in zip(out, is_audit):
         if aud:
             reasons.append("audit")
+        elif i in taken:
+            reasons.append("accepted")
         elif i not in in_batch:
             reasons.append("rest")
+        elif batch_reason is not None:
+            reasons.append(batch_reason)
         elif phase == "cold_start":
             reasons.append("cold_start")
         else:

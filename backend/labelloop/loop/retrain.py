@@ -5,7 +5,8 @@ model, rank the pool, audit draws, pre-labels, predictions, lineage); this handl
 around it, in order:
 
 1. read the project's tasks and consensus human labels (:mod:`labelloop.loop.dataset`), the
-   LLM's stored labels, the local model's previous predictions and the audit draws so far;
+   LLM's stored labels, the local model's previous predictions, the audit draws so far and the
+   learning curve's recent slope (from the stored retrains, :mod:`labelloop.quality.stopping`);
 2. embeddings from the cache (only new texts are encoded; a text that cannot be embedded is
    skipped and recorded);
 3. the plan (:mod:`labelloop.loop.plan`);
@@ -47,6 +48,7 @@ from labelloop.loop.plan import plan_retrain, with_second_opinions
 from labelloop.loop.plan_choices import llm_matrix
 from labelloop.loop.plan_types import PlanOptions, RetrainInputs, RetrainPlan
 from labelloop.loop.second import reopen_for_second_opinion
+from labelloop.quality.stopping import retrain_points, stopping_signal
 from labelloop.storage.records import Prediction
 from labelloop.storage.records_llm import LlmLabel
 from labelloop.storage.sql_queue import QueueEntry
@@ -107,6 +109,8 @@ def handle_retrain(ctx: JobContext) -> None:
         # (the previous retrain's stored predictions): the committee's evidence
         before = tx.latest_predictions(pid, data.task_ids[data.labeled].tolist(), source="model")
         already_audit = tx.audit_task_ids(pid)
+        # the learning curve's recent slope so far (what the auto queue objective weighs)
+        slope = stopping_signal(retrain_points(tx.list_model_versions(pid))).slope_per_100
     if data.task_ids.size == 0 or not data.has_text.any():
         log.info("project %s: no tasks with text yet", pid)
         return
@@ -125,7 +129,8 @@ def handle_retrain(ctx: JobContext) -> None:
         llm_probas=llm_matrix(schema, data.task_ids, llm_labels)
         if schema.task_type == "text_classification" else None,
         previous_probas=previous_probas(schema, data, before),
-        audit=np.array([pos_of[t] for t in already_audit if t in pos_of], dtype=np.int64))
+        audit=np.array([pos_of[t] for t in already_audit if t in pos_of], dtype=np.int64),
+        slope=slope)
     plan = plan_retrain(inputs)
     with ctx.storage.read() as tx:
         gateway = ctx.gateways.for_project(tx.get_project(pid))
