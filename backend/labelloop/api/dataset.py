@@ -2,13 +2,15 @@
 
 The labels are read (in the thread pool) before the answer starts, so an unknown project (404)
 or an unsupported config (422) is still a JSON error; the rows then stream page by page
-(:meth:`labelloop.quality.dataset.Export.rows`), never held whole. ``card=1`` answers the
-dataset card instead (:func:`labelloop.quality.dataset_card.dataset_card`). Parquet is refused
-(422): it needs pyarrow, which labelloop does not install.
+(:meth:`labelloop.quality.dataset.Export.rows`), never held whole; ``accepted`` follows
+``LABELLOOP_ACCEPT_PRECISION``. ``card=1`` answers the dataset card instead
+(:func:`labelloop.quality.dataset_card.dataset_card`). Parquet is refused (422): it needs
+pyarrow, which labelloop does not install.
 """
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path
@@ -39,11 +41,14 @@ async def get_dataset(project_id: Annotated[Id, Path()], services: ServicesDep,
     """The project's labelled dataset: per task its best label, its source (human, consensus,
     llm, model, ensemble), p_correct and the machines' labels, as JSON lines or CSV, streamed;
     ``card=1``: size, label distribution, cost and estimated accuracy instead."""
+    prepare = partial(prepare_export, services.storage, project_id,
+                      accept_precision=services.settings.accept_precision)
     if card:
-        return await run_in_threadpool(dataset_card, services.storage, project_id)
+        return await run_in_threadpool(lambda: dataset_card(services.storage, project_id,
+                                                            export=prepare()))
     if format == "parquet":
         raise InvalidInput(PARQUET, detail=[{"loc": ["query", "format"], "msg": PARQUET}])
-    export = await run_in_threadpool(prepare_export, services.storage, project_id)
+    export = await run_in_threadpool(prepare)
     name = f"project-{project_id}-dataset.{format}"
     return StreamingResponse(encode(export.rows(), format), media_type=MEDIA_TYPES[format],
                              headers={"Content-Disposition": f'attachment; filename="{name}"'})

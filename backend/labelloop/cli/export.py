@@ -60,10 +60,12 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "parquet":
         print(PARQUET, file=sys.stderr)
         return 2
-    storage = open_storage(settings_from(args).resolved_database_url)
+    settings = settings_from(args)
+    storage = open_storage(settings.resolved_database_url)
     part = args.output.with_name(args.output.name + ".part")
     try:
-        export = prepare_export(storage, args.project)
+        export = prepare_export(storage, args.project,
+                                accept_precision=settings.accept_precision)
         counted = Counted(export.rows())
         with part.open("w", encoding="utf-8", newline="") as out:
             for piece in encode(counted, args.format):

@@ -18,8 +18,11 @@ A row's ``source``: ``human`` (one annotator's label), ``consensus`` (the rule o
 annotators), ``llm``, ``model`` or ``ensemble`` (a fitted combination of both machines), or None
 when nothing labelled the task. Human rows have ``p_correct`` 1 (taken as right); a machine row's
 ``p_correct`` is best_labels' calibrated one (multiple choice: the member's confidence; span
-projects: the mean span score). ``accepted`` (an auto-accepted machine label) is always False
-so far. docs/quality.md, "The dataset export".
+projects: the mean span score). ``accepted``: the machine label is auto-accepted
+(``accept_precision`` given, single choice): the rule of
+:func:`labelloop.quality.dataset_accept.accept_labels` over the same machine labels the retrain's
+queue uses, so a task the queue moved or dropped as accepted is ``accepted`` here; never on a row
+with a human label. docs/quality.md, "The dataset export".
 """
 
 from __future__ import annotations
@@ -36,12 +39,14 @@ from labelloop.labelconfig.schema import LabelSchema
 from labelloop.loop.plan_choices import llm_matrix
 from labelloop.quality.align import region_score
 from labelloop.quality.data import MODEL_SOURCE, served_schema
+from labelloop.quality.dataset_accept import LABELS_SEED, Accepted, accept_labels
 from labelloop.quality.dataset_labels import (
     ClassArrays,
     ClassLabels,
     Combo,
     IntArray,
-    class_labels,
+    machine_labels,
+    with_humans,
 )
 from labelloop.quality.dataset_rows import SOURCES, DatasetRow, JsonLabel
 from labelloop.quality.dataset_spans import by_task, span_page
@@ -132,6 +137,8 @@ class Export:
     arrays: ClassArrays | None  # classification only
     labels: ClassLabels | None
     page: int = PAGE
+    machine: ClassLabels | None = None  # the machines' labels, humans aside (classification)
+    accepted: Accepted | None = None  # auto-accept (classification)
 
     def rows(self) -> Iterator[DatasetRow]:
         """The rows in task id order, one short read transaction per page of tasks."""
@@ -156,7 +163,8 @@ class Export:
                 task_id=tid, data=data[tid], label=self._json(int(lab.label[i])),
                 source=SOURCES[src] if src >= 0 else None, p_correct=_float(lab.p_correct[i]),
                 n_annotations=int(a.n_annotations[i]), llm_label=self._json(int(a.llm[i])),
-                model_label=self._json(int(a.model[i])))
+                model_label=self._json(int(a.model[i])),
+                accepted=self.accepted is not None and bool(self.accepted.mask[i]))
 
     def _json(self, cls: int) -> JsonLabel | None:
         assert self.arrays is not None
@@ -167,14 +175,19 @@ class Export:
 
 
 def prepare_export(storage: Storage, project_id: int, *, page: int = PAGE,
-                   rng: np.random.Generator | None = None) -> Export:
+                   rng: np.random.Generator | None = None,
+                   accept_precision: float | None = None) -> Export:
     """Read what the rows need; raises :class:`UnknownProject`, :class:`UnsupportedConfig`
-    (before any row is produced, so an HTTP answer can still be an error)."""
+    (before any row is produced, so an HTTP answer can still be an error).
+    ``accept_precision``: the auto-accept target (``LABELLOOP_ACCEPT_PRECISION``; None: off)."""
     with storage.read() as tx:
         schema = served_schema(tx, project_id, what="dataset export")
         if schema.task_type == "text_spans":
             ids = np.asarray(tx.task_ids(project_id), dtype=np.int64)
             return Export(storage, project_id, schema, ids, None, None, page)
         arrays = read_class_arrays(tx, project_id, schema, page=page)
-    labels = class_labels(arrays, rng=rng if rng is not None else np.random.default_rng(0))
-    return Export(storage, project_id, schema, arrays.task_ids, arrays, labels, page)
+    machine = machine_labels(arrays, rng=rng if rng is not None
+                             else np.random.default_rng(LABELS_SEED))
+    return Export(storage, project_id, schema, arrays.task_ids, arrays,
+                  with_humans(arrays, machine), page, machine,
+                  accept_labels(arrays, machine, target=accept_precision))

@@ -120,7 +120,11 @@ def class_labels(a: ClassArrays, *, min_fit: int = 30,
                  rng: np.random.Generator) -> ClassLabels:
     """The dataset label of every task: the human consensus as given (p_correct 1), else the
     machines' (:func:`machine_labels`)."""
-    m = machine_labels(a, min_fit=min_fit, rng=rng)
+    return with_humans(a, machine_labels(a, min_fit=min_fit, rng=rng))
+
+
+def with_humans(a: ClassArrays, m: ClassLabels) -> ClassLabels:
+    """The machines' labels ``m`` with every human consensus put over them (p_correct 1)."""
     has = a.human >= 0
     source = np.where(has, np.where(a.voters >= 2, SOURCES.index("consensus"),
                                     SOURCES.index("human")), m.source).astype(np.int8)
