@@ -14,11 +14,13 @@ which first labels to review     :mod:`.review` (disagrees with both the LLM and
 LLM accuracy on the unreviewed   :mod:`.audit` (uniform audit sample, Wilson 95 %)
 the report, as JSON              :mod:`.service` (:func:`project_quality`)
 second annotations               :mod:`.double` (which tasks; the Label Studio call)
+which machine labels to accept   :mod:`.accept` (per-class p_correct threshold, audited)
 ===============================  =============================================================
 
 docs/quality.md explains the figures, the audit method and what Label Studio allows.
 """
 
+from labelloop.quality.accept import AcceptRule, ClassAccept, accept_rule
 from labelloop.quality.best_label import BestLabels, best_labels
 from labelloop.quality.double import (
     SecondAnnotation,
@@ -30,8 +32,11 @@ from labelloop.quality.review import review_positions
 from labelloop.quality.service import project_quality, quality_from_labels
 
 __all__ = [
+    "AcceptRule",
     "BestLabels",
+    "ClassAccept",
     "SecondAnnotation",
+    "accept_rule",
     "best_labels",
     "plan_second_annotations",
     "project_quality",
