@@ -66,10 +66,11 @@ GRID = np.abs(np.round(np.concatenate([np.arange(0.999, 0.9955, -0.001),
                                        np.arange(0.995, -1e-9, -0.005)]), 4))
 STATES = ("accepting", "insufficient evidence", "below target on audit", "off")
 METHOD = ("per class, the lowest p_correct threshold of a fixed descending grid whose region "
-          "passes, scanning from the top and stopping at the first failure (fixed-sequence "
-          "testing, learn-then-test): a one-sided Clopper-Pearson lower bound of the precision "
-          "of the human-checked machine labels in the region must reach the target; a class "
-          "stops when its audited accepted tasks put the Wilson 95 % upper bound below target")
+          "passes, scanning down from a start chosen by p_correct alone and stopping at the "
+          "first failure (fixed-sequence testing, learn-then-test): the one-sided "
+          "Clopper-Pearson lower bound of the precision of the human-checked machine labels in "
+          "the region must reach the target; a class stops when enough audited accepted tasks "
+          "(10 by default) put the Wilson 95 % upper bound below target")
 
 
 @dataclass(frozen=True)
@@ -193,7 +194,7 @@ def _scan(p: np.ndarray, hit: np.ndarray, *, target: float, confidence: float,
     # the highest threshold with the same evidence: never below the evidence's lowest p_correct
     i = int(np.searchsorted(n, n[i], side="left"))
     words = (f"at p_correct >= {_f(GRID[i])}, {k[i]} of {n[i]} human-checked machine labels "
-             f"were right: precision >= {_f(lower[i])} ({confidence:.0%} one-sided)")
+             f"were right: precision >= {_f(lower[i])} ({confidence * 100:g} % one-sided)")
     if lower[i] < target:
         why = f"{words}, short of the target {_f(target)}"
         return None, int(n[i]), int(k[i]), float(lower[i]), why
