@@ -217,3 +217,25 @@ def test_invalid_input(case: str) -> None:
         kw = {"human_p_correct": 1.5}
     with pytest.raises(InvalidInput):
         best_labels(human, n_ann, probas, None, rng=np.random.default_rng(0), **kw)
+
+
+@pytest.mark.parametrize("accuracy", [0.85, 0.7])
+def test_out_of_fold_labels_measure_the_machine_like_held_out_tasks(accuracy: float) -> None:
+    """The human-labelled tasks' out-of-fold machine labels (the evidence audited auto-accept
+    uses) are as good, and as calibrated, as the machine labels of the unreviewed tasks: not
+    the in-sample fit, which would look better than it is. The few-labels fallback has none."""
+    pool = realistic_pool(n=3000, n_human=600, accuracy=accuracy, seed=7)
+    best = best_labels(pool.human, (~pool.held_out).astype(int), pool.llm, pool.model,
+                       rng=np.random.default_rng(3))
+    assert best.oof_labels is not None and best.oof_p_correct is not None
+    reviewed = ~pool.held_out
+    assert (best.oof_labels[pool.held_out] == -1).all()
+    assert np.isnan(best.oof_p_correct[pool.held_out]).all()
+    assert (best.oof_labels[reviewed] >= 0).all()
+    oof_hit = best.oof_labels[reviewed] == pool.y[reviewed]
+    held_acc, _ = scores(best.labels, best.p_correct, pool)
+    assert abs(oof_hit.mean() - held_acc) <= 0.03
+    assert expected_calibration_error(best.oof_p_correct[reviewed], oof_hit) <= 0.05
+    few = best_labels(np.where(np.arange(3000) < 10, pool.y, np.nan), np.ones(3000, dtype=int),
+                      pool.llm, pool.model, rng=np.random.default_rng(0))
+    assert few.oof_labels is not None and (few.oof_labels == -1).all()

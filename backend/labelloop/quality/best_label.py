@@ -86,6 +86,11 @@ class BestLabels:
     source: tuple[str, ...]  # per task: "human" | "consensus" | "llm" | "model" | "ensemble" | ""
     method: str             # how machine labels were combined: "stacked", "llm", "model", "none"
     notes: tuple[str, ...]
+    # the machine label of each human-labelled task the combination was fitted on, made without
+    # that task's own label (out of fold), and its p_correct: -1 / NaN elsewhere. Evidence of how
+    # the machine does on human-labelled tasks (audited auto-accept), never a dataset label.
+    oof_labels: np.ndarray | None = None
+    oof_p_correct: np.ndarray | None = None
 
 
 def _check(human: np.ndarray, n_annotations: np.ndarray, members: dict[str, np.ndarray | None],
@@ -174,10 +179,15 @@ def _out_of_fold(f: np.ndarray, y: np.ndarray, k: int, rng: np.random.Generator)
 
 
 Machine = tuple[str, np.ndarray, np.ndarray, list[str], list[str]]
+Oof = tuple[np.ndarray, np.ndarray]
+
+
+def _oof_arrays(n: int) -> Oof:
+    return np.full(n, -1, dtype=np.int64), np.full(n, np.nan)
 
 
 def _stacked(present: dict[str, np.ndarray], y: np.ndarray, fit: np.ndarray,
-             apply: np.ndarray, k: int, rng: np.random.Generator) -> Machine:
+             apply: np.ndarray, k: int, rng: np.random.Generator) -> tuple[Machine, Oof]:
     """Stacked labels and calibrated p_correct on the ``apply`` rows, fitted on the ``fit``
     rows; a member alone instead where it beats the stack out of fold on the human labels."""
     n = y.size
@@ -188,6 +198,9 @@ def _stacked(present: dict[str, np.ndarray], y: np.ndarray, fit: np.ndarray,
     labels, p_correct = np.full(n, -1, dtype=np.int64), np.full(n, np.nan)
     labels[apply] = probas.argmax(axis=1)
     p_correct[apply] = _platt(oof.max(axis=1), hit, probas.max(axis=1))
+    oof_labels, oof_p = _oof_arrays(n)
+    oof_labels[fit] = oof.argmax(axis=1)
+    oof_p[fit] = _platt(oof.max(axis=1), hit, oof.max(axis=1))
     has = {name: ~np.isnan(p).any(axis=1) for name, p in present.items()}
     everyone = np.logical_and.reduce(list(has.values()))
     source = ["" if not apply[i] else "ensemble" if everyone[i] and len(present) == 2
@@ -210,7 +223,11 @@ def _stacked(present: dict[str, np.ndarray], y: np.ndarray, fit: np.ndarray,
         source = [method if r else s for r, s in zip(rows, source, strict=True)]
         notes.append(f"the {method} alone agrees with more human labels than the stacked model "
                      f"out of fold (+{best:.3f}): its labels are used, Platt-calibrated")
-    return method, labels, p_correct, source, notes
+        # the member was not fitted on the human labels (only its two-parameter calibration)
+        oof_labels[fit] = p[fit].argmax(axis=1)
+        oof_p[fit] = _platt(p[fit].max(axis=1), p[fit].argmax(axis=1) == y[fit],
+                            p[fit].max(axis=1))
+    return (method, labels, p_correct, source, notes), (oof_labels, oof_p)
 
 
 def _agreement(p: np.ndarray | None, y: np.ndarray, labelled: np.ndarray) -> tuple[int, int]:
@@ -266,10 +283,12 @@ def best_labels(human: np.ndarray, n_annotations: np.ndarray, llm_probas: np.nda
     p_correct: np.ndarray = np.full(n, np.nan)
     source: list[str] = [""] * n
     method = "none"
+    oof_labels, oof_p = _oof_arrays(n)
     if not present:
         notes.append("no LLM or model probabilities: only human labels")
     elif fit.sum() >= min_fit and np.unique(y[fit]).size >= 2 and k is not None:
-        method, labels, p_correct, source, stack_notes = _stacked(present, y, fit, apply, k, rng)
+        (method, labels, p_correct, source, stack_notes), (oof_labels, oof_p) = _stacked(
+            present, y, fit, apply, k, rng)
         notes += stack_notes
     else:
         method, labels, p_correct, source, member_notes = _fallback(present, y, labelled, n)
@@ -282,4 +301,4 @@ def best_labels(human: np.ndarray, n_annotations: np.ndarray, llm_probas: np.nda
     for i in np.flatnonzero(labelled):
         source[i] = "consensus" if n_annotations[i] >= 2 else "human"
     return BestLabels(labels=labels, p_correct=p_correct, source=tuple(source), method=method,
-                      notes=tuple(notes))
+                      notes=tuple(notes), oof_labels=oof_labels, oof_p_correct=oof_p)
