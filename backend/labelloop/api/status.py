@@ -17,6 +17,7 @@ from labelloop.inputs import Id, bounded_int
 from labelloop.jobs.triggers import resync_spec
 from labelloop.jobs.types import Job, JobKind, JobSpec, JobStatus, project_serial_key
 from labelloop.labelstudio.drift import describe as describe_drift
+from labelloop.quality.queue_aim import queue_aim
 from labelloop.quality.stopping import retrain_points, stopping_signal
 from labelloop.storage.base import Tx
 from labelloop.storage.records import Project
@@ -62,6 +63,8 @@ def project_status(services: Any, project_id: int) -> dict[str, Any]:
              "lineage": _lineage(v.lineage)} for v in versions]
     # whether more labels still pay (quality/stopping.py), in plain words and figures
     out["stopping"] = stopping_signal(retrain_points(versions)).to_json()
+    # what the queue aims at and what is auto-accepted (quality/queue_aim.py), in plain words
+    out["queue_aim"] = queue_aim(versions)
     return out
 
 

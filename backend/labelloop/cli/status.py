@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from labelloop.cli.common import add_data_dir, settings_from
+
+if TYPE_CHECKING:
+    from labelloop.storage.records import ModelVersion
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -19,9 +22,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def _signals(versions: list[ModelVersion]) -> dict[str, Any]:
+    """The stopping signal and the queue's aim, from a project's stored versions."""
+    from labelloop.quality.queue_aim import queue_aim
+    from labelloop.quality.stopping import retrain_points, stopping_signal
+
+    return {"stopping": stopping_signal(retrain_points(versions)).to_json(),
+            "queue_aim": queue_aim(versions)}
+
+
 def run(args: argparse.Namespace) -> int:
     from labelloop.jobs.types import JobStatus
-    from labelloop.quality.stopping import retrain_points, stopping_signal
     from labelloop.storage.base import open_storage
 
     settings = settings_from(args)
@@ -33,8 +44,7 @@ def run(args: argparse.Namespace) -> int:
                      "published_version": p.published_version,
                      "last_synced_at": p.last_synced_at, "sync_error": p.sync_error,
                      "skipped": tx.skip_summary(p.id).to_json(),
-                     "stopping": stopping_signal(retrain_points(
-                         tx.list_model_versions(p.id))).to_json()}
+                     **_signals(tx.list_model_versions(p.id))}
                     for p in tx.list_projects()]
         jobs = tx.job_counts()
         dead = [(j.id, j.kind.value, j.project_id, j.last_error)
@@ -53,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"  #{p['id']} {p['title'] or ''}  tasks={p['tasks']} "
               f"annotations={p['annotations']} queue={p['published_version'] or '-'}  {state}")
         print(f"      stopping signal: {p['stopping']['message']}")  # do labels still pay
+        print(f"      queue: {p['queue_aim']['message']}")  # objective, auto-accept
         if p["sync_error"]:
             print(f"      last resync failed: {p['sync_error']}")
         if p["skipped"]["count"]:  # tasks a job skipped instead of failing on them

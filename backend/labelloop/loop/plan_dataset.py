@@ -123,7 +123,8 @@ def _accepted(view: DatasetView, inputs: RetrainInputs) -> tuple[Accepted, JsonD
     if got.rule is None:
         return got, {"enabled": False, "reason": got.why, "accepted": 0}
     return got, {**got.rule.to_json(), "enabled": o.accept_precision is not None,
-                 "queue": o.accept_queue, "accepted": 0}
+                 "queue": o.accept_queue, "accepted": 0,
+                 "class_names": [" + ".join(c) for c in view.arrays.classes]}
 
 
 def aim_queue(inputs: RetrainInputs, learned: Learned, audit: np.ndarray, *,
