@@ -13,10 +13,11 @@ Three figures, all read from what every retrain stores in its version's lineage
    human label: it is about the model changing, not about it being right.
 2. **The learning curve's recent slope**: cross-validated accuracy (span F1 for spans) per human
    label, fitted by least squares over the last retrains, in points per 100 labels.
-3. **Expected wrong labels left**: among the tasks nobody reviewed that carry a machine label
-   (the pre-label: the LLM's, else the model's), the sum of 1 − its confidence. It is as good as
-   that confidence is calibrated; it says how many errors review aimed at machine labels could
-   still remove once training labels stop paying.
+3. **Expected wrong labels left**: among the tasks nobody reviewed that carry a machine label,
+   the sum of 1 − its chance of being right: the dataset's ``p_correct`` where the task type has
+   one (single choice: :mod:`labelloop.loop.plan_dataset`), else the pre-label's confidence (the
+   LLM's, else the model's). It is as good as that probability is calibrated; it says how many
+   errors review aimed at machine labels could still remove once training labels stop paying.
 
 Retrains that added no label (a resync, a settings change) are not new models: of successive
 versions with the same number of labels the last one counts. :func:`stopping_signal` is pure and
@@ -90,7 +91,8 @@ def stop_set_record(task_ids: np.ndarray, has_text: np.ndarray,
 
 def machine_label_record(confidence: Iterable[float | None]) -> dict[str, object]:
     """The lineage's ``machine_labelled``: over unreviewed tasks, how many have a machine label
-    with a confidence, and the expected number of wrong ones (sum of 1 − confidence)."""
+    with a chance of being right (``p_correct``, else the pre-label's confidence), and the
+    expected number of wrong ones (sum of 1 − that chance)."""
     got = [min(1.0, max(0.0, float(c))) for c in confidence if c is not None]
     return {"n": len(got), "expected_wrong": float(sum(1.0 - c for c in got))}
 
