@@ -62,8 +62,10 @@ def test_retrain_jobs_aim_the_queue_and_the_export_accepts_the_same_tasks(
     lineage = version.lineage
     rule = AcceptRule.from_json(lineage["accept"])
     states = {CLASSES[c.label]: c.state for c in rule.classes}
+    # the LLM files some negatives under neutral, but the stacked machine label follows the
+    # local model where the human labels (out of fold) show it right: each class is judged on
+    # its machine labels' measured precision, not on the LLM's
     assert states["positive"] == states["negative"] == "accepting"
-    assert states["neutral"] != "accepting"  # the LLM's mistakes land there
     moved = {e.task_id for e in queue if e.reason == "accepted"}
     assert moved and lineage["accept"]["accepted"] == len(moved)
     assert moved <= set(range(241, N + 1))  # only unreviewed tasks
@@ -82,7 +84,8 @@ def test_retrain_jobs_aim_the_queue_and_the_export_accepts_the_same_tasks(
     assert accepted - audit == moved
     assert lineage["accept"]["accepted_in_audit"] == len(accepted & audit)
     assert all(rows[t].source not in ("human", "consensus") for t in accepted)
-    assert all(rows[t].label != "neutral" for t in accepted)
+    right = sum(rows[t].label == CLASSES[t % 3] for t in accepted)
+    assert right >= 0.9 * len(accepted)  # the accepted labels meet the target against gold
     off = prepare_export(storage, 1)  # LABELLOOP_ACCEPT_PRECISION unset: nothing accepted
     assert not any(r.accepted for r in off.rows())
 

@@ -58,7 +58,10 @@ class ClassArrays:
 class ClassLabels:
     """The dataset label of every task (class, -1: none), its ``p_correct`` and source (index
     into SOURCES, -1: no label); ``machine``: the machines' label of every task, human-labelled
-    ones included where the machines were not fitted on them (the audit's)."""
+    ones included, each made without that task's own human label: the audited ones held out of
+    the fit, the others out of fold (``p_correct`` alike). Humans' labels are the dataset's;
+    ``machine`` on a human-labelled task is evidence of how the machines do, never a row's
+    label (the card's estimate reads the audited ones only: they are a uniform sample)."""
 
     label: IntArray
     p_correct: FloatArray
@@ -106,6 +109,11 @@ def machine_labels(a: ClassArrays, *, min_fit: int = 30,
                       dtype=np.int8)
     source[~np.isnan(human)] = -1
     p = np.where(machine >= 0, got.p_correct, np.nan).astype(np.float64)
+    if got.oof_labels is not None and got.oof_p_correct is not None:
+        # the fitted human-labelled tasks: their out-of-fold machine label (evidence only)
+        fitted = got.oof_labels >= 0
+        machine[fitted] = got.oof_labels[fitted]
+        p[fitted] = got.oof_p_correct[fitted]
     method = f"best_labels: {got.method}"
     notes = got.notes
     held = int((a.audit & (a.human >= 0)).sum())
