@@ -37,6 +37,7 @@ BENCHES: list[tuple[str, list[str]]] = [
     ("token_model", ["bench/bench_token_model.py"]),
     ("agreement", ["bench/bench_agreement.py", "--header"]),
     ("quality", ["bench/bench_quality.py", "--header"]),
+    ("export", ["bench/bench_export.py"]),
     ("rank_scale", ["bench/bench_rank_scale.py"]),
     ("workers", ["bench/bench_workers.py"]),
     ("ls_scale", ["bench/bench_ls_scale.py", "--tasks", "100000"]),

@@ -9,15 +9,12 @@ import io
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
-from tests.conftest import CONFIG
 from tests.predict.spans_seed import seed_ner
-from tests.quality.seed import LABELS, annotation, llm_label, new_project, seed_project
+from tests.quality.seed import LABELS, new_project, seed_big_project, seed_project
 
 from labelloop.cli import export as export_cli
 from labelloop.cli.main import main
-from labelloop.events.projects import record_project
 from labelloop.quality.dataset import prepare_export
 from labelloop.quality.dataset_card import dataset_card
 from labelloop.quality.dataset_rows import COLUMNS
@@ -88,21 +85,8 @@ def test_errors(storage: Storage, client_factory) -> None:
     assert "pyarrow" in r.json()["message"]
 
 
-def big_project(storage: Storage, n: int) -> list[int]:
-    rng = np.random.default_rng(7)
-    ids = list(range(1, n + 1))
-    with storage.write() as tx:
-        record_project(tx, 1, label_config=CONFIG, title="big")
-        tx.upsert_tasks(1, [{"id": t, "data": {"text": f"text number {t}"}} for t in ids])
-        tx.upsert_annotations([annotation(i + 1, t, 1 + i % 3, LABELS[int(rng.integers(3))])
-                               for i, t in enumerate(ids[:300])], source="resync")
-        tx.save_llm_labels([llm_label(t, LABELS[int(c)], float(p)) for t, c, p in zip(
-            ids, rng.integers(0, 3, n), rng.uniform(0.4, 1.0, n))])
-    return ids
-
-
 def test_ten_thousand_tasks_stream_in_pieces(storage: Storage, client_factory) -> None:
-    ids = big_project(storage, 10_000)
+    ids = seed_big_project(storage, 10_000)
     client = client_factory()
     with client.stream("GET", "/api/projects/1/dataset") as r:
         assert r.status_code == 200

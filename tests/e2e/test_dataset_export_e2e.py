@@ -13,18 +13,16 @@ calls, priced).
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 import subprocess
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
+from tests.api.test_dataset_export import from_csv
 from tests.e2e.ls_harness import REPO, choice_result
 from tests.e2e.test_active_learning_e2e import idle, published
 from tests.e2e.test_agreement_export_e2e import _sign_up
@@ -73,19 +71,6 @@ def export_cli(data_dir: Path, project_id: int, fmt: str, out: Path,
                           text=True, env=env, timeout=300, check=False)
     assert done.returncode == 0, f"exit {done.returncode}\n{done.stdout}\n{done.stderr}"
     return done.stdout
-
-
-def csv_rows(text: str) -> list[dict[str, Any]]:
-    """CSV rows in the shape of the JSON lines (empty cells None, ``data`` JSON, numbers)."""
-    out = []
-    for r in csv.DictReader(io.StringIO(text)):
-        out.append({**r, "task_id": int(r["task_id"]), "data": json.loads(r["data"]),
-                    "label": r["label"] or None, "source": r["source"] or None,
-                    "p_correct": float(r["p_correct"]) if r["p_correct"] else None,
-                    "n_annotations": int(r["n_annotations"]),
-                    "llm_label": r["llm_label"] or None, "model_label": r["model_label"] or None,
-                    "accepted": r["accepted"] == "true"})
-    return out
 
 
 def test_export_keeps_every_human_label_and_labels_every_other_task(
@@ -178,9 +163,9 @@ def test_export_keeps_every_human_label_and_labels_every_other_task(
     assert sum(r["label"] == truth[r["task_id"]] for r in machine) >= 0.8 * len(machine)
 
     # the same rows in CSV, and from the command line on the same database
-    assert csv_rows(api_csv.text) == rows
+    assert from_csv(api_csv.text) == rows
     assert [json.loads(line) for line in (tmp_path / "d.jsonl").read_text().splitlines()] == rows
-    assert csv_rows((tmp_path / "d.csv").read_text()) == rows
+    assert from_csv((tmp_path / "d.csv").read_text()) == rows
     assert f"wrote {N_TASKS} rows" in printed
 
     # the card counts what the rows hold

@@ -63,6 +63,35 @@ def new_project(storage: Storage, project_id: int = 1, *, n_tasks: int = 10,
                                       "data": {"text": f"task {i}"}} for i in range(n_tasks)])
 
 
+
+def seed_big_project(storage: Storage, n: int, *, n_human: int = 300, model: bool = False,
+                     seed: int = 7) -> list[int]:
+    """Project 1 with ``n`` tasks (ids 1..n, text "text number {id}") in one write, for the
+    export's streaming tests and bench/bench_export.py: a true class per task; the first
+    ``n_human`` tasks annotated with it (annotators 1-3 in turn); an LLM label on every task,
+    right 85 % of the time, confidence in [0.4, 1); with ``model``, a local-model prediction on
+    every task, right 75 % of the time. Returns the task ids."""
+    rng = np.random.default_rng(seed)
+    ids = list(range(1, n + 1))
+    truth = rng.integers(0, 3, n)
+
+    def noisy(accuracy: float) -> np.ndarray:
+        wrong = rng.random(n) >= accuracy
+        return np.where(wrong, (truth + rng.integers(1, 3, n)) % 3, truth)
+
+    llm, llm_conf = noisy(0.85), rng.uniform(0.4, 1.0, n)
+    with storage.write() as tx:
+        record_project(tx, 1, label_config=CONFIG, title="big")
+        tx.upsert_tasks(1, [{"id": t, "data": {"text": f"text number {t}"}} for t in ids])
+        tx.upsert_annotations([annotation(i + 1, t, 1 + i % 3, LABELS[int(truth[i])])
+                               for i, t in enumerate(ids[:n_human])], source="resync")
+        tx.save_llm_labels([llm_label(t, LABELS[int(c)], float(p))
+                            for t, c, p in zip(ids, llm, llm_conf)])
+        if model:
+            tx.save_predictions([model_prediction(t, LABELS[int(c)], float(p)) for t, c, p in
+                                 zip(ids, noisy(0.75), rng.uniform(0.34, 1.0, n))])
+    return ids
+
 @dataclass
 class Seeded:
     project_id: int
