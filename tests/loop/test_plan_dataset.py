@@ -196,14 +196,16 @@ def test_multiple_choice_and_spans_aim_at_the_model_and_accept_nothing() -> None
     plan = plan_retrain(inputs(data, llm(schema=MULTI), schema=MULTI, queue_objective="dataset",
                                accept_precision=0.95))
     o, a = plan.lineage["objective"], plan.lineage["accept"]
-    assert o["objective"] == "model" and "multiple choice" in o["reason"]  # type: ignore[index]
-    assert a["enabled"] is False and "multiple choice" in a["reason"]  # type: ignore[index]
+    assert o["objective"] == "model" and "multiple-choice" in o["reason"]  # type: ignore[index]
+    assert a["enabled"] is False and "multiple-choice" in a["reason"]  # type: ignore[index]
     assert "accepted" not in {q.reason for q in plan.queue}
     spans = plan_retrain(ner_inputs(ner_project(range(1, 41)), queue_objective="dataset",
                                     accept_precision=0.95))
     o, a = spans.lineage["objective"], spans.lineage["accept"]
     assert o["objective"] == "model" and "span" in o["reason"]  # type: ignore[index]
-    assert a["enabled"] is False and "error_removal" not in {q.reason for q in spans.queue}
+    assert a["enabled"] is False and "span" in a["reason"]  # type: ignore[index]
+    assert "nothing is auto-accepted" in a["reason"]  # type: ignore[index, operator]
+    assert not {"error_removal", "accepted"} & {q.reason for q in spans.queue}
 
 
 def test_the_settings_are_validated_and_reach_the_plan(monkeypatch, tmp_path) -> None:

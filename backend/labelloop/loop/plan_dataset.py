@@ -32,12 +32,12 @@ import numpy as np
 
 from labelloop.labelconfig.schema import TaskType
 from labelloop.loop.plan_types import JsonDict, Learned, RetrainInputs
-from labelloop.quality.dataset_accept import LABELS_SEED, MULTIPLE, Accepted, accept_labels
+from labelloop.quality.dataset_accept import LABELS_SEED, Accepted, accept_labels
 from labelloop.quality.dataset_labels import ClassArrays, ClassLabels, machine_labels
 from labelloop.selection.dataset import choose_objective, expected_errors, rank_for_errors
 
-SPANS = ("span projects: no calibrated p_correct per task yet, so the queue aims at the model "
-         "and nothing is auto-accepted")
+NO_VIEW = {"text_spans": "span projects have no calibrated p_correct per task yet",
+           "multiple": "multiple-choice projects have no calibrated p_correct per task yet"}
 
 
 @dataclass(frozen=True, eq=False)
@@ -87,7 +87,7 @@ def class_view(inputs: RetrainInputs, learned: Learned, audit: np.ndarray) -> Da
     """Single choice: the machines' labels as the export computes them; multiple choice: why
     not."""
     if inputs.schema.multiple:
-        return MULTIPLE
+        return NO_VIEW["multiple"]
     a = class_arrays(inputs, learned, audit)
     return DatasetView(a, machine_labels(a, rng=np.random.default_rng(LABELS_SEED)))
 
@@ -98,8 +98,11 @@ VIEWS: Mapping[TaskType, DatasetViewFn] = {"text_classification": class_view}
 def dataset_view(inputs: RetrainInputs, learned: Learned,
                  audit: np.ndarray) -> DatasetView | str:
     """The task type's dataset view, or in words why it has none."""
-    view = VIEWS.get(inputs.schema.task_type) if inputs.schema.task_type else None
-    return SPANS if view is None else view(inputs, learned, audit)
+    task_type = inputs.schema.task_type
+    view = VIEWS.get(task_type) if task_type else None
+    if view is None:
+        return NO_VIEW.get(str(task_type), f"{task_type} projects have no dataset view yet")
+    return view(inputs, learned, audit)
 
 
 @dataclass(frozen=True, eq=False)
@@ -138,11 +141,12 @@ def aim_queue(inputs: RetrainInputs, learned: Learned, audit: np.ndarray, *,
     view = dataset_view(inputs, learned, drawn)
     if isinstance(view, str):
         objective: JsonDict = {"objective": "model", "setting": o.queue_objective,
-                               "reason": view, "model_gain": None, "error_gain": None,
-                               "applied": True}
+                               "reason": f"{view}, so the queue aims at the model",
+                               "model_gain": None, "error_gain": None, "applied": True}
+        accept: JsonDict = {"enabled": False, "accepted": 0,
+                            "reason": f"{view}, so nothing is auto-accepted"}
         return QueueAim(order, batch, None, np.zeros(0, np.int64), None,
-                        {"objective": objective, "accept": {"enabled": False, "reason": view,
-                                                            "accepted": 0}})
+                        {"objective": objective, "accept": accept})
     p = view.labels.p_correct
     got, accept = _accepted(view, inputs)
     taken = np.flatnonzero(got.mask)
