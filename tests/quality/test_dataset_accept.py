@@ -30,9 +30,10 @@ def sure(t: int) -> bool:
     return t % 5 != 0
 
 
-def seed(storage: Storage) -> None:
-    """Tasks 1..240 human-labelled, all of them drawn for the audit: the rule's evidence (the
-    machine labels of audited tasks are made without their human label)."""
+def seed(storage: Storage, *, audited: bool = True) -> None:
+    """Tasks 1..240 human-labelled, all of them drawn for the audit (or none): the rule's
+    evidence (the machine labels of audited tasks are made without their human label, the
+    others' out of fold)."""
     with storage.write() as tx:
         record_project(tx, 1, label_config=CONFIG, title="accept")
         tx.upsert_tasks(1, [{"id": t, "data": {"text": f"text {t}"}} for t in range(1, N + 1)])
@@ -40,7 +41,7 @@ def seed(storage: Storage) -> None:
                               source="resync")
         tx.save_llm_labels([llm_label(t, truth(t) if sure(t) else LABELS[(t + 1) % 3],
                                       0.95 if sure(t) else 0.6) for t in range(1, N + 1)])
-        tx.save_queue([QueueEntry(1, "q-1", t, t, 0.0, "audit", True, None)
+        tx.save_queue([QueueEntry(1, "q-1", t, t, 0.0, "audit", audited, None)
                        for t in range(1, N_HUMAN + 1)])
 
 
@@ -77,3 +78,18 @@ def test_accepted_over_http_and_from_the_cli(storage: Storage, client_factory, t
     assert main(["export", "--project", "1", "--output", str(out)]) == 0
     lines = [json.loads(x) for x in out.read_text().splitlines()]
     assert {r["task_id"] for r in lines if r["accepted"]} == want
+
+
+def test_without_an_audit_the_human_labels_out_of_fold_are_the_evidence(
+        storage: Storage) -> None:
+    seed(storage, audited=False)
+    export = prepare_export(storage, 1, accept_precision=0.9)
+    a, m = export.arrays, export.machine
+    assert a is not None and m is not None and not a.audit.any()
+    # out of fold, every human-labelled task has the machines' label made without its own
+    # label: the LLM's (wrong on every 5th task, as no fit can know there)
+    assert [LABELS[c] for c in m.machine[:N_HUMAN]] == [
+        truth(t) if sure(t) else LABELS[(t + 1) % 3] for t in range(1, N_HUMAN + 1)]
+    accepted = {r.task_id for r in export.rows() if r.accepted}
+    assert accepted == {t for t in range(N_HUMAN + 1, N + 1) if sure(t)}
+    assert {c.state for c in export.accepted.rule.classes} == {"accepting"}  # type: ignore[union-attr]
