@@ -134,10 +134,12 @@ def test_fixed_settings_are_kept() -> None:
         assert choice.error_gain == pytest.approx(0.5)
 
 
-def test_auto_waits_for_a_slope() -> None:
-    choice = choose_objective("auto", slope=None, n_machine=1000, batch_errors=np.full(5, 0.9))
-    assert choice.objective == "model" and choice.model_gain is None
+def test_auto_before_the_slope_is_measured() -> None:
+    choice = choose_objective("auto", slope=None, n_machine=1000, batch_errors=np.full(5, 0.3))
+    assert choice.objective == "dataset" and choice.model_gain is None
     assert "not measured" in choice.reason
+    cold = choose_objective("auto", slope=None, n_machine=0, batch_errors=np.ones(5))
+    assert cold.objective == "model" and "no machine label" in cold.reason
 
 
 def test_auto_rule_both_ways() -> None:
