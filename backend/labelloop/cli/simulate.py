@@ -8,6 +8,13 @@ Span (NER) data — rows ``{"text": ..., "spans": [{"start", "end", "label"}]}``
 measures exact-match span-F1 on the test split (strategies: random, uncertainty,
 disagreement, diversity, default); with ``--llm-*`` the LLM's entities of the train texts feed
 disagreement and the cold start.
+
+``--objective dataset`` measures the exported dataset instead of the model: at each budget point
+(``--fractions``, shares of the pool) the pool's dataset — human labels where reviewed, the best
+machine label elsewhere — is scored against the gold labels, with the product's own accuracy
+estimate and its 95 % interval, per strategy (random, llm_confidence, model, dataset, default).
+It needs an LLM: ``--llm-base-url``/``--llm-model``, or precomputed answers in the file
+(``--llm-label-field`` and optionally ``--llm-confidence-field``).
 """
 
 from __future__ import annotations
@@ -33,8 +40,9 @@ SPAN_DEFAULT: tuple[SpanStrategyName, ...] = ("random", "uncertainty", "diversit
 
 def _strategies(value: str) -> tuple[str, ...]:
     from labelloop.selection import SPAN_STRATEGY_NAMES, STRATEGY_NAMES
+    from labelloop.simulate import DATASET_STRATEGIES
 
-    known = dict.fromkeys([*STRATEGY_NAMES, *SPAN_STRATEGY_NAMES])
+    known = dict.fromkeys([*STRATEGY_NAMES, *SPAN_STRATEGY_NAMES, *DATASET_STRATEGIES])
     names = tuple(s.strip() for s in value.split(",") if s.strip())
     unknown = [s for s in names if s not in known]
     if not names or unknown:
@@ -48,6 +56,17 @@ def _positive(value: str) -> int:
     if n < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {n}")
     return n
+
+
+def _fractions(value: str) -> tuple[float, ...]:
+    try:
+        out = tuple(float(v) / 100.0 for v in value.split(",") if v.strip())
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"percentages separated by commas, got {value!r}") \
+            from exc
+    if not out or any(not 0.0 < f <= 1.0 for f in out):
+        raise argparse.ArgumentTypeError(f"percentages must be in (0, 100], got {value!r}")
+    return out
 
 
 def _batch(value: str) -> int:
@@ -73,6 +92,15 @@ def register(subparsers: Any) -> None:
                    "committee and the cold start (needs --llm-model)")
     p.add_argument("--llm-model")
     p.add_argument("--llm-api-key", help="API key for the LLM server, if it needs one")
+    p.add_argument("--objective", choices=("model", "dataset"), default="model",
+                   help="model (default): the local model's learning curve; dataset: the "
+                   "exported dataset's accuracy per human label (needs an LLM)")
+    p.add_argument("--llm-label-field", help="dataset objective: the field holding a "
+                   "precomputed LLM label per row (instead of --llm-base-url)")
+    p.add_argument("--llm-confidence-field", help="dataset objective: the field holding the "
+                   "LLM's confidence in it (0-1; the rest is spread evenly over other labels)")
+    p.add_argument("--fractions", type=_fractions, default=(0.05, 0.10, 0.20, 0.30),
+                   help="dataset objective: budget points in %% of the pool (default 5,10,20,30)")
     p.add_argument("--strategies", type=_strategies, default=None,
                    help="comma-separated, from random,uncertainty,diversity,committee,default "
                    f"(default: all); span data: from random,uncertainty,disagreement,diversity,"
@@ -102,6 +130,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from labelloop.simulate import is_span_file
+
+    if args.objective == "dataset":
+        return _run_dataset(args)
 
     spans = args.task == "spans" or (
         args.task == "auto" and is_span_file(args.data, spans_field=args.spans_field))
@@ -213,4 +244,47 @@ def _run_choices(args: argparse.Namespace) -> int:
             embedder=SentenceTransformerEmbedder(torch_threads=args.torch_threads),
             cache_dir=None if args.no_cache else args.cache_dir, llm=llm,
             embed_progress=embedded, step=step)
+    return _report(args, result, batch_size=config.batch_size)
+
+
+def _run_dataset(args: argparse.Namespace) -> int:
+    from labelloop.embeddings import SentenceTransformerEmbedder
+    from labelloop.simulate import (
+        DATASET_STRATEGIES,
+        DatasetSimulationConfig,
+        DatasetStrategy,
+        LlmSource,
+        simulate_dataset_file,
+    )
+
+    if bool(args.llm_base_url) != bool(args.llm_model):
+        print("labelloop simulate: --llm-base-url and --llm-model go together", file=sys.stderr)
+        return 2
+    if not args.llm_base_url and not args.llm_label_field:
+        print("labelloop simulate: --objective dataset needs an LLM: --llm-base-url and "
+              "--llm-model, or --llm-label-field", file=sys.stderr)
+        return 2
+    if args.llm_confidence_field and not args.llm_label_field:
+        print("labelloop simulate: --llm-confidence-field goes with --llm-label-field",
+              file=sys.stderr)
+        return 2
+    names: tuple[DatasetStrategy, ...] = args.strategies or DATASET_STRATEGIES
+    wrong = [s for s in names if s not in DATASET_STRATEGIES]
+    if wrong:
+        print(f"labelloop simulate: {wrong} not for the dataset objective; choose from "
+              f"{','.join(DATASET_STRATEGIES)}", file=sys.stderr)
+        return 2
+    llm = LlmSource(args.llm_base_url, args.llm_model, args.llm_api_key) \
+        if args.llm_base_url and not args.llm_label_field else None
+    config = DatasetSimulationConfig(strategies=names, fractions=args.fractions,
+                                     batch_size=args.batch_size, seeds=args.seeds)
+    steps = len(names) * config.seeds * len(set(args.fractions))
+    with _progress(steps, quiet=args.no_progress) as (embedded, step):
+        _, result = simulate_dataset_file(
+            args.data, config=config, text_field=args.text_field, label_field=args.label_field,
+            test_fraction=args.test_fraction,
+            embedder=SentenceTransformerEmbedder(torch_threads=args.torch_threads),
+            cache_dir=None if args.no_cache else args.cache_dir, llm=llm,
+            llm_label_field=args.llm_label_field,
+            llm_confidence_field=args.llm_confidence_field, embed_progress=embedded, step=step)
     return _report(args, result, batch_size=config.batch_size)

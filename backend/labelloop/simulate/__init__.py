@@ -2,11 +2,20 @@
 
 :func:`run_simulation` works on arrays (embeddings, gold labels, optional LLM distributions);
 :func:`simulate_file` adds reading JSONL, embedding through a disk cache and calling the LLM;
-:mod:`.report` turns a result into JSON, a markdown table and a plot. Span (NER) data:
+:mod:`.report` turns a result into JSON, a markdown table and a plot. The dataset objective
+(:mod:`.dataset_engine`, :func:`simulate_dataset_file`) measures the exported dataset's accuracy
+per human label instead of the model's. Span (NER) data:
 :func:`simulate_span_file` and :mod:`.span_engine` (the token model, span-F1).
 """
 
 from labelloop.simulate.data import LabeledData, load_jsonl, train_test_split
+from labelloop.simulate.dataset_engine import (
+    DATASET_STRATEGIES,
+    DatasetCurve,
+    DatasetSimulationConfig,
+    DatasetStrategy,
+    run_dataset_simulation,
+)
 from labelloop.simulate.engine import (
     Curve,
     SimulationConfig,
@@ -19,6 +28,7 @@ from labelloop.simulate.engine import (
 from labelloop.simulate.pipeline import (
     LlmSource,
     embed_texts,
+    simulate_dataset_file,
     simulate_file,
     simulate_span_file,
 )
@@ -32,9 +42,10 @@ from labelloop.simulate.span_data import (
 from labelloop.simulate.synthetic import noisy_llm_distributions
 
 __all__ = [
-    "Curve", "LabeledData", "LlmSource", "SimulationConfig", "SimulationResult", "SpanData",
+    "DATASET_STRATEGIES", "Curve", "DatasetCurve", "DatasetSimulationConfig", "DatasetStrategy",
+    "LabeledData", "LlmSource", "SimulationConfig", "SimulationResult", "SpanData",
     "SpanSimulationConfig", "budget_points", "embed_texts", "is_span_file", "load_jsonl",
-    "load_span_jsonl", "markdown_table", "noisy_llm_distributions", "plot_curves", "run_loop",
-    "run_simulation", "simulate_file", "simulate_span_file", "span_train_test_split", "to_json",
-    "train_test_split",
+    "load_span_jsonl", "markdown_table", "noisy_llm_distributions", "plot_curves",
+    "run_dataset_simulation", "run_loop", "run_simulation", "simulate_dataset_file",
+    "simulate_file", "simulate_span_file", "span_train_test_split", "to_json", "train_test_split",
 ]

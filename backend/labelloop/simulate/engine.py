@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
@@ -38,6 +38,9 @@ from labelloop.selection import (
     member_weight,
     rank_pool,
 )
+
+if TYPE_CHECKING:
+    from labelloop.simulate.dataset_engine import DatasetSimulationConfig
 
 
 @dataclass(frozen=True)
@@ -94,7 +97,7 @@ class SimulationResult:
     n_train: int
     n_test: int
     labels: list[str]
-    config: SimulationConfig | SpanSimulationConfig
+    config: SimulationConfig | SpanSimulationConfig | DatasetSimulationConfig
     full_pool_accuracy: float
     full_pool_macro_f1: float
     curves: dict[str, Curve]

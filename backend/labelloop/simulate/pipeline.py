@@ -1,6 +1,7 @@
 """From a JSONL file to a :class:`SimulationResult`: embed (through an on-disk cache), ask the
 LLM if one is given, split, and run the loop. The CLI is a thin layer over :func:`simulate_file`
-(class labels) and :func:`simulate_span_file` (span data).
+(class labels), :func:`simulate_dataset_file` (the dataset objective) and
+:func:`simulate_span_file` (span data).
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from pathlib import Path
 import numpy as np
 
 from labelloop.embeddings import Embedder, SentenceTransformerEmbedder, embed_cached
-from labelloop.errors import LabelloopError
+from labelloop.errors import InvalidInput, LabelloopError
 from labelloop.labelconfig.spans import Span
 from labelloop.simulate.data import LabeledData, load_jsonl, train_test_split
+from labelloop.simulate.dataset_engine import DatasetSimulationConfig
 from labelloop.simulate.engine import (
     SimulationConfig,
     SimulationResult,
@@ -129,4 +131,65 @@ def simulate_span_file(path: str | Path, *, config: SpanSimulationConfig,
         [data.texts[i] for i in te], [data.spans[i] for i in te], x, labels=data.labels,
         config=config, llm_spans=llm_spans, embedder=emb if config.kind != "crf" else None,
         step=step)
+    return data, result
+
+
+def precomputed_llm_probas(path: str | Path, labels: Sequence[str], *, label_field: str,
+                           confidence_field: str | None) -> np.ndarray:
+    """The LLM's ``(n, len(labels))`` distributions from columns of the JSONL file: its label
+    gets its confidence (missing: 1), the rest is spread evenly over the other classes; NaN
+    rows where the row has no LLM label."""
+    from labelloop.quality.dataset_labels import member_probas
+    from labelloop.simulate.data import InvalidDataFile, json_rows
+
+    index = {c: i for i, c in enumerate(labels)}
+    rows = json_rows(path)
+    label = np.full(len(rows), -1, dtype=np.int64)
+    conf = np.full(len(rows), np.nan)
+    for j, (n, row) in enumerate(rows):
+        given = row.get(label_field)
+        if given is None:
+            continue
+        if str(given) not in index:
+            raise InvalidDataFile(f"{path}:{n}: LLM label {given!r} in {label_field!r} is not "
+                                  f"one of the labels {list(labels)}")
+        label[j] = index[str(given)]
+        c = row.get(confidence_field) if confidence_field else None
+        if c is not None:
+            if not isinstance(c, (int, float)) or isinstance(c, bool) or not 0.0 <= c <= 1.0:
+                raise InvalidDataFile(f"{path}:{n}: {confidence_field!r} must be a number in "
+                                      "[0, 1]")
+            conf[j] = float(c)
+    out = member_probas(np.full((len(rows), len(labels)), np.nan), label, conf)
+    return np.full((len(rows), len(labels)), np.nan) if out is None else out
+
+
+def simulate_dataset_file(path: str | Path, *, config: DatasetSimulationConfig,
+                          text_field: str = "text", label_field: str = "label",
+                          test_fraction: float = 0.2, split_seed: int = 0,
+                          embedder: Embedder | None = None, cache_dir: Path | None = None,
+                          llm: LlmSource | None = None, llm_label_field: str | None = None,
+                          llm_confidence_field: str | None = None,
+                          embed_progress: Callable[[int], None] | None = None,
+                          step: Callable[[], None] | None = None,
+                          ) -> tuple[LabeledData, SimulationResult]:
+    """The dataset objective on a file (:mod:`labelloop.simulate.dataset_engine`): the LLM's
+    answers on the train split come from ``llm`` or from the precomputed columns."""
+    from labelloop.simulate.dataset_engine import run_dataset_simulation
+
+    data = load_jsonl(path, text_field=text_field, label_field=label_field)
+    train, test = train_test_split(data, test_fraction=test_fraction, seed=split_seed)
+    if llm_label_field is not None:
+        llm_probas = precomputed_llm_probas(path, data.labels, label_field=llm_label_field,
+                                            confidence_field=llm_confidence_field)[train]
+    elif llm is not None:
+        llm_probas = llm_distributions([data.texts[i] for i in train], data.labels, llm)
+    else:
+        raise InvalidInput("the dataset objective needs an LLM: --llm-base-url/--llm-model or "
+                           "--llm-label-field")
+    emb = embedder if embedder is not None else SentenceTransformerEmbedder()
+    x = embed_texts(data.texts, embedder=emb, cache_dir=cache_dir, progress=embed_progress)
+    result = run_dataset_simulation(x[train], data.y[train], x[test], data.y[test],
+                                    labels=data.labels, llm_probas=llm_probas, config=config,
+                                    step=step)
     return data, result

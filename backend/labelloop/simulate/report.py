@@ -3,6 +3,11 @@
 On span data (``result.task == "spans"``) the same keys are kept and each strategy adds
 ``span_f1`` (per seed, per budget point) and ``invalid_spans``; ``labels_to_95pct`` and
 ``ratio_to_random`` are measured on span-F1, and the table and plot show span-F1.
+
+With the dataset objective (:mod:`.dataset_engine`) each strategy adds ``dataset_accuracy``,
+``estimated_accuracy`` (per seed, per budget point), ``estimated_interval`` (per seed, per point:
+``[low, high]``), ``interval_coverage`` and ``error_batches`` (per seed, batches the queue spent
+on machine errors); the table shows dataset accuracy and the interval's coverage.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from labelloop.simulate.dataset_engine import DatasetCurve
 from labelloop.simulate.engine import SimulationResult
 
 
@@ -46,6 +52,13 @@ def to_json(result: SimulationResult, *, data: str, extra: dict[str, Any] | None
             strategies[name]["span_f1"] = curve.span_f1
             strategies[name]["mean_span_f1_auc"] = float(curve.mean_span_f1().mean())
             strategies[name]["invalid_spans"] = curve.invalid_spans
+        if isinstance(curve, DatasetCurve):
+            strategies[name] |= {
+                "dataset_accuracy": curve.dataset_accuracy,
+                "estimated_accuracy": curve.estimated_accuracy,
+                "estimated_interval": curve.estimated_interval,
+                "interval_coverage": curve.coverage(),
+                "error_batches": curve.dataset_batches, "batches": curve.batches}
     cfg = result.config
     doc: dict[str, Any] = {
         "data": data,
@@ -114,12 +127,42 @@ def span_markdown_table(result: SimulationResult) -> str:
     return "\n".join(lines)
 
 
+def dataset_markdown_table(result: SimulationResult) -> str:
+    """The dataset objective: the pool's dataset accuracy (mean ± std over seeds) per budget
+    point and strategy, then each strategy's interval coverage and mean estimate error."""
+    names = list(result.curves)
+    curves = {n: c for n, c in result.curves.items() if isinstance(c, DatasetCurve)}
+    lines = ["| human labels | " + " | ".join(f"{n} dataset acc" for n in names) + " |",
+             "|---:|" + "---:|" * len(names)]
+    points = curves[names[0]].labels
+    for j, point in enumerate(points):
+        cells = [_pm(np.asarray(curves[n].dataset_accuracy)[:, j]) for n in names]
+        lines.append(f"| {point} ({point / result.n_train:.0%}) | " + " | ".join(cells) + " |")
+    llm = "" if result.llm_train_accuracy is None else \
+        f"; the LLM alone is right on {result.llm_train_accuracy:.3f} of it"
+    about = (f"Dataset accuracy over the {result.n_train} pool tasks (human labels where "
+             f"reviewed, the best machine label elsewhere){llm}.")
+    lines += ["", about, "",
+              "| strategy | 95 % interval coverage | mean estimate − truth | batches on errors |",
+              "|---|---:|---:|---:|"]
+    for n in names:
+        c = curves[n]
+        bias = float(np.mean(np.asarray(c.estimated_accuracy) - np.asarray(c.dataset_accuracy)))
+        lines.append(f"| {n} | {c.coverage():.2f} | {bias:+.3f} | "
+                     f"{sum(c.dataset_batches)} of {sum(c.batches)} |")
+    if result.notes:
+        lines += [""] + [f"Note: {n}" for n in result.notes]
+    return "\n".join(lines)
+
+
 def markdown_table(result: SimulationResult) -> str:
     """Accuracy and macro-F1 (mean ± std over seeds) per budget point and strategy, then the
     labels each strategy needs to reach 95 % of the full-pool accuracy (span data:
-    :func:`span_markdown_table`)."""
+    :func:`span_markdown_table`; the dataset objective: :func:`dataset_markdown_table`)."""
     if result.task == "spans":
         return span_markdown_table(result)
+    if any(isinstance(c, DatasetCurve) for c in result.curves.values()):
+        return dataset_markdown_table(result)
     names = list(result.curves)
     head = "| labels | " + " | ".join(f"{n} acc | {n} F1" for n in names) + " |"
     sep = "|---:|" + "---:|---:|" * len(names)
