@@ -138,8 +138,13 @@ def test_auto_before_the_slope_is_measured() -> None:
     choice = choose_objective("auto", slope=None, n_machine=1000, batch_errors=np.full(5, 0.3))
     assert choice.objective == "dataset" and choice.model_gain is None
     assert "not measured" in choice.reason
+    none_by_model = choose_objective("auto", slope=None, n_machine=0,
+                                     batch_errors=np.full(5, 0.3))
+    assert none_by_model.objective == "dataset"
     cold = choose_objective("auto", slope=None, n_machine=0, batch_errors=np.ones(5))
     assert cold.objective == "model" and "no machine label" in cold.reason
+    assert choose_objective("auto", slope=None, n_machine=10,
+                            batch_errors=np.zeros(0)).objective == "model"
 
 
 def test_auto_rule_both_ways() -> None:
