@@ -6,7 +6,8 @@ cross-validated text model finds hard, confidence AUROC 0.8), and random errors 
 (``spread=100``) for contrast — every strategy reviews 5, 10, 20 and 30 % of the pool (the
 train split) in batches of ``--batch-fraction`` of it, over ``--seeds`` seeds. Printed per run:
 the dataset's accuracy against gold (mean over seeds), the oracle-ordering bound, the product's
-estimate bias and the coverage of its 95 % interval.
+estimate bias and the coverage of its 95 % interval, and the same for the difference estimator
+(:mod:`labelloop.simulate.difference_estimate`).
 
 The **oracle-ordering bound** reviews tasks in the order of an oracle's doubt and keeps the
 oracle's label elsewhere: a multinomial logistic regression over the LLM's and a full-data
@@ -110,16 +111,20 @@ def run(args: argparse.Namespace) -> None:
                 print(f"| {point} ({point / yp.size:.0%}) | " + " | ".join(cells)
                       + f" | {bound[j]:.3f} |")
             print("\n| strategy | min over seeds at 20 % | interval coverage | mean estimate − truth"
-                  " | mean interval width | batches on errors |")
-            print("|---|---:|---:|---:|---:|---:|")
+                  " | mean interval width | difference estimator: coverage, mean − truth, width"
+                  " | batches on errors |")
+            print("|---|---:|---:|---:|---:|---:|---:|")
             j20 = points.index(fraction_points(yp.size, (0.2,))[0])
             for n in names:
                 c = curves[n]
                 acc, est = np.asarray(c.dataset_accuracy), np.asarray(c.estimated_accuracy)
                 iv = np.asarray(c.estimated_interval)
+                dif, div = np.asarray(c.difference_accuracy), np.asarray(c.difference_interval)
                 print(f"| {n} | {acc[:, j20].min():.3f} | {c.coverage():.2f} | "
                       f"{float(np.mean(est - acc)):+.3f} | "
                       f"{float(np.mean(iv[..., 1] - iv[..., 0])):.3f} | "
+                      f"{c.coverage(difference=True):.2f}, {float(np.mean(dif - acc)):+.3f}, "
+                      f"{float(np.mean(div[..., 1] - div[..., 0])):.3f} | "
                       f"{sum(c.dataset_batches)} of {sum(c.batches)} |", flush=True)
             if args.output:
                 args.output.mkdir(parents=True, exist_ok=True)

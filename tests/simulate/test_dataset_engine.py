@@ -108,6 +108,8 @@ def test_results_json_keeps_its_keys_and_adds_the_dataset_ones() -> None:
         assert np.asarray(s["estimated_accuracy"]).shape == (2, 2)
         assert np.asarray(s["estimated_interval"]).shape == (2, 2, 2)
         assert 0.0 <= s["interval_coverage"] <= 1.0
+        assert np.asarray(s["difference_interval"]).shape == (2, 2, 2)
+        assert 0.0 <= s["difference_coverage"] <= 1.0
     assert doc["strategies"]["random"]["error_batches"] == [0, 0]
     table = markdown_table(result)
     assert "random dataset acc" in table and "interval coverage" in table

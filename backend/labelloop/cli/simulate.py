@@ -104,7 +104,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--strategies", type=_strategies, default=None,
                    help="comma-separated, from random,uncertainty,diversity,committee,default "
                    f"(default: all); span data: from random,uncertainty,disagreement,diversity,"
-                   f"default (default: {','.join(SPAN_DEFAULT)})")
+                   f"default (default: {','.join(SPAN_DEFAULT)}); dataset objective: from "
+                   "random,llm_confidence,model,dataset,default (default: all)")
     p.add_argument("--batch-size", type=_batch, default=20, help="10-100 (default 20)")
     p.add_argument("--budget", type=_positive, default=400, help="labels to spend (default 400)")
     p.add_argument("--seeds", type=_positive, default=5, help="repetitions (default 5)")

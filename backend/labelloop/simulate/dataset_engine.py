@@ -13,7 +13,9 @@ audited tasks held out of its fit. Measured there:
 - ``dataset_accuracy``: the dataset against the gold labels, over the whole pool;
 - ``estimated_accuracy`` and ``estimated_interval``: the product's own estimate and 95 % interval
   (:func:`labelloop.quality.dataset_card.class_accuracy`: the audit where one exists, else the
-  mean ``p_correct``), so that its coverage of the true figure can be counted.
+  mean ``p_correct``), so that its coverage of the true figure can be counted; beside it
+  ``difference_accuracy``/``difference_interval``, ``p_correct`` corrected by the audit
+  (:mod:`.difference_estimate`), which stays unbiased where review targets machine errors.
 
 Strategies: ``random``; ``llm_confidence`` (least-confident LLM labels first); ``model`` (the
 model-improvement queue, :func:`labelloop.selection.rank_pool` strategy ``default``); ``dataset``
@@ -27,6 +29,7 @@ local model at each point, so the result keeps the learning-curve keys.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -39,7 +42,7 @@ from labelloop.models import fit_local_model, predict_proba
 from labelloop.models.logistic import DEFAULT_C
 from labelloop.models.training import train_local_model
 from labelloop.quality.dataset_card import class_accuracy
-from labelloop.quality.dataset_labels import ClassArrays, ClassLabels, class_labels
+from labelloop.quality.dataset_labels import ClassArrays, ClassLabels, class_labels, machine_labels
 from labelloop.quality.stopping import RetrainPoint, recent_slope
 from labelloop.selection import (
     PoolData,
@@ -51,6 +54,7 @@ from labelloop.selection import (
     rank_for_errors,
     rank_pool,
 )
+from labelloop.simulate.difference_estimate import difference_estimate
 from labelloop.simulate.engine import Curve, SimulationResult, score
 
 DatasetStrategy = Literal["random", "llm_confidence", "model", "dataset", "default"]
@@ -81,13 +85,17 @@ class DatasetCurve(Curve):
     dataset_accuracy: list[list[float]] = field(default_factory=list)
     estimated_accuracy: list[list[float]] = field(default_factory=list)
     estimated_interval: list[list[list[float]]] = field(default_factory=list)
+    difference_accuracy: list[list[float]] = field(default_factory=list)  # .difference_estimate
+    difference_interval: list[list[list[float]]] = field(default_factory=list)
     dataset_batches: list[int] = field(default_factory=list)  # per seed: batches on errors
     batches: list[int] = field(default_factory=list)  # per seed: batches reviewed
 
-    def coverage(self) -> float:
-        """Share of (seed, point) where the 95 % interval holds the true dataset accuracy."""
+    def coverage(self, *, difference: bool = False) -> float:
+        """Share of (seed, point) where the 95 % interval (the product's, or the difference
+        estimator's) holds the true dataset accuracy."""
+        intervals = self.difference_interval if difference else self.estimated_interval
         hits = [lo - 1e-12 <= a <= hi + 1e-12 for acc, iv in zip(
-            self.dataset_accuracy, self.estimated_interval) for a, (lo, hi) in zip(acc, iv)]
+            self.dataset_accuracy, intervals) for a, (lo, hi) in zip(acc, iv)]
         return float(np.mean(hits)) if hits else float("nan")
 
 
@@ -95,8 +103,7 @@ def fraction_points(n: int, fractions: Sequence[float]) -> list[int]:
     """Budget points in labels: ``round(f * n)`` per fraction, at least 1, increasing."""
     if not fractions or any(not 0.0 < f <= 1.0 for f in fractions):
         raise InvalidInput("budget fractions must be in (0, 1]")
-    points = sorted({max(1, round(f * n)) for f in fractions})
-    return points
+    return sorted({max(1, round(f * n)) for f in fractions})
 
 
 def _member(probas: np.ndarray | None, n: int, k: int) -> tuple[np.ndarray, ...]:
@@ -198,8 +205,9 @@ def run_dataset_loop(x: np.ndarray, y: np.ndarray, x_test: np.ndarray, y_test: n
     points = fraction_points(n, config.fractions)
     s = _State(np.zeros(n, dtype=bool), np.zeros(n, dtype=bool), np.full((n, k), np.nan))
     out = DatasetCurve(labels=points)
-    row: dict[str, list[float]] = {"acc": [], "f1": [], "data": [], "est": []}
+    row: dict[str, list[float]] = {"acc": [], "f1": [], "data": [], "est": [], "diff": []}
     intervals: list[list[float]] = []
+    diff_intervals: list[list[float]] = []
     model = None
     for point in points:
         while int(s.reviewed.sum()) < point:
@@ -229,9 +237,17 @@ def run_dataset_loop(x: np.ndarray, y: np.ndarray, x_test: np.ndarray, y_test: n
             else:
                 model = fit_local_model(x[idx], y[idx], labels=labels, C=config.C)
             s.probas = predict_proba(model, x)
+        twin = copy.deepcopy(rng)  # the same fit again, for the audited tasks' p_correct
         a, lab = dataset_state(y, s.reviewed, s.audit, llm_probas, s.stack_probas(),
                                labels=labels, rng=rng)
         overall = class_accuracy(a, lab)["overall"]
+        m = machine_labels(a, rng=twin)
+        aud = a.audit & (m.machine >= 0)
+        diff = difference_estimate(m.machine[aud] == y[aud], m.p_correct[aud],
+                                   lab.p_correct[~s.reviewed], n_human=int(s.reviewed.sum()))
+        diff = diff or (overall["accuracy"], overall["low"], overall["high"])
+        row["diff"].append(float(diff[0]))
+        diff_intervals.append([float(diff[1]), float(diff[2])])
         acc, f1 = score(model, x_test, y_test) if model is not None else (np.nan, np.nan)
         row["acc"].append(acc)
         row["f1"].append(f1)
@@ -243,6 +259,7 @@ def run_dataset_loop(x: np.ndarray, y: np.ndarray, x_test: np.ndarray, y_test: n
     out.accuracy, out.macro_f1 = [row["acc"]], [row["f1"]]
     out.dataset_accuracy, out.estimated_accuracy = [row["data"]], [row["est"]]
     out.estimated_interval = [intervals]
+    out.difference_accuracy, out.difference_interval = [row["diff"]], [diff_intervals]
     out.dataset_batches, out.batches = [s.dataset_batches], [s.batches]
     return out
 
@@ -272,7 +289,8 @@ def run_dataset_simulation(x: np.ndarray, y: np.ndarray, x_test: np.ndarray, y_t
             one = run_dataset_loop(x, y, x_test, y_test, labels=labels, strategy=strategy,
                                    seed=seed, config=config, llm_probas=llm_probas, step=step)
             for name in ("accuracy", "macro_f1", "dataset_accuracy", "estimated_accuracy",
-                         "estimated_interval", "dataset_batches", "batches"):
+                         "estimated_interval", "difference_accuracy", "difference_interval",
+                         "dataset_batches", "batches"):
                 getattr(curve, name).extend(getattr(one, name))
         curves[strategy] = curve
     full = fit_local_model(x, y, labels=labels, C=config.C)

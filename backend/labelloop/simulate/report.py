@@ -6,7 +6,8 @@ On span data (``result.task == "spans"``) the same keys are kept and each strate
 
 With the dataset objective (:mod:`.dataset_engine`) each strategy adds ``dataset_accuracy``,
 ``estimated_accuracy`` (per seed, per budget point), ``estimated_interval`` (per seed, per point:
-``[low, high]``), ``interval_coverage`` and ``error_batches`` (per seed, batches the queue spent
+``[low, high]``), ``interval_coverage``, the same for the difference estimator
+(``difference_accuracy``, ``difference_interval``, ``difference_coverage``) and ``error_batches`` (per seed, batches the queue spent
 on machine errors); the table shows dataset accuracy and the interval's coverage.
 """
 
@@ -58,6 +59,9 @@ def to_json(result: SimulationResult, *, data: str, extra: dict[str, Any] | None
                 "estimated_accuracy": curve.estimated_accuracy,
                 "estimated_interval": curve.estimated_interval,
                 "interval_coverage": curve.coverage(),
+                "difference_accuracy": curve.difference_accuracy,
+                "difference_interval": curve.difference_interval,
+                "difference_coverage": curve.coverage(difference=True),
                 "error_batches": curve.dataset_batches, "batches": curve.batches}
     cfg = result.config
     doc: dict[str, Any] = {
@@ -142,13 +146,16 @@ def dataset_markdown_table(result: SimulationResult) -> str:
         f"; the LLM alone is right on {result.llm_train_accuracy:.3f} of it"
     about = (f"Dataset accuracy over the {result.n_train} pool tasks (human labels where "
              f"reviewed, the best machine label elsewhere){llm}.")
-    lines += ["", about, "",
-              "| strategy | 95 % interval coverage | mean estimate − truth | batches on errors |",
-              "|---|---:|---:|---:|"]
+    head = ("| strategy | 95 % interval coverage | mean estimate − truth | difference estimator: "
+            "coverage, mean − truth | batches on errors |")
+    lines += ["", about, "", head, "|---|---:|---:|---:|---:|"]
     for n in names:
         c = curves[n]
-        bias = float(np.mean(np.asarray(c.estimated_accuracy) - np.asarray(c.dataset_accuracy)))
+        truth = np.asarray(c.dataset_accuracy)
+        bias = float(np.mean(np.asarray(c.estimated_accuracy) - truth))
+        d_bias = float(np.mean(np.asarray(c.difference_accuracy) - truth))
         lines.append(f"| {n} | {c.coverage():.2f} | {bias:+.3f} | "
+                     f"{c.coverage(difference=True):.2f}, {d_bias:+.3f} | "
                      f"{sum(c.dataset_batches)} of {sum(c.batches)} |")
     if result.notes:
         lines += [""] + [f"Note: {n}" for n in result.notes]
