@@ -132,9 +132,18 @@ def test_auto_follows_the_rule_on_the_slope() -> None:
     o = flat.lineage["objective"]
     assert o["objective"] == "dataset" and o["error_gain"] >= o["model_gain"] == 0.0  # type: ignore[index, operator]
     assert "error_removal" in {q.reason for q in flat.queue}
-    steep = plan_retrain(errors_inputs(queue_objective="auto", slope=20.0))
-    o = steep.lineage["objective"]  # 0.2 x 180 machine-labelled tasks: 36 per label
-    assert o["objective"] == "model" and o["model_gain"] == pytest.approx(0.2 * 180)  # type: ignore[index]
+    inp = errors_inputs(queue_objective="auto", slope=20.0)
+    steep = plan_retrain(inp)
+    # the slope counts for the machine labels the local model decides: where the dataset's
+    # label is the model's and not the LLM's (the LLM's mistakes the model overrides)
+    machine, _ = view_of(inp, steep)
+    pool = np.arange(120, N)
+    model = np.argmax(steep.learned.probas, axis=1)  # type: ignore[arg-type]
+    llm_cls = np.array([CLASSES.index(m.label[0]) for m in inp.llm])  # type: ignore[union-attr]
+    decided = int(((machine == model) & (machine != llm_cls))[pool].sum())
+    assert decided >= 10
+    o = steep.lineage["objective"]  # 0.2 per label for each of them
+    assert o["objective"] == "model" and o["model_gain"] == pytest.approx(0.2 * decided)  # type: ignore[index]
     assert "error_removal" not in {q.reason for q in steep.queue}
 
 

@@ -130,6 +130,15 @@ def _accepted(view: DatasetView, inputs: RetrainInputs) -> tuple[Accepted, JsonD
                  "class_names": [" + ".join(c) for c in view.arrays.classes]}
 
 
+def _model_decided(view: DatasetView, rows: np.ndarray) -> int:
+    """How many of ``rows`` have a machine label that follows the local model (the LLM gave
+    none, or the combination overrode it): the labels a better model would change, what
+    ``choose_objective`` weighs the slope by."""
+    a, machine = view.arrays, view.labels.machine[rows]
+    follows = (machine >= 0) & (machine == a.model[rows]) & (machine != a.llm[rows])
+    return int(follows.sum())
+
+
 def aim_queue(inputs: RetrainInputs, learned: Learned, audit: np.ndarray, *,
               rng: np.random.Generator) -> QueueAim:
     """The learner's ranking turned to the objective, accepted tasks moved (module docstring).
@@ -157,7 +166,7 @@ def aim_queue(inputs: RetrainInputs, learned: Learned, audit: np.ndarray, *,
                     if o.queue_objective != "model" and keep.size else
                     keep[np.argsort(-expected_errors(p[keep]), kind="stable")])
     head = errors_first[~np.isin(errors_first, audit)][:size]
-    n_machine = int(np.isfinite(p[keep]).sum())
+    n_machine = _model_decided(view, keep)
     choice = choose_objective(o.queue_objective, slope=inputs.slope, n_machine=n_machine,
                               batch_errors=expected_errors(p[head]))
     cold = ranking.phase == "cold_start"
