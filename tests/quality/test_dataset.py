@@ -20,6 +20,7 @@ from labelloop.quality.data import read_project_labels
 from labelloop.quality.dataset import prepare_export
 from labelloop.quality.dataset_card import dataset_card
 from labelloop.quality.dataset_rows import COLUMNS, DatasetRow, encode
+from labelloop.quality.stratified import stratified_accuracy
 from labelloop.storage.base import Storage, Tx
 from labelloop.storage.records import Annotation, Prediction
 from labelloop.storage.records_llm import LlmCall, LlmLabel
@@ -243,7 +244,13 @@ def test_card_audit_estimate_on_the_held_out_audit(storage: Storage) -> None:
     n_m = n - n_h
     assert acc["basis"] == "audit"
     assert acc["audited"] == audit["audited"] == int(audited.sum())
-    right = float(np.mean(lab.machine[audited] == a.human[audited]))
+    hit = lab.machine[audited] == a.human[audited]
+    assert lab.machine_p is not None
+    strat = stratified_accuracy(hit, lab.machine_p[audited], lab.p_correct[(a.human < 0)
+                                                                            & (lab.label >= 0)])
+    # post-stratified by p_correct when the audit fills two bins, else the plain audit rate
+    right = float(np.mean(hit)) if strat is None else strat.accuracy
+    assert ("post-stratified" in acc["method"]) == (strat is not None)
     assert acc["overall"]["accuracy"] == pytest.approx((n_h + n_m * right) / n)
     assert acc["overall"]["low"] < acc["overall"]["accuracy"] <= acc["overall"]["high"]
     assert acc["overall"]["low"] >= n_h / n  # humans count as right
@@ -253,7 +260,8 @@ def test_card_audit_estimate_on_the_held_out_audit(storage: Storage) -> None:
     assert sum(card["label_distribution"].values()) == n == 600
     assert card["human"]["annotations"] > n_h
     assert card["llm"]["all_projects"]["tokens"] == 600 * (420 + 12)
-    assert "audit" in acc["method"] and "Wilson" in acc["method"]
+    assert "audit" in acc["method"]
+    assert ("Wilson" in acc["method"]) == (strat is None)
 
 
 def test_card_without_audit_uses_p_correct_and_sums_llm_usage(storage: Storage) -> None:

@@ -17,7 +17,10 @@
   dataset's machine label compared with the human consensus on the uniform audit sample, Wilson
   95 % finite-population corrected and mapped to the unreviewed tasks
   (:func:`labelloop.agreement.estimate_audit_accuracy`, the method of :mod:`labelloop.quality.
-  audit`); per class = that label's precision. Otherwise the mean ``p_correct`` of the machine
+  audit`); per class = that label's precision. With enough audited tasks it is post-stratified
+  by ``p_correct`` (:mod:`labelloop.quality.stratified`): the audit's hit rates per ``p_correct``
+  bin, weighted as the unreviewed tasks fall in the bins, because a queue aimed at machine
+  errors leaves the easy tasks unreviewed and the plain audit rate then runs low. Otherwise the mean ``p_correct`` of the machine
   rows with a normal 95 % interval of the number right (it holds only if ``p_correct`` is
   calibrated, and says so; a machine row of unknown ``p_correct`` counts at that mean).
 """
@@ -34,6 +37,7 @@ from labelloop.quality.dataset import Export, pages, prepare_export
 from labelloop.quality.dataset_labels import ClassArrays, ClassLabels
 from labelloop.quality.dataset_rows import SOURCES
 from labelloop.quality.service import jsonable
+from labelloop.quality.stratified import stratified_accuracy
 from labelloop.storage.base import Storage
 from labelloop.storage.records_llm import LlmUsage
 
@@ -80,17 +84,35 @@ def class_accuracy(a: ClassArrays, lab: ClassLabels) -> dict[str, Any]:
         counts = np.bincount(machine[audited], minlength=k) + m_counts
         est = estimate_audit_accuracy(machine[audited], a.human[audited], names,
                                       population_counts=counts.astype(np.int64))
-        o = est["overall"]
+        o: dict[str, Any] = dict(est["overall"])
+        per_est: dict[str, dict[str, Any]] = {c: dict(e) for c, e in est["per_class"].items()}
+        strata = 0
+        if lab.machine_p is not None:
+            hit = machine[audited] == a.human[audited]
+            pa = lab.machine_p[audited]
+            got = stratified_accuracy(hit, pa, p_correct[machine_row])
+            if got is not None:
+                o |= {"accuracy": got.accuracy, "low": got.low, "high": got.high}
+                strata = got.bins
+            for i, c in enumerate(names):
+                in_c = machine[audited] == i
+                got = stratified_accuracy(hit[in_c], pa[in_c],
+                                          p_correct[machine_row & (label == i)])
+                if got is not None:
+                    per_est[c] |= {"accuracy": got.accuracy, "low": got.low, "high": got.high}
         per = {c: mix(int(h_counts[i]), int(m_counts[i]), e["accuracy"], e["low"], e["high"])
-               | {"audited": e["n"]} for i, (c, e) in enumerate(est["per_class"].items())}
+               | {"audited": e["n"]} for i, (c, e) in enumerate(per_est.items())}
+        how = (f"post-stratified by p_correct into {strata} bins (the audit's hit rate per bin, "
+               "weighted by the unreviewed tasks' share of it), normal 95 % interval"
+               if strata else "Wilson 95 % interval, finite-population corrected")
         return {"basis": "audit", "audited": int(audited.sum()),
                 "overall": mix(int(human_row.sum()), int(machine_row.sum()), o["accuracy"],
                                o["low"], o["high"]),
                 "per_class": per,
                 "method": f"{HUMAN}; machine labels: compared with the human consensus on "
-                          f"{int(audited.sum())} tasks of the uniform audit sample, Wilson 95 % "
-                          "interval, finite-population corrected and mapped to the unreviewed "
-                          "tasks; per class: the machine label's precision on that class"}
+                          f"{int(audited.sum())} tasks of the uniform audit sample, {how}, "
+                          "mapped to the unreviewed tasks; per class: the machine label's "
+                          "precision on that class"}
     per = {c: mix(int(h_counts[i]), int(m_counts[i]),
                   *expected_accuracy(p_correct[machine_row & (label == i)]))
            for i, c in enumerate(names)}

@@ -69,6 +69,7 @@ class ClassLabels:
     machine: IntArray
     method: str
     notes: tuple[str, ...] = ()
+    machine_p: FloatArray | None = None  # ``machine``'s p_correct (human-labelled tasks too)
 
 
 def member_probas(probas: FloatArray, label: IntArray, conf: FloatArray) -> FloatArray | None:
@@ -98,7 +99,7 @@ def machine_labels(a: ClassArrays, *, min_fit: int = 30,
     """The machines' label of every task (humans aside; see the module docstring)."""
     if a.multiple or len(a.classes) < 2:
         label, p, source = _fallback(a)
-        return ClassLabels(label, p, source, label, FALLBACK_METHOD)
+        return ClassLabels(label, p, source, label, FALLBACK_METHOD, machine_p=p)
     human = np.where(a.human >= 0, a.human, np.nan).astype(np.float64)
     human[a.audit] = np.nan  # held out: the audit measures the machines on unseen tasks
     got = best_labels(human, a.voters, member_probas(a.llm_probas, a.llm, a.llm_conf),
@@ -121,7 +122,7 @@ def machine_labels(a: ClassArrays, *, min_fit: int = 30,
         why = (f"{held} audited human labels held out of the fit, so the audit measures the "
                "machine labels on unseen tasks")
         notes += (why,)
-    return ClassLabels(machine, p, source, machine, method, notes)
+    return ClassLabels(machine, p, source, machine, method, notes, machine_p=p)
 
 
 def class_labels(a: ClassArrays, *, min_fit: int = 30,
@@ -137,4 +138,4 @@ def with_humans(a: ClassArrays, m: ClassLabels) -> ClassLabels:
     source = np.where(has, np.where(a.voters >= 2, SOURCES.index("consensus"),
                                     SOURCES.index("human")), m.source).astype(np.int8)
     return ClassLabels(np.where(has, a.human, m.label), np.where(has, 1.0, m.p_correct),
-                       source, m.machine, m.method, m.notes)
+                       source, m.machine, m.method, m.notes, m.machine_p)
