@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
+from scipy.stats import binomtest
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
@@ -138,25 +139,70 @@ def test_member_missing_only_outside_the_human_labels_still_gets_labels() -> Non
     assert (best.labels[gone] == pool.y[gone]).mean() >= own - 0.01
 
 
-def test_few_human_labels_fall_back_to_the_better_member_and_say_so() -> None:
-    pool = realistic_pool(n=1000, n_human=20, accuracy=0.7, seed=4)
+def fallback_member(pool: Pool, human: np.ndarray) -> str:
+    """The member the few-labels rule should pick: the LLM unless the model is right where the
+    LLM is wrong significantly more often than the reverse (exact one-sided test, 5 %)."""
+    rows = ~np.isnan(human)
+    llm_hit = pool.llm[rows].argmax(axis=1) == human[rows]
+    model_hit = pool.model[rows].argmax(axis=1) == human[rows]
+    b, c = int((model_hit & ~llm_hit).sum()), int((llm_hit & ~model_hit).sum())
+    return "model" if b + c and binomtest(b, b + c, alternative="greater").pvalue < 0.05 \
+        else "llm"
+
+
+@pytest.mark.parametrize("seed", [4, 8])
+def test_few_human_labels_fall_back_to_a_member_and_say_so(seed: int) -> None:
+    pool = realistic_pool(n=1000, n_human=20, accuracy=0.7, seed=seed)
     best = best_labels(pool.human, (~pool.held_out).astype(int), pool.llm, pool.model,
                        min_fit=30, rng=np.random.default_rng(0))
     rows = ~pool.held_out
-    agree = {m: (p[rows].argmax(axis=1) == pool.y[rows]).mean()
-             for m, p in (("llm", pool.llm), ("model", pool.model))}
-    better = max(agree, key=lambda m: agree[m])
-    assert best.method == better
-    assert "only 20 human labels" in best.notes[0] and better in best.notes[0]
-    p = pool.llm if better == "llm" else pool.model
+    chosen = fallback_member(pool, pool.human)
+    assert best.method == chosen
+    assert "only 20 human labels" in best.notes[0] and chosen in best.notes[0]
+    p = pool.llm if chosen == "llm" else pool.model
     h = pool.held_out
     assert np.array_equal(best.labels[h], p[h].argmax(axis=1))
-    assert set(np.array(best.source)[h]) == {better}
+    assert set(np.array(best.source)[h]) == {chosen}
     # p_correct lies between the member's confidence and its measured accuracy.
-    conf, acc = p[h].max(axis=1), (agree[better] * 20 + 1) / 22
+    hits = (p[rows].argmax(axis=1) == pool.y[rows]).sum()
+    conf, acc = p[h].max(axis=1), (hits + 1) / 22
     lo, hi = np.minimum(conf, acc), np.maximum(conf, acc)
     assert ((best.p_correct[h] >= lo - 1e-12) & (best.p_correct[h] <= hi + 1e-12)).all()
     assert not np.allclose(best.p_correct[h], conf)
+
+
+def test_few_labels_on_the_llms_least_sure_answers_keep_the_llm() -> None:
+    """20 human labels on the LLM's least confident answers (what a queue aimed at its doubts
+    asks first): there the LLM does worse than usual, but no better model is shown, so the
+    dataset keeps the LLM's labels."""
+    pool = realistic_pool(n=1000, n_human=20, accuracy=0.85, seed=9)  # a model on 20 labels
+    picked = np.argsort(pool.llm.max(axis=1))[:20]
+    human = np.full(1000, np.nan)
+    human[picked] = pool.y[picked]
+    rest = np.isnan(human)
+    model = pool.model.copy()  # as good as the LLM on those 20, weaker elsewhere
+    model[picked] = np.eye(3)[np.where(np.arange(20) % 2 == 0, pool.y[picked],
+                                       (pool.y[picked] + 1) % 3)] * 0.8 + 0.2 / 3
+    llm_there = (pool.llm[picked].argmax(axis=1) == pool.y[picked]).mean()
+    assert llm_there <= 0.6  # the LLM's least sure answers: often wrong, no better than the model
+    best = best_labels(human, (~rest).astype(int), pool.llm, model, min_fit=30,
+                       rng=np.random.default_rng(0))
+    assert best.method == "llm"
+    assert (best.labels[rest] == pool.y[rest]).mean() >= \
+        (model[rest].argmax(axis=1) == pool.y[rest]).mean()
+
+
+def test_few_labels_switch_to_a_model_shown_clearly_better() -> None:
+    pool = realistic_pool(n=1000, n_human=25, accuracy=0.7, seed=10)
+    rows = ~pool.held_out
+    llm = pool.llm.copy()  # the LLM wrong on all 25 human labels, the model right on them
+    llm[rows] = np.eye(3)[(pool.y[rows] + 1) % 3] * 0.8 + 0.2 / 3
+    model = pool.model.copy()
+    model[rows] = np.eye(3)[pool.y[rows]] * 0.8 + 0.2 / 3
+    best = best_labels(pool.human, rows.astype(int), llm, model, min_fit=30,
+                       rng=np.random.default_rng(0))
+    assert best.method == "model"
+    assert set(np.array(best.source)[pool.held_out]) == {"model"}
 
 
 def test_no_human_labels_uses_the_llm_confidence() -> None:

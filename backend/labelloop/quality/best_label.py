@@ -20,8 +20,10 @@ Pure: arrays in, a :class:`BestLabels` record out; rows are positions in the arr
   Measure and choose: when a member alone agrees with more human labels than the stack does
   out of fold, that member's labels are used instead (Platt-calibrated the same way).
 - **Few human labels** (fewer than ``min_fit`` tasks with a human label and a machine answer, or
-  one class only): the member with the better measured agreement with the human labels (the
-  LLM when none is measured), the other one where it has no answer. ``p_correct`` is that
+  one class only): the LLM, unless the model is right where the LLM is wrong significantly more
+  often than the reverse on the human-labelled tasks (exact one-sided McNemar test, 5 %: those
+  few labels are mostly the LLM's least sure answers, so plain agreement would favour a model
+  trained on them); the other member where the chosen one has no answer. ``p_correct`` is that
   member's confidence shrunk towards its measured accuracy: ``w * acc + (1 - w) * conf`` with
   ``acc = (hits + 1) / (m + 2)`` and ``w = m / (m + 10)`` over its ``m`` measured tasks. The
   notes say so.
@@ -67,6 +69,7 @@ from typing import Literal
 import numpy as np
 from scipy.optimize import minimize
 from scipy.special import logit
+from scipy.stats import binomtest
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import KFold, StratifiedKFold
 
@@ -238,12 +241,25 @@ def _agreement(p: np.ndarray | None, y: np.ndarray, labelled: np.ndarray) -> tup
     return int((p[rows].argmax(axis=1) == y[rows]).sum()), int(rows.sum())
 
 
+def _model_clearly_better(llm: np.ndarray, model: np.ndarray, y: np.ndarray,
+                          labelled: np.ndarray) -> bool:
+    """Exact one-sided McNemar test at 5 % on the human-labelled tasks both answered: the model
+    right where the LLM is wrong significantly more often than the reverse. A few human labels
+    are mostly active-learning picks — often the LLM's least sure answers — so a plain
+    comparison of agreement would hand the dataset to a model trained on 20 labels."""
+    rows = labelled & ~np.isnan(llm).any(axis=1) & ~np.isnan(model).any(axis=1)
+    llm_hit = llm[rows].argmax(axis=1) == y[rows]
+    model_hit = model[rows].argmax(axis=1) == y[rows]
+    b, c = int((model_hit & ~llm_hit).sum()), int((llm_hit & ~model_hit).sum())
+    return b + c > 0 and float(binomtest(b, b + c, 0.5, alternative="greater").pvalue) < 0.05
+
+
 def _fallback(present: dict[str, np.ndarray], y: np.ndarray, labelled: np.ndarray,
               n: int) -> tuple[str, np.ndarray, np.ndarray, list[str], list[str]]:
     measured = {name: _agreement(p, y, labelled) for name, p in present.items()}
-    acc = {name: (h + 1) / (m + 2) for name, (h, m) in measured.items() if m > 0}
-    order = sorted(acc, key=lambda name: -acc[name])
-    order += [name for name in ("llm", "model") if name in present and name not in order]
+    order = [name for name in ("llm", "model") if name in present]
+    if len(order) == 2 and _model_clearly_better(present["llm"], present["model"], y, labelled):
+        order.reverse()
     labels = np.full(n, -1, dtype=np.int64)
     p_correct = np.full(n, np.nan)
     source = [""] * n
