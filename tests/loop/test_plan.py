@@ -12,6 +12,7 @@ from labelloop.labelconfig.schema import LabelSchema, parse_label_config
 from labelloop.labelconfig.spans import Span
 from labelloop.loop.dataset import ProjectData, build_project_data
 from labelloop.loop.plan import plan_retrain, with_second_opinions
+from labelloop.loop.plan_dataset import dataset_view
 from labelloop.loop.plan_types import PlanOptions, RetrainInputs
 from labelloop.storage.records import Annotation, Task
 
@@ -96,6 +97,27 @@ def test_active_phase_trains_ranks_the_pool_and_predicts_it() -> None:
     right = sum(p.result[0]["value"]["choices"] == [truth(p.task_id)] for p in plan.predictions)
     assert right >= 55
     assert all(p.source == "model" for p in plan.prelabels.values())  # no LLM: the model's
+
+
+def test_a_skipped_task_is_not_queued_but_the_model_predicts_it() -> None:
+    skip = Annotation(100, 40, 1, 1, [], True, False, None, "1")  # cancelled: no label
+    data = project(range(1, 31), extra=[skip])
+    assert data.unlabeled.tolist() == list(range(30, N)) and 39 not in data.pool.tolist()
+    inp = inputs(data)
+    plan = plan_retrain(inp)
+    assert 40 not in {q.task_id for q in plan.queue}  # skipped: not asked again
+    assert {p.task_id for p in plan.predictions} == set(range(31, N + 1))  # but predicted
+    pred = next(p for p in plan.predictions if p.task_id == 40)
+    assert pred.result[0]["value"]["choices"] == [truth(40)]
+    probas = pred.extra["probas"]
+    assert isinstance(probas, dict) and max(probas, key=probas.__getitem__) == truth(40)
+    # the dataset view gives it this retrain's model probabilities, as the export will find them
+    view = dataset_view(inp, plan.learned, np.zeros(0, dtype=np.int64))
+    assert not isinstance(view, str)
+    assert view.arrays.human[39] == -1
+    assert np.allclose(view.arrays.model_probas[39], [probas[c] for c in CLASSES])
+    assert view.labels.machine[39] == CLASSES.index(truth(40))
+    assert plan.lineage["machine_labelled"]["n"] == N - 30  # type: ignore[index]
 
 
 def test_the_audit_share_is_drawn_from_the_pool_and_kept_until_reviewed() -> None:

@@ -105,3 +105,33 @@ def test_the_retrain_reads_the_learning_curves_slope_for_auto(storage: Storage,
     # the third reads the slope of the first two (30 and 60 labels) and weighs it
     assert versions[2]["model_gain"] is not None and versions[2]["setting"] == "auto"
     assert versions[2]["reason"].startswith("auto: ")
+
+
+def test_a_skipped_task_gets_a_stored_model_prediction_and_a_model_label_in_the_export(
+        storage: Storage, fake_ls: FakeGateway, tmp_path) -> None:
+    """Without an LLM, a task a human skipped is labelled by the model alone: the retrain
+    predicts it (not queuing it again), and once labelled it keeps the prediction made before."""
+    fake_ls.add_project(1, CONFIG)
+    for t in range(1, 61):
+        fake_ls.add_task(1, t, {"text": f"{WORDS[CLASSES[t % 3]]} movie number {t}"})
+    annotate(fake_ls, storage, range(1, 21))
+    fake_ls.annotate(40, None, cancelled=True)
+    resync_project(storage, fake_ls, 1)
+    first, queue = run_retrain(storage, fake_ls, tmp_path)
+    assert 40 not in {e.task_id for e in queue}
+    with storage.read() as tx:
+        stored = tx.latest_predictions(1, [40], source="model")
+    assert stored[40].model_version == first.version
+    assert set(stored[40].extra["probas"]) == set(CLASSES)  # type: ignore[index]
+    row = next(r for r in prepare_export(storage, 1).rows() if r.task_id == 40)
+    assert (row.source, row.llm_label, row.n_annotations) == ("model", None, 0)
+    assert row.label == row.model_label == CLASSES[40 % 3] and row.p_correct is not None
+    # labelled later: its stored prediction stays the one made before the label
+    fake_ls.annotate(40, CLASSES[40 % 3])
+    annotate(fake_ls, storage, range(21, 23))
+    second, _ = run_retrain(storage, fake_ls, tmp_path)
+    with storage.read() as tx:
+        stored = tx.latest_predictions(1, [40, 50], source="model")
+    assert second.version != first.version
+    assert (stored[40].model_version, stored[50].model_version) == (first.version,
+                                                                    second.version)

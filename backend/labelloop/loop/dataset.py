@@ -4,7 +4,8 @@ Task ids appear here and nowhere below: the models and strategies see positions 
 A task's human label is the one consensus rule of :mod:`labelloop.labelconfig.consensus`
 (per annotator their latest vote, ground truth first, plurality, ties to the label voted most
 recently), read through the label layer; a skipped task (only cancelled annotations) counts as
-reviewed but has no label, so it is neither trained on nor queued again.
+reviewed but has no label, so it is neither trained on nor queued again, but the model still
+predicts it (``unlabeled``): its dataset label is a machine's.
 
 Every task type keeps its canonical labels (``labels``: a tuple of choices, a tuple of spans);
 the task types whose model trains on class rows also get them as ``y`` (one-hot / multi-hot,
@@ -50,6 +51,13 @@ class ProjectData:
     def pool(self) -> np.ndarray:
         """Positions of tasks a human has not reviewed and that have text."""
         return np.flatnonzero(~self.reviewed & self.has_text)
+
+    @property
+    def unlabeled(self) -> np.ndarray:
+        """Positions of tasks with text and no consensus label: the pool and the skipped tasks.
+        Their dataset label is a machine's, so the model predicts them all (a skipped task is
+        not queued again, but it is not labelled either)."""
+        return np.flatnonzero(~self.labeled & self.has_text)
 
     def label_index(self) -> np.ndarray:
         """Single choice: the class index of each labeled task (-1 where unlabeled)."""

@@ -16,8 +16,9 @@ RetrainPlan`; it reads no storage, calls no Label Studio and keeps no state:
    resolve_prelabel`: the LLM's label when it is valid here, else the model's), built for the
    head of the queue; its confidence for every task with text, to which the published scores
    are fitted (:func:`labelloop.labelstudio.scores.queue_scores`);
-4. the model's predictions of the unreviewed tasks (to store), and the version's lineage (with
-   the model's labels of the stop set and the expected wrong machine labels left: the inputs of
+4. the model's predictions of the tasks without a human label (to store; skipped ones too:
+   their dataset label is a machine's), and the version's lineage (with the model's labels of
+   the stop set and the expected wrong machine labels left: the inputs of
    :mod:`labelloop.quality.stopping`; the ``objective`` chosen and the ``accept`` rule).
 
 :func:`with_second_opinions` puts tasks sent back for a second annotation (a Label Studio call
@@ -96,7 +97,7 @@ def plan_retrain(inputs: RetrainInputs, *, learner: Learner | None = None) -> Re
         "n_ranked": int(qplan.order.size), "audit": int(qplan.audit.sum()),
         "second_opinion": 0, "notes": list(ranking.notes), "trained_at": inputs.now,
         # the stopping signal's inputs (quality/stopping.py): the model's labels of the stop set,
-        # the expected wrong machine labels among the unreviewed tasks (from p_correct where the
+        # the expected wrong machine labels among the unlabelled tasks (from p_correct where the
         # task type has a dataset view, else from the pre-label's confidence)
         "stop_set": stop_set_record(data.task_ids, data.has_text,
                                     [m.label if m is not None else None
@@ -130,11 +131,11 @@ def _scored(order: Sequence[tuple[int, str, bool]],
 
 def _p_right(inputs: RetrainInputs, aim: QueueAim,
              confidence: Mapping[int, float | None]) -> list[float | None]:
-    """Each unreviewed task's chance that its machine label is right: ``p_correct`` where the
-    dataset view gives one, else its pre-label's confidence."""
+    """The chance that the machine label of each task without a human label (skipped ones too)
+    is right: ``p_correct`` where the dataset view gives one, else its pre-label's confidence."""
     ids, p = inputs.data.task_ids, aim.p_correct
     return [float(p[i]) if p is not None and np.isfinite(p[i]) else confidence.get(int(ids[i]))
-            for i in inputs.data.pool.tolist()]
+            for i in inputs.data.unlabeled.tolist()]
 
 
 def _resolver(inputs: RetrainInputs, learned: Learned) -> Callable[[int], Prelabel | None]:
@@ -147,13 +148,14 @@ def _resolver(inputs: RetrainInputs, learned: Learned) -> Callable[[int], Prelab
 
 
 def _predictions(inputs: RetrainInputs, learned: Learned) -> list[PlannedPrediction]:
-    """The model's predictions of the tasks no human has reviewed. A labeled task keeps the
-    last one made before its label, which is what measuring the model against humans needs."""
+    """The model's predictions of the tasks without a human label (``data.unlabeled``: the pool
+    and the skipped tasks, whose dataset label is the machines'). A labeled task keeps the last
+    one made before its label, which is what measuring the model against humans needs."""
     if learned.model is None or not learned.model_labels:
         return []
     data, schema = inputs.data, inputs.schema
     out: list[PlannedPrediction] = []
-    for i in data.pool.tolist():
+    for i in data.unlabeled.tolist():
         machine = learned.model_labels[i]
         got = to_prelabel(schema, machine, text=data.texts[i]) if machine is not None else None
         if got is not None:

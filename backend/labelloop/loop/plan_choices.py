@@ -122,7 +122,7 @@ class ChoicesLearner:
             model_labels.append(MachineLabel(chosen, "model", score=score))
         extra: dict[int, JsonDict] = {
             int(i): {"probas": dict(zip(schema.labels, map(float, probas[i])))}
-            for i in data.pool.tolist()}
+            for i in data.unlabeled.tolist()}
         return Learned(ranking, disagree, model_labels, extra, model, metrics, probas, lineage)
 
 

@@ -6,8 +6,8 @@ without that task's human label and its ``p_correct``. Single-choice classificat
 :class:`~labelloop.quality.dataset_labels.ClassArrays` the export builds, from what the retrain
 read: the human consensus of labelled tasks, the audit draws (earlier ones and this plan's), the
 LLM's labels and distributions, and the local model's probabilities (this retrain's for the
-unreviewed tasks, the previous retrain's, made before the label, for the labelled ones, which
-are what the export finds stored once the retrain is saved). Multiple choice and span projects
+tasks without a human label, skipped ones included, the previous retrain's, made before the
+label, for the labelled ones: what the export finds stored once the retrain is saved). Multiple choice and span projects
 have none yet: their queue aims at the model and nothing is accepted, and the lineage says why.
 
 :func:`aim_queue` then
@@ -65,10 +65,10 @@ def class_arrays(inputs: RetrainInputs, learned: Learned, audit: np.ndarray) -> 
             llm_conf[i] = np.nan if lab.score is None else float(lab.score)
     llm_p = inputs.llm_probas if inputs.llm_probas is not None else np.full((n, k), np.nan)
     model_p = np.full((n, k), np.nan)
-    if learned.probas is not None:
-        model_p[data.pool] = learned.probas[data.pool]
-    if inputs.previous_probas is not None:
-        model_p[data.reviewed] = inputs.previous_probas[data.reviewed]
+    if learned.probas is not None:  # stored with this retrain's predictions
+        model_p[data.unlabeled] = learned.probas[data.unlabeled]
+    if inputs.previous_probas is not None:  # made before the label: what the export finds
+        model_p[data.labeled] = inputs.previous_probas[data.labeled]
     answered = ~np.isnan(model_p).any(axis=1)
     model = np.where(answered, np.argmax(np.nan_to_num(model_p), axis=1), -1).astype(np.int64)
     model_conf = np.where(answered, np.max(np.nan_to_num(model_p), axis=1), np.nan)

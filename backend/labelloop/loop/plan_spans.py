@@ -158,7 +158,7 @@ class SpanLearner:
             disagree[:] = raw > 0
             uncertainty, disagreement = u, raw * trust
             extra = {i: {"uncertainty": float(u[i]), "disagreement": float(raw[i] * trust)}
-                     for i in data.pool.tolist()}
+                     for i in data.unlabeled.tolist()}
             small = labeled.size <= o.cv_max_labeled
             f1_on = "cv" if small else "holdout"
             got = cv_span_f1(texts, human, labels=schema.labels, folds=o.cv_folds, rng=rng,

@@ -86,8 +86,9 @@ class Learned:
 
     ``ranking``: the pool ranked (positions). ``disagree[i]``: the LLM and the local model
     disagree on position ``i`` (the queue's ``disagreement`` reason). ``model_labels``: the local
-    model's label of each position (empty: no model). ``prediction_extra``: by position, what is
-    stored with the model's prediction (its probabilities, its uncertainty). ``lineage``: the
+    model's label of each position (empty: no model). ``prediction_extra``: by position (those
+    of ``data.unlabeled``), what is stored with the model's prediction (its probabilities, its
+    uncertainty). ``lineage``: the
     learner's part of the version's lineage (keys of the classification lineage: ``cv_accuracy``,
     ``llm_weight``, ``model`` …).
     """
