@@ -36,39 +36,44 @@ result is NaN (undefined) rather than an error. Input that cannot give an answer
 ``labelloop agreement`` command.
 """
 
-from labelloop.agreement.audit import (
-    AccuracyEstimate,
-    AuditEstimate,
-    draw_audit_sample,
-    estimate_audit_accuracy,
-    wilson_interval,
-)
-from labelloop.agreement.calibration import expected_calibration_error, reliability_curve
-from labelloop.agreement.consensus import consensus_strength, majority_vote
-from labelloop.agreement.errors import InsufficientData, MalformedExport
-from labelloop.agreement.export import ControlData, ExportData, ModelPredictions, read_export
-from labelloop.agreement.matrix import (
-    LabelMatrix,
-    binary_matrices_from_records,
-    check_label_matrix,
-    class_counts,
-    matrix_from_records,
-)
-from labelloop.agreement.metrics import (
-    annotator_vs_consensus,
-    cohen_kappa,
-    fleiss_kappa,
-    krippendorff_alpha,
-    modal_rater_count,
-    pairwise_cohen_kappa,
-    per_label_agreement,
-    percent_agreement,
-)
-from labelloop.agreement.reference import compare_to_reference
-from labelloop.agreement.report import QualityReport, control_report, quality_report
-from labelloop.agreement.span_export import SpanControlData, SpanExportData, read_span_export
-from labelloop.agreement.span_report import span_control_report
-from labelloop.agreement.spans import PRF, span_prf, span_prf_per_label
+from typing import TYPE_CHECKING
+
+from labelloop.lazy import lazy_exports
+
+if TYPE_CHECKING:  # the names, for type checkers; imported on first use otherwise
+    from labelloop.agreement.audit import (
+        AccuracyEstimate,
+        AuditEstimate,
+        draw_audit_sample,
+        estimate_audit_accuracy,
+        wilson_interval,
+    )
+    from labelloop.agreement.calibration import expected_calibration_error, reliability_curve
+    from labelloop.agreement.consensus import consensus_strength, majority_vote
+    from labelloop.agreement.errors import InsufficientData, MalformedExport
+    from labelloop.agreement.export import ControlData, ExportData, ModelPredictions, read_export
+    from labelloop.agreement.matrix import (
+        LabelMatrix,
+        binary_matrices_from_records,
+        check_label_matrix,
+        class_counts,
+        matrix_from_records,
+    )
+    from labelloop.agreement.metrics import (
+        annotator_vs_consensus,
+        cohen_kappa,
+        fleiss_kappa,
+        krippendorff_alpha,
+        modal_rater_count,
+        pairwise_cohen_kappa,
+        per_label_agreement,
+        percent_agreement,
+    )
+    from labelloop.agreement.reference import compare_to_reference
+    from labelloop.agreement.report import QualityReport, control_report, quality_report
+    from labelloop.agreement.span_export import SpanControlData, SpanExportData, read_span_export
+    from labelloop.agreement.span_report import span_control_report
+    from labelloop.agreement.spans import PRF, span_prf, span_prf_per_label
 
 __all__ = [
     "PRF",
@@ -111,3 +116,24 @@ __all__ = [
     "span_prf_per_label",
     "wilson_interval",
 ]
+
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "labelloop.agreement.audit": (
+        "AccuracyEstimate", "AuditEstimate", "draw_audit_sample", "estimate_audit_accuracy",
+        "wilson_interval"),
+    "labelloop.agreement.calibration": ("expected_calibration_error", "reliability_curve"),
+    "labelloop.agreement.consensus": ("consensus_strength", "majority_vote"),
+    "labelloop.agreement.errors": ("InsufficientData", "MalformedExport"),
+    "labelloop.agreement.export": ("ControlData", "ExportData", "ModelPredictions", "read_export"),
+    "labelloop.agreement.matrix": (
+        "LabelMatrix", "binary_matrices_from_records", "check_label_matrix", "class_counts",
+        "matrix_from_records"),
+    "labelloop.agreement.metrics": (
+        "annotator_vs_consensus", "cohen_kappa", "fleiss_kappa", "krippendorff_alpha",
+        "modal_rater_count", "pairwise_cohen_kappa", "per_label_agreement", "percent_agreement"),
+    "labelloop.agreement.reference": ("compare_to_reference",),
+    "labelloop.agreement.report": ("QualityReport", "control_report", "quality_report"),
+    "labelloop.agreement.span_export": ("SpanControlData", "SpanExportData", "read_span_export"),
+    "labelloop.agreement.span_report": ("span_control_report",),
+    "labelloop.agreement.spans": ("PRF", "span_prf", "span_prf_per_label"),
+})

@@ -6,8 +6,8 @@ them uniformly without replacement; humans label those, and ``k`` of the LLM's l
 
 Method (overall):
 
-1. A Wilson score interval for the population accuracy ``P`` (statsmodels,
-   ``proportion_confint(method="wilson")``). When ``N`` is given, the sampling variance
+1. A Wilson score interval for the population accuracy ``P`` (the closed form, as statsmodels'
+   ``proportion_confint(method="wilson")`` computes it). When ``N`` is given, the sampling variance
    ``P(1-P)/n`` carries the finite-population correction ``f = (N - n) / (N - 1)``, which is the
    Wilson interval for an effective sample size ``n / f`` with the same observed share ``k / n``
    (:func:`wilson_interval`).
@@ -33,11 +33,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Hashable, Sequence
+from statistics import NormalDist
 from typing import TypedDict
 
 import numpy as np
 from numpy.typing import ArrayLike
-from statsmodels.stats.proportion import proportion_confint
 
 from labelloop.agreement.errors import InsufficientData
 from labelloop.agreement.matrix import IntArray
@@ -90,8 +90,11 @@ def wilson_interval(
         n_eff = n * (population_size - 1) / (population_size - n)
     else:
         n_eff = float(n)
-    low, high = proportion_confint(share * n_eff, n_eff, alpha=1 - confidence, method="wilson")
-    return float(low), float(high)
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
+    centre = (share + z * z / (2 * n_eff)) / (1 + z * z / n_eff)
+    half = z * math.sqrt(share * (1 - share) / n_eff + z * z / (4 * n_eff * n_eff)) / (
+        1 + z * z / n_eff)
+    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def _estimate(k: int, n: int, population: int | None, confidence: float) -> AccuracyEstimate:

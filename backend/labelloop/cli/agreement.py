@@ -14,8 +14,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from labelloop.agreement import MalformedExport, control_report, read_export
-from labelloop.cli.agreement_spans import span_sections, span_summary_lines
 from labelloop.cli.tables import num as _num
 from labelloop.cli.tables import table as _table
 from labelloop.errors import InvalidInput
@@ -96,6 +94,11 @@ def build_report(
     Choices controls get :func:`~labelloop.agreement.control_report`, span (Labels) controls
     :func:`~labelloop.agreement.span_report.span_control_report`; an export with both reports both.
     """
+    # imported here, not with the module: ``labelloop COMMAND`` builds every command's parser,
+    # and the metrics (statsmodels, scikit-learn) cost the other commands a second
+    from labelloop.agreement import MalformedExport, control_report, read_export
+    from labelloop.cli.agreement_spans import span_sections
+
     if isinstance(tasks, dict) and isinstance(tasks.get("annotations"), list):
         tasks = [tasks]  # a single task
     spans: dict[str, dict[str, Any]] = {}
@@ -195,6 +198,8 @@ def _model_lines(c: dict[str, Any]) -> list[str]:
 
 def format_summary(report: dict[str, Any], *, max_pairs: int = 20) -> str:
     """A readable plain-text summary of a report from :func:`build_report`."""
+    from labelloop.cli.agreement_spans import span_summary_lines
+
     out = [f"{report['n_tasks']} tasks in the export"]
     if report["skipped"]:
         out.append(f"skipped: {_skips(report['skipped'])}")

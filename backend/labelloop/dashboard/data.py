@@ -22,7 +22,7 @@ from labelloop.errors import LabelloopError
 from labelloop.labelconfig.kinds import task_text
 from labelloop.labelconfig.schema import LabelSchema
 from labelloop.quality.cache import ReportCache
-from labelloop.quality.service import jsonable
+from labelloop.quality.jsonable import jsonable
 from labelloop.storage.base import Tx
 from labelloop.storage.sql_queue import QueueEntry
 

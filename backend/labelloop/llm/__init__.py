@@ -8,19 +8,33 @@ Entry points: :class:`~labelloop.llm.labeler.LLMLabeler` (service and jobs),
 :func:`~labelloop.llm.sync.label_spans_sync` (texts → located span sets).
 """
 
-from labelloop.llm.fewshot import ExamplePool, select_examples
-from labelloop.llm.labeler import LLMLabeler, LLMStatus
-from labelloop.llm.results import to_prediction_result
-from labelloop.llm.sync import (
-    label_spans_sync,
-    label_texts_sync,
-    outcomes_to_array,
-    schema_for_labels,
-)
-from labelloop.llm.types import LabelOutcome, LabelRequest, Usage
+from typing import TYPE_CHECKING
+
+from labelloop.lazy import lazy_exports
+
+if TYPE_CHECKING:  # the names, for type checkers; imported on first use otherwise
+    from labelloop.llm.fewshot import ExamplePool, select_examples
+    from labelloop.llm.labeler import LLMLabeler, LLMStatus
+    from labelloop.llm.results import to_prediction_result
+    from labelloop.llm.sync import (
+        label_spans_sync,
+        label_texts_sync,
+        outcomes_to_array,
+        schema_for_labels,
+    )
+    from labelloop.llm.types import LabelOutcome, LabelRequest, Usage
 
 __all__ = [
     "ExamplePool", "LLMLabeler", "LLMStatus", "LabelOutcome", "LabelRequest", "Usage",
     "label_spans_sync", "label_texts_sync", "outcomes_to_array", "schema_for_labels", "select_examples",
     "to_prediction_result",
 ]
+
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "labelloop.llm.fewshot": ("ExamplePool", "select_examples"),
+    "labelloop.llm.labeler": ("LLMLabeler", "LLMStatus"),
+    "labelloop.llm.results": ("to_prediction_result",),
+    "labelloop.llm.sync": (
+        "label_spans_sync", "label_texts_sync", "outcomes_to_array", "schema_for_labels"),
+    "labelloop.llm.types": ("LabelOutcome", "LabelRequest", "Usage"),
+})

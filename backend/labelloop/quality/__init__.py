@@ -20,16 +20,21 @@ which machine labels to accept   :mod:`.accept` (per-class p_correct threshold, 
 docs/quality.md explains the figures, the audit method and what Label Studio allows.
 """
 
-from labelloop.quality.accept import AcceptRule, ClassAccept, accept_rule
-from labelloop.quality.best_label import BestLabels, best_labels
-from labelloop.quality.double import (
-    SecondAnnotation,
-    plan_second_annotations,
-    request_annotations,
-    second_annotation_positions,
-)
-from labelloop.quality.review import review_positions
-from labelloop.quality.service import project_quality, quality_from_labels
+from typing import TYPE_CHECKING
+
+from labelloop.lazy import lazy_exports
+
+if TYPE_CHECKING:  # the names, for type checkers; imported on first use otherwise
+    from labelloop.quality.accept import AcceptRule, ClassAccept, accept_rule
+    from labelloop.quality.best_label import BestLabels, best_labels
+    from labelloop.quality.double import (
+        SecondAnnotation,
+        plan_second_annotations,
+        request_annotations,
+        second_annotation_positions,
+    )
+    from labelloop.quality.review import review_positions
+    from labelloop.quality.service import project_quality, quality_from_labels
 
 __all__ = [
     "AcceptRule",
@@ -45,3 +50,13 @@ __all__ = [
     "review_positions",
     "second_annotation_positions",
 ]
+
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "labelloop.quality.accept": ("AcceptRule", "ClassAccept", "accept_rule"),
+    "labelloop.quality.best_label": ("BestLabels", "best_labels"),
+    "labelloop.quality.double": (
+        "SecondAnnotation", "plan_second_annotations", "request_annotations",
+        "second_annotation_positions"),
+    "labelloop.quality.review": ("review_positions",),
+    "labelloop.quality.service": ("project_quality", "quality_from_labels"),
+})

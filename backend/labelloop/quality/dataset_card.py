@@ -36,7 +36,7 @@ from labelloop.agreement import estimate_audit_accuracy
 from labelloop.quality.dataset import Export, pages, prepare_export
 from labelloop.quality.dataset_labels import ClassArrays, ClassLabels
 from labelloop.quality.dataset_rows import SOURCES
-from labelloop.quality.service import jsonable
+from labelloop.quality.jsonable import jsonable
 from labelloop.quality.stratified import stratified_accuracy
 from labelloop.storage.base import Storage
 from labelloop.storage.records_llm import LlmUsage

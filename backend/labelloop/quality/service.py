@@ -32,24 +32,12 @@ from labelloop.agreement import quality_report
 from labelloop.quality.align import Aligned, align
 from labelloop.quality.audit import audit_estimate
 from labelloop.quality.data import ProjectLabels, read_project_labels
+from labelloop.quality.jsonable import jsonable
 from labelloop.quality.review import review_items
 from labelloop.quality.spans import span_quality
 from labelloop.storage.base import Storage
 
 DEFAULT_REVIEW_LIMIT = 50
-
-
-def jsonable(value: Any) -> Any:
-    """NaN and infinities -> None, numpy scalars -> Python, recursively (JSON has no NaN)."""
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    return value
 
 
 def consensus_of(aligned: Aligned) -> np.ndarray:
