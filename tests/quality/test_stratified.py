@@ -29,15 +29,18 @@ def pool(seed: int, *, review: float = 0.2, n: int = 4000, n_audit: int = 150,
 def test_covers_the_unreviewed_accuracy_under_error_aimed_review() -> None:
     seeds = 300
     strat_in = plain_in = 0
+    bias = []
     for s in range(seeds):
         hit, pa, pu, truth = pool(s)
         got = stratified_accuracy(hit, pa, pu)
         assert got is not None and got.bins >= 2
+        bias.append(got.accuracy - truth)
         strat_in += got.low <= truth <= got.high
         low, high = wilson_interval(int(hit.sum()), hit.size, confidence=0.95)
         plain_in += low <= truth <= high
     print(f"coverage over {seeds} seeds: stratified {strat_in / seeds:.3f}, "
-          f"plain audit {plain_in / seeds:.3f}")
+          f"plain audit {plain_in / seeds:.3f}; mean bias {np.mean(bias):+.4f}")
+    assert abs(float(np.mean(bias))) <= 0.01
     assert strat_in / seeds >= 0.90
     assert plain_in / seeds < 0.80  # the bias the stratification removes is real here
 

@@ -11,7 +11,9 @@ post-stratification): the unreviewed tasks are cut into ``n_bins`` equal-count b
 ``p_correct``, every audited task falls in the bin of its own ``p_correct`` (computed, like the
 unreviewed tasks', by a fit that never saw its human label), adjacent bins are merged until each
 holds ``min_per_bin`` audited tasks, and the estimate is the bins' audit hit rates weighted by
-their share of the unreviewed tasks. Unlike ``mean(p_correct)``, it does not trust the
+their share of the unreviewed tasks. Audited tasks whose ``p_correct`` lies below every
+unreviewed task's stand for the tasks review took away and are left out (kept, they would pull
+the lowest bin down, which is the bias this removes). Unlike ``mean(p_correct)``, it does not trust the
 calibration of ``p_correct``, only its ordering: within a bin the audit measures the accuracy.
 The 95 % interval is normal, with each bin's variance from its Agresti–Coull rate (so a bin
 that is all right still has a spread). Unreviewed tasks without ``p_correct`` take the audit's
@@ -72,6 +74,11 @@ def stratified_accuracy(right: np.ndarray, p_audit: np.ndarray, p_unreviewed: np
         raise InvalidInput("n_bins and min_per_bin must be >= 1, confidence in (0, 1)")
     known_a, known_u = np.isfinite(pa), np.isfinite(pu)
     if known_a.sum() < 2 * min_per_bin or not known_u.any():
+        return None
+    # audited tasks less sure than every unreviewed one stand for tasks review has since taken
+    # away: they belong to no stratum of the unreviewed
+    known_a &= pa >= pu[known_u].min()
+    if known_a.sum() < 2 * min_per_bin:
         return None
     edges = np.quantile(pu[known_u], np.linspace(0, 1, n_bins + 1)[1:-1])
     bin_a = np.searchsorted(edges, pa[known_a], side="right")
