@@ -13,6 +13,7 @@ from labelloop.cli import export as export_cli
 from labelloop.cli.main import main
 from labelloop.events.projects import record_project
 from labelloop.quality.dataset import prepare_export
+from labelloop.quality.dataset_card import dataset_card
 from labelloop.storage.base import Storage
 from labelloop.storage.sql_queue import QueueEntry
 from tests.conftest import CONFIG, make_settings
@@ -93,3 +94,27 @@ def test_without_an_audit_the_human_labels_out_of_fold_are_the_evidence(
     accepted = {r.task_id for r in export.rows() if r.accepted}
     assert accepted == {t for t in range(N_HUMAN + 1, N + 1) if sure(t)}
     assert {c.state for c in export.accepted.rule.classes} == {"accepting"}  # type: ignore[union-attr]
+
+
+def test_the_card_says_what_was_accepted_and_what_the_audit_measured(
+        storage: Storage, client_factory) -> None:
+    seed(storage)
+    card = dataset_card(storage, 1, export=prepare_export(storage, 1, accept_precision=0.9))
+    acc = card["accepted"]
+    sure_audited = sum(sure(t) for t in range(1, N_HUMAN + 1))
+    assert acc["enabled"] is True and acc["target"] == 0.9
+    assert acc["count"] == sum(sure(t) for t in range(N_HUMAN + 1, N + 1))
+    assert set(acc["per_class"]) == set(LABELS)
+    for c in acc["per_class"].values():
+        assert c["state"] == "accepting" and 0.6 < c["threshold"] <= 0.95
+    # the audited tasks the rule accepts: the LLM's sure labels, all right
+    audit = acc["audit"]
+    assert (audit["n"], audit["right"], audit["precision"]) == (sure_audited, sure_audited, 1.0)
+    assert 0.97 < audit["low"] < 1.0 and audit["high"] == pytest.approx(1.0)
+    assert sum(c["audit"]["n"] for c in acc["per_class"].values()) == sure_audited
+    served = client_factory(accept_precision=0.9).get("/api/projects/1/dataset",
+                                                      params={"card": 1}).json()
+    assert served["accepted"] == json.loads(json.dumps(acc))
+    off = dataset_card(storage, 1)["accepted"]
+    assert off["enabled"] is False and off["count"] == 0
+    assert {c["state"] for c in off["per_class"].values()} == {"off"}

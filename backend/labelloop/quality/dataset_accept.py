@@ -72,8 +72,10 @@ def accept_summary(a: ClassArrays, m: ClassLabels, acc: Accepted) -> dict[str, o
         audit |= {"precision": hits / n, "low": float(low), "high": float(high)}
     return {
         "count": acc.count, "target": rule.target, "enabled": rule.target is not None,
-        "per_class": {names[c.label]: {"threshold": c.threshold, "state": c.state,
-                                       "reason": c.reason} for c in rule.classes},
+        "per_class": {names[c.label]: {
+            "threshold": c.threshold, "state": c.state, "reason": c.reason,
+            "audit": {"n": c.audit_n, "right": c.audit_hits, "precision": c.audit_precision,
+                      "low": c.audit_low, "high": c.audit_high}} for c in rule.classes},
         "audit": audit,
         "method": "machine labels whose p_correct clears their class's threshold are accepted; "
                   "the audit's precision is measured on the audited tasks the rule accepts, "

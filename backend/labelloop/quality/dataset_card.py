@@ -23,6 +23,10 @@
   errors leaves the easy tasks unreviewed and the plain audit rate then runs low. Otherwise the mean ``p_correct`` of the machine
   rows with a normal 95 % interval of the number right (it holds only if ``p_correct`` is
   calibrated, and says so; a machine row of unknown ``p_correct`` counts at that mean).
+- ``accepted``: audited auto-accept (``LABELLOOP_ACCEPT_PRECISION``): the rows whose machine
+  label is accepted, the target, per class the threshold, state and reason, and the audit's
+  precision of the accepted set with a Wilson 95 % interval
+  (:func:`labelloop.quality.dataset_accept.accept_summary`).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ import numpy as np
 
 from labelloop.agreement import estimate_audit_accuracy
 from labelloop.quality.dataset import Export, pages, prepare_export
+from labelloop.quality.dataset_accept import accept_summary
 from labelloop.quality.dataset_labels import ClassArrays, ClassLabels
 from labelloop.quality.dataset_rows import SOURCES
 from labelloop.quality.jsonable import jsonable
@@ -43,6 +48,9 @@ from labelloop.storage.records_llm import LlmUsage
 
 Z95 = 1.959963984540054
 HUMAN = "human labels are taken as right (p_correct 1)"
+NO_ACCEPT = {"count": 0, "target": None, "enabled": False,
+             "reason": "span projects: no calibrated p_correct per task yet, so nothing is "
+                       "auto-accepted"}
 
 
 def mix(n_human: int, n_machine: int, acc: float, low: float, high: float) -> dict[str, Any]:
@@ -209,6 +217,9 @@ def dataset_card(storage: Storage, project_id: int, *,
             "human_tasks": int((a.human >= 0).sum()),
             "labels_method": lab.method, "notes": list(lab.notes),
             "estimated_accuracy": class_accuracy(a, lab)}
+    # audited auto-accept (quality/dataset_accept.py): what is accepted, and the audit's measure
+    card["accepted"] = NO_ACCEPT if a is None or export.machine is None or \
+        export.accepted is None else accept_summary(a, export.machine, export.accepted)
     card["human"] = {"annotations": usage["annotations"], "tasks": card.pop("human_tasks")}
     card["llm"] = usage["llm"]
     return jsonable(card)
