@@ -245,9 +245,10 @@ def test_card_audit_estimate_on_the_held_out_audit(storage: Storage) -> None:
     assert acc["basis"] == "audit"
     assert acc["audited"] == audit["audited"] == int(audited.sum())
     hit = lab.machine[audited] == a.human[audited]
-    assert lab.machine_p is not None
-    strat = stratified_accuracy(hit, lab.machine_p[audited], lab.p_correct[(a.human < 0)
-                                                                            & (lab.label >= 0)])
+    # stratified by the LLM's confidence, which it gave on every task here
+    assert np.isfinite(a.llm_conf).all()
+    strat = stratified_accuracy(hit, a.llm_conf[audited],
+                                a.llm_conf[(a.human < 0) & (lab.label >= 0)])
     # post-stratified by p_correct when the audit fills two bins, else the plain audit rate
     right = float(np.mean(hit)) if strat is None else strat.accuracy
     assert ("post-stratified" in acc["method"]) == (strat is not None)

@@ -18,8 +18,9 @@
   95 % finite-population corrected and mapped to the unreviewed tasks
   (:func:`labelloop.agreement.estimate_audit_accuracy`, the method of :mod:`labelloop.quality.
   audit`); per class = that label's precision. With enough audited tasks it is post-stratified
-  by ``p_correct`` (:mod:`labelloop.quality.stratified`): the audit's hit rates per ``p_correct``
-  bin, weighted as the unreviewed tasks fall in the bins, because a queue aimed at machine
+  by the LLM's confidence (:mod:`labelloop.quality.stratified`; ``p_correct`` where the LLM did
+  not label nearly every task): the audit's hit rates per bin, weighted as the unreviewed tasks
+  fall in the bins, because a queue aimed at machine
   errors leaves the easy tasks unreviewed and the plain audit rate then runs low. Otherwise the mean ``p_correct`` of the machine
   rows with a normal 95 % interval of the number right (it holds only if ``p_correct`` is
   calibrated, and says so; a machine row of unknown ``p_correct`` counts at that mean).
@@ -78,6 +79,15 @@ def _names(a: ClassArrays) -> list[str]:
     return [" + ".join(c) for c in a.classes]
 
 
+def _strata_key(a: ClassArrays, lab: ClassLabels) -> np.ndarray | None:
+    """What the audit is stratified by: the LLM's confidence where it labelled nearly every
+    task (it means the same on audited and unreviewed tasks: the LLM never sees a human label),
+    else the machines' ``p_correct``."""
+    if np.isfinite(a.llm_conf).mean() >= 0.9:
+        return a.llm_conf
+    return lab.machine_p
+
+
 def class_accuracy(a: ClassArrays, lab: ClassLabels) -> dict[str, Any]:
     """The estimated accuracy of a classification dataset (see the module docstring)."""
     names = _names(a)
@@ -95,22 +105,23 @@ def class_accuracy(a: ClassArrays, lab: ClassLabels) -> dict[str, Any]:
         o: dict[str, Any] = dict(est["overall"])
         per_est: dict[str, dict[str, Any]] = {c: dict(e) for c, e in est["per_class"].items()}
         strata = 0
-        if lab.machine_p is not None:
+        key = _strata_key(a, lab)
+        if key is not None:
             hit = machine[audited] == a.human[audited]
-            pa = lab.machine_p[audited]
-            got = stratified_accuracy(hit, pa, p_correct[machine_row])
+            pa = key[audited]
+            got = stratified_accuracy(hit, pa, key[machine_row])
             if got is not None:
                 o |= {"accuracy": got.accuracy, "low": got.low, "high": got.high}
                 strata = got.bins
             for i, c in enumerate(names):
                 in_c = machine[audited] == i
-                got = stratified_accuracy(hit[in_c], pa[in_c],
-                                          p_correct[machine_row & (label == i)])
+                got = stratified_accuracy(hit[in_c], pa[in_c], key[machine_row & (label == i)])
                 if got is not None:
                     per_est[c] |= {"accuracy": got.accuracy, "low": got.low, "high": got.high}
         per = {c: mix(int(h_counts[i]), int(m_counts[i]), e["accuracy"], e["low"], e["high"])
                | {"audited": e["n"]} for i, (c, e) in enumerate(per_est.items())}
-        how = (f"post-stratified by p_correct into {strata} bins (the audit's hit rate per bin, "
+        how = (f"post-stratified by {'the LLM confidence' if key is a.llm_conf else 'p_correct'} "
+               f"into {strata} bins (the audit's hit rate per bin, "
                "weighted by the unreviewed tasks' share of it), normal 95 % interval"
                if strata else "Wilson 95 % interval, finite-population corrected")
         return {"basis": "audit", "audited": int(audited.sum()),

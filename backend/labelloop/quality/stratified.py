@@ -6,19 +6,25 @@ reviewed, and when the queue aims at machine errors (or at the LLM's least confi
 those are the easy ones: the plain audit rate then runs low, and its interval missed the true
 dataset accuracy in about one seed in five in ``simulate --objective dataset``.
 
-:func:`stratified_accuracy` post-stratifies the audit by ``p_correct`` (survey sampling's
-post-stratification): the unreviewed tasks are cut into ``n_bins`` equal-count bins of their
-``p_correct``, every audited task falls in the bin of its own ``p_correct`` (computed, like the
-unreviewed tasks', by a fit that never saw its human label), adjacent bins are merged until each
-holds ``min_per_bin`` audited tasks, and the estimate is the bins' audit hit rates weighted by
-their share of the unreviewed tasks. Audited tasks whose ``p_correct`` lies below every
-unreviewed task's stand for the tasks review took away and are left out (kept, they would pull
-the lowest bin down, which is the bias this removes). Unlike ``mean(p_correct)``, it does not trust the
-calibration of ``p_correct``, only its ordering: within a bin the audit measures the accuracy.
-The 95 % interval is normal, with each bin's variance from its Agresti–Coull rate (so a bin
-that is all right still has a spread). Unreviewed tasks without ``p_correct`` take the audit's
-overall rate. With too few audited tasks for two bins, it answers None and the caller keeps the
-plain audit estimate.
+:func:`stratified_accuracy` post-stratifies the audit (survey sampling's post-stratification) by
+a *key*, a score of how sure the machines are that means the same on audited and unreviewed
+tasks: the unreviewed tasks are cut into ``n_bins`` equal-count bins of their key, every audited
+task falls in the bin of its own key, adjacent bins are merged until each holds ``min_per_bin``
+audited tasks, and the estimate is the bins' audit hit rates weighted by their share of the
+unreviewed tasks. Audited tasks whose key lies below every unreviewed task's stand for the
+tasks review took away and are left out (kept, they would pull the lowest bin down, which is
+the bias this removes). It trusts only the key's ordering, not its calibration: within a bin
+the audit measures the accuracy. The 95 % interval is normal, with each bin's variance from its
+Agresti–Coull rate (so a bin that is all right still has a spread). Unreviewed tasks without a
+key take the audit's overall rate. With too few audited tasks for two bins, it answers None and
+the caller keeps the plain audit estimate.
+
+The dataset card (:mod:`labelloop.quality.dataset_card`) keys on the LLM's confidence: the LLM
+never sees a human label, so its confidence is the same kind of number on an audited task as on
+an unreviewed one. ``p_correct`` is not: an audited task's local-model answer is the one made
+before its label arrived (often none, early on), an unreviewed task's is the current model's, so
+their ``p_correct`` come from different inputs — keyed on it, the estimate ran 0.11 low on a
+simulated pool reviewed at random.
 """
 
 from __future__ import annotations
