@@ -3,7 +3,6 @@ estimate and its interval's coverage, on gaussian classes with the realistic sim
 
 from __future__ import annotations
 
-import time
 from functools import cache
 
 import numpy as np
@@ -134,7 +133,6 @@ def test_interval_covers_the_true_dataset_accuracy(strategy: DatasetStrategy) ->
     machine errors leaves the easy tasks unreviewed, which the plain audit rate understated
     (coverage 0.78-0.81 in docs/benchmarks.md) until the card post-stratified it by p_correct
     (quality/stratified.py)."""
-    started = time.perf_counter()
     x, y, xt, yt, llm = _pool(n=600, seed=3)
     config = DatasetSimulationConfig(fractions=(0.3,), batch_size=180, seeds=1,
                                      audit_fraction=0.2)
@@ -147,4 +145,3 @@ def test_interval_covers_the_true_dataset_accuracy(strategy: DatasetStrategy) ->
     print(f"{strategy}: coverage {np.mean(hits):.3f}, mean width {np.mean(widths):.3f}")
     assert np.mean(hits) >= 0.9
     assert np.mean(widths) < 0.25
-    assert time.perf_counter() - started < 20
