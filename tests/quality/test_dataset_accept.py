@@ -17,6 +17,7 @@ from labelloop.quality.dataset_card import dataset_card
 from labelloop.storage.base import Storage
 from labelloop.storage.sql_queue import QueueEntry
 from tests.conftest import CONFIG, make_settings
+from tests.predict.spans_seed import seed_ner
 from tests.quality.seed import LABELS, annotation, llm_label
 
 N, N_HUMAN = 400, 240
@@ -118,3 +119,11 @@ def test_the_card_says_what_was_accepted_and_what_the_audit_measured(
     off = dataset_card(storage, 1)["accepted"]
     assert off["enabled"] is False and off["count"] == 0
     assert {c["state"] for c in off["per_class"].values()} == {"off"}
+
+
+def test_a_span_project_accepts_nothing_and_says_why(storage: Storage) -> None:
+    seed_ner(storage)
+    export = prepare_export(storage, 1, accept_precision=0.9)
+    assert not any(r.accepted for r in export.rows())
+    acc = dataset_card(storage, 1, export=export)["accepted"]
+    assert acc["enabled"] is False and acc["count"] == 0 and "span" in acc["reason"]
