@@ -285,3 +285,20 @@ def test_out_of_fold_labels_measure_the_machine_like_held_out_tasks(accuracy: fl
     few = best_labels(np.where(np.arange(3000) < 10, pool.y, np.nan), np.ones(3000, dtype=int),
                       pool.llm, pool.model, rng=np.random.default_rng(0))
     assert few.oof_labels is not None and (few.oof_labels == -1).all()
+
+
+def test_a_member_wrong_on_the_human_labels_never_gets_a_negative_weight() -> None:
+    """The previous model's answers on the human-labelled tasks are confidently wrong (a stale
+    model); on the other tasks the current model is right. A negative weight would turn its
+    confident labels upside down (its least likely class nearly everywhere it alone answers);
+    the weight stops at 0, so there the class prior decides instead."""
+    pool = realistic_pool(n=1500, n_human=300, seed=12)
+    rows = ~pool.held_out
+    model = pool.model.copy()
+    model[rows] = np.eye(3)[(pool.y[rows] + 1) % 3] * 0.9 + 0.1 / 3
+    llm = pool.llm.copy()
+    alone = pool.held_out & (np.arange(1500) % 3 == 0)
+    llm[alone] = np.nan
+    best = best_labels(pool.human, rows.astype(int), llm, model, rng=np.random.default_rng(0))
+    least = model[alone].argmin(axis=1)
+    assert float(np.mean(best.labels[alone] == least)) < 0.5

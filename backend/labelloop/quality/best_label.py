@@ -151,8 +151,11 @@ def _fit_predict(f_train: np.ndarray, y_train: np.ndarray, f_test: np.ndarray,
     by all classes, plus a bias per class (``k + 2m`` parameters, so few labels suffice)."""
     onehot = np.eye(k)[y_train]
     theta0 = np.zeros(f_train.shape[2] + k)
+    # a member's weight is never negative: trusting a member less than not at all would turn
+    # its confident answers into votes against themselves on the tasks the fit never saw
+    bounds = [(0.0, None) if j % 2 == 0 else (None, None) for j in range(f_train.shape[2])]
     fitted = minimize(_nll, theta0, args=(f_train, onehot, _PENALTY), jac=True,
-                      method="L-BFGS-B")
+                      method="L-BFGS-B", bounds=bounds + [(None, None)] * k)
     w, b = fitted.x[:f_train.shape[2]], fitted.x[f_train.shape[2]:]
     z = f_test @ w + b
     z -= z.max(axis=1, keepdims=True)
