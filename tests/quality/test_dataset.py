@@ -323,3 +323,23 @@ def test_unknown_and_unsupported_projects(storage: Storage) -> None:
         record_project(tx, 2, label_config="<View><Image name='i' value='$i'/></View>")
     with pytest.raises(UnsupportedConfig):
         prepare_export(storage, 2)
+
+
+def test_card_sums_the_stored_llm_usage_once_on_the_export_read(storage: Storage) -> None:
+    """The export's read adds up the stored LLM labels' usage, and the card takes that sum
+    instead of reading every label again; both ways give the same figures."""
+    import dataclasses
+
+    new_project(storage, n_tasks=3)
+    with storage.write() as tx:
+        tx.save_llm_labels([
+            LlmLabel(1, 100_000 + i, "llm-v1", ["negative"], None, 0.8, "logprobs",
+                     usage={"calls": 1, "prompt_tokens": 100 + i, "completion_tokens": 5,
+                            "cost_usd": 0.01, "cached_responses": i % 2})
+            for i in range(3)])
+    ex = prepare_export(storage, 1)
+    assert ex.llm_usage is not None and ex.llm_usage["prompt_tokens"] == 303
+    once = dataset_card(storage, 1, export=ex)["llm"]["project"]
+    again = dataset_card(storage, 1, export=dataclasses.replace(ex, llm_usage=None))
+    assert once == again["llm"]["project"]
+    assert (once["calls"], once["tokens"], once["cached_responses"]) == (3, 318, 1)

@@ -67,9 +67,21 @@ def _row_of(probas: object, labels: Sequence[str]) -> list[float] | None:
     return [float(probas.get(c, 0.0)) for c in labels]
 
 
+USAGE_KEYS = ("calls", "prompt_tokens", "completion_tokens", "cost_usd", "cached_responses")
+
+
+def add_usage(total: dict[str, float], usage: object) -> None:
+    """Add one stored LLM label's recorded usage to ``total`` (:data:`USAGE_KEYS`)."""
+    for key in USAGE_KEYS:
+        v = usage.get(key) if isinstance(usage, dict) else None
+        total[key] = total.get(key, 0.0) + (float(v) if isinstance(v, (int, float)) else 0.0)
+
+
 def read_class_arrays(tx: Tx, project_id: int, schema: LabelSchema, *,
-                      page: int = PAGE) -> ClassArrays:
-    """The arrays of a classification project (one transaction; ids read in pages)."""
+                      page: int = PAGE, usage: dict[str, float] | None = None) -> ClassArrays:
+    """The arrays of a classification project (one transaction; ids read in pages).
+    ``usage``: when given, the stored LLM labels' recorded usage is summed into it on the
+    way (the dataset card's, so that it does not read them again)."""
     ids = tx.task_ids(project_id)
     n, k = len(ids), len(schema.labels)
     index: dict[Combo, int] = {} if schema.multiple else {(c,): i for i, c in
@@ -92,6 +104,9 @@ def read_class_arrays(tx: Tx, project_id: int, schema: LabelSchema, *,
         preds: dict[int, Prediction] = tx.latest_predictions(project_id, chunk,
                                                              source=MODEL_SOURCE)
         dist = llm_matrix(schema, np.asarray(chunk), llm_rows)
+        if usage is not None:
+            for stored in llm_rows.values():
+                add_usage(usage, stored.usage)
         for j, tid in enumerate(chunk):
             i = at + j
             tv = annotation_votes(schema, anns.get(tid, ()), text=None)
@@ -139,6 +154,7 @@ class Export:
     page: int = PAGE
     machine: ClassLabels | None = None  # the machines' labels, humans aside (classification)
     accepted: Accepted | None = None  # auto-accept (classification)
+    llm_usage: dict[str, float] | None = None  # stored LLM labels' usage, summed (classification)
 
     def rows(self) -> Iterator[DatasetRow]:
         """The rows in task id order, one short read transaction per page of tasks."""
@@ -185,9 +201,10 @@ def prepare_export(storage: Storage, project_id: int, *, page: int = PAGE,
         if schema.task_type == "text_spans":
             ids = np.asarray(tx.task_ids(project_id), dtype=np.int64)
             return Export(storage, project_id, schema, ids, None, None, page)
-        arrays = read_class_arrays(tx, project_id, schema, page=page)
+        usage = dict.fromkeys(USAGE_KEYS, 0.0)
+        arrays = read_class_arrays(tx, project_id, schema, page=page, usage=usage)
     machine = machine_labels(arrays, rng=rng if rng is not None
                              else np.random.default_rng(LABELS_SEED))
     return Export(storage, project_id, schema, arrays.task_ids, arrays,
                   with_humans(arrays, machine), page, machine,
-                  accept_labels(arrays, machine, target=accept_precision))
+                  accept_labels(arrays, machine, target=accept_precision), usage)

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from labelloop.agreement import estimate_audit_accuracy
-from labelloop.quality.dataset import Export, pages, prepare_export
+from labelloop.quality.dataset import USAGE_KEYS, Export, add_usage, pages, prepare_export
 from labelloop.quality.dataset_accept import accept_summary
 from labelloop.quality.dataset_labels import ClassArrays, ClassLabels
 from labelloop.quality.dataset_rows import SOURCES
@@ -176,15 +176,17 @@ def _span_summary(export: Export) -> dict[str, Any]:
                           "row is right only when its whole span set is"}}
 
 
-def _usage(storage: Storage, project_id: int, task_ids: list[int]) -> dict[str, Any]:
-    keys = ("calls", "prompt_tokens", "completion_tokens", "cost_usd", "cached_responses")
-    total = dict.fromkeys(keys, 0.0)
+def _usage(storage: Storage, project_id: int, task_ids: list[int],
+           summed: dict[str, float] | None) -> dict[str, Any]:
+    """``summed``: the stored labels' usage the export already added up (None: read here)."""
+    total = dict.fromkeys(USAGE_KEYS, 0.0)
     with storage.read() as tx:
-        for chunk in pages(task_ids, 1000):
-            for lab in tx.get_llm_labels(project_id, task_ids=chunk).values():
-                for key in keys:
-                    v = lab.usage.get(key) if isinstance(lab.usage, dict) else None
-                    total[key] += float(v) if isinstance(v, (int, float)) else 0.0
+        if summed is not None:
+            total |= summed
+        else:
+            for chunk in pages(task_ids, 1000):
+                for lab in tx.get_llm_labels(project_id, task_ids=chunk).values():
+                    add_usage(total, lab.usage)
         everything = tx.llm_usage()
         calls = tx.llm_usage(project_id=project_id)
         annotations = tx.count_annotations(project_id)
@@ -209,7 +211,7 @@ def dataset_card(storage: Storage, project_id: int, *,
     the project's prepared export, when the caller has it (its labels are then not read again)."""
     export = export if export is not None else prepare_export(storage, project_id)
     ids = export.task_ids.tolist()
-    usage = _usage(storage, project_id, ids)
+    usage = _usage(storage, project_id, ids, export.llm_usage)
     card: dict[str, Any] = {"project": project_id, "task_type": export.schema.task_type,
                             "size": len(ids), "format_version": 1}
     a, lab = export.arrays, export.labels
