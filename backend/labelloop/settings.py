@@ -268,6 +268,47 @@ class Settings(BaseSettings):
     llm_budget_usd: float | None = Field(
         default=None, ge=0, description="Stop LLM work once logged calls cost this much.")
 
+    # --- production stream (docs/stream.md) ------------------------------------------------
+    stream_budget: str = Field(
+        default="0.05",
+        description="Labelling budget of the production stream: a share of items ('0.05' or "
+                    "'5%') or items per day ('200/day'). The share is kept within +-10 % on "
+                    "any window of 1,000 items; a daily budget is never exceeded in any 24 h.")
+    stream_max_batch: int = Field(
+        default=1000, ge=1, le=100_000, description="Items per POST /api/projects/{id}/stream.")
+    stream_feedback_share: float = Field(
+        default=0.5, ge=0.0, le=1.0,
+        description="Negative feedback and corrections are taken first, up to this share of "
+                    "the budget.")
+    stream_audit_share: float = Field(
+        default=0.1, ge=0.0, le=1.0,
+        description="Share of the budget picked uniformly at random (the audit estimate of the "
+                    "served model's accuracy on live traffic).")
+    stream_export_batch: int = Field(
+        default=100, ge=1, le=5000,
+        description="Selected stream items created as Label Studio tasks per import call.")
+    drift_window: int = Field(
+        default=500, ge=50, le=20_000,
+        description="Recent stream items the drift statistic compares with the labelled set.")
+    drift_every_n: int = Field(
+        default=500, ge=1, description="Measure drift again after this many new stream items.")
+    drift_permutations: int = Field(
+        default=200, ge=20, le=5000, description="Permutations of the drift test's threshold.")
+    drift_alpha: float = Field(
+        default=0.01, gt=0.0, lt=0.5,
+        description="A drift test below this p-value says 'drifting'.")
+
+    @field_validator("stream_budget")
+    @classmethod
+    def _stream_budget(cls, v: str) -> str:
+        parse_stream_budget(v)
+        return v.strip()
+
+    @property
+    def stream_budget_spec(self) -> tuple[Literal["share", "per_day"], float]:
+        """``("share", 0.05)`` or ``("per_day", 200.0)``."""
+        return parse_stream_budget(self.stream_budget)
+
     @field_validator("api_allowed_networks", "trusted_proxies", mode="before")
     @classmethod
     def _networks(cls, v: object) -> tuple[str, ...]:
@@ -331,3 +372,21 @@ class Settings(BaseSettings):
         if not self.basic_auth_user:
             off.append("basic auth: off (set LABELLOOP_BASIC_AUTH_USER/_PASSWORD to require it)")
         return off
+
+
+def parse_stream_budget(text: str) -> tuple[Literal["share", "per_day"], float]:
+    """``'0.05'`` / ``'5%'`` → ``("share", 0.05)``; ``'200/day'`` → ``("per_day", 200.0)``."""
+    raw = str(text).strip().lower().replace(" ", "")
+    try:
+        if raw.endswith("/day"):
+            per_day = float(raw[:-4])
+            if per_day >= 1:
+                return "per_day", per_day
+        else:
+            share = float(raw[:-1]) / 100 if raw.endswith("%") else float(raw)
+            if 0 < share <= 1:
+                return "share", share
+    except ValueError:
+        pass
+    raise ValueError(f"stream budget {text!r}: a share in (0, 1] such as 0.05 or 5%, "
+                     "or items per day such as 200/day")

@@ -24,6 +24,8 @@ class JobKind(str, Enum):
     RETRAIN = "retrain"
     CHECK_VERSION = "check_version"
     RETENTION = "retention"
+    STREAM_EXPORT = "stream_export"
+    DRIFT = "drift"
 
 
 class JobStatus(str, Enum):
@@ -59,6 +61,10 @@ POLICIES: dict[JobKind, RetryPolicy] = {
     JobKind.RETRAIN: RetryPolicy(max_attempts=3),
     JobKind.CHECK_VERSION: RetryPolicy(max_attempts=5, backoff_base_s=10.0),
     JobKind.RETENTION: RetryPolicy(max_attempts=3, backoff_base_s=60.0),
+    # selected stream items wait in labelloop while Label Studio is down; a job that runs out of
+    # attempts leaves them pending, and the next ingest (or the resync timer) asks again
+    JobKind.STREAM_EXPORT: RetryPolicy(max_attempts=8, backoff_base_s=5.0),
+    JobKind.DRIFT: RetryPolicy(max_attempts=3, backoff_base_s=30.0),
 }
 
 
