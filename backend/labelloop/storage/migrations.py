@@ -22,6 +22,7 @@ from labelloop.storage.tables_embeddings import create_embedding_tables
 from labelloop.storage.tables_llm import add_llm_label_spans, create_llm_tables
 from labelloop.storage.tables_queue import create_queue_tables, create_second_annotation_tables
 from labelloop.storage.tables_skips import create_skip_tables
+from labelloop.storage.tables_stream import create_stream_tables
 from labelloop.storage.tables_totals import create_totals_tables
 
 
@@ -116,6 +117,8 @@ MIGRATIONS: list[Migration] = [
               add_llm_label_spans),
     Migration(14, "projects: parse again configs stored as not supported (NER is served now)",
               reparse_unsupported_schemas),
+    Migration(15, "stream: items received and decided, selection state, model artefacts, drift",
+              create_stream_tables),
 ]
 
 

@@ -12,7 +12,9 @@ Deleted (settings ``LABELLOOP_RETENTION_*``), by the periodic ``retention`` job:
   other than the published version, the one the project shows in Label Studio and one a queued
   or running publish job names (checked again in each deleting transaction: a version may be
   published after the run listed it); a task's audit draw is kept in its newest version's queue
-  (the audit estimate needs every draw).
+  (the audit estimate needs every draw);
+* **stream items** not selected (``ignored``) received before ``retention_days`` ago (a
+  selected one is kept: it is, or becomes, a Label Studio task).
 
 What ``/metrics`` counts in deleted jobs and calls is folded into ``metric_totals`` in the same
 transaction as the deletion, so its counters never fall. Never deleted: tasks, annotations and
@@ -69,6 +71,7 @@ class RetentionReport:
     llm_calls: int = 0
     llm_labels: int = 0
     queue_rows: int = 0
+    stream_items: int = 0
     pages_released: int = 0  # SQLite pages given back to the file system
     batches: int = 0
 
@@ -81,7 +84,8 @@ class RetentionReport:
 
     @property
     def total(self) -> int:  # rows deleted
-        return self.jobs + self.events + self.llm_calls + self.llm_labels + self.queue_rows
+        return (self.jobs + self.events + self.llm_calls + self.llm_labels + self.queue_rows
+                + self.stream_items)
 
 
 Batch = Callable[[RetentionReport], None]
@@ -118,6 +122,8 @@ def run_retention(storage: Storage, policy: RetentionPolicy, *, now: float,
           lambda tx, ids: tx.delete_llm_calls(ids))
     drain("llm_labels", lambda tx: tx.superseded_llm_labels(limit=limit),
           lambda tx, keys: tx.delete_llm_labels(keys))
+    drain("stream_items", lambda tx: tx.expired_stream_item_ids(before=before, limit=limit),
+          lambda tx, ids: tx.delete_stream_items(ids))
     with storage.read() as tx:
         versions = tx.stale_queue_versions(keep_versions=policy.keep_versions)
     for pid, version in versions:
