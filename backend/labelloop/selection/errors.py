@@ -32,3 +32,8 @@ class InvalidWeights(SelectionInputError, ValueError):
 
 class InvalidArgumentType(SelectionInputError, TypeError):
     """An argument of the wrong type (e.g. a float array where indices are expected)."""
+
+
+class InvalidStreamInput(SelectionInputError, ValueError):
+    """Stream selection inputs that are wrong: NaN or infinite utilities, feedback flags of
+    another length, a budget outside its range, a stored state that does not parse."""
