@@ -37,7 +37,8 @@ def handle_retention(ctx: JobContext) -> None:
                            now=time.time(), bounds=JOB_DURATION_BOUNDS, pause_s=PAUSE_S,
                            on_batch=progress)
     log.info("retention: deleted %d finished job(s), %d webhook event(s), %d LLM call "
-             "record(s), %d superseded LLM label(s), %d old queue row(s), %d free page(s) "
-             "released, in %d batch(es), %.1fs", report.jobs, report.events, report.llm_calls,
-             report.llm_labels, report.queue_rows, report.pages_released, report.batches,
+             "record(s), %d superseded LLM label(s), %d old queue row(s), %d ignored stream "
+             "item(s), %d free page(s) released, in %d batch(es), %.1fs", report.jobs,
+             report.events, report.llm_calls, report.llm_labels, report.queue_rows,
+             report.stream_items, report.pages_released, report.batches,
              time.perf_counter() - started)
