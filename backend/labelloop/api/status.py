@@ -21,6 +21,7 @@ from labelloop.quality.queue_aim import queue_aim
 from labelloop.quality.stopping import retrain_points, stopping_signal
 from labelloop.storage.base import Tx
 from labelloop.storage.records import Project
+from labelloop.stream.status import stream_status
 
 router = APIRouter()
 
@@ -44,6 +45,8 @@ def _project(tx: Tx, p: Project, services: Any) -> dict[str, Any]:
         "schema": p.schema,
         # tasks a job skipped (text it cannot encode, a value the database refuses, …) and why
         "skipped": tx.skip_summary(p.id).to_json(),
+        # the production stream: counts, budget, realised rate, drift (stream/status.py)
+        "stream": stream_status(tx, p.id, services.settings),
     }
 
 

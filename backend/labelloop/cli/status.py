@@ -34,6 +34,7 @@ def _signals(versions: list[ModelVersion]) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     from labelloop.jobs.types import JobStatus
     from labelloop.storage.base import open_storage
+    from labelloop.stream.status import stream_lines, stream_status
 
     settings = settings_from(args)
     storage = open_storage(settings.resolved_database_url)
@@ -44,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
                      "published_version": p.published_version,
                      "last_synced_at": p.last_synced_at, "sync_error": p.sync_error,
                      "skipped": tx.skip_summary(p.id).to_json(),
+                     "stream": stream_status(tx, p.id, settings),
                      **_signals(tx.list_model_versions(p.id))}
                     for p in tx.list_projects()]
         jobs = tx.job_counts()
@@ -64,6 +66,8 @@ def run(args: argparse.Namespace) -> int:
               f"annotations={p['annotations']} queue={p['published_version'] or '-'}  {state}")
         print(f"      stopping signal: {p['stopping']['message']}")  # do labels still pay
         print(f"      queue: {p['queue_aim']['message']}")  # objective, auto-accept
+        for line in stream_lines(p["stream"]):  # received, selected, budget, drift
+            print(f"      {line}")
         if p["sync_error"]:
             print(f"      last resync failed: {p['sync_error']}")
         if p["skipped"]["count"]:  # tasks a job skipped instead of failing on them

@@ -14,6 +14,7 @@ from labelloop.loop.embed import handle_embed
 from labelloop.loop.prelabel import handle_prelabel
 from labelloop.loop.retrain import handle_retrain
 from labelloop.settings import Settings
+from labelloop.stream.drift_job import handle_drift
 
 
 def default_handlers(settings: Settings) -> dict[JobKind, Handler]:
@@ -27,5 +28,6 @@ def default_handlers(settings: Settings) -> dict[JobKind, Handler]:
         JobKind.PRELABEL: handle_prelabel,
         JobKind.CHECK_VERSION: handle_check_version,
         JobKind.RETENTION: handle_retention,
+        JobKind.DRIFT: handle_drift,
     }
     return handlers

@@ -28,6 +28,7 @@ from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
 from labelloop.jobs.types import JobKind, JobStatus
+from labelloop.metrics.stream import read_streams, stream_families
 from labelloop.storage.base import Storage
 from labelloop.storage.records_ops import JobDurations, JobGroup, LlmUsageGroup, ProjectModels
 from labelloop.storage.sql_retention import FoldedTotals
@@ -61,6 +62,7 @@ class StorageCollector(Collector):
                 usage = tx.llm_usage_groups()
                 models = tx.model_summaries()
                 folded = tx.folded_totals(self.bounds)
+                streams = read_streams(tx)
         except Exception:  # a scrape must still answer: the in-process metrics are intact
             log.warning("metrics: reading the database failed", exc_info=True)
             up.add_metric([], 0.0)
@@ -73,6 +75,7 @@ class StorageCollector(Collector):
                                 failed_before=folded.failed_attempts)
         yield from llm_families(usage)
         yield from model_families(models)
+        yield from stream_families(streams)
 
 
 def with_folded(durations: Sequence[JobDurations], usage: Sequence[LlmUsageGroup],

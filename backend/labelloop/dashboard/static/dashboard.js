@@ -224,6 +224,26 @@
         h("td", { text: k.version }), h("td", { class: "n", text: int(k.n_labeled) }), h("td", { class: "n", text: dec(k.kappa, 3) }), h("td", { class: "n", text: int(k.n_compared) }))), { "data-table": "stop-kappas" }) : null);
   }
 
+  // the production stream (stream/status.py): what was received and selected, what waits for
+  // Label Studio, the budget against the realised rate, and drift in plain words; only for a
+  // project that has stream items
+  function streamCard(d) {
+    const st = d.project.stream;
+    if (!st || !st.received) return null;
+    const dr = st.drift, real = st.realised;
+    const state = dr.state.replace(/ /g, "_");
+    return card("Production stream", `items posted to /api/projects/${d.project.id}/stream; budget ${st.budget.words}`,
+      h("div", { class: "tiles" },
+        tile("received", int(st.received), "stream-received"),
+        tile("selected", int(st.selected.total), "stream-selected", Object.entries(st.selected.by_reason).map(([r, n]) => `${r}: ${n}`).join(", ")),
+        tile("waiting for Label Studio", int(st.pending + st.sending), "stream-waiting", `${int(st.pending)} pending, ${int(st.sending)} being sent`),
+        tile("Label Studio tasks created", int(st.created), "stream-created"),
+        tile(`selected of the last ${int(real.items)}`, pct(real.rate), "stream-rate", `budget: ${st.budget.words}`)),
+      h("div", { class: "chips" }, Object.entries(st.selected.by_reason).map(([r, n]) => h("span", { class: "badge", "data-stream-reason": r }, `${r} ${int(n)}`))),
+      h("p", { class: `verdict v-${state}`, "data-stream-drift": state, text: `Drift: ${dr.state}. ${dr.sentence}` }),
+      dr.measured_at ? h("p", { class: "note", text: `measured ${ago(dr.measured_at)} against ${int(dr.reference_items)} ${dr.reference_set === "tasks" ? "tasks" : "labelled tasks"}` }) : null);
+  }
+
   function agreementCard(q) {
     const a = q.agreement;
     const ids = a.annotators.map(String);
@@ -405,7 +425,7 @@
 
   function render(d) {
     const q = d.quality;
-    const cards = [summaryCard(d), curveCard(d), stoppingCard(d)].filter(Boolean);
+    const cards = [summaryCard(d), curveCard(d), stoppingCard(d), streamCard(d)].filter(Boolean);
     const spans = q && !q.error && q.task_type === "text_spans";
     if (spans) cards.push(spanAgreementCard(q), spanMachinesCard(q));
     else if (q && !q.error) cards.push(auditCard(q), agreementCard(q), machinesCard(q));
