@@ -27,6 +27,8 @@
 
   // --- formatting --------------------------------------------------------------------------
   const none = (v) => v === null || v === undefined || Number.isNaN(v);
+  // a least-squares slope of a flat curve comes out as -1e-17: show it as 0.00, never "-0.00"
+  const signedFixed = (v, digits) => (Math.abs(v) < 0.5 * 10 ** -digits ? 0 : v).toFixed(digits);
   const pct = (v) => (none(v) ? "–" : `${(100 * v).toFixed(1)} %`);
   const dec = (v, d = 2) => (none(v) ? "–" : v.toFixed(d));
   const int = (v) => (none(v) ? "–" : Math.round(v).toLocaleString("en-US"));
@@ -218,7 +220,7 @@
       h("p", { class: `verdict v-${st.verdict}`, "data-stopping": st.verdict, text: st.message }),
       h("div", { class: "tiles" },
         tile("κ of successive models", dec(st.kappa_window, 3), "stop-kappa", "mean Cohen's κ between successive models' labels of the stop set, last 3 retrains; 0.99 means stable"),
-        tile("accuracy per 100 labels", none(st.slope_per_100_labels) ? "–" : `${(100 * st.slope_per_100_labels).toFixed(2)} pts`, "stop-slope", `least-squares slope over the last ${st.slope_points} retrains`),
+        tile("accuracy per 100 labels", none(st.slope_per_100_labels) ? "–" : `${signedFixed(100 * st.slope_per_100_labels, 2)} pts`, "stop-slope", `least-squares slope over the last ${st.slope_points} retrains`),
         tile("machine labels expected wrong", int(st.expected_wrong), "stop-wrong", `sum of 1 − confidence over ${int(st.n_machine_labelled)} unreviewed machine-labelled tasks`)),
       last.length ? table([["version"], ["labels", "n"], ["κ", "n"], ["tasks", "n"]], last.map((k) => h("tr", { "data-kappa": k.version },
         h("td", { text: k.version }), h("td", { class: "n", text: int(k.n_labeled) }), h("td", { class: "n", text: dec(k.kappa, 3) }), h("td", { class: "n", text: int(k.n_compared) }))), { "data-table": "stop-kappas" }) : null);
