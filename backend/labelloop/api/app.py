@@ -28,6 +28,7 @@ from labelloop.api.openapi import install_openapi
 from labelloop.api.protocol import router as protocol_router
 from labelloop.api.quality import router as quality_router
 from labelloop.api.status import router as status_router
+from labelloop.api.stream import router as stream_router
 from labelloop.dashboard.router import router as dashboard_router
 from labelloop.events.ingestor import WebhookIngestor
 from labelloop.jobs.registry import default_handlers
@@ -39,6 +40,7 @@ from labelloop.predict.base import Predictor
 from labelloop.predict.service import ServicePredictor
 from labelloop.settings import Settings
 from labelloop.storage.base import Storage, open_storage
+from labelloop.stream.ingest import StreamIngest
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +74,7 @@ def create_app(settings: Settings, overrides: Overrides | None = None) -> FastAP
         wake = pool.wake if pool else (lambda: None)
         ingestor = WebhookIngestor(storage, settings, on_jobs=wake)
         app.state.services = Services(settings, storage, gateways, predictor, ingestor, wake,
-                                      resources)
+                                      resources, StreamIngest(storage, settings, wake=wake))
         collector = StorageCollector(storage)
         metrics.registry.register(collector)
         _log_startup(settings, storage, pool)
@@ -106,6 +108,7 @@ def create_app(settings: Settings, overrides: Overrides | None = None) -> FastAP
     app.include_router(status_router)
     app.include_router(quality_router)
     app.include_router(dataset_router)
+    app.include_router(stream_router)
     app.include_router(metrics_router)
     app.include_router(dashboard_router)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)

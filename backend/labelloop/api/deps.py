@@ -16,6 +16,7 @@ from labelloop.loop.resources import Resources
 from labelloop.predict.base import Predictor
 from labelloop.settings import Settings
 from labelloop.storage.base import Storage
+from labelloop.stream.ingest import StreamIngest
 
 
 @dataclass
@@ -29,6 +30,7 @@ class Services:
     ingestor: WebhookIngestor
     wake: Callable[[], None]
     resources: Resources
+    stream: StreamIngest  # production traffic in (POST /api/projects/{id}/stream)
 
 
 def get_services(request: Request) -> Services:

@@ -16,7 +16,7 @@ from labelloop import __version__
 
 # Sub-command modules, in the order --help lists them.
 COMMANDS = ["serve", "worker", "status", "label", "estimate", "simulate", "agreement",
-            "export", "healthcheck"]
+            "export", "stream", "healthcheck"]
 
 
 def build_parser() -> argparse.ArgumentParser:
