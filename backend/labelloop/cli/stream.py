@@ -22,13 +22,14 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, TextIO
+from typing import TYPE_CHECKING, Any, Protocol, TextIO
 from urllib.parse import urlsplit
-
-import httpx
 
 from labelloop.cli.common import settings_from
 from labelloop.cli.healthcheck import health_url
+
+if TYPE_CHECKING:  # imported when the command runs: every command's parser is built at start
+    import httpx
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
@@ -137,6 +138,8 @@ class Sender:
             summary.bad.append(f"line {number}{key}: {e.get('field')}: {e.get('message')}")
 
     def _post(self, payload: dict[str, Any], summary: Summary) -> httpx.Response:
+        import httpx
+
         for attempt in range(1, self.retries + 1):
             summary.requests += 1
             try:
@@ -201,6 +204,7 @@ def _loopback(url: str) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
+    import httpx
     from tqdm import tqdm
 
     settings = settings_from(args)
