@@ -12,8 +12,10 @@ around it, in order:
 3. the plan (:mod:`labelloop.loop.plan`);
 4. second annotations asked of Label Studio for disputed single labels
    (:mod:`labelloop.loop.second`); those tasks join the head of the queue;
-5. a new model version with its lineage, the model's predictions (``/predict`` answers from
-   them when no LLM label exists) and the queue with a reason per task, in one transaction;
+5. a new model version with its lineage, its models as artefacts (text classification:
+   the local model and the stream's screening model, :mod:`labelloop.loop.artifacts`), the
+   model's predictions (``/predict`` answers from them when no LLM label exists) and the queue
+   with a reason per task, in one transaction;
 6. publish the head of the queue to Label Studio (when it is reachable); the rest and the
    clean-up of superseded versions follow in separate jobs; when Label Studio fails, a publish
    job takes the stored queue over (the training is not redone);
@@ -42,6 +44,7 @@ from labelloop.labelstudio.publish import (
     tail_spec,
 )
 from labelloop.llm.span_store import stored_span_scores, stored_spans
+from labelloop.loop.artifacts import version_artifacts
 from labelloop.loop.dataset import ProjectData, load_project_data
 from labelloop.loop.embed import embed_project
 from labelloop.loop.plan import plan_retrain, with_second_opinions
@@ -142,7 +145,12 @@ def handle_retrain(ctx: JobContext) -> None:
             log.warning("project %s: no second annotations asked this time: %s", pid, exc)
         else:
             plan = with_second_opinions(plan, reopened)
-    version = _save(ctx, pid, plan)
+    fit_started = time.perf_counter()
+    artifacts = version_artifacts(schema, data, plan.learned)  # the served and screening models
+    if artifacts:
+        log.info("project %s: screening model fitted on %d tasks in %.2fs", pid,
+                 int(data.has_text.sum()), time.perf_counter() - fit_started)
+    version = _save(ctx, pid, plan, artifacts)
     measure = "span_f1" if schema.task_type == "text_spans" else "cv_accuracy"
     cv = plan.lineage.get(measure)
     log.info("project %s: %s trained on %d labels (%s %s), %d tasks ranked (%s) in %.2fs",
@@ -169,12 +177,15 @@ def handle_retrain(ctx: JobContext) -> None:
             tx.supersede_predictions(pid, source="model", version=version)
 
 
-def _save(ctx: JobContext, pid: int, plan: RetrainPlan) -> str:
-    """The version, its model's predictions and its queue, in one transaction; the version's
-    number is taken here, with the records that hold it."""
+def _save(ctx: JobContext, pid: int, plan: RetrainPlan,
+          artifacts: Mapping[str, bytes]) -> str:
+    """The version, its model artefacts, its model's predictions and its queue, in one
+    transaction; the version's number is taken here, with the records that hold it."""
     with ctx.storage.write() as tx:
         version = next_version(tx, pid, ctx.settings.model_version_prefix)
         tx.add_model_version(pid, version, kind="retrain", lineage=plan.lineage)
+        for kind, blob in artifacts.items():
+            tx.save_model_artifact(pid, version, kind, blob)
         if plan.learned.model is not None:
             tx.save_predictions([Prediction(p.task_id, pid, "model", version, p.result, p.score,
                                             p.extra) for p in plan.predictions])
