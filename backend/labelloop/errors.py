@@ -60,6 +60,14 @@ class UnsupportedConfig(LabelloopError):
     code = "unsupported_config"
 
 
+class NoModelYet(LabelloopError):
+    """The project has no model to serve yet (a retrain stores one once tasks are labelled), or
+    the stored one does not fit the configured embedder."""
+
+    status = 409
+    code = "no_model_yet"
+
+
 class LabelStudioUnavailable(LabelloopError):
     """Label Studio is not configured, or its API failed."""
 

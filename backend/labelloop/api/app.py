@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from fastapi import FastAPI
 
 from labelloop import __version__
+from labelloop.api.classify import router as classify_router
 from labelloop.api.dataset import router as dataset_router
 from labelloop.api.deps import Services
 from labelloop.api.errors import install_error_handlers
@@ -30,6 +31,7 @@ from labelloop.api.quality import router as quality_router
 from labelloop.api.status import router as status_router
 from labelloop.api.stream import router as stream_router
 from labelloop.dashboard.router import router as dashboard_router
+from labelloop.embeddings import Embedder
 from labelloop.events.ingestor import WebhookIngestor
 from labelloop.jobs.registry import default_handlers
 from labelloop.jobs.worker import WorkerPool
@@ -37,6 +39,7 @@ from labelloop.labelstudio.access import GatewayFactory, GatewayProvider
 from labelloop.loop.resources import Resources, preload_job_libraries
 from labelloop.metrics import AppMetrics, StorageCollector
 from labelloop.predict.base import Predictor
+from labelloop.predict.classify import Classifier
 from labelloop.predict.service import ServicePredictor
 from labelloop.settings import Settings
 from labelloop.storage.base import Storage, open_storage
@@ -54,6 +57,7 @@ class Overrides:
     predictor: Callable[[Storage], Predictor] | None = None
     start_worker: bool | None = None
     preload_libraries: bool = True
+    embedder: Embedder | None = None
 
 
 def create_app(settings: Settings, overrides: Overrides | None = None) -> FastAPI:
@@ -66,7 +70,7 @@ def create_app(settings: Settings, overrides: Overrides | None = None) -> FastAP
         gateways = GatewayProvider(settings, ov.gateway_factory)
         start_worker = settings.worker_mode == "inprocess" if ov.start_worker is None \
             else ov.start_worker
-        resources = Resources(settings)
+        resources = Resources(settings, embedder=ov.embedder)
         pool = WorkerPool(storage, settings, default_handlers(settings), gateways=gateways,
                           resources=resources) if start_worker else None
         predictor = ov.predictor(storage) if ov.predictor else \
@@ -74,7 +78,8 @@ def create_app(settings: Settings, overrides: Overrides | None = None) -> FastAP
         wake = pool.wake if pool else (lambda: None)
         ingestor = WebhookIngestor(storage, settings, on_jobs=wake)
         app.state.services = Services(settings, storage, gateways, predictor, ingestor, wake,
-                                      resources, StreamIngest(storage, settings, wake=wake))
+                                      resources, StreamIngest(storage, settings, wake=wake),
+                                      Classifier(storage, resources, settings))
         collector = StorageCollector(storage)
         metrics.registry.register(collector)
         _log_startup(settings, storage, pool)
@@ -109,6 +114,7 @@ def create_app(settings: Settings, overrides: Overrides | None = None) -> FastAP
     app.include_router(quality_router)
     app.include_router(dataset_router)
     app.include_router(stream_router)
+    app.include_router(classify_router)
     app.include_router(metrics_router)
     app.include_router(dashboard_router)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)

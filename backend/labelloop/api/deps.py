@@ -14,6 +14,7 @@ from labelloop.inputs import read_json
 from labelloop.labelstudio.access import GatewayProvider
 from labelloop.loop.resources import Resources
 from labelloop.predict.base import Predictor
+from labelloop.predict.classify import Classifier
 from labelloop.settings import Settings
 from labelloop.storage.base import Storage
 from labelloop.stream.ingest import StreamIngest
@@ -31,6 +32,7 @@ class Services:
     wake: Callable[[], None]
     resources: Resources
     stream: StreamIngest  # production traffic in (POST /api/projects/{id}/stream)
+    classifier: Classifier  # the served model (POST /api/projects/{id}/classify)
 
 
 def get_services(request: Request) -> Services:

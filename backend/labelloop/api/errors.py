@@ -42,6 +42,7 @@ _WHY = {
     401: "Basic auth is configured and the request does not carry it.",
     403: "Refused to this client.",
     404: "Unknown project (or resource).",
+    409: "The project has no trained model to serve yet (no_model_yet).",
     413: "The body is larger than LABELLOOP_MAX_BODY_BYTES (or, for /webhook, "
          "LABELLOOP_WEBHOOK_MAX_EVENT_BYTES).",
     422: "A field is missing or wrong (invalid_input), or the project's labeling config is "
