@@ -94,8 +94,8 @@ async def post_stream(project_id: Annotated[Id, Path(description="the Label Stud
                       request: Request, services: ServicesDep) -> JSONResponse:
     """Production traffic: each new item is stored and decided at once (selected to become a
     Label Studio task, within LABELLOOP_STREAM_BUDGET, or not); the answer says which."""
-    body = read_json(await request.body())
-    result = await run_in_threadpool(services.stream.ingest, project_id, body)
+    raw = await request.body()
+    result = await run_in_threadpool(lambda: services.stream.ingest(project_id, read_json(raw)))
     return JSONResponse(_answer(result), status_code=422 if result.errors else 200)
 
 
