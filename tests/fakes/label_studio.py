@@ -26,6 +26,8 @@ class FakeGateway:
         self.ml_backends: list[dict[str, Any]] = []
         self.unservable: set[int] = set()  # tasks whose pages answer 500 (see iter_tasks)
         self.webhooks: list[dict[str, Any]] = []
+        self.lose_answer_next: int = 0  # import_tasks calls that store the tasks, then raise
+        self.imports: list[list[int]] = []  # the task ids each import_tasks call created
 
     # --- test set-up helpers ---------------------------------------------------------------
     def add_project(self, project_id: int, label_config: str, **fields: Any) -> None:
@@ -79,6 +81,28 @@ class FakeGateway:
                                              detail={"call": "iter_tasks", "status": 500})
             for t in page:
                 yield {**t, "annotations": [dict(a) for a in t["annotations"]]}
+
+    def import_tasks(self, project_id: int, tasks: list[dict[str, Any]]) -> list[int]:
+        """Label Studio 1.23.2's synchronous import: ``data`` and ``meta`` kept as sent, each
+        task's ``predictions`` stored under its new id; ids ascending, in request order. With
+        ``lose_answer_next`` the tasks are stored and the answer is lost (a timeout or a 502
+        after the work was done)."""
+        self._check("import_tasks")
+        if project_id not in self.projects:
+            raise LabelStudioUnavailable(f"import_tasks: project {project_id} answered 404",
+                                         detail={"call": "import_tasks", "status": 404})
+        ids: list[int] = []
+        for body in tasks:
+            task = self.add_task(project_id, next(self._ids), dict(body["data"]))
+            task["meta"] = dict(body.get("meta") or {})
+            for p in body.get("predictions") or []:
+                self.predictions.append({**p, "task": task["id"], "project": project_id})
+            ids.append(task["id"])
+        self.imports.append(ids)
+        if self.lose_answer_next:
+            self.lose_answer_next -= 1
+            raise LabelStudioUnavailable("import_tasks: timed out waiting for Label Studio")
+        return ids
 
     def import_predictions(self, project_id: int, predictions: list[dict[str, Any]]) -> int:
         self._check("import_predictions")

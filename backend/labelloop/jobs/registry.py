@@ -15,6 +15,7 @@ from labelloop.loop.prelabel import handle_prelabel
 from labelloop.loop.retrain import handle_retrain
 from labelloop.settings import Settings
 from labelloop.stream.drift_job import handle_drift
+from labelloop.stream.outbox import handle_stream_export
 
 
 def default_handlers(settings: Settings) -> dict[JobKind, Handler]:
@@ -29,5 +30,6 @@ def default_handlers(settings: Settings) -> dict[JobKind, Handler]:
         JobKind.CHECK_VERSION: handle_check_version,
         JobKind.RETENTION: handle_retention,
         JobKind.DRIFT: handle_drift,
+        JobKind.STREAM_EXPORT: handle_stream_export,
     }
     return handlers

@@ -277,10 +277,19 @@ class WorkerPool:
         self.wake()
 
     def enqueue_periodic_resync(self) -> int:
+        """Resync every project labelloop can reach; and the safety net of the stream's
+        outbox: an export for each of them with selected items still waiting (an export job
+        that ran out of attempts while Label Studio was down leaves them so)."""
+        from labelloop.stream.ingest import stream_export_spec
+
         with self.storage.write() as tx:
             projects = [p for p in tx.list_projects() if self.gateways.credentials(p)]
             for p in projects:
                 tx.enqueue(resync_spec(p.id))
+            waiting = set(tx.stream_projects_pending())
+            for p in projects:
+                if p.id in waiting:
+                    tx.enqueue(stream_export_spec(p.id))
         if projects:
             self.wake()
         return len(projects)

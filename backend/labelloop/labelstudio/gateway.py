@@ -24,6 +24,11 @@ class LabelStudioGateway(Protocol):
         ``ground_truth``, ``completed_by``, ``lead_time``, ``updated_at``, …}]). A page Label
         Studio cannot serve raises :class:`LabelStudioUnavailable` (``detail["status"]``)."""
 
+    def import_tasks(self, project_id: int, tasks: list[dict[str, Any]]) -> list[int]:
+        """Create tasks ``{"data", "meta"?, "predictions"?}`` in one import; return their ids in
+        request order. Never retried inside the call: an answer lost after Label Studio stored
+        the tasks must not store them twice (the caller finds them again by what they carry)."""
+
     def import_predictions(self, project_id: int, predictions: list[dict[str, Any]]) -> int:
         """Bulk-create predictions ``{"task", "result", "score", "model_version"}``; return how
         many Label Studio stored."""
