@@ -82,8 +82,8 @@ def test_lines_not_json_and_bad_items_are_reported_by_line(app_client, tmp_path:
     seen: list[int] = []
     summary = post_file(path, sender, batch=7, progress=seen.append)
     assert summary.skipped and summary.skipped[0].startswith("line 3: not JSON")
-    assert summary.bad == ["line 10 (key 'bad'): data.text: the project's text: a non-empty "
-                           "string, got missing"]
+    assert summary.bad == [("line 10 (key 'bad'): data.text: the project's text: a non-empty "
+                            "string, got missing")]
     assert (summary.received, summary.duplicates) == (30, 1)
     assert sum(seen) == 33 and summary.requests == 5  # 32 JSON lines in batches of 7
     assert sorted(stored_keys(app_client.app.state.services.storage)) == sorted(

@@ -4,9 +4,10 @@ OpenAPI entry, and the worker woken once an export job is queued."""
 
 from __future__ import annotations
 
+from tests.conftest import CONFIG
+
 from labelloop.events.projects import record_project
 from labelloop.jobs.types import JobKind
-from tests.conftest import CONFIG
 
 SPANS = """<View><Text name="text" value="$text"/>
   <Labels name="ner" toName="text"><Label value="PER"/></Labels></View>"""
@@ -26,7 +27,8 @@ def setup_project(client, pid: int = 1, config: str = CONFIG) -> None:
 
 
 def test_a_batch_and_its_retry(client_factory) -> None:
-    client = client_factory(stream_budget="0.5")
+    client = client_factory(stream_budget="0.5", label_studio_url="http://ls",
+                            label_studio_api_key="k")
     setup_project(client)
     r = client.post(URL, json={"items": items(0, 40)})
     assert r.status_code == 200, r.text
@@ -116,7 +118,8 @@ def test_the_route_is_in_the_openapi_spec(client) -> None:
 
 
 def test_the_worker_is_woken_after_a_selection(client_factory) -> None:
-    client = client_factory(stream_budget="1")
+    client = client_factory(stream_budget="1", label_studio_url="http://ls",
+                            label_studio_api_key="k")
     setup_project(client)
     woken: list[int] = []
     client.app.state.services.stream.wake = lambda: woken.append(1)

@@ -27,6 +27,8 @@ class FakeGateway:
         self.unservable: set[int] = set()  # tasks whose pages answer 500 (see iter_tasks)
         self.webhooks: list[dict[str, Any]] = []
         self.lose_answer_next: int = 0  # import_tasks calls that store the tasks, then raise
+        # import_tasks refuses (400, storing nothing) any request holding one of these stream keys
+        self.refuse_keys: set[str] = set()
         self.imports: list[list[int]] = []  # the task ids each import_tasks call created
 
     # --- test set-up helpers ---------------------------------------------------------------
@@ -91,6 +93,11 @@ class FakeGateway:
         if project_id not in self.projects:
             raise LabelStudioUnavailable(f"import_tasks: project {project_id} answered 404",
                                          detail={"call": "import_tasks", "status": 404})
+        refused = [k for b in tasks if (k := b["data"].get("labelloop_stream_key"))
+                   in self.refuse_keys]
+        if refused:
+            raise LabelStudioUnavailable(f"import_tasks: answered 400 for {refused}",
+                                         detail={"call": "import_tasks", "status": 400})
         ids: list[int] = []
         for body in tasks:
             task = self.add_task(project_id, next(self._ids), dict(body["data"]))

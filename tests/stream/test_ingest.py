@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from pydantic import SecretStr
+from tests.conftest import CONFIG, make_settings
 
 from labelloop.errors import UnknownProject, UnsupportedConfig
 from labelloop.events.projects import record_project
@@ -18,7 +20,6 @@ from labelloop.models.screen import dump_screen, fit_screen, screen_proba
 from labelloop.selection.stream import stream_utility
 from labelloop.storage.base import Storage, open_storage
 from labelloop.stream.ingest import StreamIngest
-from tests.conftest import CONFIG, make_settings
 
 LABELS = ["positive", "negative", "neutral"]
 SPANS = """<View><Text name="text" value="$text"/>
@@ -49,7 +50,20 @@ def jobs(storage: Storage, kind: JobKind, status: JobStatus | None = JobStatus.Q
 
 def ingest_for(storage: Storage, tmp_path: Path, seed: int | None = 0,
                **kw: object) -> StreamIngest:
-    return StreamIngest(storage, make_settings(tmp_path, **kw), seed=seed)
+    """Label Studio credentials set unless ``kw`` says otherwise (an export job can run)."""
+    base: dict[str, object] = {"label_studio_url": "http://ls",
+                               "label_studio_api_key": SecretStr("k")}
+    return StreamIngest(storage, make_settings(tmp_path, **{**base, **kw}), seed=seed)
+
+
+def test_no_export_job_without_label_studio_access(storage: Storage, tmp_path: Path) -> None:
+    project(storage)
+    ingest = ingest_for(storage, tmp_path, stream_budget="0.5", label_studio_url=None,
+                        label_studio_api_key=None)
+    result = ingest.ingest(1, {"items": items(0, 40)})
+    assert result.selected  # selected and stored: they wait until access exists
+    assert {it.status for it in stored(storage) if it.selected} == {"pending"}
+    assert jobs(storage, JobKind.STREAM_EXPORT, status=None) == []
 
 
 def test_the_same_batch_twice_is_taken_once(storage: Storage, tmp_path: Path) -> None:

@@ -184,7 +184,7 @@ def test_label_studio_down_for_several_attempts_then_back(storage, tmp_path) -> 
     assert_created_once(storage, ls, 23)
 
 
-def test_without_label_studio_access_items_wait_and_it_is_logged_once(
+def test_without_label_studio_access_items_wait_and_each_run_says_why(
         storage, tmp_path, caplog) -> None:
     s = make_settings(tmp_path)  # no Label Studio URL nor key
     ls = FakeGateway()
@@ -195,7 +195,25 @@ def test_without_label_studio_access_items_wait_and_it_is_logged_once(
         assert run_export(storage, w, pid=7) is JobStatus.SUCCEEDED
     assert {it.status for it in items(storage, 7)} == {"pending"}
     said = [r for r in caplog.records if "wait in labelloop" in r.getMessage()]
-    assert len(said) == 1 and "LABEL_STUDIO_URL" in said[0].getMessage()
+    # no state kept between runs (the job is rare: ingest queues none without access)
+    assert len(said) == 2 and all("LABEL_STUDIO_URL" in r.getMessage() for r in said)
+
+
+def test_label_studio_refusing_one_item_parks_it_and_sends_the_others(storage, tmp_path) -> None:
+    ls, s = FakeGateway(), settings_for(tmp_path)
+    setup(storage, ls, 10)
+    ls.refuse_keys = {"k3"}  # a 400 for any import holding it, before anything is stored
+    w = worker(storage, ls, s)
+    assert run_export(storage, w) is JobStatus.SUCCEEDED
+    status = {it.key: it.status for it in items(storage)}
+    assert status.pop("k3") == "failed" and set(status.values()) == {"created"}
+    assert ls_keys(ls) == Counter({k: 1 for k in status})
+    # halves until the refused item is alone: 10 -> 5+5 -> (2+3) -> ...; few calls, not 10
+    assert sum(len(b) for b in ls.imports) == 9 and len(ls.imports) <= 5
+    with storage.read() as tx:
+        assert tx.stream_counts(1).failed == 1
+    assert run_export(storage, w) is JobStatus.SUCCEEDED  # never sent again
+    assert sum(len(b) for b in ls.imports) == 9
 
 
 def test_the_periodic_timer_queues_an_export_for_projects_with_waiting_items(

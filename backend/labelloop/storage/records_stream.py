@@ -7,8 +7,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 # ignored: not selected; pending: selected, waiting to become a Label Studio task; sending: an
-# import was attempted and its outcome is not known yet; created: a Label Studio task exists
-StreamStatus = Literal["ignored", "pending", "sending", "created"]
+# import was attempted and its outcome is not known yet; created: a Label Studio task exists;
+# failed: Label Studio refused the item itself (a 4xx for it alone), parked so it cannot hold up
+# the project's other items
+StreamStatus = Literal["ignored", "pending", "sending", "created", "failed"]
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,7 @@ class StreamCounts:
     pending: int = 0
     sending: int = 0
     created: int = 0
+    failed: int = 0
     by_reason: dict[str, int] = field(default_factory=dict)  # every item, by decision reason
     first_at: float | None = None
     last_at: float | None = None

@@ -147,6 +147,14 @@ class StreamTx:
                 _S.project_id == project_id, _S.id.in_(chunk), _S.status.in_(OUT))
                 .values(status="pending"))
 
+    def mark_stream_failed(self, project_id: int, ids: list[int]) -> None:
+        """Label Studio refused these items one by one: ``failed``, never sent again (a created
+        item stays created)."""
+        for chunk in chunks(list(ids)):
+            self.conn.execute(sa.update(stream_items).where(
+                _S.project_id == project_id, _S.id.in_(chunk), _S.status.in_(OUT))
+                .values(status="failed"))
+
     def mark_stream_created(self, project_id: int, task_ids: Mapping[int, int]) -> None:
         """{item id: Label Studio task id}: those pending or sending become ``created``."""
         if task_ids:
@@ -170,7 +178,8 @@ class StreamTx:
             received=sum(int(r.n) for r in rows),
             selected=sum(int(r.n) for r in rows if r.selected),
             pending=by_status.get("pending", 0), sending=by_status.get("sending", 0),
-            created=by_status.get("created", 0), by_reason=dict(sorted(by_reason.items())),
+            created=by_status.get("created", 0), failed=by_status.get("failed", 0),
+            by_reason=dict(sorted(by_reason.items())),
             first_at=min((float(r.first) for r in rows), default=None),
             last_at=max((float(r.last) for r in rows), default=None))
 

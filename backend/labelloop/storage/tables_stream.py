@@ -41,7 +41,7 @@ stream_items = sa.Table(
     sa.Column("model_p", sa.Float),
     sa.Column("model_version", sa.String(200)),
     sa.Column("received_at", sa.Float, nullable=False),
-    sa.Column("status", sa.String(16), nullable=False),  # ignored|pending|sending|created
+    sa.Column("status", sa.String(16), nullable=False),  # ignored|pending|sending|created|failed
     sa.Column("ls_task_id", LsId),
     sa.Column("sent_at", sa.Float),
     sa.Column("attempts", sa.Integer, nullable=False, default=0),

@@ -13,8 +13,9 @@ One batch, in order:
 4. one write transaction: the project's stream state locked, the keys stored before found
    under the lock (a retry racing its first attempt included), each new item decided in
    arrival order (:func:`labelloop.selection.stream.decide`), stored with its decision, the
-   state saved, a ``stream_export`` job queued when anything was selected and a ``drift`` job
-   each time the project's received count crosses a multiple of ``drift_every_n``;
+   state saved, a ``stream_export`` job queued when anything was selected (and Label Studio
+   credentials exist for the project) and a ``drift`` job each time the project's received
+   count crosses a multiple of ``drift_every_n``;
 5. the worker woken after the commit.
 
 A key stored before, or repeated in the batch, is a duplicate: stored once, decided once, never
@@ -35,6 +36,7 @@ import numpy as np
 from labelloop.errors import UnsupportedConfig
 from labelloop.jobs.types import JobKind, JobSpec
 from labelloop.labelconfig.schema import LabelSchema
+from labelloop.labelstudio.access import GatewayProvider
 from labelloop.quality.data import served_schema
 from labelloop.selection.errors import InvalidStreamInput
 from labelloop.selection.stream import Budget, StreamChoice, StreamState, decide, stream_utility
@@ -105,6 +107,7 @@ class StreamIngest:
         self.clock = clock
         self.budget = Budget.from_settings(settings)
         self.screens = ScreenCache(clock=time.monotonic)
+        self.gateways = GatewayProvider(settings)  # its credentials only: no gateway is made
         self._batches = itertools.count()
 
     def rng(self, project_id: int) -> np.random.Generator:
@@ -118,18 +121,27 @@ class StreamIngest:
             schema = stream_schema(tx, project_id)
             batch = parse_batch(body, schema, max_batch=self.settings.stream_max_batch)
             screen = self.screens.current(tx, project_id) if batch.items else None
+            exportable = self._exportable(tx, project_id) if batch.items else False
         rng = self.rng(project_id)
         # keys stored before are found under the write lock only: one query per batch (a
         # retried batch's items are scored for nothing, which is rarer than a batch)
         scored = score(batch.items, schema, screen, rng=rng)
-        received, selected, jobs = self._store(project_id, scored, rng)
+        received, selected, jobs = self._store(project_id, scored, rng, exportable=exportable)
         if jobs:
             self.wake()
         return IngestResult(received, selected, len(batch.items) - received + batch.repeats,
                             [i.key for i in batch.items], batch.errors, jobs)
 
-    def _store(self, project_id: int, scored: _Scored,
-               rng: np.random.Generator) -> tuple[int, list[str], int]:
+    def _exportable(self, tx: Tx, project_id: int) -> bool:
+        """Whether an export job could reach Label Studio (credentials for the project). None:
+        no job, the selected items wait (pending), and the periodic timer asks once access
+        exists. The settings' credentials need no read; only /setup's trusted ones do."""
+        if self.gateways.credentials(None) is not None:
+            return True
+        return self.gateways.credentials(tx.get_project(project_id)) is not None
+
+    def _store(self, project_id: int, scored: _Scored, rng: np.random.Generator, *,
+               exportable: bool = True) -> tuple[int, list[str], int]:
         if not scored.items:
             return 0, [], 0
         with self.storage.write() as tx:
@@ -150,7 +162,7 @@ class StreamIngest:
             tx.save_stream_state(project_id, state.to_json())
             selected = [r.key for r in rows if r.selected]
             jobs = 0
-            if selected:
+            if selected and exportable:
                 jobs += tx.enqueue(stream_export_spec(project_id))[1]
             every = self.settings.drift_every_n
             if after // every > before // every:

@@ -21,7 +21,14 @@ Label Studio unreachable or failing: the error propagates and the job retries wi
 (:data:`labelloop.jobs.types.POLICIES`); the items wait in labelloop, and the periodic timer
 (:func:`labelloop.jobs.worker.WorkerPool.enqueue_periodic_resync`) queues the job again for any
 project with items still waiting. Without Label Studio credentials the items stay pending and
-this is logged once per project and process.
+each run says so in the log.
+
+Label Studio *refusing* a batch (400, 413 or 422: an item's data it will not store, a proxy's
+body limit) is not an outage: retrying the same batch would fail forever and hold up every item
+behind it. Label Studio's import validates the whole request before it stores anything, so the
+batch goes back to ``pending`` and is sent again in halves (:func:`_send`), down to the item it
+refuses alone, which is parked as ``failed`` (logged with Label Studio's message, counted in
+``/status``); the others go out.
 """
 
 from __future__ import annotations
@@ -31,13 +38,14 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from labelloop.errors import JobError
+from labelloop.errors import JobError, LabelStudioUnavailable
 from labelloop.events.projects import schema_of
 from labelloop.jobs.context import JobContext
 from labelloop.jobs.triggers import new_tasks_specs
 from labelloop.labelstudio.gateway import LabelStudioGateway
 from labelloop.storage.base import Tx
 from labelloop.storage.records import Project
+from labelloop.storage.records_stream import StreamItem
 from labelloop.stream.outbox_plan import (
     created_tasks,
     plan_recovery,
@@ -53,9 +61,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# projects whose missing Label Studio access was logged by this process (logged once each;
-# only ever grows by the few projects a deployment has)
-_NO_ACCESS_LOGGED: set[int] = set()
+# answers that refuse the request itself: sent again in halves, never retried as they are
+REFUSED = frozenset({400, 413, 422})
 
 
 def handle_stream_export(ctx: JobContext) -> None:
@@ -71,12 +78,9 @@ def handle_stream_export(ctx: JobContext) -> None:
         return
     gateway = ctx.gateways.for_project(project)
     if gateway is None:
-        if pid not in _NO_ACCESS_LOGGED:
-            _NO_ACCESS_LOGGED.add(pid)
-            log.warning("project %s: %d selected stream items wait in labelloop: %s", pid,
-                        counts.pending + counts.sending, ctx.gateways.why_not())
+        log.warning("project %s: %d selected stream items wait in labelloop: %s", pid,
+                    counts.pending + counts.sending, ctx.gateways.why_not())
         return
-    _NO_ACCESS_LOGGED.discard(pid)
     recovered = recover(ctx, pid, gateway)
     sent = send_pending(ctx, project, gateway)
     if recovered or sent:
@@ -139,20 +143,46 @@ def send_pending(ctx: JobContext, project: Project, gateway: LabelStudioGateway)
         preds = predict_items(schema, batch, storage=ctx.storage, classifier=classifier,
                               labeler=labeler)
         bodies = [task_body(it, preds.entries.get(it.id, ())) for it in batch]
-        with ctx.storage.write() as tx:
-            tx.mark_stream_sending(pid, ids, at=time.time())
-        task_ids = gateway.import_tasks(pid, bodies)  # raises: the items stay 'sending'
-        links, rows = created_tasks(batch, bodies, task_ids)
-        with ctx.storage.write() as tx:
-            tx.mark_stream_created(pid, links)
-            tx.upsert_tasks(pid, rows)
-            _keep_llm_labels(tx, pid, preds, links)
-            for spec in new_tasks_specs(pid, ctx.settings):
-                tx.enqueue(spec)
-        ctx.wake()
+        _send(ctx, pid, gateway, batch, bodies, preds)
         done.update(ids)
         ctx.progress(step="stream_export", created=len(done),
                      predictions=sum(len(preds.entries.get(i, ())) for i in ids))
+
+
+def _send(ctx: JobContext, pid: int, gateway: LabelStudioGateway, batch: list[StreamItem],
+          bodies: list[dict[str, Any]], preds: Predictions) -> None:
+    """Import one batch; a batch Label Studio refuses is sent again in halves, and an item it
+    refuses alone is parked as ``failed`` (module docstring)."""
+    ids = [it.id for it in batch]
+    with ctx.storage.write() as tx:
+        tx.mark_stream_sending(pid, ids, at=time.time())
+    try:
+        task_ids = gateway.import_tasks(pid, bodies)  # raises: the items stay 'sending'
+    except LabelStudioUnavailable as exc:
+        status = exc.detail.get("status") if isinstance(exc.detail, dict) else None
+        if status not in REFUSED:
+            raise
+        with ctx.storage.write() as tx:  # validated before anything is stored: none created
+            if len(batch) == 1:
+                tx.mark_stream_failed(pid, ids)
+            else:
+                tx.mark_stream_pending(pid, ids)
+        if len(batch) == 1:
+            log.error("project %s: Label Studio refused stream item %r (%s); parked as "
+                      "failed, the others go on", pid, batch[0].key, exc)
+            return
+        half = len(batch) // 2
+        _send(ctx, pid, gateway, batch[:half], bodies[:half], preds)
+        _send(ctx, pid, gateway, batch[half:], bodies[half:], preds)
+        return
+    links, rows = created_tasks(batch, bodies, task_ids)
+    with ctx.storage.write() as tx:
+        tx.mark_stream_created(pid, links)
+        tx.upsert_tasks(pid, rows)
+        _keep_llm_labels(tx, pid, preds, links)
+        for spec in new_tasks_specs(pid, ctx.settings):
+            tx.enqueue(spec)
+    ctx.wake()
 
 
 def _keep_llm_labels(tx: Tx, pid: int, preds: Predictions, links: dict[int, int]) -> None:

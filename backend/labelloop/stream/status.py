@@ -126,6 +126,7 @@ def stream_summary(counts: StreamCounts, drift: DriftRecord | None, *, recent_it
         "selected": {"total": counts.selected, "by_reason": by_reason},
         "decisions": dict(counts.by_reason),
         "pending": counts.pending, "sending": counts.sending, "created": counts.created,
+        "failed": counts.failed,
         "budget": {"setting": settings.stream_budget, "mode": mode, "value": value,
                    "words": budget_words(mode, value)},
         "realised": {"items": recent_items, "selected": recent_selected,
@@ -159,7 +160,8 @@ def stream_lines(block: dict[str, Any]) -> list[str]:
         f"stream: {block['received']:,} received, {sel['total']:,} selected"
         + (f" ({reasons})" if reasons else "")
         + (f"; waiting for Label Studio {block['pending']:,}, sending {block['sending']:,}, "
-           f"created {block['created']:,}"),
+           f"created {block['created']:,}")
+        + (f", refused by Label Studio {block['failed']:,}" if block.get("failed") else ""),
         (f"stream budget: {block['budget']['words']}; selected {rate} of the last "
          f"{real['items']:,} items"),
         f"drift: {block['drift']['state']}: {block['drift']['sentence']}",
