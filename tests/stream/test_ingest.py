@@ -66,6 +66,19 @@ def test_no_export_job_without_label_studio_access(storage: Storage, tmp_path: P
     assert jobs(storage, JobKind.STREAM_EXPORT, status=None) == []
 
 
+def test_setup_credentials_trusted_allow_the_export_job(storage: Storage,
+                                                        tmp_path: Path) -> None:
+    project(storage)
+    with storage.write() as tx:  # what /setup stores with LABELLOOP_TRUST_SETUP_CREDENTIALS
+        tx.save_project(1, ls_hostname="http://ls.invalid:8080", ls_token="t")
+    off = {"label_studio_url": None, "label_studio_api_key": None, "stream_budget": "0.5"}
+    assert ingest_for(storage, tmp_path, **off).ingest(1, {"items": items(0, 40)}).selected
+    assert jobs(storage, JobKind.STREAM_EXPORT) == []  # not trusted: no credentials
+    trusting = ingest_for(storage, tmp_path, trust_setup_credentials=True, **off)
+    assert trusting.ingest(1, {"items": items(40, 40)}).selected
+    assert len(jobs(storage, JobKind.STREAM_EXPORT)) == 1
+
+
 def test_the_same_batch_twice_is_taken_once(storage: Storage, tmp_path: Path) -> None:
     project(storage)
     ingest = ingest_for(storage, tmp_path, stream_budget="0.2")

@@ -4,11 +4,11 @@ refused whole only when it is not {"items": [...]} (422) or too long (413)."""
 from __future__ import annotations
 
 import pytest
+from tests.conftest import CONFIG
 
 from labelloop.errors import InvalidInput, PayloadTooLarge
 from labelloop.labelconfig.schema import parse_label_config
 from labelloop.stream.validate import parse_batch
-from tests.conftest import CONFIG
 
 SINGLE = parse_label_config(CONFIG)
 MULTI = parse_label_config(CONFIG.replace('toName="text"', 'toName="text" choice="multiple"'))
