@@ -309,3 +309,14 @@ def test_stream_utility_cold_start_is_uniform_and_checks_inputs():
         stream_utility(np.array([[0.5, 0.5]]), production=np.array([0.5]), rng=rng)
     with pytest.raises(InvalidInput):
         stream_utility(np.array([[0.5, np.nan]]), rng=rng)
+
+
+def test_a_budget_of_one_takes_every_item() -> None:
+    rng = np.random.default_rng(3)
+    state = StreamState.new()
+    taken = 0
+    for b in range(20):
+        choices, state = decide(rng.random(100), np.zeros(100, dtype=bool), state,
+                                budget=Budget("share", 1.0), now=float(b), rng=rng)
+        taken += sum(c.selected for c in choices)
+    assert taken == 2000

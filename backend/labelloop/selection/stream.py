@@ -255,7 +255,7 @@ class _Run:
             want = "audit"
         elif fb and n_fb < self.fb_cap:
             want = "feedback"
-        elif passes:
+        elif passes or (self.rate >= 1 and not self.per_day):  # a budget of 1: every item
             want = "uncertain"
         self.t += 1
         self.items_day += 1
