@@ -14,8 +14,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.conftest import CONFIG, make_settings
-from tests.dashboard.browser import free_port
 
 from labelloop.api.app import Overrides, create_app
 from labelloop.cli.main import main
@@ -23,6 +21,8 @@ from labelloop.cli.serve import uvicorn_options
 from labelloop.cli.stream import Sender, StreamFailed, Summary, post_file
 from labelloop.events.projects import record_project
 from labelloop.storage.base import Storage, open_storage
+from tests.conftest import CONFIG, make_settings
+from tests.dashboard.browser import free_port
 
 
 def write_lines(path: Path, n: int, *, bad_lines: dict[int, str] | None = None,

@@ -304,3 +304,37 @@ def test_retention_deletes_only_old_ignored_items(storage: Storage) -> None:
     assert left == ["made-old", "new", "new-sel", "sel-old", "sent-old"]
     with storage.write() as tx:  # a key deleted is a key forgotten; selected ones never go
         assert tx.delete_stream_items(kept) == 0
+
+
+def test_totals_count_every_item_received_even_after_retention(storage: Storage) -> None:
+    now = 100 * DAY_S
+    add(storage, [row(f"o{i}") for i in range(6)] + [row("s", selected=True, reason="audit")],
+        at=now - 40 * DAY_S)
+    add(storage, [row("n"), row("m", selected=True, reason="uncertain")], at=now)
+    with storage.read() as tx:
+        before = tx.stream_counts(P)
+    assert (before.received, before.selected) == (9, 2)
+    assert before.by_reason == {"audit": 1, "below_threshold": 7, "uncertain": 1}
+    assert (before.first_at, before.last_at) == (now - 40 * DAY_S, now)
+    policy = RetentionPolicy(keep_days=30, keep_per_project=1000, keep_versions=2, batch_rows=10)
+    assert run_retention(storage, policy, now=now, bounds=JOB_DURATION_BOUNDS).stream_items == 6
+    with storage.read() as tx:
+        assert len(tx.get_stream_items(P)) == 3
+        assert tx.stream_counts(P) == before  # received ever, not rows kept
+
+
+def test_migration_16_computes_the_totals_from_the_items(storage: Storage) -> None:
+    from labelloop.storage.tables_stream import create_stream_totals
+
+    add(storage, [row("a"), row("b", selected=True, reason="feedback")], at=10.0)
+    add(storage, [row("c"), row("d")], at=30.0)
+    add(storage, [row("x", selected=True)], project=P + 1)
+    with storage.read() as tx:
+        expected = {p: tx.stream_counts(p) for p in (P, P + 1)}
+    with storage.write() as tx:  # as a database that had items before the totals existed
+        tx.conn.execute(sa.text("DELETE FROM stream_totals"))
+        assert tx.stream_counts(P).received == 0
+        create_stream_totals(tx.conn)
+        assert {p: tx.stream_counts(p) for p in (P, P + 1)} == expected
+    assert expected[P].received == 4 and expected[P].by_reason == {"below_threshold": 3,
+                                                                  "feedback": 1}

@@ -22,7 +22,7 @@ from labelloop.storage.tables_embeddings import create_embedding_tables
 from labelloop.storage.tables_llm import add_llm_label_spans, create_llm_tables
 from labelloop.storage.tables_queue import create_queue_tables, create_second_annotation_tables
 from labelloop.storage.tables_skips import create_skip_tables
-from labelloop.storage.tables_stream import create_stream_tables
+from labelloop.storage.tables_stream import create_stream_tables, create_stream_totals
 from labelloop.storage.tables_totals import create_totals_tables
 
 
@@ -119,6 +119,8 @@ MIGRATIONS: list[Migration] = [
               reparse_unsupported_schemas),
     Migration(15, "stream: items received and decided, selection state, model artefacts, drift",
               create_stream_tables),
+    Migration(16, "stream_totals: running counts of stream items by decision reason",
+              create_stream_totals),
 ]
 
 

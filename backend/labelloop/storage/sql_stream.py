@@ -23,12 +23,14 @@ from labelloop.storage.tables_stream import (
     stream_drift,
     stream_items,
     stream_state,
+    stream_totals,
 )
 
 _S = stream_items.c
 _A = model_artifacts.c
 _D = stream_drift.c
 _ST = stream_state.c
+_T = stream_totals.c
 OUT = ("pending", "sending")  # selected, not yet a Label Studio task
 # built once: ingest inserts a batch per request (ids back in the rows' order)
 _INSERT_ITEMS = sa.insert(stream_items).returning(_S.id, sort_by_parameter_order=True)
@@ -100,7 +102,22 @@ class StreamTx:
              "model_version": r.model_version, "received_at": at,
              "status": "pending" if r.selected else "ignored", "ls_task_id": None,
              "sent_at": None, "attempts": 0} for r in rows])
-        return [int(r[0]) for r in res]
+        ids = [int(r[0]) for r in res]
+        self._count(project_id, rows, at)
+        return ids
+
+    def _count(self, project_id: int, rows: list[StreamItemRow], at: float) -> None:
+        """Add a batch to the running totals (one upsert per decision reason in it)."""
+        counts: dict[tuple[str, bool], int] = {}
+        for r in rows:
+            counts[(r.reason, r.selected)] = counts.get((r.reason, r.selected), 0) + 1
+        stmt = dialect_insert(self.conn.dialect.name, stream_totals)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[_T.project_id, _T.reason, _T.selected],
+            set_={"n": _T.n + stmt.excluded.n, "last_at": stmt.excluded.last_at})
+        self.conn.execute(stmt, [
+            {"project_id": project_id, "reason": reason, "selected": selected, "n": n,
+             "first_at": at, "last_at": at} for (reason, selected), n in sorted(counts.items())])
 
     def get_stream_items(self, project_id: int, *, status: StreamStatus | None = None,
                          keys: list[str] | None = None, ids: list[int] | None = None,
@@ -163,25 +180,27 @@ class StreamTx:
                 for i, tid in sorted(task_ids.items())])
 
     def stream_counts(self, project_id: int) -> StreamCounts:
-        n = sa.func.count().label("n")
+        """Received, selected and by reason from the running totals (every item ever
+        received); the selected items' way out counted on the status index."""
         rows = self.conn.execute(
-            sa.select(_S.status, _S.reason, _S.selected, n,
-                      sa.func.min(_S.received_at).label("first"),
-                      sa.func.max(_S.received_at).label("last"))
-            .where(_S.project_id == project_id).group_by(_S.status, _S.reason, _S.selected)).all()
-        by_status: dict[str, int] = {}
+            sa.select(_T.reason, _T.selected, _T.n, _T.first_at, _T.last_at)
+            .where(_T.project_id == project_id)).all()
         by_reason: dict[str, int] = {}
         for r in rows:
-            by_status[r.status] = by_status.get(r.status, 0) + int(r.n)
             by_reason[r.reason] = by_reason.get(r.reason, 0) + int(r.n)
+        by_status = {str(s): int(n) for s, n in self.conn.execute(
+            sa.select(_S.status, sa.func.count()).where(
+                _S.project_id == project_id,
+                _S.status.in_(("pending", "sending", "created", "failed")))
+            .group_by(_S.status))}
         return StreamCounts(
             received=sum(int(r.n) for r in rows),
             selected=sum(int(r.n) for r in rows if r.selected),
             pending=by_status.get("pending", 0), sending=by_status.get("sending", 0),
             created=by_status.get("created", 0), failed=by_status.get("failed", 0),
             by_reason=dict(sorted(by_reason.items())),
-            first_at=min((float(r.first) for r in rows), default=None),
-            last_at=max((float(r.last) for r in rows), default=None))
+            first_at=min((float(r.first_at) for r in rows), default=None),
+            last_at=max((float(r.last_at) for r in rows), default=None))
 
     def stream_projects_pending(self) -> list[int]:
         """Projects with items waiting to become Label Studio tasks (pending or sending)."""

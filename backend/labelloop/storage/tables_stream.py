@@ -97,3 +97,32 @@ def create_stream_tables(conn: sa.Connection) -> None:
     model artefacts the served model loads."""
     for table in STREAM_TABLES:
         table.create(conn, checkfirst=True)
+
+
+# Running counts of every item received, by decision reason (migration 16): what /status and
+# /metrics show, read in O(reasons) instead of counting millions of item rows (0.7 s at 1M on
+# SQLite). Cumulative: retention deleting old ignored items does not lower them.
+stream_totals = sa.Table(
+    "stream_totals",
+    metadata,
+    sa.Column("project_id", LsId, nullable=False),
+    sa.Column("reason", sa.String(32), nullable=False),
+    sa.Column("selected", sa.Boolean, nullable=False),
+    sa.Column("n", sa.BigInteger, nullable=False),
+    sa.Column("first_at", sa.Float, nullable=False),
+    sa.Column("last_at", sa.Float, nullable=False),
+    sa.PrimaryKeyConstraint("project_id", "reason", "selected"),
+)
+
+
+def create_stream_totals(conn: sa.Connection) -> None:
+    """Migration 16: ``stream_totals``, computed from the items stored so far."""
+    stream_totals.create(conn, checkfirst=True)
+    s = stream_items.c
+    conn.execute(sa.delete(stream_totals))
+    conn.execute(sa.insert(stream_totals).from_select(
+        ["project_id", "reason", "selected", "n", "first_at", "last_at"],
+        sa.select(s.project_id, s.reason, s.selected, sa.func.count(),
+                  sa.func.min(s.received_at), sa.func.max(s.received_at))
+        .group_by(s.project_id, s.reason, s.selected)))
+
