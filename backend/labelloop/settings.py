@@ -298,6 +298,27 @@ class Settings(BaseSettings):
         default=0.01, gt=0.0, lt=0.5,
         description="A drift test below this p-value says 'drifting'.")
 
+    # --- media (images, audio, video; docs/architecture.md "Media") ------------------------
+    media_allowed_hosts: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        description="Comma-separated hosts (host or host:port) media may be fetched from besides "
+                    "Label Studio; '*' for any. Link-local/metadata addresses only when listed "
+                    "by name.")
+    media_max_bytes: int = Field(default=50 * 1024 * 1024, ge=1024,
+                                 description="Larger media are not downloaded (a skip).")
+    media_timeout_s: float = Field(default=30.0, gt=0,
+                                   description="Connect/read timeout of a media fetch.")
+    media_cache_bytes: int = Field(
+        default=2 * 1024 ** 3, ge=0,
+        description="Disk cache of fetched media under <data_dir>/media (0 = off).")
+    media_concurrency: int = Field(default=8, ge=1, le=64,
+                                   description="Media fetched at once.")
+
+    @field_validator("media_allowed_hosts", mode="before")
+    @classmethod
+    def _media_hosts(cls, v: object) -> tuple[str, ...]:
+        return parse_host_list(v)
+
     @field_validator("stream_budget")
     @classmethod
     def _stream_budget(cls, v: str) -> str:
@@ -372,6 +393,29 @@ class Settings(BaseSettings):
         if not self.basic_auth_user:
             off.append("basic auth: off (set LABELLOOP_BASIC_AUTH_USER/_PASSWORD to require it)")
         return off
+
+
+def parse_host_list(v: object) -> tuple[str, ...]:
+    """``"cdn.example.com, 10.0.0.5:8080, [::1]:9000"`` → lower-cased entries; ``*`` kept."""
+    items = v.split(",") if isinstance(v, str) else v
+    if not isinstance(items, (list, tuple)):
+        raise ValueError("a comma-separated list of hosts, e.g. cdn.example.com,10.0.0.5:8080")  # noqa: TRY004
+    out: list[str] = []
+    for item in items:
+        text = str(item).strip().lower()
+        if not text:
+            continue
+        host, port = text, ""
+        if text.startswith("["):
+            host, _, port = text[1:].partition("]")
+            port = port.removeprefix(":")
+        elif text.count(":") == 1:
+            host, _, port = text.partition(":")
+        if (not host or "/" in host or "@" in host
+                or (port and not (port.isdigit() and 0 < int(port) < 65536))):
+            raise ValueError(f"{text!r} is not a host or host:port (no scheme, no path)")
+        out.append(text)
+    return tuple(out)
 
 
 def parse_stream_budget(text: str) -> tuple[Literal["share", "per_day"], float]:
