@@ -80,7 +80,10 @@ def test_a_chain_that_left_label_studio_gets_no_token_when_it_comes_back(tmp_pat
 
 @pytest.mark.parametrize("target", ["http://169.254.169.254/latest/meta-data/",
                                     "http://[fe80::1]/x", "http://100.100.100.200/x",
-                                    "http://metadata.google.internal/computeMetadata/v1/"])
+                                    "http://metadata.google.internal/computeMetadata/v1/",
+                                    "http://metadata.google.internal./computeMetadata/v1/",
+                                    "http://[::ffff:169.254.169.254]/x",
+                                    "http://[64:ff9b::a9fe:a9fe]/x"])
 def test_a_redirect_to_a_metadata_address_is_refused_even_with_star(tmp_path, target):
     with Loopback({"/data/upload/1/a.png": redirect(target)}) as ls:
         f = fetcher(tmp_path, ls, media_allowed_hosts="*")
@@ -94,6 +97,8 @@ def test_metadata_address_allowed_only_when_listed(tmp_path):
 
     from labelloop.media.guard import HostPolicy, Refused, blocked_address
     assert blocked_address("::ffff:169.254.169.254") and not blocked_address("127.0.0.1")
+    assert blocked_address("64:ff9b::a9fe:a9fe") and blocked_address("2002:a9fe:a9fe::1")
+    assert not blocked_address("64:ff9b::7f00:1") and not blocked_address("2002:7f00:1::1")
     listed = HostPolicy(("169.254.169.254",), None)
     listed.check_url(httpx.URL("http://169.254.169.254/x"), presigned=False)
     with pytest.raises(Refused):
@@ -172,7 +177,8 @@ def test_slow_server_times_out_and_500_is_missing(tmp_path):
         return 200, {}, PNG
 
     with Loopback({"/data/upload/1/slow.png": slow,
-                   "/data/upload/1/gone.png": lambda r: (500, {}, b'{"detail":"x"}')}) as ls, \
+                   "/data/upload/1/gone.png": lambda r: (500, {}, b'{"detail":"x"}'),
+                   "/data/upload/1/busy.png": lambda r: (503, {}, b"")}) as ls, \
             Loopback({"/e.png": lambda r: (503, {}, b"")}) as ext:
         f = fetcher(tmp_path, ls, media_timeout_s=0.3, media_allowed_hosts="*")
         start = time.monotonic()
@@ -182,6 +188,8 @@ def test_slow_server_times_out_and_500_is_missing(tmp_path):
         assert s.code == "missing" and "500" in s.reason
         s = skip_of(f, "/data/upload/1/nothing-here.png")  # the server's 404
         assert s.code == "missing"
+        s = skip_of(f, "/data/upload/1/busy.png")  # only Label Studio's 500 means "missing"
+        assert s.code == "http_error" and s.transient
         s = skip_of(f, f"{ext.url}/e.png")  # another host's 5xx is an error, not "missing"
         assert s.code == "http_error" and s.transient
 
@@ -225,6 +233,14 @@ def test_cloud_uri_through_the_resolve_endpoint_presigned_url_gets_no_token(tmp_
         assert "authorization" not in store.requests[-1].headers
         assert f.fetch("gs://bucket/key.png", task_id=None, project_id=3).data == PNG
         assert ls.requests[-1].path == "/projects/3/resolve/"
+        # past the presigned URL, another host needs the allow-list again
+        with Loopback({"/y.png": ok(PNG)}) as elsewhere:
+            store.routes["/bucket/moved.png"] = redirect(f"{elsewhere.url}/y.png", 307)
+            ls.routes["/tasks/10/resolve/"] = redirect(
+                f"http://localhost:{store.port}/bucket/moved.png", 303)
+            s = skip_of(f, "s3://bucket/moved.png", task_id=10)
+            assert s.code == "refused" and str(elsewhere.port) in s.reason
+            assert elsewhere.requests == []
         # Label Studio answers 404 when the project has no storage for the URI
         s = skip_of(f, "azure-blob://c/key.png", task_id=9)
         assert s.code == "missing"

@@ -18,6 +18,7 @@ import logging
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from http.cookiejar import DefaultCookiePolicy
 from types import TracebackType
 from typing import Self
 
@@ -66,6 +67,8 @@ class MediaFetcher:
             transport=transport or PinnedTransport(self.policy,
                                                    max_connections=self.concurrency),
             follow_redirects=False, trust_env=False)
+        # store no cookies (Label Studio sets a session cookie; cookies ignore ports)
+        self._client.cookies.jar.set_policy(DefaultCookiePolicy(allowed_domains=[]))
         self._timeout = httpx.Timeout(self.timeout_s).as_dict()
 
     def __enter__(self) -> Self:
@@ -142,9 +145,12 @@ class MediaFetcher:
         deadline = time.monotonic() + 10 * self.timeout_s
         url = httpx.URL(target.url)
         with_token = target.source in ("label_studio", "cloud")
+        came_from_ls = False  # the previous hop was Label Studio's
         for _hop in range(MAX_REDIRECTS + 1):
-            # a cloud URI's chain may leave Label Studio for the presigned URL it redirects to
-            self._check(url, presigned=target.source == "cloud")
+            # a cloud URI's resolve answer may send the chain to the presigned URL it chose;
+            # any hop after that one needs the allow-list again
+            self._check(url, presigned=target.source == "cloud" and came_from_ls)
+            came_from_ls = self._on_label_studio(url)
             headers = {"Accept-Encoding": "identity", **conditional}
             with_token = with_token and self._on_label_studio(url)  # never again once left
             if with_token and self.label_studio is not None:
@@ -203,8 +209,9 @@ class MediaFetcher:
         if status < 300:
             return
         where = self._display(url)
-        if status in (404, 410) or (status >= 500 and self._on_label_studio(url)):
-            # Label Studio 1.23.2 answers 500 for a missing upload and for '..' in local files
+        if status in (404, 410) or (status == 500 and self._on_label_studio(url)):
+            # Label Studio 1.23.2 answers 500 for a missing upload and for '..' in local files;
+            # its 502/503/504 (a proxy in front, a restart) stay transient
             raise _Skip("missing", f"HTTP {status} ({where})")
         if status in (401, 403):
             raise _Skip("forbidden", f"HTTP {status} ({where})")

@@ -38,10 +38,21 @@ class Refused(Exception):
     """A host or address the rules refuse (not an httpx error: it passes through httpcore)."""
 
 
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
 def blocked_address(ip: str) -> bool:
-    addr = ipaddress.ip_address(ip.split("%", 1)[0])
-    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-        addr = addr.ipv4_mapped
+    """Link-local or metadata, also as an IPv6 form that carries the IPv4 address (mapped,
+    6to4, NAT64)."""
+    addr: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(
+        ip.split("%", 1)[0])
+    if isinstance(addr, ipaddress.IPv6Address):
+        if addr.ipv4_mapped is not None:
+            addr = addr.ipv4_mapped
+        elif addr.sixtofour is not None:
+            addr = addr.sixtofour
+        elif addr in NAT64:
+            addr = ipaddress.IPv4Address(int(addr) & 0xFFFFFFFF)
     return any(addr in net for net in BLOCKED_NETWORKS)
 
 
@@ -77,7 +88,7 @@ class HostPolicy:
             raise Refused(f"host {origin.host}:{origin.port} is not in "
                           "LABELLOOP_MEDIA_ALLOWED_HOSTS")
         if not listed:
-            if origin.host in METADATA_HOSTS:
+            if origin.host.rstrip(".") in METADATA_HOSTS:
                 raise Refused(f"{origin.host} is a cloud metadata host (list it to allow it)")
             try:
                 literal = ipaddress.ip_address(origin.host)
