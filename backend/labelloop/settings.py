@@ -216,6 +216,13 @@ class Settings(BaseSettings):
     embedding_model_path: Path | None = Field(
         default=None, description="A local sentence-transformers folder (default: bundled).")
     embedding_threads: int | None = Field(default=None, ge=1)
+    # image/audio projects (issue 19): built-in embedders unless a model is configured
+    image_embedding_model: str | None = Field(
+        default=None,
+        description="A CLIP-family model for images through sentence-transformers: a local "
+                    "folder, or a hub name already in the local cache (never downloaded). "
+                    "Unset: the built-in HOG + colour embedder (no weights).")
+    image_embedding_batch_size: int = Field(default=32, ge=1, le=1024)
 
     # --- LLM -------------------------------------------------------------------------------
     openai_api_key: SecretStr | None = Field(
