@@ -1,9 +1,12 @@
 """The served model: the label and probabilities of new items from a project's local model.
 
 :class:`Classifier` answers ``POST /api/projects/{id}/classify``. The model served is the
-``"local"`` artefact (:mod:`labelloop.models.artifact`) of the project's published version
-when it has one, else of the newest version that has one (a retrain stores it with every
-text-classification version that has a model: :mod:`labelloop.loop.artifacts`). Each item's
+``"local"`` artefact (:mod:`labelloop.models.artifact`) of the project's newest version that
+has one (a retrain stores it with every text-classification version that has a model:
+:mod:`labelloop.loop.artifacts`). Not the version published to Label Studio: a retrain
+publishes only when it has a queue to show, so once every task is labelled (as in a stream-only
+project whose selected items are all annotated), or while Label Studio is down, the published
+version lags the newest model — and the served model should be the best one trained. Each item's
 text is prepared as the retrain prepares a task's (:mod:`labelloop.text`'s cleaning, then the
 config's ``$field``, :func:`labelloop.labelconfig.kinds.task_text`) and embedded by the
 process's embedder (:attr:`labelloop.loop.resources.Resources.embedder`), not through the
@@ -11,8 +14,7 @@ embedding cache: nothing is written on the request path.
 
 A loaded model is kept per (project, version) in the instance (one per app, never at module
 level); a project's older versions are dropped when a newer one is loaded. Per call: one read
-of the project (and, when the published version has no artefact, of the newest version's
-name), the embedding, one matrix product.
+of the project and of the newest version's name, the embedding, one matrix product.
 """
 
 from __future__ import annotations
@@ -133,12 +135,7 @@ class Classifier:
         return project, schema
 
     def _served(self, tx: Tx, project: Project) -> tuple[str, LocalModel] | None:
-        """The published version's model when it has one, else the newest stored one."""
-        published = project.published_version
-        if published is not None:
-            got = self._load(tx, project.id, published)
-            if got is not None:
-                return published, got
+        """The newest stored model (see the module docstring)."""
         newest = tx.latest_model_artifact_version(project.id, KIND)
         got = self._load(tx, project.id, newest) if newest is not None else None
         return (newest, got) if newest is not None and got is not None else None
