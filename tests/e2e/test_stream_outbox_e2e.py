@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ import pytest
 from tests.conftest import make_settings
 from tests.e2e.fault_proxy import FaultProxy
 from tests.e2e.ls_harness import LabelStudioServer
+from tests.e2e.test_foundation_e2e import wait_for
 from tests.loop.test_retrain import ToyEmbedder
 
 from labelloop.events.projects import record_project
@@ -33,17 +33,6 @@ from labelloop.stream.outbox_plan import KEY_FIELD, stream_key_of
 
 pytestmark = pytest.mark.e2e
 WORDS = ["great", "awful", "okay"]
-
-
-def wait_for(what: str, check: Callable[[], Any], timeout: float = 45.0) -> Any:
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.25)
-    raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
 
 
 def ls_tasks(label_studio: LabelStudioServer, pid: int) -> list[dict[str, Any]]:
