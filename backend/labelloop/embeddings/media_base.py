@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
 import numpy as np
 
 from labelloop.embeddings.base import l2_normalise
+from labelloop.embeddings.cache import Embedded
 from labelloop.errors import InvalidInput
 from labelloop.skips import is_item_error, reason_of
 
@@ -40,20 +40,9 @@ class UndecodableMedia(InvalidInput):
     code = "undecodable_media"
 
 
-@dataclass(frozen=True)
-class MediaEncoded:
-    """What ``encode_each`` made: ``vectors`` (float32 ``(n, dim)``, zero rows where it failed)
-    and ``failed``: {position: why that item has no vector}."""
-
-    vectors: np.ndarray
-    failed: dict[int, str] = field(default_factory=dict)
-
-    @property
-    def ok(self) -> np.ndarray:
-        """(n,) bool: the positions that have a vector."""
-        mask = np.ones(len(self.vectors), dtype=bool)
-        mask[list(self.failed)] = False
-        return mask
+# What ``encode_each`` made: ``vectors`` (float32 ``(n, dim)``, zero rows where it failed) and
+# ``failed``: {position: why that item has no vector} — the record texts' ``embed_each`` makes
+MediaEncoded = Embedded
 
 
 @runtime_checkable
