@@ -274,6 +274,13 @@ class Settings(BaseSettings):
                     "wins); models not listed cost 0 and are reported as unpriced.")
     llm_budget_usd: float | None = Field(
         default=None, ge=0, description="Stop LLM work once logged calls cost this much.")
+    llm_image_max_side: int = Field(
+        default=768, ge=32, le=4096,
+        description="Images (and video frames) are shrunk so that their longest side is at "
+                    "most this many pixels before they are sent to the LLM (never enlarged).")
+    llm_video_frames: int = Field(
+        default=4, ge=1, le=32,
+        description="Frames of a video the LLM is shown (spread evenly over those given).")
 
     # --- production stream (docs/stream.md) ------------------------------------------------
     stream_budget: str = Field(
