@@ -370,8 +370,11 @@ def test_several_labels_controls_on_one_text_are_served_together() -> None:
 
 
 @pytest.mark.parametrize("xml,why", [
-    (('<View><Image name="i" value="$img"/><Choices name="c" toName="i"><Choice value="a"/>'
-     '<Choice value="b"/></Choices></View>'), "Choices 'c' on Image"),
+    (('<View><Video name="v" value="$clip"/><Choices name="c" toName="v"><Choice value="a"/>'
+     '<Choice value="b"/></Choices></View>'), "Choices 'c' on Video: video not served yet"),
+    (('<View><Image name="i" value="$img"/><RectangleLabels name="b" toName="i">'
+      '<Label value="a"/></RectangleLabels></View>'),
+     "RectangleLabels 'b' on Image: bounding boxes are not served yet"),
     (('<View><Text name="t" value="$x"/><Choices name="c" toName="t"><Choice value="a"/>'
      '</Choices></View>'), "fewer than 2"),
     ('<View><Text name="t" value="$x"/></View>', "no control"),

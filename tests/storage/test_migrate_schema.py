@@ -32,3 +32,25 @@ def test_migration_14_serves_a_ner_project_stored_as_unsupported(any_url: str) -
     assert not boxes.supported and boxes.schema == OLD  # still not served: left as it was
     assert not broken.supported and broken.schema == OLD  # does not parse: left as it was
     again.close()
+
+
+IMAGE = ('<View><Image name="image" value="$image"/><Choices name="label" toName="image">'
+         '<Choice value="cat"/><Choice value="dog"/></Choices></View>')
+
+
+def test_migration_17_serves_an_image_project_stored_as_unsupported(any_url: str) -> None:
+    first = open_storage(any_url)
+    with first.write() as tx:
+        for pid, config in ((1, IMAGE), (2, BOXES)):
+            tx.save_project(pid, title="p", label_config=config, schema=OLD, supported=False,
+                            unsupported_reason=OLD["reason"])
+        tx.conn.exec_driver_sql("DELETE FROM schema_version WHERE version = 17")
+    first.close()
+    again = open_storage(any_url)
+    assert again.applied_migrations == [17]
+    with again.read() as tx:
+        image, boxes = (tx.get_project(i) for i in (1, 2))
+    assert image is not None and image.supported and image.schema is not None
+    assert image.schema["modality"] == "image" and image.schema["data_key"] == "image"
+    assert boxes is not None and not boxes.supported
+    again.close()

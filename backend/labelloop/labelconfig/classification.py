@@ -1,4 +1,6 @@
-"""Text classification: ``<Choices>`` on ``<Text>``, single or multiple choice.
+"""Classification: ``<Choices>`` on ``<Text>``, ``<Image>`` or ``<Audio>``/``<AudioPlus>``, single or
+multiple choice (the object's modality goes into the schema; labels read the same whatever it
+is). ``<Choices>`` on a modality not served yet (``<Video>``) says why.
 
 The canonical label is the tuple of chosen output values (aliases where set) in config order:
 one value for single choice. A result gives no label (an :class:`Unusable`) when it has no
@@ -18,6 +20,7 @@ from labelloop.errors import InvalidInput
 from labelloop.labelconfig.labels import Label, Region, Unusable, check_score
 from labelloop.labelconfig.schema import Choice, LabelSchema, TaskType
 from labelloop.labelconfig.spans import Span
+from labelloop.modalities import object_modality, pending_reason
 
 
 def region_choices(region: Mapping[str, object]) -> tuple[str, ...] | Unusable:
@@ -54,14 +57,15 @@ class ChoicesKind:
     def parse(self, li: LabelInterface, control: ControlTag, *,
               instructions: str | None) -> LabelSchema | str:
         objects = control.objects or []  # the SDK types it Optional
-        text_objects = [o for o in objects if o.tag == "Text"]
-        if not text_objects:
+        served = [(o, m) for o in objects if (m := object_modality(o.tag)) is not None]
+        if not served:
             kinds = ", ".join(sorted({o.tag for o in objects})) or "nothing known"
-            return f"Choices '{control.name}' on {kinds}"
-        obj = text_objects[0]
+            pending = [why for o in objects if (why := pending_reason(o.tag))]
+            return f"Choices '{control.name}' on {kinds}" + (f": {pending[0]}" if pending else "")
+        obj, modality = served[0]
         value = obj.value or ""
         if not value.startswith("$") or len(value) < 2:
-            return f"Choices '{control.name}' on a Text without a $field value"
+            return f"Choices '{control.name}' on a {obj.tag} without a $field value"
         choices = tuple(
             Choice(value=str(tag.attr.get("value", key)), output=key,
                    hint=tag.attr.get("hint") or None)
@@ -71,7 +75,7 @@ class ChoicesKind:
             return f"Choices '{control.name}' with fewer than 2 choices"
         return LabelSchema(
             supported=True, task_type=self.name, from_name=control.name, to_name=obj.name,
-            data_key=value[1:], choices=choices,
+            data_key=value[1:], choices=choices, modality=modality,
             multiple=(control.attr or {}).get("choice") == "multiple",  # ChoicesTag.is_multiple_choice
             instructions=instructions or None)
 

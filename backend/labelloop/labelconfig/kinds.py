@@ -23,6 +23,7 @@ pre-label resolver :mod:`labelloop.labelconfig.prelabel`. A new task type is a n
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
@@ -35,12 +36,31 @@ from labelloop.labelconfig.labels import Label, Region, TaskKind, Unusable
 from labelloop.labelconfig.ner import SPANS
 from labelloop.labelconfig.schema import LabelSchema
 from labelloop.labelconfig.spans import Span
+from labelloop.modalities import TaskInput, served_object_tags
 
-__all__ = ["KINDS", "Label", "Region", "TaskKind", "Unusable", "build_result", "is_valid_result",
-           "kind_of", "label_row", "parse_config", "read_label", "task_text", "validate_result"]
+__all__ = ["KINDS", "Label", "Region", "TaskInput", "TaskKind", "Unusable", "build_result",
+           "is_valid_result", "kind_of", "label_row", "parse_config", "read_label", "task_input",
+           "task_text", "validate_result"]
 
 KINDS: Mapping[str, TaskKind] = {CLASSIFICATION.name: CLASSIFICATION, SPANS.name: SPANS}
 CONTROL_TAGS: Mapping[str, str] = {"Choices": "text_classification", "Labels": "text_spans"}
+# controls no task type serves yet, with what they draw (the reason /setup and /status give)
+NOT_SERVED_YET: Mapping[str, str] = {
+    "RectangleLabels": "bounding boxes", "Rectangle": "bounding boxes",
+    "PolygonLabels": "polygons", "Polygon": "polygons",
+    "KeyPointLabels": "key points", "KeyPoint": "key points",
+    "BrushLabels": "brush masks", "Brush": "brush masks", "BitmaskLabels": "masks",
+    "Bitmask": "masks", "MagicWand": "masks", "EllipseLabels": "ellipses", "Ellipse": "ellipses",
+    "VideoRectangle": "video boxes", "TimelineLabels": "timeline segments",
+}
+
+
+def _not_served(control: Any) -> str:
+    """Why ``control`` (a tag no task type parses) is not served."""
+    objects = ", ".join(sorted({o.tag for o in (control.objects or [])}))
+    where = f"{control.tag} '{control.name}'" + (f" on {objects}" if objects else "")
+    what = NOT_SERVED_YET.get(control.tag)
+    return f"{where}: {what} are not served yet" if what else f"{where} is not served"
 
 
 def kind_of(schema: LabelSchema) -> TaskKind:
@@ -51,38 +71,71 @@ def kind_of(schema: LabelSchema) -> TaskKind:
 
 
 def parse_config(li: LabelInterface, *, instructions: str | None = None) -> LabelSchema:
-    """The schema of the first control a task type serves; the rest listed or reported."""
+    """The schema of the first control a task type serves; the rest listed (``other_controls``)
+    with why each is not served (``not_served``), or, when none is served, reported."""
     controls = list(li.controls)
     if not controls:
         return LabelSchema(False, "the config has no control tag (nothing to label)")
-    reasons: list[str] = []
+    reasons: dict[str, str] = {}  # control name -> why it is not served
     for control in controls:
         name = CONTROL_TAGS.get(control.tag)
         if name is None:
-            reasons.append(f"{control.tag} '{control.name}'")
+            reasons[control.name] = _not_served(control)
             continue
         got = KINDS[name].parse(li, control, instructions=instructions)
         if isinstance(got, str):
-            reasons.append(got)
+            reasons[control.name] = got
             continue
         served = set(got.controls)
-        others = tuple(f"{c.tag}:{c.name}" for c in controls if c.name not in served)
-        return LabelSchema(**{**got.to_json(), "choices": got.choices, "other_controls": others})
+        rest = [c for c in controls if c.name not in served]
+        return dataclasses.replace(
+            got, other_controls=tuple(f"{c.tag}:{c.name}" for c in rest),
+            not_served=tuple(reasons.get(c.name) or _other(li, c, got, instructions)
+                             for c in rest))
+    objects = ", ".join(f"<{t}>" for t in served_object_tags())
     return LabelSchema(
         False,
-        "labelloop serves text classification (<Choices> on <Text>) and text spans (<Labels> "
-        "on <Text>) so far; this config has: " + "; ".join(reasons),
+        f"labelloop serves <Choices> (single or multiple) on {objects}, and <Labels> on <Text>, "
+        "so far; this config has: " + "; ".join(reasons.values()),
+        not_served=tuple(reasons.values()),
     )
 
 
-def task_text(schema: LabelSchema, data: Mapping[str, Any] | None) -> str | None:
-    """The text a task is about (its ``$field``), or None when the task lacks it."""
+def _other(li: LabelInterface, control: Any, served: LabelSchema,
+           instructions: str | None) -> str:
+    """Why a control after the served one is not served: the reason its task type gives, or
+    that one control is served per project."""
+    name = CONTROL_TAGS.get(control.tag)
+    if name is None:
+        return _not_served(control)
+    got = KINDS[name].parse(li, control, instructions=instructions)
+    if isinstance(got, str):
+        return got
+    return (f"{control.tag} '{control.name}' is not served: labelloop serves one control per "
+            f"project, here '{served.from_name}'")
+
+
+def task_input(schema: LabelSchema, data: Mapping[str, Any] | None) -> TaskInput | None:
+    """What a task is about (its ``$field``): its text, or its media value (a string: upload
+    path, URL, ``data:`` URL, cloud URI); None when the task lacks it."""
     if not data or schema.data_key is None:
         return None
     value = data.get(schema.data_key)
     if value is None:
         return None
-    return value if isinstance(value, str) else str(value)
+    if schema.modality == "text":
+        return TaskInput("text", value if isinstance(value, str) else str(value))
+    if not isinstance(value, str) or not value.strip():
+        return None  # a media value is a string (a list of images is not served)
+    return TaskInput(schema.modality, value.strip())
+
+
+def task_text(schema: LabelSchema, data: Mapping[str, Any] | None) -> str | None:
+    """The text a task is about (its ``$field``), or None when the task lacks it or its input
+    is not a text (an image, a recording: see :func:`task_input`), so no text path (the text
+    LLM, the screening model, /classify) ever takes a media value for a text."""
+    got = task_input(schema, data)
+    return got.value if got is not None and got.is_text else None
 
 
 def read_label(schema: LabelSchema, result: object, *, text: str | None = None) -> Label | Unusable:

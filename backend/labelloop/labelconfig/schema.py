@@ -2,10 +2,16 @@
 
 :func:`parse_label_config` reads the XML with ``label_studio_sdk.label_interface`` and returns a
 :class:`LabelSchema` for the first control a task type of :mod:`labelloop.labelconfig.kinds`
-serves (text classification: ``<Choices>`` on ``<Text>``; text spans: ``<Labels>`` on
-``<Text>``); the other controls are listed in ``other_controls``. A config nothing in it is
-served parses into a schema with ``supported=False`` and a reason that says why, so that
-``/setup`` can accept the connection and ``/predict`` can answer "no prediction".
+serves (classification: ``<Choices>`` on ``<Text>``, ``<Image>``, ``<Audio>``/``<AudioPlus>``;
+text spans: ``<Labels>`` on ``<Text>``); the other controls are listed in ``other_controls``, and
+why each is not served in ``not_served``. A config nothing in it is served parses into a schema
+with ``supported=False`` and a reason that says why, so that ``/setup`` can accept the connection
+and ``/predict`` can answer "no prediction".
+
+``task_type`` names the label layer's task type: the shape of a label (``text_classification``:
+a tuple of choices, whatever the object; ``text_spans``: spans of a text). ``modality`` names the
+input the labels are about (:mod:`labelloop.modalities`: ``text``, ``image``, ``audio``), which
+decides how a task becomes a vector (:mod:`labelloop.loop.inputs`), not how its labels read.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from typing import Any, Literal
 from label_studio_sdk.label_interface import LabelInterface
 
 from labelloop.errors import InvalidInput
+from labelloop.modalities import Modality
 
 TaskType = Literal["text_classification", "text_spans"]
 
@@ -35,12 +42,14 @@ class LabelSchema:
     task_type: TaskType | None = None
     from_name: str | None = None
     to_name: str | None = None
-    data_key: str | None = None  # key in task["data"] the text comes from
+    data_key: str | None = None  # key in task["data"] the input (text or media value) comes from
     choices: tuple[Choice, ...] = ()
     multiple: bool = False
     instructions: str | None = None
     other_controls: tuple[str, ...] = field(default_factory=tuple)
     granularity: str | None = None  # <Labels granularity="word|symbol">, when set
+    modality: Modality = "text"  # what the object tag holds (labelloop.modalities)
+    not_served: tuple[str, ...] = ()  # why each control of other_controls is not served
 
     @property
     def controls(self) -> list[str]:
@@ -68,6 +77,7 @@ class LabelSchema:
         d = dict(d)
         d["choices"] = tuple(Choice(**c) for c in d.get("choices", ()))
         d["other_controls"] = tuple(d.get("other_controls", ()))
+        d["not_served"] = tuple(d.get("not_served", ()))
         return cls(**d)
 
 

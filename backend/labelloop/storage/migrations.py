@@ -121,6 +121,8 @@ MIGRATIONS: list[Migration] = [
               create_stream_tables),
     Migration(16, "stream_totals: running counts of stream items by decision reason",
               create_stream_totals),
+    Migration(17, "projects: parse again configs stored as not supported (<Choices> on images "
+              "and audio are served now)", reparse_unsupported_schemas),
 ]
 
 
