@@ -41,7 +41,7 @@ FLUSH_EVERY = 256  # buffered cache entries, call records and labels per write t
 
 
 def cache_key(endpoint: str, model: str, request: ChatRequest) -> str:
-    raw = json.dumps({"endpoint": endpoint, "model": model, "request": request.payload()},
+    raw = json.dumps({"endpoint": endpoint, "model": model, "request": request.key_payload()},
                      sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(raw.encode()).hexdigest()
 
@@ -104,6 +104,11 @@ class CallRunner:
     def _read_cache(self, keys: list[str]) -> dict[str, dict]:
         with self.storage.read() as tx:
             return tx.get_llm_cache(keys)
+
+    async def has_cached(self, request: ChatRequest) -> bool:
+        """Whether :meth:`call` would answer ``request`` from the cache (media parts need not
+        be rendered then)."""
+        return self.options.use_cache and await self._cached(self.key(request)) is not None
 
     async def _cached(self, key: str) -> ChatResponse | None:
         if key in self._prefetched:
@@ -223,8 +228,11 @@ class CallRunner:
             estimate_tokens(c.get("content") or c.get("tool_arguments") or "")
             for c in response.choices)
         price = self.options.price
+        # image and audio tokens are part of prompt_tokens (OpenAI's usage); the details only
+        # say how many, so they are priced as input tokens with the rest
         return Usage(calls=1, prompt_tokens=pt, completion_tokens=ct,
-                     cost_usd=price.cost(pt, ct) if price else 0.0)
+                     cost_usd=price.cost(pt, ct) if price else 0.0,
+                     image_tokens=response.image_tokens, audio_tokens=response.audio_tokens)
 
     # --- storage ---------------------------------------------------------------------------
     def _persist_pause(self, until: float, reason: str) -> None:

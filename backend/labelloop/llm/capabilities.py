@@ -12,20 +12,37 @@ the labeler probe again (a 400 about one long prompt must not downgrade the endp
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from labelloop.labelconfig.schema import Choice, LabelSchema
 from labelloop.llm.answers import build_request
 from labelloop.llm.calls import CallRunner
 from labelloop.llm.errors import LLMRejected
+from labelloop.llm.media_parts import Capability
 from labelloop.llm.prompts import answer_format
 from labelloop.llm.types import OutputMode
 
 MODES: tuple[OutputMode, ...] = ("json_schema", "tools", "text")
+MEDIA_KINDS: tuple[Capability, ...] = ("image", "audio")
 PROBE_SCHEMA = LabelSchema(supported=True, task_type="text_classification", from_name="probe",
                            to_name="text", data_key="text",
                            choices=(Choice("yes", "yes"), Choice("no", "no")))
+
+
+@dataclass(frozen=True)
+class MediaSupport:
+    """Whether the endpoint takes one kind of media (``image``: images and video frames;
+    ``audio``: ``input_audio``), as its check found (:mod:`labelloop.llm.media_caps`), and
+    why not."""
+
+    kind: Capability
+    ok: bool
+    reason: str | None = None
+    checked_at: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"ok": self.ok, "reason": self.reason, "checked_at": self.checked_at}
 
 
 @dataclass(frozen=True)
@@ -34,17 +51,33 @@ class Capabilities:
     logprobs: bool
     n: bool
     notes: tuple[str, ...] = ()
+    media: tuple[MediaSupport, ...] = ()  # checked on the first media item of each kind
+
+    def media_support(self, kind: Capability) -> MediaSupport | None:
+        """What the check of ``kind`` found; None: not checked yet."""
+        return next((m for m in self.media if m.kind == kind), None)
+
+    def with_media(self, support: MediaSupport) -> Capabilities:
+        rest = tuple(m for m in self.media if m.kind != support.kind)
+        return replace(self, media=(*rest, support))
 
     def to_json(self) -> dict[str, Any]:
-        return {"output_mode": self.output_mode, "logprobs": self.logprobs, "n": self.n,
-                "notes": list(self.notes)}
+        out: dict[str, Any] = {"output_mode": self.output_mode, "logprobs": self.logprobs,
+                               "n": self.n, "notes": list(self.notes)}
+        if self.media:
+            out["media"] = {m.kind: m.to_json() for m in self.media}
+        return out
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Capabilities | None:
         if d.get("output_mode") not in MODES:
             return None
+        stored = d.get("media")
+        media: dict[str, Any] = stored if isinstance(stored, dict) else {}
         return cls(d["output_mode"], bool(d.get("logprobs")), bool(d.get("n")),
-                   tuple(d.get("notes") or ()))
+                   tuple(d.get("notes") or ()),
+                   tuple(MediaSupport(k, bool(v.get("ok")), v.get("reason"), v.get("checked_at"))
+                         for k in MEDIA_KINDS if isinstance(v := media.get(k), dict)))
 
 
 def probe_messages(mode: OutputMode) -> list[dict[str, Any]]:
@@ -63,8 +96,10 @@ async def probe(runner: CallRunner, mode: OutputMode, *, logprobs: bool, top_log
 
 
 async def detect(runner: CallRunner, *, top_logprobs: int, sample_temperature: float,
-                 modes: tuple[OutputMode, ...] = MODES) -> Capabilities:
-    """Probe the endpoint. Raises LLMRejected when it refuses even plain text."""
+                 modes: tuple[OutputMode, ...] = MODES,
+                 keep_media: tuple[MediaSupport, ...] = ()) -> Capabilities:
+    """Probe the endpoint. Raises LLMRejected when it refuses even plain text. ``keep_media``:
+    media checks made before, carried over (they do not depend on the output mode)."""
     notes: list[str] = []
     found: tuple[OutputMode, bool] | None = None
     for mode in modes:
@@ -100,4 +135,4 @@ async def detect(runner: CallRunner, *, top_logprobs: int, sample_temperature: f
         n_ok = False
     if not n_ok:
         notes.append("n>1 not honoured: self-consistency samples are separate calls")
-    return Capabilities(mode, has_logprobs, n_ok, tuple(notes))
+    return Capabilities(mode, has_logprobs, n_ok, tuple(notes), media=keep_media)

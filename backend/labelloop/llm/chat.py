@@ -22,6 +22,7 @@ import openai
 
 from labelloop.errors import InvalidInput
 from labelloop.llm.errors import LLMAuthFailed, LLMError, LLMRejected, LLMTransient
+from labelloop.llm.media_parts import with_media
 from labelloop.settings import Settings
 
 OPENAI_URL = "https://api.openai.com/v1"
@@ -39,9 +40,21 @@ class ChatRequest:
     top_logprobs: int | None = None
     n: int = 1
     seed: int | None = None
+    # placeholder → real content part of the media the messages name (media_parts.py); not
+    # part of the cache key, which sees the placeholders (content hashes) instead
+    media: dict[str, dict[str, Any]] = field(default_factory=dict, compare=False, repr=False)
 
     def payload(self) -> dict[str, Any]:
-        """The SDK keyword arguments (without ``model``); unset options are left out."""
+        """The SDK keyword arguments (without ``model``); unset options are left out. Media
+        placeholders are replaced by their parts (:class:`LLMError` if one has none: a
+        placeholder is never sent)."""
+        out = self.key_payload()
+        if any(isinstance(m.get("content"), list) for m in self.messages):
+            out["messages"] = with_media(self.messages, self.media)
+        return out
+
+    def key_payload(self) -> dict[str, Any]:
+        """What the cache key hashes: the payload with media placeholders left in place."""
         out: dict[str, Any] = {"messages": self.messages, "temperature": self.temperature,
                                "max_tokens": self.max_tokens}
         if self.response_format is not None:
@@ -68,15 +81,22 @@ class ChatResponse:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+    image_tokens: int = 0  # of prompt_tokens, when the server says (prompt_tokens_details)
+    audio_tokens: int = 0
 
     def to_json(self) -> dict[str, Any]:
-        return {"choices": self.choices, "prompt_tokens": self.prompt_tokens,
-                "completion_tokens": self.completion_tokens}
+        out = {"choices": self.choices, "prompt_tokens": self.prompt_tokens,
+               "completion_tokens": self.completion_tokens}
+        if self.image_tokens or self.audio_tokens:
+            out.update(image_tokens=self.image_tokens, audio_tokens=self.audio_tokens)
+        return out
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> ChatResponse:
         return cls(list(d.get("choices") or []), int(d.get("prompt_tokens") or 0),
-                   int(d.get("completion_tokens") or 0))
+                   int(d.get("completion_tokens") or 0),
+                   image_tokens=int(d.get("image_tokens") or 0),
+                   audio_tokens=int(d.get("audio_tokens") or 0))
 
 
 class ChatBackend(Protocol):
@@ -209,8 +229,15 @@ def normalise(data: Any) -> ChatResponse:
     except (AttributeError, KeyError, TypeError, ValueError) as exc:
         raise LLMError(f"malformed chat completion from the LLM server: {exc!r}") from exc
     usage = data.get("usage") or {}
-    return ChatResponse(choices, int(usage.get("prompt_tokens") or 0),
-                        int(usage.get("completion_tokens") or 0))
+    details = usage.get("prompt_tokens_details") if isinstance(usage, dict) else None
+    details = details if isinstance(details, dict) else {}
+    try:
+        return ChatResponse(choices, int(usage.get("prompt_tokens") or 0),
+                            int(usage.get("completion_tokens") or 0),
+                            image_tokens=int(details.get("image_tokens") or 0),
+                            audio_tokens=int(details.get("audio_tokens") or 0))
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise LLMError(f"malformed usage in the LLM server's answer: {exc!r}") from exc
 
 
 def retry_after(headers: Any) -> float | None:

@@ -19,32 +19,35 @@ import asyncio
 import re
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
-from labelloop.errors import UnsupportedConfig
 from labelloop.labelconfig.schema import LabelSchema
 from labelloop.llm.batch import run_batch
 from labelloop.llm.calls import CallRunner, RunnerOptions, cache_key
-from labelloop.llm.capabilities import MODES, Capabilities, detect, probe
+from labelloop.llm.capabilities import MODES, Capabilities, MediaSupport, detect, probe
 from labelloop.llm.chat import ChatBackend, EndpointConfig, OpenAIChat, tls_context
 from labelloop.llm.costs import price_for
-from labelloop.llm.errors import LLMError, LLMRejected, LLMUnavailable
+from labelloop.llm.errors import LLMError, LLMRejected
 from labelloop.llm.fewshot import ExamplePool
 from labelloop.llm.item import ItemLabeler, ItemOptions
 from labelloop.llm.limits import CircuitBreaker, Clock, RateLimiter
+from labelloop.llm.media_caps import check_media
+from labelloop.llm.media_item import TASK_TYPE as MEDIA_PROMPTS
+from labelloop.llm.media_item import MediaItemLabeler, MediaOptions, is_media_schema
+from labelloop.llm.media_parts import Capability
+from labelloop.llm.outcomes import NOT_STORED, check_schema, failed_all, label_row, run_async
 from labelloop.llm.prompts import PromptTemplates, load_prompts
 from labelloop.llm.span_item import SpanItemLabeler
 from labelloop.llm.span_prompts import TASK_TYPE as SPAN_PROMPTS
-from labelloop.llm.span_store import spans_json
-from labelloop.llm.types import FailureKind, LabelOutcome, LabelRequest
+from labelloop.llm.types import LabelOutcome, LabelRequest
 from labelloop.settings import Settings
 from labelloop.storage.base import Storage
-from labelloop.storage.records_llm import LlmLabel, LlmUsage
+from labelloop.storage.records_llm import LlmUsage
 
 BackendFactory = Callable[[EndpointConfig], ChatBackend]
-T = TypeVar("T")
+__all__ = ["NOT_STORED", "LLMLabeler", "LLMStatus", "label_row", "run_async"]
 
 
 LLMState = Literal["ok", "paused", "over_budget"]
@@ -72,6 +75,8 @@ class LLMLabeler:
         self.config = endpoint or EndpointConfig.from_settings(settings)
         self.templates = load_prompts(override_dir=settings.llm_prompts_dir)
         self.span_templates = load_prompts(SPAN_PROMPTS, override_dir=settings.llm_prompts_dir)
+        self.media_templates = load_prompts(MEDIA_PROMPTS, override_dir=settings.llm_prompts_dir,
+                                            required=None)
         self.price = price_for(self.config.model, settings.llm_prices)
         self.breaker = CircuitBreaker(failures=settings.llm_breaker_failures,
                                       cooldown_s=settings.llm_breaker_cooldown_s, clock=clock)
@@ -95,6 +100,8 @@ class LLMLabeler:
         return self._version(self.templates_for(schema))
 
     def templates_for(self, schema: LabelSchema) -> PromptTemplates:
+        if is_media_schema(schema):
+            return self.media_templates
         return self.span_templates if schema.task_type == "text_spans" else self.templates
 
     def _version(self, templates: PromptTemplates) -> str:
@@ -144,9 +151,10 @@ class LLMLabeler:
         failed after its retries, or that a pause or the budget stopped, are not: the next
         pre-label run asks again. Labels are stored under :meth:`version_for` ``(schema)``
         (:attr:`model_version` for classification)."""
-        _check_schema(schema)
+        check_schema(schema)
         if not items:
             return []
+        kinds = _media_kinds(schema, items)
         stored_caps, pause, spent = await asyncio.to_thread(self._load_state)
         self.breaker.restore(*pause)
         s = self.settings
@@ -159,15 +167,20 @@ class LLMLabeler:
                             limiter=self.limiter, spent_usd=spent, semaphore=self._semaphore())
         try:
             try:
-                self._caps = stored_caps if self._usable(stored_caps) else await self._detect(
-                    runner, self._modes())
+                caps = stored_caps if stored_caps is not None and self._usable(stored_caps) \
+                    else await self._detect(
+                    runner, self._modes(), previous=stored_caps)
+                self._caps = caps
+                for kind in kinds:
+                    if caps.media_support(kind) is None:  # checked once per endpoint
+                        await self._check_media(runner, kind)
             except LLMError as exc:
-                failed = [_failed_all(item, exc) for item in items]
+                failed = [failed_all(item, exc) for item in items]
                 if on_outcome is not None:
                     for outcome in failed:
                         on_outcome(outcome)
                 return failed
-            worker = self._item_labeler(runner, schema, None, examples)
+            worker = self._item_labeler(runner, schema, None, examples, kinds)
             keep = self._keeper(runner, project_id, self.version_for(schema)) \
                 if project_id is not None else None
             return await run_batch(worker, runner, items, concurrency=s.llm_concurrency,
@@ -183,7 +196,8 @@ class LLMLabeler:
         caps, _, _ = self._load_state()
         if not self._usable(caps) or not items:
             return set()
-        worker = self._item_labeler(None, schema, caps, examples)  # type: ignore[arg-type]
+        worker = self._item_labeler(None, schema, caps, examples,  # type: ignore[arg-type]
+                                    _media_kinds(schema, items))
         keys = {it.task_id: [cache_key(self.config.endpoint, self.config.model, r)
                              for r in worker.first_requests(it)] for it in items}
         with self.storage.read() as tx:
@@ -191,7 +205,8 @@ class LLMLabeler:
         return {tid for tid, ks in keys.items() if all(k in found for k in ks)}
 
     def _item_labeler(self, runner: CallRunner, schema: LabelSchema, caps: Capabilities | None,
-                      examples: ExamplePool | None) -> ItemLabeler:
+                      examples: ExamplePool | None,
+                      kinds: tuple[Capability, ...] = ()) -> ItemLabeler:
         s = self.settings
         k, seed = s.llm_few_shot_k, s.llm_seed
 
@@ -204,6 +219,11 @@ class LLMLabeler:
         options = ItemOptions(temperature=s.llm_temperature, samples=s.llm_samples,
                               sample_temperature=s.llm_sample_temperature,
                               top_logprobs=s.llm_top_logprobs, seed=seed)
+        if kinds or is_media_schema(schema):
+            return MediaItemLabeler(
+                runner, schema, self.media_templates, capabilities=capabilities,
+                options=options, on_rejected=self._rejection_handler(runner, kinds),
+                media=MediaOptions(max_side=s.llm_image_max_side, max_frames=s.llm_video_frames))
         if schema.task_type == "text_spans":
             return SpanItemLabeler(
                 runner, schema, self.span_templates, capabilities=capabilities, options=options,
@@ -241,19 +261,49 @@ class LLMLabeler:
         forced = self.settings.llm_output_mode
         return caps is not None and (forced == "auto" or caps.output_mode == forced)
 
-    async def _detect(self, runner: CallRunner, modes: tuple) -> Capabilities:
+    async def _detect(self, runner: CallRunner, modes: tuple,
+                      previous: Capabilities | None = None) -> Capabilities:
+        """Probe the output modes (the media checks of ``previous``, else of the current
+        capabilities, are kept: they do not depend on the mode)."""
+        previous = previous or self._caps
         caps = await detect(runner, top_logprobs=self.settings.llm_top_logprobs,
                             sample_temperature=self.settings.llm_sample_temperature,
-                            modes=modes)
+                            modes=modes, keep_media=previous.media if previous else ())
         await asyncio.to_thread(self._save_caps, caps)
         return caps
 
-    def _rejection_handler(self, runner: CallRunner,
+    async def _check_media(self, runner: CallRunner, kind: Capability) -> MediaSupport:
+        """Whether the endpoint takes ``kind`` media: probed, stored with the capabilities."""
+        if self._caps is None:
+            raise LLMError("the endpoint's capabilities are not known yet")
+        support = await check_media(runner, kind, mode=self._caps.output_mode,
+                                    clock=self.breaker.clock)
+        self._caps = self._caps.with_media(support)
+        await asyncio.to_thread(self._save_caps, self._caps)
+        return support
+
+    def media_support(self, kind: Capability) -> MediaSupport | None:
+        """What the endpoint's check of ``kind`` media found (stored; None: not checked yet,
+        which happens on the first media item :meth:`label_many` gets)."""
+        caps, _, _ = self._load_state()
+        return caps.media_support(kind) if caps is not None else None
+
+    def _rejection_handler(self, runner: CallRunner, kinds: tuple[Capability, ...] = (),
                            ) -> Callable[[str], Awaitable[Capabilities | None]]:
         lock = asyncio.Lock()
+        rechecked: set[Capability] = set()
 
         async def on_rejected(mode: str) -> Capabilities | None:
             async with lock:
+                # media items: does the endpoint still take this media? (once per batch)
+                for kind in kinds:
+                    support = self._caps.media_support(kind) if self._caps else None
+                    if support is not None and not support.ok:
+                        return None  # already off: the item fails as media_unsupported
+                    if kind not in rechecked:
+                        rechecked.add(kind)
+                        if not (await self._check_media(runner, kind)).ok:
+                            return None
                 current = self._caps
                 if current is None or current.output_mode != mode:
                     return current  # someone else already moved on
@@ -292,40 +342,8 @@ class LLMLabeler:
         return keep
 
 
-NOT_STORED = frozenset({"paused", "over_budget", "no_input", "request_failed"})
-"""Failure kinds that say nothing about the task: storing them would mark it done."""
 
-
-def run_async(coro: Coroutine[Any, Any, T]) -> T:
-    """Run ``coro`` in a new event loop (uvloop when installed: it roughly halves the client's
-    CPU time per call, which bounds throughput at high concurrency)."""
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.run(coro)
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        return runner.run(coro)
-
-
-def label_row(project_id: int, o: LabelOutcome, version: str) -> LlmLabel:
-    """The stored LLM label of an outcome (spans and dropped entities in ``spans``)."""
-    return LlmLabel(project_id=project_id, task_id=o.task_id, model_version=version,
-                    labels=o.labels, distribution=o.distribution, confidence=o.confidence,
-                    confidence_method=o.confidence_method, failure=o.failure,
-                    usage=o.usage.to_json(), spans=spans_json(o))
-
-
-def _check_schema(schema: LabelSchema) -> None:
-    if not schema.supported or schema.task_type not in ("text_classification", "text_spans"):
-        raise UnsupportedConfig(f"the LLM labels text classification and text spans only: "
-                                f"{schema.reason or schema.task_type}")
-
-
-def _failed_all(item: LabelRequest, exc: LLMError) -> LabelOutcome:
-    kind: FailureKind
-    if isinstance(exc, LLMUnavailable):
-        kind = "over_budget" if exc.kind == "over_budget" else "paused"
-    else:
-        kind = "rejected" if isinstance(exc, LLMRejected) else "request_failed"
-    return LabelOutcome(item.task_id, None, None, None, "unknown",
-                        failure=f"LLM endpoint unusable: {exc.message}", failure_kind=kind)
+def _media_kinds(schema: LabelSchema, items: Sequence[LabelRequest]) -> tuple[Capability, ...]:
+    """The media capabilities the items need (none for text)."""
+    found = {it.media.capability for it in items if it.media is not None}
+    return tuple(sorted(found))

@@ -16,6 +16,8 @@ Files are :class:`string.Template` texts. Placeholders (``$name`` or ``${name}``
 * ``$examples``: the few-shot examples block, or ""
 * ``$text``: the text to label (required in the task file)
 * ``$answer``: the rejected answer (retry file only)
+* ``$media``: what an image, audio or video task shows ("image", "audio recording", "video,
+  shown as 4 frames in order"); the media follow the task file's text in the user message
 
 The hash of the three templates is part of the model version: editing a prompt makes a new
 version, so Label Studio re-predicts.
@@ -31,14 +33,16 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from string import Template
+from typing import Any
 
 from labelloop.labelconfig.schema import LabelSchema
 from labelloop.llm.errors import PromptError
+from labelloop.llm.media_parts import part_tokens
 from labelloop.llm.types import OutputMode
 
 PARTS = ("system", "task", "retry")
 PLACEHOLDERS = frozenset({"labels", "label_names", "choice_rule", "instructions",
-                          "answer_format", "examples", "text", "answer"})
+                          "answer_format", "examples", "text", "answer", "media"})
 TOOL_NAME = "record_label"
 
 
@@ -72,8 +76,11 @@ def _default_text(name: str) -> str:
 
 
 def load_prompts(task_type: str = "text_classification", *,
-                 override_dir: Path | None = None) -> PromptTemplates:
-    """The prompt templates of ``task_type``: files in ``override_dir`` win over the defaults."""
+                 override_dir: Path | None = None,
+                 required: str | None = "text") -> PromptTemplates:
+    """The prompt templates of ``task_type``: files in ``override_dir`` win over the defaults.
+    ``required``: the placeholder the task file must use (None: none; media prompts show the
+    media as parts after the text)."""
     texts: dict[str, str] = {}
     sources: list[str] = []
     if override_dir is not None and not Path(override_dir).is_dir():
@@ -93,8 +100,8 @@ def load_prompts(task_type: str = "text_classification", *,
             raise PromptError(f"{source} uses unknown placeholders {sorted(unknown)}; "
                               f"known: {sorted(PLACEHOLDERS)}")
         sources.append(source)
-    if "text" not in _identifiers(texts["task"]):
-        raise PromptError(f"{sources[1]} must contain $text")
+    if required is not None and required not in _identifiers(texts["task"]):
+        raise PromptError(f"{sources[1]} must contain ${required}")
     return PromptTemplates(task_type, texts["system"], texts["task"], texts["retry"],
                            tuple(sources))
 
@@ -132,7 +139,7 @@ def _variables(schema: LabelSchema, mode: OutputMode) -> dict[str, str]:
         "instructions": f"\nInstructions from the project:\n{instructions}\n" if instructions
         else "",
         "answer_format": answer_format(schema, mode),
-        "examples": "", "text": "", "answer": "",
+        "examples": "", "text": "", "answer": "", "media": "",
     }
 
 
@@ -146,12 +153,13 @@ def render_examples(examples: list[tuple[str, list[str]]]) -> str:
 
 
 def render_messages(templates: PromptTemplates, schema: LabelSchema, text: str, *,
-                    mode: OutputMode,
-                    examples: list[tuple[str, list[str]]] | None = None) -> list[dict[str, str]]:
-    """The chat messages for labeling ``text``."""
+                    mode: OutputMode, examples: list[tuple[str, list[str]]] | None = None,
+                    media: str = "") -> list[dict[str, str]]:
+    """The chat messages for labeling ``text`` (``media``: what ``$media`` says)."""
     v = _variables(schema, mode)
     v["examples"] = render_examples(examples or [])
     v["text"] = text
+    v["media"] = media
     system = Template(templates.system).safe_substitute(v).strip()
     user = Template(templates.task).safe_substitute(v).strip()
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
@@ -166,9 +174,21 @@ def render_retry(templates: PromptTemplates, schema: LabelSchema, answer: str, *
     return Template(templates.retry).safe_substitute(v).strip()
 
 
-def estimate_tokens(messages: list[dict[str, str]] | str) -> int:
-    """A rough token count (4 characters a token, 4 tokens of overhead a message)."""
+def estimate_tokens(messages: list[dict[str, Any]] | str) -> int:
+    """A rough token count (4 characters a token, 4 tokens of overhead a message; media
+    parts: :func:`~labelloop.llm.media_parts.part_tokens`, not their base64's length)."""
     if isinstance(messages, str):
         return max(1, (len(messages) + 3) // 4)
+    media = 0
+    if any(isinstance(m.get("content"), list) for m in messages):
+        kept = []
+        for m in messages:
+            content = m.get("content")
+            if isinstance(content, list):
+                counts = [part_tokens(p) for p in content]
+                media += sum(c for c in counts if c is not None)
+                m = {**m, "content": [p for p, c in zip(content, counts) if c is None]}
+            kept.append(m)
+        messages = kept
     raw = json.dumps(messages, ensure_ascii=False)
-    return max(1, (len(raw) + 3) // 4) + 4 * len(messages)
+    return max(1, (len(raw) + 3) // 4) + 4 * len(messages) + media
