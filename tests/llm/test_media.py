@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from labelloop.labelconfig.schema import Choice, LabelSchema
-from labelloop.llm import LabelRequest, LLMLabeler
+from labelloop.labelconfig.results import validate_result
+from labelloop.labelconfig.schema import Choice, LabelSchema, parse_label_config
+from labelloop.llm import LabelRequest, LLMLabeler, to_prediction_result
 from labelloop.llm.media_caps import tone_wav
 from labelloop.llm.media_parts import MediaInput
 from labelloop.media.fetch import MediaFetcher
@@ -28,10 +29,21 @@ GOLD = {"red": "cat", "blue": "dog", "green": "bird"}
 
 
 def media_schema(kind: str = "image", labels: tuple[str, ...] = ("cat", "dog", "bird"),
-                 *, multiple: bool = False) -> Any:
-    return LabelSchema(supported=True, task_type=f"{kind}_classification",  # type: ignore[arg-type]
-                       from_name="class", to_name=kind, data_key=kind,
-                       choices=tuple(Choice(x, x) for x in labels), multiple=multiple)
+                 *, multiple: bool = False) -> LabelSchema:
+    """``<Choices>`` on ``<Image>`` / ``<Audio>`` as the label layer parses it (video, not
+    served by the label layer yet, built by hand)."""
+    if kind == "video":
+        return LabelSchema(supported=True, task_type="text_classification", from_name="class",
+                           to_name=kind, data_key=kind, modality="video",
+                           choices=tuple(Choice(x, x) for x in labels), multiple=multiple)
+    tag = {"image": "Image", "audio": "Audio"}[kind]
+    choices = "".join(f'<Choice value="{x}"/>' for x in labels)
+    extra = ' choice="multiple"' if multiple else ""
+    schema = parse_label_config(
+        f'<View><{tag} name="{kind}" value="${kind}"/><Choices name="class" toName="{kind}"'
+        f'{extra}>{choices}</Choices></View>')
+    assert schema.supported and schema.modality == kind
+    return schema
 
 
 def image(colour: str, size: tuple[int, int] = (64, 48), fmt: str = "PNG",
@@ -121,6 +133,10 @@ def test_image_prelabels_are_constrained_to_the_label_set(
         stored = tx.get_llm_labels(3, model_version=labeler.version_for(schema))
     assert stored[0].labels == ["cat"] and stored[1].labels == ["dog"]
     assert labeler.version_for(schema) != labeler.model_version  # the media prompts' own hash
+    result = to_prediction_result(schema, outcomes[0])
+    validate_result(schema, result)
+    assert result == [{"from_name": "class", "to_name": "image", "type": "choices",
+                       "value": {"choices": ["cat"]}, "score": pytest.approx(0.8)}]
 
     # an answer outside the set: one retry, the image sent again with the conversation
     server.inject("outside")
@@ -131,6 +147,16 @@ def test_image_prelabels_are_constrained_to_the_label_set(
     server.inject("outside", times=2)
     bad = labeler.label_many_sync(schema, label_requests(MediaInput.image(image("yellow"))))
     assert bad[0].labels is None and bad[0].failure_kind == "invalid_answer"
+
+
+def test_multiple_choice_images_use_vote_shares(vision, make_labeler) -> None:
+    server = vision({"red": ["cat", "dog"], "blue": ["bird"]})
+    outcomes = make_labeler(server, llm_samples=3).label_many_sync(
+        media_schema(multiple=True),
+        label_requests(MediaInput.image(image("red")), MediaInput.image(image("blue"))))
+    assert [o.labels for o in outcomes] == [["cat", "dog"], ["bird"]]
+    assert outcomes[0].confidence_method == "self_consistency"
+    assert outcomes[0].distribution == {"cat": 1.0, "dog": 1.0, "bird": 0.0}
 
 
 def test_images_are_resized_to_the_bound_and_never_enlarged(vision, make_labeler) -> None:

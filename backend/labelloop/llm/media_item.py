@@ -39,13 +39,12 @@ from labelloop.llm.types import LabelOutcome, LabelRequest, Usage
 
 TASK_TYPE = "media_classification"
 """The prompt files' task type (``media_classification.*.md``)."""
-TEXT_TASK_TYPES = ("text_classification", "text_spans")
 
 
 def is_media_schema(schema: LabelSchema) -> bool:
-    """A ``<Choices>`` schema on an image, audio or video object (any task type that is not a
-    text one): labeled from the task's media, with the media prompts."""
-    return schema.task_type is not None and schema.task_type not in TEXT_TASK_TYPES
+    """A ``<Choices>`` schema on an image, audio or video object (its ``modality``): labeled
+    from the task's media, with the media prompts."""
+    return schema.modality != "text" and schema.task_type == "text_classification"
 
 
 @dataclass(frozen=True)

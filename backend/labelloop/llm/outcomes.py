@@ -10,7 +10,6 @@ from typing import Any, TypeVar
 from labelloop.errors import UnsupportedConfig
 from labelloop.labelconfig.schema import LabelSchema
 from labelloop.llm.errors import LLMError, LLMRejected, LLMUnavailable
-from labelloop.llm.media_item import is_media_schema
 from labelloop.llm.span_store import spans_json
 from labelloop.llm.types import FailureKind, LabelOutcome, LabelRequest
 from labelloop.storage.records_llm import LlmLabel
@@ -42,13 +41,11 @@ def label_row(project_id: int, o: LabelOutcome, version: str) -> LlmLabel:
 
 
 def check_schema(schema: LabelSchema) -> None:
-    """:class:`UnsupportedConfig` unless the LLM labels this schema: text classification, text
-    spans, or ``<Choices>`` on an image, audio or video object."""
-    media = is_media_schema(schema) and bool(schema.choices)
-    if not schema.supported or not (
-            schema.task_type in ("text_classification", "text_spans") or media):
-        raise UnsupportedConfig(f"the LLM labels text classification, text spans and choices "
-                                f"on media only: {schema.reason or schema.task_type}")
+    """:class:`UnsupportedConfig` unless the LLM labels this schema: classification (of a
+    text, or of an image, audio or video: its ``modality``) or text spans."""
+    if not schema.supported or schema.task_type not in ("text_classification", "text_spans"):
+        raise UnsupportedConfig(f"the LLM labels classification and text spans only: "
+                                f"{schema.reason or schema.task_type}")
 
 
 def failed_all(item: LabelRequest, exc: LLMError) -> LabelOutcome:
