@@ -15,9 +15,11 @@ from tests.llm.conftest import llm_settings
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_top_level_prompts_are_the_packaged_defaults() -> None:
+@pytest.mark.parametrize("task_type", ["text_classification", "span_extraction",
+                                       "media_classification"])
+def test_top_level_prompts_are_the_packaged_defaults(task_type: str) -> None:
     for part in PARTS:
-        name = f"text_classification.{part}.md"
+        name = f"{task_type}.{part}.md"
         packaged = (ROOT / "backend/labelloop/prompts" / name).read_text()
         assert (ROOT / "prompts" / name).read_text() == packaged, name
 
