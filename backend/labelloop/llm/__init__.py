@@ -1,4 +1,5 @@
-"""LLM pre-annotation: label texts with an OpenAI-compatible LLM, constrained to the label set,
+"""LLM pre-annotation: label texts (and images, audio, video frames: see
+:mod:`labelloop.llm.media_requests`) with an OpenAI-compatible LLM, constrained to the label set,
 with a label distribution per answer, few-shot examples from human labels, a response cache,
 retries, rate limits, a circuit breaker, and cost accounting.
 
@@ -14,8 +15,11 @@ from labelloop.lazy import lazy_exports
 
 if TYPE_CHECKING:  # the names, for type checkers; imported on first use otherwise
     from labelloop.llm.fewshot import ExamplePool, select_examples
-    from labelloop.llm.labeler import LLMLabeler, LLMStatus
+    from labelloop.llm.labeler import LLMLabeler
+    from labelloop.llm.media_parts import MediaInput
+    from labelloop.llm.media_requests import media_label_requests, media_prelabels_off
     from labelloop.llm.results import to_prediction_result
+    from labelloop.llm.status import LLMStatus
     from labelloop.llm.sync import (
         label_spans_sync,
         label_texts_sync,
@@ -25,14 +29,18 @@ if TYPE_CHECKING:  # the names, for type checkers; imported on first use otherwi
     from labelloop.llm.types import LabelOutcome, LabelRequest, Usage
 
 __all__ = [
-    "ExamplePool", "LLMLabeler", "LLMStatus", "LabelOutcome", "LabelRequest", "Usage",
-    "label_spans_sync", "label_texts_sync", "outcomes_to_array", "schema_for_labels", "select_examples",
+    "ExamplePool", "LLMLabeler", "LLMStatus", "LabelOutcome", "LabelRequest", "MediaInput",
+    "Usage", "label_spans_sync", "label_texts_sync", "media_label_requests",
+    "media_prelabels_off", "outcomes_to_array", "schema_for_labels", "select_examples",
     "to_prediction_result",
 ]
 
 __getattr__, __dir__ = lazy_exports(__name__, {
     "labelloop.llm.fewshot": ("ExamplePool", "select_examples"),
-    "labelloop.llm.labeler": ("LLMLabeler", "LLMStatus"),
+    "labelloop.llm.labeler": ("LLMLabeler",),
+    "labelloop.llm.media_parts": ("MediaInput",),
+    "labelloop.llm.media_requests": ("media_label_requests", "media_prelabels_off"),
+    "labelloop.llm.status": ("LLMStatus",),
     "labelloop.llm.results": ("to_prediction_result",),
     "labelloop.llm.sync": (
         "label_spans_sync", "label_texts_sync", "outcomes_to_array", "schema_for_labels"),

@@ -20,8 +20,7 @@ import re
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from labelloop.labelconfig.schema import LabelSchema
 from labelloop.llm.batch import run_batch
@@ -41,29 +40,13 @@ from labelloop.llm.outcomes import NOT_STORED, check_schema, failed_all, label_r
 from labelloop.llm.prompts import PromptTemplates, load_prompts
 from labelloop.llm.span_item import SpanItemLabeler
 from labelloop.llm.span_prompts import TASK_TYPE as SPAN_PROMPTS
+from labelloop.llm.status import LLMStatus, read_status
 from labelloop.llm.types import LabelOutcome, LabelRequest
 from labelloop.settings import Settings
 from labelloop.storage.base import Storage
-from labelloop.storage.records_llm import LlmUsage
 
 BackendFactory = Callable[[EndpointConfig], ChatBackend]
 __all__ = ["NOT_STORED", "LLMLabeler", "LLMStatus", "label_row", "run_async"]
-
-
-LLMState = Literal["ok", "paused", "over_budget"]
-
-
-@dataclass(frozen=True)
-class LLMStatus:
-    state: LLMState
-    reason: str | None
-    endpoint: str
-    model: str
-    model_version: str
-    paused_until: float | None
-    capabilities: dict[str, Any] | None
-    usage: LlmUsage
-    budget_usd: float | None
 
 
 class LLMLabeler:
@@ -110,24 +93,9 @@ class LLMLabeler:
 
     def status(self) -> LLMStatus:
         """Whether LLM work runs, and why not: the stored pause, the budget, usage so far and
-        the endpoint's capabilities (None until detected)."""
-        with self.storage.read() as tx:
-            record = tx.get_llm_endpoint(self.config.endpoint, self.config.model)
-            usage = tx.llm_usage()
-        budget = self.settings.llm_budget_usd
-        paused = record.paused_until if record and record.paused_until else None
-        state: LLMState
-        reason: str | None
-        if budget is not None and usage.cost_usd >= budget:
-            state = "over_budget"
-            reason = f"the LLM budget of ${budget:.2f} is spent (${usage.cost_usd:.4f})"
-        elif paused is not None and paused > self.breaker.clock():
-            state, reason = "paused", record.pause_reason if record else None
-        else:
-            state, reason, paused = "ok", None, None
-        return LLMStatus(state, reason, self.config.endpoint, self.config.model,
-                         self.model_version, paused, record.capabilities if record else None,
-                         usage, budget)
+        the endpoint's capabilities (None until detected; media checks under ``media``)."""
+        return read_status(self.storage, self.config, model_version=self.model_version,
+                           budget_usd=self.settings.llm_budget_usd, now=self.breaker.clock())
 
     def resume(self) -> None:
         """Close the circuit breaker now (after fixing what paused it)."""
