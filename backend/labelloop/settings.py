@@ -223,6 +223,16 @@ class Settings(BaseSettings):
                     "folder, or a hub name already in the local cache (never downloaded). "
                     "Unset: the built-in HOG + colour embedder (no weights).")
     image_embedding_batch_size: int = Field(default=32, ge=1, le=1024)
+    # video projects: frames sampled (PyAV), embedded with the image embedder, mean-pooled
+    video_fps: float = Field(
+        default=1.0, gt=0, le=30,
+        description="Frames sampled per second of video (fewer, spread evenly, past "
+                    "LABELLOOP_VIDEO_MAX_FRAMES).")
+    video_max_frames: int = Field(default=32, ge=1, le=512,
+                                  description="Most frames sampled from one video.")
+    video_decode_timeout_s: float = Field(
+        default=60.0, gt=0,
+        description="A video that takes longer to decode is skipped with the reason.")
 
     # --- LLM -------------------------------------------------------------------------------
     openai_api_key: SecretStr | None = Field(
