@@ -134,3 +134,15 @@ class SentenceTransformerImageEmbedder:
 
     def encode(self, items: Sequence[bytes]) -> np.ndarray:
         return require_all(self.encode_each(items))
+
+    def encode_pixels(self, frames: Sequence[np.ndarray]) -> np.ndarray:
+        """Unit rows for decoded pictures (uint8 ``(h, w, 3)`` RGB arrays, e.g. video frames)."""
+        from PIL import Image
+
+        model = self.model
+        out = np.zeros((len(frames), self.dim), dtype=np.float32)
+        for start in range(0, len(frames), self.batch_size):
+            batch = [Image.fromarray(np.asarray(f, dtype=np.uint8), "RGB")
+                     for f in frames[start:start + self.batch_size]]
+            out[start:start + len(batch)] = self._encode_images(model, list(batch))
+        return l2_normalise(out)

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from labelloop.embeddings.base import l2_normalise
 from labelloop.embeddings.media_base import (
     MediaEncoded,
     Modality,
@@ -140,9 +141,12 @@ class BuiltinImageEmbedder:
 
     def features(self, data: bytes) -> np.ndarray:
         """The raw (not yet normalised) ``(dim,)`` row of one image file."""
+        return self.image_features(decode_image(data))
+
+    def image_features(self, img: PILImage) -> np.ndarray:
+        """The raw ``(dim,)`` row of a decoded RGB image."""
         from PIL import Image
 
-        img = decode_image(data)
         small = img.resize((self.size, self.size), Image.Resampling.BILINEAR)
         rgb = np.asarray(small, dtype=np.float64) / 255.0
         hsv = np.asarray(small.convert("HSV"), dtype=np.int64)
@@ -163,3 +167,12 @@ class BuiltinImageEmbedder:
 
     def encode(self, items: Sequence[bytes]) -> np.ndarray:
         return require_all(self.encode_each(items))
+
+    def encode_pixels(self, frames: Sequence[np.ndarray]) -> np.ndarray:
+        """Unit rows for decoded pictures (uint8 ``(h, w, 3)`` RGB arrays, e.g. video frames):
+        the vectors their files would get, without encoding and decoding a file."""
+        from PIL import Image
+
+        rows = [self.image_features(Image.fromarray(np.asarray(f, dtype=np.uint8), "RGB"))
+                for f in frames]
+        return l2_normalise(np.array(rows).reshape(len(rows), self._dim))

@@ -31,7 +31,7 @@ from labelloop.embeddings.cache import Embedded
 from labelloop.errors import InvalidInput
 from labelloop.skips import is_item_error, reason_of
 
-Modality = Literal["image", "audio"]
+Modality = Literal["image", "audio", "video"]
 
 
 class UndecodableMedia(InvalidInput):

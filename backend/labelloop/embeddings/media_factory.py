@@ -1,8 +1,9 @@
 """The media embedder a project of a modality uses, from the settings (one place to wire).
 
 Images: the configured ``image_embedding_model`` when set, else the built-in HOG + colour
-embedder; audio: the built-in MFCC-statistics embedder. Building loads nothing: a configured
-model loads on its first ``encode``.
+embedder; audio: the built-in MFCC-statistics embedder; video: frames sampled as the settings
+say (``video_fps``, ``video_max_frames``), embedded by the image embedder, mean-pooled.
+Building loads nothing: a configured model loads on its first ``encode``.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from labelloop.embeddings.audio_builtin import BuiltinAudioEmbedder
 from labelloop.embeddings.clip_local import SentenceTransformerImageEmbedder
 from labelloop.embeddings.image_builtin import BuiltinImageEmbedder
 from labelloop.embeddings.media_base import MediaEmbedder, Modality
+from labelloop.embeddings.video import VideoEmbedder
+from labelloop.media.video import VideoLimits
 from labelloop.settings import Settings
 
 
@@ -24,4 +27,7 @@ def media_embedder(settings: Settings, modality: Modality) -> MediaEmbedder:
         return BuiltinImageEmbedder()
     if modality == "audio":
         return BuiltinAudioEmbedder()
+    if modality == "video":
+        return VideoEmbedder(media_embedder(settings, "image"),
+                             limits=VideoLimits.from_settings(settings))
     raise ValueError(f"no embedder for modality {modality!r}")
