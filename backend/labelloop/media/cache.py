@@ -15,10 +15,12 @@ import json
 import logging
 import os
 import threading
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 log = logging.getLogger(__name__)
+TORN_AFTER_S = 300.0  # a bytes file with no entry file this old was torn by a crash
 
 
 @dataclass(frozen=True)
@@ -131,7 +133,10 @@ class MediaCache:
             try:
                 if blob.with_suffix(".json").exists():
                     total += blob.stat().st_size
-                else:  # torn by a crash between the two writes
+                elif time.time() - blob.stat().st_mtime > TORN_AFTER_S:
+                    # torn by a crash between the two writes; a fresh one is another thread's
+                    # (or process's) entry between its two writes: removing it made a fetch
+                    # whose bytes were just stored miss the cache for ever after
                     blob.unlink(missing_ok=True)
             except OSError:
                 continue
