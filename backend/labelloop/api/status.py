@@ -13,10 +13,12 @@ from labelloop.api.deps import ServicesDep
 from labelloop.api.errors import COMMON_ERRORS, error_responses
 from labelloop.api.middleware import access_report
 from labelloop.errors import InvalidInput, LabelStudioUnavailable, UnknownProject
+from labelloop.events.projects import schema_of
 from labelloop.inputs import Id, bounded_int
 from labelloop.jobs.triggers import resync_spec
 from labelloop.jobs.types import Job, JobKind, JobSpec, JobStatus, project_serial_key
 from labelloop.labelstudio.drift import describe as describe_drift
+from labelloop.loop.llm_inputs import llm_prelabels_off
 from labelloop.quality.queue_aim import queue_aim
 from labelloop.quality.stopping import retrain_points, stopping_signal
 from labelloop.storage.base import Tx
@@ -43,11 +45,22 @@ def _project(tx: Tx, p: Project, services: Any) -> dict[str, Any]:
         # Label Studio showing another model_version than published: labelstudio/drift.py
         "version_drift": describe_drift(p.version_drift),
         "schema": p.schema,
+        # controls of the config labelloop does not serve (yet), each with why
+        "not_served": list((p.schema or {}).get("not_served") or ()),
+        # why the LLM does not pre-label this project (a media project: loop/llm_inputs.py)
+        "llm_prelabels_off": _llm_off(p, services.settings),
         # tasks a job skipped (text it cannot encode, a value the database refuses, …) and why
         "skipped": tx.skip_summary(p.id).to_json(),
         # the production stream: counts, budget, realised rate, drift (stream/status.py)
         "stream": stream_status(tx, p.id, services.settings),
     }
+
+
+def _llm_off(p: Project, settings: Any) -> str | None:
+    schema = schema_of(p)
+    if not settings.llm_configured or schema is None or not schema.supported:
+        return None
+    return llm_prelabels_off(schema)
 
 
 def project_status(services: Any, project_id: int) -> dict[str, Any]:

@@ -40,13 +40,19 @@ def check_version_spec(project_id: int) -> JobSpec:
                    serial_key=project_serial_key(project_id))
 
 
+def embed_spec(project_id: int) -> JobSpec:
+    """Embed the project's tasks not embedded yet (also queued by a retrain whose media fetches
+    failed for a reason that may pass: the embed job's retries fetch them again)."""
+    return JobSpec(JobKind.EMBED, project_id, dedupe_key=f"embed:{project_id}",
+                   serial_key=project_serial_key(project_id))
+
+
 def new_tasks_specs(project_id: int, settings: Settings) -> list[JobSpec]:
     """Tasks arrived: embed them, and pre-label them when an LLM is configured. One pre-label
     job per project at a time: two at once would pay the LLM twice for the same tasks. Embedding
     shares the project's queue serial key: a retrain running beside it would encode the same
     uncached texts at the same time (seen on a 100,000-task project: the two split the cores)."""
-    specs = [JobSpec(JobKind.EMBED, project_id, dedupe_key=f"embed:{project_id}",
-                     serial_key=project_serial_key(project_id))]
+    specs = [embed_spec(project_id)]
     if settings.llm_configured:
         specs.append(JobSpec(JobKind.PRELABEL, project_id, dedupe_key=f"prelabel:{project_id}",
                              serial_key=f"prelabel:{project_id}"))

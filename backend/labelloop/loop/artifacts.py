@@ -53,8 +53,8 @@ def version_artifacts(schema: LabelSchema, data: ProjectData, learned: Learned, 
     """``{kind: blob}`` to store with the version: both kinds for a text-classification
     version with a local model, nothing otherwise."""
     model, probas = learned.model, learned.probas
-    if schema.task_type != "text_classification" or not isinstance(model, LocalModel) \
-            or probas is None:
+    if schema.task_type != "text_classification" or schema.modality != "text" \
+            or not isinstance(model, LocalModel) or probas is None:
         return {}
     texts, y, weights = screen_training_set(data, probas, multiple=schema.multiple)
     screen = fit_screen(texts, y, labels=schema.labels, multiple=schema.multiple,

@@ -10,6 +10,11 @@ predicts it (``unlabeled``): its dataset label is a machine's.
 Every task type keeps its canonical labels (``labels``: a tuple of choices, a tuple of spans);
 the task types whose model trains on class rows also get them as ``y`` (one-hot / multi-hot,
 NaN rows where unlabeled). For the others (text spans) ``y`` has no columns.
+
+A task's input is what the label layer's :func:`~labelloop.labelconfig.kinds.task_input` gives:
+for a text project its text, for an image or audio project its media value (``texts`` and
+``has_text`` hold either: the input the task is about and whether it has one), which
+:mod:`labelloop.loop.inputs` turns into a vector.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from functools import cached_property
 import numpy as np
 
 from labelloop.labelconfig.consensus import human_label
-from labelloop.labelconfig.kinds import Label, label_row, task_text
+from labelloop.labelconfig.kinds import Label, label_row, task_input
 from labelloop.labelconfig.schema import LabelSchema
 from labelloop.storage.base import Tx
 from labelloop.storage.records import Annotation, Task
@@ -30,8 +35,8 @@ from labelloop.storage.records import Annotation, Task
 @dataclass(frozen=True)
 class ProjectData:
     task_ids: np.ndarray  # (n,) Label Studio task ids, ascending
-    texts: list[str]  # the text each task is about ("" when it has none)
-    has_text: np.ndarray  # (n,) bool: tasks without text are never ranked
+    texts: list[str]  # each task's input: its text or media value ("" when it has none)
+    has_text: np.ndarray  # (n,) bool: has an input (that gave a vector); others never ranked
     y: np.ndarray  # (n, k) float: one-hot / multi-hot rows, NaN rows = no label; (n, 0): no rows
     reviewed: np.ndarray  # (n,) bool: a human labeled or skipped it
     annotations: int
@@ -84,9 +89,10 @@ def build_project_data(schema: LabelSchema, tasks: Iterable[Task],
     texts: list[str] = []
     ties = 0
     for i, t in enumerate(ordered):
-        text = task_text(schema, t.data)
-        texts.append(text or "")
-        has_text[i] = bool(text and text.strip())
+        got = task_input(schema, t.data)
+        texts.append(got.value if got is not None else "")
+        has_text[i] = bool(got is not None and got.value.strip())
+        text = got.value if got is not None and got.is_text else None  # spans read their text
         found, reviewed[i] = human_label(schema, by_task.get(t.id, []), text=text)
         label = found.label if found is not None else None
         ties += int(found is not None and found.tie)

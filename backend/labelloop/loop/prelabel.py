@@ -30,6 +30,7 @@ from labelloop.labelconfig.results import task_text
 from labelloop.labelconfig.schema import LabelSchema
 from labelloop.llm import LabelOutcome, LabelRequest
 from labelloop.llm.pool import example_pool
+from labelloop.loop.llm_inputs import llm_prelabels_off
 from labelloop.skips import is_item_error, reason_of, record_skips
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,10 @@ def handle_prelabel(ctx: JobContext) -> None:
         project = tx.get_project(pid)
         schema = schema_of(project) if project else None
         if schema is None or not schema.supported:
+            return
+        off = llm_prelabels_off(schema, labeler)
+        if off is not None:  # a media project: the rest of the loop runs without LLM labels
+            log.info("project %s: no LLM pre-labels: %s", pid, off)
             return
         done = set(tx.get_llm_labels(pid, model_version=version))
         todo = [LabelRequest(t.id, text) for t in tx.get_tasks(pid)

@@ -8,11 +8,18 @@ import importlib
 import logging
 import threading
 import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from labelloop.embeddings import Embedder, SentenceTransformerEmbedder
 from labelloop.llm import LLMLabeler
+from labelloop.modalities import Modality, modality_input
 from labelloop.settings import Settings
 from labelloop.storage.base import Storage
+
+if TYPE_CHECKING:
+    from labelloop.embeddings.media_base import MediaEmbedder
+    from labelloop.media.fetch import MediaFetcher
 
 log = logging.getLogger(__name__)
 
@@ -40,11 +47,17 @@ def preload_job_libraries(names: tuple[str, ...] = JOB_LIBRARIES) -> dict[str, s
 
 
 class Resources:
+    """``embedder``: the text embedder; ``media_embedders``: {modality: embedder} to use instead
+    of the settings' (tests); both are otherwise built on first use."""
+
     def __init__(self, settings: Settings, *, embedder: Embedder | None = None,
-                 labeler: LLMLabeler | None = None) -> None:
+                 labeler: LLMLabeler | None = None,
+                 media_embedders: Mapping[Modality, MediaEmbedder] | None = None) -> None:
         self.settings = settings
         self._embedder = embedder
         self._labeler = labeler
+        self._media_embedders: dict[Modality, MediaEmbedder] = dict(media_embedders or {})
+        self._fetchers: dict[tuple[str, str] | None, MediaFetcher] = {}
         self._lock = threading.Lock()
 
     def labeler(self, storage: Storage) -> LLMLabeler | None:
@@ -63,3 +76,33 @@ class Resources:
                 self._embedder = SentenceTransformerEmbedder(
                     s.embedding_model_path, torch_threads=s.embedding_threads)
             return self._embedder
+
+    def media_embedder(self, modality: Modality) -> MediaEmbedder:
+        """The process's embedder of a media modality (:data:`labelloop.modalities.SERVED`'s
+        factory, built once); ValueError for text or a modality not served."""
+        with self._lock:
+            got = self._media_embedders.get(modality)
+            if got is None:
+                factory = modality_input(modality).embedder
+                if factory is None:
+                    raise ValueError(f"{modality} has no media embedder")
+                got = self._media_embedders[modality] = factory(self.settings)
+            return got
+
+    def input_embedder_name(self, modality: Modality) -> str:
+        """The name of the embedder whose vectors a project of ``modality`` trains on."""
+        if modality_input(modality).embedder is None:
+            return self.embedder.name
+        return self.media_embedder(modality).name
+
+    def media_fetcher(self, label_studio: tuple[str, str] | None) -> MediaFetcher:
+        """The process's media fetcher for a Label Studio (URL, key): one per pair, kept (it is
+        thread-safe and holds the connection pool); None: the settings' own."""
+        from labelloop.media.fetch import MediaFetcher
+
+        with self._lock:
+            got = self._fetchers.get(label_studio)
+            if got is None:
+                got = self._fetchers[label_studio] = MediaFetcher(
+                    self.settings, label_studio=label_studio)
+            return got

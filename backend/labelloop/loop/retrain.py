@@ -7,8 +7,9 @@ around it, in order:
 1. read the project's tasks and consensus human labels (:mod:`labelloop.loop.dataset`), the
    LLM's stored labels, the local model's previous predictions, the audit draws so far and the
    learning curve's recent slope (from the stored retrains, :mod:`labelloop.quality.stopping`);
-2. embeddings from the cache (only new texts are encoded; a text that cannot be embedded is
-   skipped and recorded);
+2. embeddings from the cache through the input seam (:mod:`labelloop.loop.inputs`: texts, or
+   images and audio fetched by the media fetcher; only new inputs are encoded; one that gives
+   no vector is skipped and recorded);
 3. the plan (:mod:`labelloop.loop.plan`);
 4. second annotations asked of Label Studio for disputed single labels
    (:mod:`labelloop.loop.second`); those tasks join the head of the queue;
@@ -115,11 +116,11 @@ def handle_retrain(ctx: JobContext) -> None:
         # the learning curve's recent slope so far (what the auto queue objective weighs)
         slope = stopping_signal(retrain_points(tx.list_model_versions(pid))).slope_per_100
     if data.task_ids.size == 0 or not data.has_text.any():
-        log.info("project %s: no tasks with text yet", pid)
+        log.info("project %s: no tasks with an input yet", pid)
         return
     ctx.progress(step="embed", tasks=int(data.has_text.sum()))
-    # a text that cannot be embedded is skipped (recorded, shown in /status), not fatal
-    x, data = embed_project(ctx, pid, data, job_kind="retrain")
+    # an input that gives no vector is skipped (recorded, shown in /status), not fatal
+    x, data, made = embed_project(ctx, pid, schema, data, job_kind="retrain")
     if not data.has_text.any():
         return
     n_labeled = int((data.labeled & data.has_text).sum())
@@ -127,7 +128,7 @@ def handle_retrain(ctx: JobContext) -> None:
     pos_of = {tid: i for i, tid in enumerate(data.task_ids.tolist())}
     seed = (pid, len(data.task_ids), n_labeled)
     inputs = RetrainInputs(
-        pid, schema, data, x, PlanOptions.from_settings(s, embedder=ctx.resources.embedder.name),
+        pid, schema, data, x, PlanOptions.from_settings(s, embedder=made.embedder),
         seed, time.time(), llm=llm_machine_labels(schema, data, llm_labels),
         llm_probas=llm_matrix(schema, data.task_ids, llm_labels)
         if schema.task_type == "text_classification" else None,

@@ -127,9 +127,10 @@ class Classifier:
             raise UnknownProject(f"project {project_id} is unknown to labelloop")
         schema = schema_of(project)
         if schema is None or not schema.supported or \
-                schema.task_type != "text_classification":
-            what = f"a {schema.task_type}" if schema is not None and schema.task_type else \
-                "not a supported"
+                schema.task_type != "text_classification" or schema.modality != "text":
+            what = "not a supported" if schema is None or not schema.task_type else \
+                f"a {schema.task_type}" if schema.modality == "text" else \
+                f"an {schema.modality} classification"  # image, audio
             raise UnsupportedConfig(f"project {project_id} is {what} project: /classify "
                                     "serves text classification models only")
         return project, schema

@@ -34,6 +34,7 @@ from labelloop.labelconfig.schema import LabelSchema
 from labelloop.labelstudio.drift import created_by_labelloop
 from labelloop.llm import LabelOutcome, LabelRequest
 from labelloop.llm.pool import example_pool
+from labelloop.loop.llm_inputs import llm_prelabels_off
 from labelloop.loop.resources import Resources
 from labelloop.predict.base import Entry, StoredPredictor
 from labelloop.predict.prelabels import outcome_label, prelabel_entry, resolve, task_texts
@@ -104,7 +105,8 @@ class ServicePredictor:
         if schema is None or not schema.supported:
             return [[] for _ in task_ids]
         labeler = self.resources.labeler(self.storage)
-        live = labeler is not None and labeler.status().state == "ok"
+        live = labeler is not None and labeler.status().state == "ok" and \
+            llm_prelabels_off(schema, labeler) is None
         entries, missing, examples = await run_in_threadpool(self._lookup, project, schema,
                                                              task_ids, live)
         if not missing or labeler is None:

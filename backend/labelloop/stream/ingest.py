@@ -186,9 +186,11 @@ def _state(project_id: int, raw: dict[str, Any] | None) -> StreamState:
 def stream_schema(tx: Tx, project_id: int) -> LabelSchema:
     """The project's schema when the stream serves it (text classification)."""
     schema = served_schema(tx, project_id, what="production stream")
-    if schema.task_type != "text_classification":
+    if schema.task_type != "text_classification" or schema.modality != "text":
+        what = schema.task_type if schema.modality == "text" else \
+            f"{schema.modality} classification"
         raise UnsupportedConfig(f"project {project_id}: no production stream: it takes "
-                                f"text classification projects, this one is {schema.task_type}")
+                                f"text classification projects, this one is {what}")
     return schema
 
 
