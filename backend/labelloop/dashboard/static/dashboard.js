@@ -158,6 +158,7 @@
       h("p", { class: "sub", text: `Label Studio project ${p.id} · queue ${p.published_version || "none published yet"} · last sync ${ago(p.last_synced_at)}${q.computed_at ? ` · quality figures from ${ago(q.computed_at)}${q.refreshing ? " (refreshing)" : ""}` : ""}${p.supported ? "" : ` · not supported: ${p.unsupported_reason}`}` }),
       driftNote(p),
       skippedNote(p),
+      servedNote(p),
       h("div", { class: "tiles" },
         tile("tasks", int(p.tasks), "tasks"),
         tile("annotations", int(p.annotations), "annotations"),
@@ -182,6 +183,16 @@
       ahead: "a newer publish switched Label Studio but is not recorded yet: its retry finishes it",
     }[d.action] || d.action;
     return h("p", { class: "drift", "data-drift": "active", text: `Model version drift, seen ${ago(d.seen_at)}: ${what} (${why}). Annotators get the pre-labels and queue order of the version Label Studio shows.` });
+  }
+
+  // what the project's config holds that labelloop does not serve (yet), and why the LLM does
+  // not pre-label it (a media project): the status's "not_served" and "llm_prelabels_off"
+  function servedNote(p) {
+    const parts = [];
+    if (p.supported && (p.not_served || []).length) parts.push(`Not served: ${p.not_served.join("; ")}.`);
+    if (p.llm_prelabels_off) parts.push(`No LLM pre-labels: ${p.llm_prelabels_off}.`);
+    if (!parts.length) return null;
+    return h("p", { class: "note", "data-not-served": String((p.not_served || []).length), text: parts.join(" ") });
   }
 
   // tasks a job skipped instead of failing on them (text it cannot encode, a value the database
