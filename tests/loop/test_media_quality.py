@@ -4,6 +4,8 @@ image configs, served or not, saying what it serves."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from fastapi.testclient import TestClient
 from tests.fakes.label_studio import FakeGateway
@@ -53,12 +55,18 @@ def test_disputed_image_labels_go_back_to_a_second_annotator(storage: Storage,
     # the LLM is a committee member, measured on the human labels (6 agreed, 3 disputed)
     assert version.lineage["llm_compared"] == 9
     assert version.lineage["llm_human_agreement"] == pytest.approx(5 / 9)
-    report = client_factory().get("/api/projects/1/quality").json()
+    client = client_factory()
+    report = client.get("/api/projects/1/quality").json()
     assert report["n_human_labelled"] == 27 and report["llm"]["n"] == 9
     agreement = report["agreement"]
     assert agreement["annotations_per_task"] == {"1": 21, "2": 6}
     assert agreement["percent_agreement"] == pytest.approx(5 / 6)
     assert agreement["krippendorff_alpha"] is not None
+    # the labelled dataset: one row per image, its best label from humans or the machines
+    rows = [json.loads(line) for line in client.get("/api/projects/1/dataset").text.splitlines()]
+    assert len(rows) == 42 and all(r["data"]["image"].startswith("/data/upload/1/") for r in rows)
+    right = [r["label"] == p.truth[r["task_id"]] for r in rows if r["task_id"] > 27]
+    assert sum(right) >= 0.9 * len(right)
 
 
 def setup(client: TestClient, xml: str, project: str):
