@@ -26,8 +26,10 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -39,6 +41,9 @@ from labelloop.labelconfig.schema import LabelSchema
 from labelloop.loop.resources import Resources
 from labelloop.media.types import Media, MediaSkip
 from labelloop.modalities import Modality, modality_input
+
+if TYPE_CHECKING:
+    from labelloop.embeddings.media_base import MediaEmbedder
 
 log = logging.getLogger(__name__)
 _WHERE = re.compile(r" \([^()]*://[^()]*\)$")  # the " (http://…)" a fetch reason ends with
@@ -95,30 +100,55 @@ def encode_inputs(values: Sequence[str], *, modality: Modality, resources: Resou
     failed: dict[int, str] = {}
     transient: set[int] = set()
     encoded = 0
-    for start in range(0, len(values), chunk_size):
+    starts = list(range(0, len(values), chunk_size))
+
+    def fetch(start: int) -> list[Media | MediaSkip]:
         stop = min(start + chunk_size, len(values))
-        fetched = fetcher.fetch_many(list(values[start:stop]), task_ids=list(ids[start:stop]),
-                                     project_id=project_id, kind=spec.fetch)
-        have: list[int] = []
-        blobs: list[bytes] = []
-        for pos, item in enumerate(fetched, start):
-            if isinstance(item, Media):
-                have.append(pos)
-                blobs.append(item.data)
-            else:
-                failed[pos] = _fetch_reason(item)
-                if item.transient:
-                    transient.add(pos)
-        if blobs:
-            made, n_new = embed_media_each(blobs, embedder=embedder, store=store)
-            encoded += n_new
-            out[have] = made.vectors
-            for i, why in made.failed.items():
-                failed[have[i]] = f"media not decoded: {why}"
+        return fetcher.fetch_many(list(values[start:stop]), task_ids=list(ids[start:stop]),
+                                  project_id=project_id, kind=spec.fetch)
+
+    def prefetched() -> Iterator[list[Media | MediaSkip]]:
+        """Each chunk's fetch results, the next chunk fetched while this one is embedded
+        (network and CPU overlap; two chunks' files in memory at most)."""
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="media-prefetch") as ahead:
+            future: Future[list[Media | MediaSkip]] | None = None
+            for start in starts:
+                current, future = future, ahead.submit(fetch, start)
+                if current is not None:
+                    yield current.result()
+            if future is not None:
+                yield future.result()
+
+    for start, fetched in zip(starts, prefetched()):
+        encoded += _embed_chunk(fetched, start, embedder, store, out, failed, transient)
         if progress is not None:
-            progress(stop - start)
+            progress(len(fetched))
     return InputVectors(out, embedder.name, dict(sorted(failed.items())), frozenset(transient),
                         encoded)
+
+
+def _embed_chunk(fetched: Sequence[Media | MediaSkip], start: int, embedder: MediaEmbedder,
+                 store: EmbeddingStore, out: np.ndarray, failed: dict[int, str],
+                 transient: set[int]) -> int:
+    """Embed one fetched chunk (positions from ``start``) into ``out``, recording why each
+    position has no vector in ``failed`` (and ``transient``); how many files were encoded."""
+    have: list[int] = []
+    blobs: list[bytes] = []
+    for pos, item in enumerate(fetched, start):
+        if isinstance(item, Media):
+            have.append(pos)
+            blobs.append(item.data)
+        else:
+            failed[pos] = _fetch_reason(item)
+            if item.transient:
+                transient.add(pos)
+    if not blobs:
+        return 0
+    made, n_new = embed_media_each(blobs, embedder=embedder, store=store)
+    out[have] = made.vectors
+    for i, why in made.failed.items():
+        failed[have[i]] = f"media not decoded: {why}"
+    return n_new
 
 
 def _fetch_reason(skip: MediaSkip) -> str:
