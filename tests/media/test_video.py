@@ -8,6 +8,7 @@ import io
 
 import numpy as np
 import pytest
+from av.container import InputContainer
 from PIL import Image
 from pydantic import ValidationError
 
@@ -68,17 +69,34 @@ def test_frame_cap_spreads_frames_over_the_whole_clip(ramps, codec, fmt):
     np.testing.assert_allclose(even.times, (np.arange(5) + 0.5) * 0.6)
 
 
-def test_long_clip_seeks_to_the_same_frames_as_decoding_through(monkeypatch):
+@pytest.mark.parametrize(("seconds", "fps", "gop", "max_frames"), [
+    (100, 2, 10, 7),   # key frames every 5 s, targets 14 s apart
+    (40, 10, 5, 8),    # key frames every 0.5 s, targets 5 s apart (under SEEK_GAP_S)
+])
+def test_long_clip_seeks_to_the_same_frames_as_decoding_through(monkeypatch, seconds, fps, gop,
+                                                                 max_frames):
+    seeks = []
+    real_seek = InputContainer.seek
+
+    def counted_seek(self, *args, **kwargs):
+        seeks.append(args)
+        return real_seek(self, *args, **kwargs)
+
     for codec, fmt in ENCODERS:
-        data = encode(grey_ramp(200), 200, codec=codec, fmt=fmt, fps=2, gop=10)  # 100 s
-        limits = VideoLimits(fps=1.0, max_frames=7)
-        seeking = sample_frames(data, limits=limits)
-        monkeypatch.setattr(video, "SEEK_GAP_S", 1e9)
-        through = sample_frames(data, limits=limits)
-        monkeypatch.undo()
+        data = encode(grey_ramp(seconds * fps), seconds * fps, codec=codec, fmt=fmt, fps=fps,
+                      gop=gop)
+        limits = VideoLimits(fps=1.0, max_frames=max_frames)
+        with monkeypatch.context() as m:
+            m.setattr(InputContainer, "seek", counted_seek)
+            seeking = sample_frames(data, limits=limits)
+        with monkeypatch.context() as m:
+            m.setattr(video, "SEEK_GAP_S", 1e9)
+            m.setattr(video, "MIN_SEEK_GAP_S", 1e9)
+            through = sample_frames(data, limits=limits)
         np.testing.assert_array_equal(seeking.frames, through.frames)
         np.testing.assert_allclose(seeking.frames[:, :, :, 0].mean(axis=(1, 2)),
-                                   level_at(seeking.times, fps=2), atol=6)
+                                   level_at(seeking.times, fps=fps), atol=6)
+    assert len(seeks) >= len(ENCODERS) * (max_frames - 2)  # most targets were reached by seeking
 
 
 def test_duration_missing_from_the_headers_comes_from_the_packets():

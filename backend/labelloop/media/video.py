@@ -44,7 +44,10 @@ if TYPE_CHECKING:
 # sniffed type -> the one ffmpeg demuxer allowed to read it
 DEMUXERS = {"video/mp4": "mov", "audio/mp4": "mov", "video/webm": "matroska",
             "video/x-matroska": "matroska"}
-SEEK_GAP_S = 8.0  # a target further ahead than this is reached by seeking, not decoding through
+# a target further ahead than this (key frame interval unknown), or than twice the interval
+# (at least MIN_SEEK_GAP_S), is reached by seeking to the key frame before it, not decoding through
+SEEK_GAP_S = 8.0
+MIN_SEEK_GAP_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -212,33 +215,61 @@ def _frames_at(container: InputContainer, stream: VideoStream, times: np.ndarray
                start: float, deadline: float) -> Iterator[tuple[float, VideoFrame]]:
     """(target time, the frame on screen at that time) for each of ``times`` (ascending).
     Targets past the last frame by more than the gap between frames are dropped."""
-    decoded: Iterator[VideoFrame] = container.decode(stream)
-    gap = 1.0 / float(stream.average_rate) if stream.average_rate else 1.0
+    cursor = _Cursor(container, stream, start=start, deadline=deadline)
+    for target in times:
+        frame = cursor.at(float(target))
+        if frame is None:
+            return
+        yield float(target), frame
 
-    def read(after: tuple[float, VideoFrame] | None) -> tuple[float, VideoFrame] | None:
-        frame = next(decoded, None)
-        _check(deadline)
+
+class _Cursor:
+    """Decodes one video stream forward; jumps (seeks) to a target when a key frame lies
+    between: the target is more than twice the key frame interval ahead (or, before two key
+    frames were seen, more than ``SEEK_GAP_S``)."""
+
+    def __init__(self, container: InputContainer, stream: VideoStream, *, start: float,
+                 deadline: float) -> None:
+        self.container, self.stream, self.start, self.deadline = container, stream, start, deadline
+        self.gap = 1.0 / float(stream.average_rate) if stream.average_rate else 1.0
+        self.key_gap: float | None = None    # time between key frames, once two were seen
+        self._last_key: float | None = None
+        self._decoded: Iterator[VideoFrame] = container.decode(stream)
+        self.cur: tuple[float, VideoFrame] | None = None  # the last frame at or before a target
+        self.nxt = self._read(None)                        # the frame decoded after it
+
+    def _read(self, after: tuple[float, VideoFrame] | None) -> tuple[float, VideoFrame] | None:
+        frame = next(self._decoded, None)
+        _check(self.deadline)
         if frame is None:
             return None
         if frame.time is not None:
-            return float(frame.time) - start, frame
-        return (after[0] + gap if after else 0.0), frame
+            t = float(frame.time) - self.start
+        else:
+            t = after[0] + self.gap if after else 0.0
+        if frame.key_frame:
+            if self._last_key is not None and t > self._last_key:
+                self.key_gap = t - self._last_key
+            self._last_key = t
+        return t, frame
 
-    cur: tuple[float, VideoFrame] | None = None  # the last frame at or before the target
-    nxt = read(None)                               # the frame decoded after it
-    for target in times:
-        if nxt is not None and target - nxt[0] > SEEK_GAP_S:
-            container.seek(int((target + start) / stream.time_base), stream=stream)
-            decoded, cur = container.decode(stream), None
-            nxt = read(None)
-        while nxt is not None and nxt[0] <= target:
-            if cur is not None and nxt[0] > cur[0]:
-                gap = nxt[0] - cur[0]
-            cur, nxt = nxt, read(nxt)
-        chosen = cur if cur is not None else nxt
-        if chosen is None or (nxt is None and target - chosen[0] > gap):
-            return
-        yield float(target), chosen[1]
+    def at(self, target: float) -> VideoFrame | None:
+        """The frame on screen at ``target`` (None past the end)."""
+        far = SEEK_GAP_S if self.key_gap is None else max(2 * self.key_gap, MIN_SEEK_GAP_S)
+        time_base = self.stream.time_base
+        if self.nxt is not None and target - self.nxt[0] > far and time_base is not None:
+            self.container.seek(int((target + self.start) / time_base),
+                                stream=self.stream)
+            self._decoded, self.cur, self._last_key = self.container.decode(self.stream), None, None
+            self.nxt = self._read(None)
+        while self.nxt is not None and self.nxt[0] <= target:
+            if self.cur is not None and self.nxt[0] > self.cur[0]:
+                self.gap = self.nxt[0] - self.cur[0]
+            self.cur, self.nxt = self.nxt, self._read(self.nxt)
+        chosen = self.cur if self.cur is not None else self.nxt
+        if chosen is None or (self.nxt is None and target - chosen[0] > self.gap):
+            return None
+        return chosen[1]
 
 
 def _fit(width: int, height: int, max_side: int) -> tuple[int, int]:
