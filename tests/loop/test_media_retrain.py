@@ -3,7 +3,7 @@ each task's media from a loopback Label Studio (token, uploads cached), embeds i
 built-in embedder of its modality (never the text model), trains, ranks, publishes the queue
 with validated pre-labels; /predict answers the model's stored predictions; a task whose media
 will not fetch or decode is a recorded skip (a transient one fetched again by the embed job);
-the LLM pre-label step stands aside with its reason."""
+the LLM pre-label step stands aside with its reason where the endpoint does not see images."""
 
 from __future__ import annotations
 
@@ -249,13 +249,19 @@ def test_llm_prelabels_stand_aside_for_media_with_the_reason(storage: Storage,
         w = worker(storage, fake_ls, server, tmp_path, **llm_kw)
         assert status_of(storage, run(storage, w, JobKind.PRELABEL)).status is \
             JobStatus.SUCCEEDED
+        # a text-only endpoint: the job's image check (red or blue?) finds it blind, once
+        checked = llm.calls
+        assert checked > 0
         client = client_factory(**llm_kw)
         res = client.post("/predict", json={"tasks": [{"id": 1, "data": {
             "image": server.value("0a1b2c3d-f1.png")}}], "project": "1.1"}).json()
         assert res["results"] == [[]]  # no model yet, and the LLM is not asked
-        assert llm.calls == 0
+        assert status_of(storage, run(storage, w, JobKind.PRELABEL)).status is \
+            JobStatus.SUCCEEDED
+        assert llm.calls == checked  # not asked again: image pre-labels are off
         st = client.get("/api/projects/1/status").json()
     assert st["schema"]["modality"] == "image"
-    assert st["llm_prelabels_off"].startswith("vision pre-labels not available")
+    assert st["llm_prelabels_off"].startswith(
+        "image pre-labels are off for this LLM endpoint: the model does not see the images")
     with storage.read() as tx:
         assert tx.get_llm_labels(1) == {}

@@ -12,7 +12,12 @@ from labelloop.api.bodies import QueueBody, QueueRequest, documented
 from labelloop.api.deps import ServicesDep
 from labelloop.api.errors import COMMON_ERRORS, error_responses
 from labelloop.api.middleware import access_report
-from labelloop.errors import InvalidInput, LabelStudioUnavailable, UnknownProject
+from labelloop.errors import (
+    InvalidInput,
+    LabelloopError,
+    LabelStudioUnavailable,
+    UnknownProject,
+)
 from labelloop.events.projects import schema_of
 from labelloop.inputs import Id, bounded_int
 from labelloop.jobs.triggers import resync_spec
@@ -48,7 +53,7 @@ def _project(tx: Tx, p: Project, services: Any) -> dict[str, Any]:
         # controls of the config labelloop does not serve (yet), each with why
         "not_served": list((p.schema or {}).get("not_served") or ()),
         # why the LLM does not pre-label this project (a media project: loop/llm_inputs.py)
-        "llm_prelabels_off": _llm_off(p, services.settings),
+        "llm_prelabels_off": _llm_off(p, services),
         # tasks a job skipped (text it cannot encode, a value the database refuses, …) and why
         "skipped": tx.skip_summary(p.id).to_json(),
         # the production stream: counts, budget, realised rate, drift (stream/status.py)
@@ -56,11 +61,15 @@ def _project(tx: Tx, p: Project, services: Any) -> dict[str, Any]:
     }
 
 
-def _llm_off(p: Project, settings: Any) -> str | None:
+def _llm_off(p: Project, services: Any) -> str | None:
     schema = schema_of(p)
-    if not settings.llm_configured or schema is None or not schema.supported:
+    if not services.settings.llm_configured or schema is None or not schema.supported:
         return None
-    return llm_prelabels_off(schema)
+    try:  # the endpoint's stored media check (no LLM call)
+        labeler = services.resources.labeler(services.storage)
+    except LabelloopError as exc:  # e.g. a prompt folder that does not load
+        return f"the LLM labeler cannot start: {exc.message}"
+    return llm_prelabels_off(schema, labeler)
 
 
 def project_status(services: Any, project_id: int) -> dict[str, Any]:

@@ -14,6 +14,11 @@ labeling run raises because of what one item holds, the run's unanswered items a
 in halves (down to single items) so only that item is left out. Both, and answers outside the
 label set, are recorded in ``skipped_items`` (job kind ``prelabel``) with their reason and shown
 in ``/status``.
+
+Image, audio and video projects: where the endpoint takes the media (``loop/llm_inputs.py``),
+their media are fetched a chunk at a time and shown to the LLM as content parts
+(``loop/prelabel_media.py``); a file that will not fetch is a skip, or a retry when its fetch
+may work later.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from labelloop.labelconfig.schema import LabelSchema
 from labelloop.llm import LabelOutcome, LabelRequest
 from labelloop.llm.pool import example_pool
 from labelloop.loop.llm_inputs import llm_prelabels_off
+from labelloop.loop.prelabel_media import media_chunks, media_todo
 from labelloop.skips import is_item_error, reason_of, record_skips
 
 log = logging.getLogger(__name__)
@@ -51,25 +57,31 @@ def handle_prelabel(ctx: JobContext) -> None:
         if schema is None or not schema.supported:
             return
         off = llm_prelabels_off(schema, labeler)
-        if off is not None:  # a media project: the rest of the loop runs without LLM labels
+        if off is not None:  # the endpoint does not take this media: the loop runs without
             log.info("project %s: no LLM pre-labels: %s", pid, off)
             return
+        if schema.modality != "text":  # media: the media prompts' version (llm/media_item.py)
+            version = labeler.version_for(schema)
         done = set(tx.get_llm_labels(pid, model_version=version))
         todo = [LabelRequest(t.id, text) for t in tx.get_tasks(pid)
                 if t.id not in done and (text := task_text(schema, t.data))]
+        # images, audio, video: fetched chunk by chunk while labeling (loop/prelabel_media.py)
+        media = media_todo(ctx, tx, pid, schema, done) if schema.modality != "text" else None
         examples = example_pool(tx, pid, schema, model_version=version)
-    tally = _Tally(ctx, len(todo))
+    tally = _Tally(ctx, len(todo) if media is None else len(media.tasks))
     for r in todo:
         try:  # stored before text was cleaned at the edge: it cannot be sent
             r.text.encode("utf-8")
         except UnicodeEncodeError as exc:
             tally.skipped[r.task_id] = reason_of(exc)
     todo = [r for r in todo if r.task_id not in tally.skipped]
-    if not todo:
+    if not todo and not (media and media.tasks):
         tally.record(pid, ctx)
         return
-    for i in range(0, len(todo), CHUNK):
-        _label_isolating(labeler, schema, todo[i:i + CHUNK], examples, pid, tally)
+    parts = (media_chunks(ctx, pid, schema, media, on_skips=tally.media_skips) if media
+             else (todo[i:i + CHUNK] for i in range(0, len(todo), CHUNK)))
+    for part in parts:
+        _label_isolating(labeler, schema, part, examples, pid, tally)
         tally.report()
         tally.record(pid, ctx)
         status = labeler.status()
@@ -85,7 +97,7 @@ def handle_prelabel(ctx: JobContext) -> None:
     if unanswered:
         # e.g. the endpoint's capability check or its calls timed out: the job is retried
         # (with backoff) for these tasks only, instead of succeeding without their labels
-        raise JobError(f"{len(unanswered)} of {len(todo)} tasks got no answer from the LLM "
+        raise JobError(f"{len(unanswered)} of {tally.tasks} tasks got no answer from the LLM "
                        f"(first: {unanswered[0]}); they are asked again on the next attempt")
 
 
@@ -139,10 +151,19 @@ class _Tally:
             self.unanswered.append(o.failure or "")
         else:
             self.failed += 1
-            if o.failure_kind in ("invalid_answer", "rejected"):
+            if o.failure_kind in ("invalid_answer", "rejected", "no_input"):
                 self.skipped[o.task_id] = o.failure or str(o.failure_kind)
         if time.monotonic() - self._reported >= PROGRESS_EVERY_S:
             self.report()
+
+    def media_skips(self, skipped: dict[int, str], transient: frozenset[int]) -> None:
+        """Media that did not fetch or decode: recorded, or asked again on the next attempt
+        when the fetch may work then."""
+        for task_id, why in skipped.items():
+            if task_id in transient:
+                self.unanswered.append(why)
+            else:
+                self.skipped[task_id] = why
 
     def record(self, pid: int, ctx: JobContext) -> None:
         """Store the skips so far and forget those of the tasks labeled since."""
