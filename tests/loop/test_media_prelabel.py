@@ -97,3 +97,45 @@ def test_an_endpoint_refusing_audio_turns_audio_prelabels_off(storage: Storage,
     assert "does not support audio input" in st["llm_prelabels_off"]
     with storage.read() as tx:
         assert tx.get_llm_labels(1) == {}
+
+
+def test_a_video_is_shown_as_frames_spread_over_the_clip(storage: Storage, tmp_path) -> None:
+    import numpy as np
+    from tests.media.video_synth import encode
+
+    from labelloop.labelconfig.schema import Choice, LabelSchema
+    from labelloop.llm.media_requests import media_label_requests
+    from labelloop.loop.prelabel_media import video_frames
+
+    colours = [PALETTE["red"]] * 10 + [PALETTE["green"]] * 10 + [PALETTE["blue"]] * 10
+    clip = encode(lambda i: np.full((48, 64, 3), colours[i], dtype=np.uint8), 30)
+    schema = LabelSchema(supported=True, task_type="text_classification", from_name="c",
+                         to_name="video", data_key="video", modality="video",
+                         choices=(Choice("start", "start"), Choice("end", "end")))
+
+    class One:
+        def fetch_many(self, values, *, task_ids=None, project_id=None, kind=None):
+            from labelloop.media.types import Media
+
+            assert kind == "video"
+            return [Media(clip, "video/mp4", "external", v, False, len(clip)) for v in values]
+
+    with FakeVisionLLM({"red": "start", "blue": "end"}) as llm:
+        settings = make_settings(tmp_path, openai_base_url=llm.url, llm_model="vision-model",
+                                 llm_video_frames=3, llm_image_max_side=32)
+        built = media_label_requests(One(), schema, [1], ["clip.mp4"],
+                                     frames=video_frames(settings))
+        media = built.requests[0].media
+        assert media is not None and media.kind == "video" and len(media.items) == 3
+        outcome = LLMLabeler(settings, storage).label_many_sync(schema, built.requests)[0]
+        body = llm.requests[-1]
+    assert outcome.labels == ["start"]  # the fake answers from the first frame
+    seen = llm.images[-3:]  # the item's frames (the capability probes came first)
+    assert [size for _, _, size in seen] == [(32, 24)] * 3  # frames within the bound
+    parts = [p for m in body["messages"] if isinstance(m["content"], list)
+             for p in m["content"] if p["type"] == "image_url"]
+    assert len(parts) == 3
+    firsts = [Image.open(io.BytesIO(raw)).convert("RGB").getpixel((8, 8)) for _, raw, _ in seen]
+    nearest = [min(PALETTE, key=lambda c: sum((a - b) ** 2 for a, b in zip(PALETTE[c], px)))
+               for px in firsts]
+    assert nearest == ["red", "green", "blue"]
