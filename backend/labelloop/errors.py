@@ -53,6 +53,13 @@ class NotFound(LabelloopError):
     code = "not_found"
 
 
+class NoThumbnail(NotFound):
+    """A task has no picture the dashboard can show: an audio or text project, no media value,
+    or media that did not fetch or decode (``detail["reason"]`` says which)."""
+
+    code = "no_thumbnail"
+
+
 class UnsupportedConfig(LabelloopError):
     """The labeling config parses but labelloop cannot serve it (yet)."""
 
