@@ -8,7 +8,6 @@ import io
 import numpy as np
 import pytest
 from PIL import Image
-from tests.media.video_synth import ENCODERS, encode
 
 from labelloop.embeddings.media_base import UndecodableMedia
 from labelloop.media.thumbnail import (
@@ -18,6 +17,7 @@ from labelloop.media.thumbnail import (
     image_thumbnail,
     video_thumbnail,
 )
+from tests.media.video_synth import ENCODERS, encode
 
 
 def picture(width: int, height: int, *, fmt: str = "PNG", mode: str = "RGB",
@@ -72,10 +72,10 @@ def test_transparency_gives_a_png_and_exif_orientation_is_applied() -> None:
 
 
 @pytest.mark.parametrize("body", [
-    b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10">'
-    b'<script>alert(document.cookie)</script></svg>',
+    (b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10">'
+     b"<script>alert(document.cookie)</script></svg>"),
     b"<!doctype html><html><body><script>alert(1)</script></body></html>",
-    b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n",  # EPS: Pillow would run Ghostscript
+    b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n",  # EPS: Pillow runs Ghostscript
     b"\x89PNG\r\n\x1a\n<html><script>alert(1)</script></html>",  # a PNG signature, then HTML
     b"",
 ])

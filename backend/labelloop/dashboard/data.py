@@ -4,7 +4,8 @@
 :func:`labelloop.api.status.project_status`), the learning curve over retrain versions
 (:func:`learning_curve`, from their lineage), the head of the published queue with the reason each
 task is there (:func:`queue_head`; for a span project with each task's pre-label spans
-highlighted in its text), LLM token and cost totals, and the quality report
+highlighted in its text; for an image or audio project with the file's name and, for pictures,
+the URL of its thumbnail, never the stored value: :mod:`labelloop.dashboard.thumbnails`), LLM token and cost totals, and the quality report
 (:class:`labelloop.quality.cache.ReportCache`: computed again only when the
 project's data changed).
 """
@@ -18,6 +19,7 @@ from typing import Any
 
 from labelloop.api.status import project_status
 from labelloop.dashboard.spans import span_rows
+from labelloop.dashboard.thumbnails import media_cells
 from labelloop.errors import LabelloopError
 from labelloop.labelconfig.kinds import task_text
 from labelloop.labelconfig.schema import LabelSchema
@@ -81,7 +83,9 @@ def queue_head(tx: Tx, project_id: int, version: str | None, data_key: str | Non
     Label Studio serves unlabelled tasks only, so tasks labelled since the queue was published
     are skipped (and counted); ``reasons`` counts every entry of the queue. For a span project
     (``schema``), each task also carries its pre-label's ``spans`` and its text with them
-    highlighted (:mod:`labelloop.dashboard.spans`).
+    highlighted (:mod:`labelloop.dashboard.spans`); for a media project, its ``media``,
+    ``name`` and ``thumbnail`` (:func:`~labelloop.dashboard.thumbnails.media_cells`) and no
+    ``text``.
     """
     if version is None:
         return {"version": None, "size": 0, "reasons": {}, "audit": 0, "labelled_since": 0,
@@ -105,14 +109,18 @@ def queue_head(tx: Tx, project_id: int, version: str | None, data_key: str | Non
     if schema is not None and schema.task_type == "text_spans" and tasks:
         spans = span_rows(tx, project_id, schema,
                           {tid: task_text(schema, t.data) for tid, t in tasks.items()})
+    media: dict[int, dict[str, Any]] = {}
+    if schema is not None and schema.modality != "text":
+        media = media_cells(project_id, schema, tasks)
     return {
         "version": version, "size": len(entries),
         "reasons": dict(Counter(e.reason for e in entries).most_common()),
         "audit": sum(e.audit for e in entries), "labelled_since": labelled,
         "head": [{"rank": e.rank, "task_id": e.task_id, "score": e.score, "reason": e.reason,
                   "audit": e.audit, "detail": e.detail,
-                  "text": _snippet(tasks[e.task_id].data if e.task_id in tasks else None,
-                                   data_key), **spans.get(e.task_id, {})} for e in head],
+                  "text": None if schema is not None and schema.modality != "text" else
+                  _snippet(tasks[e.task_id].data if e.task_id in tasks else None, data_key),
+                  **spans.get(e.task_id, {}), **media.get(e.task_id, {})} for e in head],
     }
 
 
