@@ -11,12 +11,12 @@ path, a URL, a ``data:`` URL, a cloud URI).
 must find in the bytes (:class:`~labelloop.media.types.MediaKind`; None: the value *is* the
 input, a text) and which embedder makes its vectors (None: the process's text embedder). The
 loop's input seam (:mod:`labelloop.loop.inputs`) dispatches on it and nowhere else, so serving a
-new modality is one entry here, with its embedder's factory::
+new modality is one entry here, with its embedder's factory, as video's::
 
     "video": ModalityInput(("Video",), fetch="video", embedder=_video_embedder),
 
-(and its line in :data:`PENDING` removed). Light on purpose: the label layer imports it, so
-embedders are imported by their factories, when a job first needs one.
+(and its line in :data:`PENDING`, if it had one, removed). Light on purpose: the label layer
+imports it, so embedders are imported by their factories, when a job first needs one.
 """
 
 from __future__ import annotations
@@ -71,16 +71,22 @@ def _audio_embedder(settings: Settings) -> MediaEmbedder:
     return media_embedder(settings, "audio")
 
 
+def _video_embedder(settings: Settings) -> MediaEmbedder:
+    """Frames sampled at ``LABELLOOP_VIDEO_FPS`` (PyAV), embedded by the image embedder, pooled."""
+    from labelloop.embeddings.media_factory import media_embedder
+
+    return media_embedder(settings, "video")
+
+
 SERVED: Mapping[Modality, ModalityInput] = {
     "text": ModalityInput(("Text",)),
     "image": ModalityInput(("Image",), fetch="image", embedder=_image_embedder),
     "audio": ModalityInput(("Audio", "AudioPlus"), fetch="audio", embedder=_audio_embedder),
+    "video": ModalityInput(("Video",), fetch="video", embedder=_video_embedder),
 }
 """The served modalities: the input seam's dispatch table."""
 
-PENDING: Mapping[str, str] = {
-    "Video": "video not served yet (frames are not sampled and embedded yet)",
-}
+PENDING: Mapping[str, str] = {}
 """Object tags of modalities not served yet, with the reason ``/setup`` and ``/status`` give."""
 
 

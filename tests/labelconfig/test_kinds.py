@@ -370,8 +370,8 @@ def test_several_labels_controls_on_one_text_are_served_together() -> None:
 
 
 @pytest.mark.parametrize("xml,why", [
-    (('<View><Video name="v" value="$clip"/><Choices name="c" toName="v"><Choice value="a"/>'
-     '<Choice value="b"/></Choices></View>'), "Choices 'c' on Video: video not served yet"),
+    (('<View><Video name="v" value="$clip"/><VideoRectangle name="b" toName="v"/></View>'),
+     "VideoRectangle 'b' on Video: video boxes are not served yet"),
     (('<View><Image name="i" value="$img"/><RectangleLabels name="b" toName="i">'
       '<Label value="a"/></RectangleLabels></View>'),
      "RectangleLabels 'b' on Image: bounding boxes are not served yet"),
@@ -384,3 +384,12 @@ def test_several_labels_controls_on_one_text_are_served_together() -> None:
 def test_configs_no_task_type_serves_say_why(xml: str, why: str) -> None:
     schema = parse_label_config(xml)
     assert not schema.supported and schema.reason is not None and why in schema.reason
+
+
+def test_choices_on_video_are_served() -> None:
+    schema = parse_label_config('<View><Video name="v" value="$clip"/><Choices name="c" '
+                                'toName="v"><Choice value="a"/><Choice value="b"/></Choices>'
+                                '</View>')
+    assert schema.supported and schema.reason is None and schema.modality == "video"
+    assert (schema.task_type, schema.data_key, schema.to_name) == ("text_classification",
+                                                                   "clip", "v")

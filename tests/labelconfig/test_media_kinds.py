@@ -1,6 +1,6 @@
-"""``<Choices>`` on images and audio through the label layer (issue 19 §2): the schema records the
-object's modality, labels read and build as for text, a task's input is its media value (never
-its text), and image controls that are not served yet say why."""
+"""``<Choices>`` on images, audio and video through the label layer (issue 19 §2, §6): the schema
+records the object's modality, labels read and build as for text, a task's input is its media
+value (never its text), and image and video controls that are not served yet say why."""
 
 from __future__ import annotations
 
@@ -27,12 +27,16 @@ AUDIO_XML = """<View><Audio name="audio" value="$audio"/>
 <Choices name="kind" toName="audio" choice="multiple">
 <Choice value="speech"/><Choice value="music"/><Choice value="noise"/></Choices></View>"""
 AUDIO_PLUS_XML = AUDIO_XML.replace("<Audio ", "<AudioPlus ")
+VIDEO_XML = """<View><Video name="clip" value="$video" framerate="25"/>
+<Choices name="motion" toName="clip"><Choice value="left"/><Choice value="right"/>
+<Choice value="still"/></Choices></View>"""
 
 
 @pytest.mark.parametrize("xml,modality,key,to_name,multiple,label", [
     (IMAGE_XML, "image", "image", "image", False, ("d",)),
     (AUDIO_XML, "audio", "audio", "audio", True, ("speech", "noise")),
     (AUDIO_PLUS_XML, "audio", "audio", "audio", True, ("music",)),
+    (VIDEO_XML, "video", "video", "clip", False, ("right",)),
 ])
 def test_choices_on_media_parse_build_and_read_as_for_text(
         xml: str, modality: str, key: str, to_name: str, multiple: bool,
@@ -119,21 +123,38 @@ def test_image_only_controls_are_accepted_as_not_served_with_the_reason(tag: str
     assert "<Image>" in schema.reason and "<Audio>" in schema.reason  # what is served
 
 
-def test_choices_on_video_wait_for_the_video_modality() -> None:
-    schema = parse_label_config('<View><Video name="v" value="$video"/><Choices name="c" '
-                                'toName="v"><Choice value="a"/><Choice value="b"/></Choices>'
-                                '</View>')
-    assert not schema.supported
-    assert schema.not_served == (("Choices 'c' on Video: video not served yet (frames are not "
-                                  "sampled and embedded yet)"),)
-    assert object_modality("Video") is None and pending_reason("Video") is not None
+def test_choices_on_video_are_served_as_a_video_modality() -> None:
+    schema = parse_label_config(VIDEO_XML)
+    assert schema.supported and schema.not_served == () and schema.modality == "video"
+    assert object_modality("Video") == "video" and pending_reason("Video") is None
+    value = "/data/upload/1/5d1e2f3a-clip.mp4"
+    assert task_input(schema, {"video": value, "text": "a caption"}) == TaskInput("video", value)
+    assert task_text(schema, {"video": value}) is None
+    assert SERVED["video"].fetch == "video" and SERVED["video"].embedder is not None
+
+
+def test_video_only_controls_are_still_reported_not_served() -> None:
+    xml = VIDEO_XML.replace("</View>", '<TimelineLabels name="t" toName="clip"><Label '
+                            'value="a"/></TimelineLabels><VideoRectangle name="box" '
+                            'toName="clip"/></View>')
+    schema = parse_label_config(xml)
+    assert schema.supported and schema.from_name == "motion" and schema.modality == "video"
+    assert schema.not_served == (
+        "TimelineLabels 't' on Video: timeline segments are not served yet",
+        "VideoRectangle 'box' on Video: video boxes are not served yet")
+    alone = parse_label_config('<View><Video name="v" value="$v"/><VideoRectangle name="box" '
+                               'toName="v"/></View>')
+    assert not alone.supported and alone.reason is not None
+    assert "VideoRectangle 'box' on Video: video boxes are not served yet" in alone.reason
+    assert "<Video>" in alone.reason  # what is served
 
 
 def test_the_registry_maps_each_served_object_tag_to_one_modality() -> None:
     tags = [t for spec in SERVED.values() for t in spec.object_tags]
     assert len(tags) == len(set(tags))
     assert {t: object_modality(t) for t in tags} == {
-        "Text": "text", "Image": "image", "Audio": "audio", "AudioPlus": "audio"}
+        "Text": "text", "Image": "image", "Audio": "audio", "AudioPlus": "audio",
+        "Video": "video"}
     assert all((spec.fetch is None) == (m == "text") for m, spec in SERVED.items())
     assert all((spec.embedder is None) == (m == "text") for m, spec in SERVED.items())
     assert pending_reason("Image") is None and pending_reason("Table") is None

@@ -147,8 +147,10 @@ def test_a_configured_media_embedder_is_used_and_built_once(storage: Storage, tm
     assert res.media_fetcher(None) is res.media_fetcher(None)
     with pytest.raises(ValueError):
         res.media_embedder("text")
-    with pytest.raises(ValueError):
-        res.media_embedder("video")  # not served yet
+    video = res.media_embedder("video")  # served: frames through the image embedder, pooled
+    assert video.modality == "video" and video is res.media_embedder("video")
+    assert video.name.startswith("labelloop/video-mean-v1:")
+    assert res.input_embedder_name("video") == video.name
 
 
 def test_chunks_bound_what_is_held_and_keep_the_order(storage: Storage, tmp_path, ls,

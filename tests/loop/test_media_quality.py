@@ -75,7 +75,7 @@ def setup(client: TestClient, xml: str, project: str):
                                        "extra_params": None})
 
 
-def test_setup_serves_image_and_audio_choices_and_reports_what_it_does_not(
+def test_setup_serves_image_audio_and_video_choices_and_reports_what_it_does_not(
         client: TestClient) -> None:
     boxes_too = IMAGE_CONFIG.replace("</View>", '<RectangleLabels name="box" toName="image">'
                                      '<Label value="cat"/></RectangleLabels></View>')
@@ -89,9 +89,14 @@ def test_setup_serves_image_and_audio_choices_and_reports_what_it_does_not(
     assert setup(client, audio, "2.17").status_code == 200
     st = client.get("/api/projects/2/status").json()
     assert st["supported"] and st["schema"]["modality"] == "audio"
-    video = IMAGE_CONFIG.replace("<Image", "<Video")
+    video = IMAGE_CONFIG.replace("<Image", "<Video").replace(
+        "</View>", '<VideoRectangle name="box" toName="image"/></View>')
     assert setup(client, video, "3.17").status_code == 200
     st = client.get("/api/projects/3/status").json()
-    assert not st["supported"] and "video not served yet" in st["unsupported_reason"]
-    assert st["not_served"] == [("Choices 'digit' on Video: video not served yet (frames are "
-                                "not sampled and embedded yet)")]
+    assert st["supported"] and st["schema"]["modality"] == "video"
+    assert st["unsupported_reason"] is None
+    assert st["not_served"] == ["VideoRectangle 'box' on Video: video boxes are not served yet"]
+    boxes_only = '<View><Video name="v" value="$v"/><VideoRectangle name="b" toName="v"/></View>'
+    assert setup(client, boxes_only, "4.17").status_code == 200
+    st = client.get("/api/projects/4/status").json()
+    assert not st["supported"] and "video boxes are not served yet" in st["unsupported_reason"]
