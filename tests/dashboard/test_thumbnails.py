@@ -9,9 +9,11 @@ import base64
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from PIL import Image
 
@@ -63,22 +65,32 @@ def image_project(storage: Storage, server: FakeLabelStudioMedia) -> None:
         tx.save_queue([QueueEntry(1, "q1", tid, r, 1 - r / 10, "uncertainty")
                        for r, tid in enumerate(range(1, 10))])
         tx.save_project(1, published_version="q1")
+        tx.save_queue([QueueEntry(2, "q2", 50, 0, 0.5, "cold_start")])
+        tx.save_project(2, published_version="q2")
+
+
+def media_server() -> FakeLabelStudioMedia:
+    """The loopback Label Studio of :data:`FILES` (not started): a digit, a 400 × 300 photo, a
+    missing upload, one answering 503, an SVG and an HTML page."""
+    files = {FILES[1]: digit_pngs((7,), 1)[0][0], FILES[2]: picture(400, 300)[0],
+             FILES[4]: picture(400, 300)[0], FILES[5]: SVG, FILES[6]: HTML}
+    server = FakeLabelStudioMedia(1, files, missing=(FILES[3],))
+    server.fail[FILES[4]] = 503
+    return server
+
+
+def media_app(storage: Storage, server: FakeLabelStudioMedia, tmp_path: Path) -> FastAPI:
+    image_project(storage, server)
+    s = make_settings(tmp_path, label_studio_url=server.url, label_studio_api_key=KEY)
+    return create_app(s, Overrides(storage=storage, start_worker=False, preload_libraries=False))
 
 
 @pytest.fixture
-def setup(storage: Storage, tmp_path) -> Iterator[Setup]:
-    digit = digit_pngs((7,), 1)[0][0]
-    photo_png, photo = picture(400, 300)
-    files = {FILES[1]: digit, FILES[2]: photo_png, FILES[4]: photo_png, FILES[5]: SVG,
-             FILES[6]: HTML}
-    with FakeLabelStudioMedia(1, files, missing=(FILES[3],)) as server:
-        server.fail[FILES[4]] = 503
-        image_project(storage, server)
-        s = make_settings(tmp_path, label_studio_url=server.url, label_studio_api_key=KEY)
-        app = create_app(s, Overrides(storage=storage, start_worker=False,
-                                      preload_libraries=False))
-        with TestClient(app, client=LOOPBACK_CLIENT) as client:
-            yield Setup(client, server, photo, digit, photo_png)
+def setup(storage: Storage, tmp_path: Path) -> Iterator[Setup]:
+    with media_server() as server, TestClient(media_app(storage, server, tmp_path),
+                                              client=LOOPBACK_CLIENT) as client:
+        photo_png, photo = picture(400, 300)
+        yield Setup(client, server, photo, server.files[FILES[1]], photo_png)
 
 
 def decoded(body: bytes) -> Image.Image:
@@ -195,3 +207,6 @@ def test_the_dashboard_data_names_files_and_thumbnails_never_the_stored_value(
     assert b"/data/upload" not in r.content and b"169.254" not in r.content
     page = setup.client.get("/")
     no_secret(page)
+    audio = setup.client.get("/api/projects/2/dashboard").json()["queue"]["head"]
+    assert [(e["media"], e["name"], e["thumbnail"], e["text"]) for e in audio] == [
+        ("audio", "bbbb0050-tone.wav", None, None)]

@@ -330,6 +330,22 @@
     return td;
   }
 
+  // An image, video or audio project's head task: labelloop's thumbnail of its picture (the
+  // browser asks labelloop, never Label Studio, and gets labelloop's own PNG/JPEG), or a
+  // placeholder when it has none (audio) or the thumbnail does not come (a fetch that failed).
+  function mediaCell(e) {
+    const name = e.name || "–";
+    const placeholder = () => h("span", { class: "thumb none", "data-placeholder": e.media, title: e.media === "audio" ? "recording" : "no picture", text: e.media === "audio" ? "♪" : "?" });
+    const td = h("td", { class: "media", title: name });
+    if (e.thumbnail) {
+      const img = h("img", { class: "thumb", src: e.thumbnail, alt: name, "data-thumbnail": e.task_id });
+      img.addEventListener("error", () => img.replaceWith(placeholder()), { once: true });
+      td.append(img);
+    } else td.append(placeholder());
+    td.append(h("span", { class: "name", text: name }));
+    return td;
+  }
+
   function spanAgreementCard(q) {
     const a = q.agreement, t = a.tokens;
     const ids = a.annotators.map(String);
@@ -383,11 +399,12 @@
     const rows = qu.head.map((e) => h("tr", { "data-task": e.task_id },
       h("td", { class: "n", text: e.rank + 1 }), h("td", { text: e.task_id }),
       h("td", {}, h("span", { class: `badge r-${e.reason}`, text: e.reason })),
-      h("td", { class: "n", text: dec(e.score, 3) }), textCell(e)));
+      h("td", { class: "n", text: dec(e.score, 3) }), e.media ? mediaCell(e) : textCell(e)));
+    const what = (qu.head.find((e) => e.media) || {}).media || "text";
     return h("section", { class: "card wide" }, h("h2", { text: "Queue head" }),
       h("p", { class: "sub", text: qu.version ? `published version ${qu.version}: ${int(qu.size)} tasks, ${int(qu.audit)} audit draws${qu.labelled_since ? `; ${int(qu.labelled_since)} tasks labelled since publishing are skipped` : ""}` : "No queue published yet." }),
       h("div", { class: "chips" }, Object.entries(qu.reasons).map(([r, n]) => h("span", { class: `badge r-${r}`, "data-reason": r }, `${r} ${int(n)}`))),
-      rows.length ? table([["#", "n"], ["task"], ["why"], ["score", "n"], ["text"]], rows, { "data-table": "queue" }) : null);
+      rows.length ? table([["#", "n"], ["task"], ["why"], ["score", "n"], [what]], rows, { "data-table": "queue" }) : null);
   }
 
   function jobsCard(d) {
