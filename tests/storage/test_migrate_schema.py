@@ -1,4 +1,5 @@
-"""Migration 14: projects stored as "not supported" are parsed again, on SQLite and PostgreSQL."""
+"""Migrations 14, 17 and 18: projects stored as "not supported" are parsed again, on SQLite and
+PostgreSQL."""
 
 from __future__ import annotations
 
@@ -53,4 +54,28 @@ def test_migration_17_serves_an_image_project_stored_as_unsupported(any_url: str
     assert image is not None and image.supported and image.schema is not None
     assert image.schema["modality"] == "image" and image.schema["data_key"] == "image"
     assert boxes is not None and not boxes.supported
+    again.close()
+
+
+VIDEO = ('<View><Video name="clip" value="$video"/><Choices name="motion" toName="clip">'
+         '<Choice value="left"/><Choice value="right"/></Choices></View>')
+VIDEO_BOXES = '<View><Video name="v" value="$v"/><VideoRectangle name="b" toName="v"/></View>'
+
+
+def test_migration_18_serves_a_video_project_stored_as_unsupported(any_url: str) -> None:
+    first = open_storage(any_url)
+    with first.write() as tx:
+        for pid, config in ((1, VIDEO), (2, VIDEO_BOXES)):
+            tx.save_project(pid, title="p", label_config=config, schema=OLD, supported=False,
+                            unsupported_reason="Choices 'motion' on Video: video not served yet")
+        tx.conn.exec_driver_sql("DELETE FROM schema_version WHERE version = 18")
+    first.close()
+    again = open_storage(any_url)
+    assert again.applied_migrations == [18]
+    with again.read() as tx:
+        video, boxes = (tx.get_project(i) for i in (1, 2))
+    assert video is not None and video.supported and video.unsupported_reason is None
+    assert video.schema is not None and video.schema["modality"] == "video"
+    assert video.schema["data_key"] == "video" and video.schema["to_name"] == "clip"
+    assert boxes is not None and not boxes.supported and boxes.schema == OLD
     again.close()

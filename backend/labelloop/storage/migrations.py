@@ -123,6 +123,8 @@ MIGRATIONS: list[Migration] = [
               create_stream_totals),
     Migration(17, "projects: parse again configs stored as not supported (<Choices> on images "
               "and audio are served now)", reparse_unsupported_schemas),
+    Migration(18, "projects: parse again configs stored as not supported (<Choices> on video "
+              "is served now)", reparse_unsupported_schemas),
 ]
 
 
