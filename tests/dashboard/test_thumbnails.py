@@ -19,11 +19,13 @@ from PIL import Image
 
 from labelloop.api.app import Overrides, create_app
 from labelloop.events.projects import record_project
+from labelloop.labelconfig.schema import parse_label_config
 from labelloop.storage.base import Storage
 from labelloop.storage.sql_queue import QueueEntry
 from tests.conftest import LOOPBACK_CLIENT, make_settings
 from tests.loop.media_data import KEY, FakeLabelStudioMedia, digit_pngs
 from tests.media.test_thumbnail import picture
+from tests.media.video_synth import ENCODERS, encode
 
 IMAGE = """<View><Image name="image" value="$image"/>
 <Choices name="digit" toName="image"><Choice value="0"/><Choice value="1"/></Choices></View>"""
@@ -210,3 +212,23 @@ def test_the_dashboard_data_names_files_and_thumbnails_never_the_stored_value(
     audio = setup.client.get("/api/projects/2/dashboard").json()["queue"]["head"]
     assert [(e["media"], e["name"], e["thumbnail"], e["text"]) for e in audio] == [
         ("audio", "bbbb0050-tone.wav", None, None)]
+
+
+@pytest.mark.skipif(not ENCODERS, reason="this PyAV build encodes no test codec")
+def test_a_video_task_shows_its_middle_frame(storage: Storage, tmp_path: Path) -> None:
+    levels = [20, 120, 220]  # three seconds at 2 frames/s: the middle one is mid-grey
+    clip = encode(lambda i: np.full((48, 64, 3), levels[i // 2], dtype=np.uint8), 6, fps=2)
+    # a video schema as the label layer records it once <Choices> on <Video> is served
+    schema = {**parse_label_config(IMAGE).to_json(), "modality": "video"}
+    with FakeLabelStudioMedia(4, {"cccc0001-clip.mp4": clip}) as ls:
+        with storage.write() as tx:
+            tx.save_project(4, label_config=IMAGE, schema=schema, supported=True)
+            tx.upsert_tasks(4, [{"id": 70, "data": {"image": ls.value("cccc0001-clip.mp4")}}])
+        s = make_settings(tmp_path, label_studio_url=ls.url, label_studio_api_key=KEY)
+        app = create_app(s, Overrides(storage=storage, start_worker=False,
+                                      preload_libraries=False))
+        with TestClient(app, client=LOOPBACK_CLIENT) as client:
+            r = client.get("/api/projects/4/tasks/70/thumbnail")
+    assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg", r.text
+    img = decoded(r.content)
+    assert img.size == (64, 48) and abs(np.asarray(img.convert("L")).mean() - 120) < 12
