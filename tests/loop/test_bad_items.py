@@ -165,6 +165,9 @@ class FakeLabeler:
     def status(self) -> Any:
         return SimpleNamespace(state="ok", reason=None)
 
+    def version_for(self, schema: Any) -> str:  # as the real labeler: per task type's prompts
+        return self.model_version
+
     def label_many_sync(self, schema, items, *, examples, project_id, on_outcome):
         from labelloop.storage.records_llm import LlmLabel
 

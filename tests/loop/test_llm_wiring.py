@@ -182,3 +182,38 @@ def test_llm_answers_outside_the_label_set_never_reach_label_studio(tmp_path) ->
                 stored = tx.get_llm_labels(1)
     assert res["results"] == [[]]
     assert stored[1].labels is None and stored[1].failure
+
+
+def test_a_span_project_is_pre_labeled_once_not_again_on_every_job(storage, tmp_path,
+                                                                   monkeypatch) -> None:
+    """The job skips tasks already labeled under the version the labels are stored with (the
+    span prompts' own version): a second job asks the LLM nothing."""
+    from tests.predict.spans_seed import NER_CONFIG
+
+    from labelloop.llm.labeler import LLMLabeler
+
+    texts = ["Anna lives in Paris.", "Carl works at Acme.", "Nothing here."]
+    entities = {texts[0]: [("Anna", "Person"), ("Paris", "Location")],
+                texts[1]: [("Carl", "Person"), ("Acme", "Organization")], texts[2]: []}
+    asked: list[int] = []
+    real = LLMLabeler.label_many_sync
+
+    def counting(self, schema, items, **kw):  # type: ignore[no-untyped-def]
+        asked.extend(r.task_id for r in items)
+        return real(self, schema, items, **kw)
+
+    monkeypatch.setattr(LLMLabeler, "label_many_sync", counting)
+    with FakeLLM({}, entities=entities, confidence=0.9) as llm:
+        s = llm_settings(tmp_path, llm)
+        with storage.write() as tx:
+            tx.save_project(1, label_config=NER_CONFIG, supported=True,
+                            schema=parse_label_config(NER_CONFIG).to_json())
+            tx.upsert_tasks(1, [{"id": i + 1, "data": {"text": t}} for i, t in enumerate(texts)])
+        worker = prelabel_worker(storage, s)
+        first = run_prelabel(storage, worker)
+        with storage.read() as tx:
+            assert tx.get_job(first).status is JobStatus.SUCCEEDED  # type: ignore[union-attr]
+            assert set(tx.get_llm_labels(1)) == {1, 2, 3}
+        assert sorted(asked) == [1, 2, 3]
+        run_prelabel(storage, worker)
+    assert sorted(asked) == [1, 2, 3]  # the second job found every task labeled

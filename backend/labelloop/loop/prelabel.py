@@ -50,7 +50,6 @@ def handle_prelabel(ctx: JobContext) -> None:
     labeler = ctx.resources.labeler(ctx.storage)
     if labeler is None:
         raise PermanentJobError("no LLM configured (LABELLOOP_LLM_MODEL, OPENAI_BASE_URL)")
-    version = labeler.model_version
     with ctx.storage.read() as tx:
         project = tx.get_project(pid)
         schema = schema_of(project) if project else None
@@ -60,8 +59,9 @@ def handle_prelabel(ctx: JobContext) -> None:
         if off is not None:  # the endpoint does not take this media: the loop runs without
             log.info("project %s: no LLM pre-labels: %s", pid, off)
             return
-        if schema.modality != "text":  # media: the media prompts' version (llm/media_item.py)
-            version = labeler.version_for(schema)
+        # the version the labels are stored under: the prompts of the task type (text, spans
+        # and media each have their own), not labeler.model_version (the text prompts')
+        version = labeler.version_for(schema)
         done = set(tx.get_llm_labels(pid, model_version=version))
         todo = [LabelRequest(t.id, text) for t in tx.get_tasks(pid)
                 if t.id not in done and (text := task_text(schema, t.data))]
