@@ -1,11 +1,14 @@
-"""Synchronous helpers for the CLI and the simulator: texts in, a probability array out."""
+"""Synchronous helpers for the CLI and the simulator: texts (or media) in, a probability array
+out."""
 
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from itertools import islice
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
@@ -19,6 +22,8 @@ from labelloop.storage.base import open_storage
 
 if TYPE_CHECKING:
     from pydantic import SecretStr
+
+    from labelloop.llm.media_parts import MediaInput
 
 
 def schema_for_labels(labels: Sequence[str], *, multiple: bool = False,
@@ -91,20 +96,43 @@ def label_spans_sync(texts: Sequence[str], labels: Sequence[str], *, base_url: s
     return [None if o.spans is None else tuple(sorted(o.span_list)) for o in outcomes]
 
 
-def _label_sync(texts: Sequence[str], schema: LabelSchema, *, base_url: str, model: str,
-                api_key: str | None, concurrency: int, samples: int, database_url: str | None,
-                settings: Settings | None) -> list[LabelOutcome]:
+def label_media_sync(media: Iterable[MediaInput], labels: Sequence[str], *,
+                     modality: Literal["image", "audio", "video"], base_url: str, model: str,
+                     api_key: str | None = None, concurrency: int = 8, samples: int = 5,
+                     chunk: int = 64, database_url: str | None = None,
+                     settings: Settings | None = None) -> np.ndarray:
+    """:func:`label_texts_sync` for images, audio or video frames: one item per
+    :class:`~labelloop.llm.media_parts.MediaInput`, labeled through the media path (content
+    parts, the endpoint's capability check) ``chunk`` at a time, so that only a chunk's bytes
+    are held while ``media`` is read lazily."""
+    schema = replace(schema_for_labels(labels), modality=modality, to_name=modality,
+                     data_key=modality)
+    stream = (LabelRequest(task_id=i, text="", media=m) for i, m in enumerate(media))
+    outcomes = _label_sync(stream, schema, base_url=base_url, model=model, api_key=api_key,
+                           concurrency=concurrency, samples=samples, chunk=chunk,
+                           database_url=database_url, settings=settings)
+    return outcomes_to_array(outcomes, labels)
+
+
+def _label_sync(texts: Sequence[str] | Iterable[LabelRequest], schema: LabelSchema, *,
+                base_url: str, model: str, api_key: str | None, concurrency: int, samples: int,
+                database_url: str | None, settings: Settings | None,
+                chunk: int | None = None) -> list[LabelOutcome]:
     base = settings or Settings(_env_file=None)  # type: ignore[call-arg]
     run_settings = base.model_copy(update={
         "openai_base_url": base_url.rstrip("/"), "llm_model": model,
         "openai_api_key": api_key if api_key is None else _secret(api_key),
         "llm_azure_endpoint": None, "llm_concurrency": concurrency, "llm_samples": samples})
-    items = [LabelRequest(task_id=i, text=str(t)) for i, t in enumerate(texts)]
+    items = (t if isinstance(t, LabelRequest) else LabelRequest(task_id=i, text=str(t))
+             for i, t in enumerate(texts))
+    out: list[LabelOutcome] = []
     with tempfile.TemporaryDirectory(prefix="labelloop-llm-") as tmp:
         storage = open_storage(database_url or f"sqlite:///{Path(tmp) / 'llm.db'}")
         try:
             labeler = LLMLabeler(run_settings, storage)
-            return list(run_async(labeler.label_many(schema, items)))
+            while part := list(islice(items, chunk)):
+                out += run_async(labeler.label_many(schema, part))
+            return out
         finally:
             storage.close()
 
