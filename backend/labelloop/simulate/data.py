@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -21,6 +22,19 @@ class LabeledData:
     y: np.ndarray  # class positions into ``labels``
     labels: list[str]  # sorted distinct labels
     is_test: np.ndarray | None  # from a ``split`` field: True = test row; None without one
+
+
+class Splittable(Protocol):
+    """What a split needs of a labelled set (texts, or media: :mod:`.media_data`)."""
+
+    @property
+    def y(self) -> np.ndarray: ...
+
+    @property
+    def labels(self) -> list[str]: ...
+
+    @property
+    def is_test(self) -> np.ndarray | None: ...
 
 
 def json_rows(path: str | Path) -> list[tuple[int, dict[str, object]]]:
@@ -76,7 +90,7 @@ def load_jsonl(path: str | Path, *, text_field: str = "text", label_field: str =
     return LabeledData(texts=texts, y=y, labels=labels, is_test=is_test)
 
 
-def train_test_split(data: LabeledData, *, test_fraction: float = 0.2,
+def train_test_split(data: Splittable, *, test_fraction: float = 0.2,
                      seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Train and test positions: the file's ``split`` when present, else a stratified split."""
     if data.is_test is not None:

@@ -39,6 +39,29 @@ class LlmSource:
     concurrency: int = 8
 
 
+@dataclass(frozen=True)
+class SimulatedLlmSource:
+    """An LLM simulated from the data instead of called (:mod:`.realistic_llm`): right on
+    ``accuracy`` of the train items, wrong on the hard ones, its confidence separating right
+    from wrong with AUROC about ``auroc``."""
+
+    accuracy: float
+    auroc: float = 0.8
+
+    def note(self) -> str:
+        return (f"LLM simulated from the data (labelloop.simulate.realistic_llm): accuracy "
+                f"{self.accuracy:.2f} on the train split, confidence AUROC {self.auroc:.2f}")
+
+
+def simulated_llm_probas(x: np.ndarray, y: np.ndarray, *, n_classes: int,
+                         source: SimulatedLlmSource, seed: int) -> np.ndarray:
+    """The simulated LLM's ``(n, n_classes)`` distributions on the items ``x``, ``y``."""
+    from labelloop.simulate.realistic_llm import realistic_llm
+
+    return realistic_llm(x, y, n_classes=n_classes, accuracy=source.accuracy,
+                         auroc=source.auroc, rng=np.random.default_rng(seed)).probas
+
+
 def embed_texts(texts: Sequence[str], *, embedder: Embedder, cache_dir: Path | None,
                 progress: Callable[[int], None] | None = None) -> np.ndarray:
     """Vectors for ``texts``; with ``cache_dir``, through a SQLite cache there (so a second run
@@ -76,7 +99,7 @@ def llm_distributions(texts: Sequence[str], labels: Sequence[str], llm: LlmSourc
 def simulate_file(path: str | Path, *, config: SimulationConfig, text_field: str = "text",
                   label_field: str = "label", test_fraction: float = 0.2, split_seed: int = 0,
                   embedder: Embedder | None = None, cache_dir: Path | None = None,
-                  llm: LlmSource | None = None,
+                  llm: LlmSource | SimulatedLlmSource | None = None,
                   embed_progress: Callable[[int], None] | None = None,
                   step: Callable[[], None] | None = None,
                   ) -> tuple[LabeledData, SimulationResult]:
@@ -85,10 +108,15 @@ def simulate_file(path: str | Path, *, config: SimulationConfig, text_field: str
     emb = embedder if embedder is not None else SentenceTransformerEmbedder()
     x = embed_texts(data.texts, embedder=emb, cache_dir=cache_dir, progress=embed_progress)
     llm_probas = None
-    if llm is not None:
+    if isinstance(llm, SimulatedLlmSource):
+        llm_probas = simulated_llm_probas(x[train], data.y[train], n_classes=len(data.labels),
+                                          source=llm, seed=split_seed)
+    elif llm is not None:
         llm_probas = llm_distributions([data.texts[i] for i in train], data.labels, llm)
     result = run_simulation(x[train], data.y[train], x[test], data.y[test], labels=data.labels,
                             config=config, llm_probas=llm_probas, step=step)
+    if isinstance(llm, SimulatedLlmSource):
+        result.notes.append(llm.note())
     return data, result
 
 
