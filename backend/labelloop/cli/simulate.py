@@ -15,6 +15,9 @@ machine label elsewhere — is scored against the gold labels, with the product'
 estimate and its 95 % interval, per strategy (random, llm_confidence, model, dataset, default).
 It needs an LLM: ``--llm-base-url``/``--llm-model``, or precomputed answers in the file
 (``--llm-label-field`` and optionally ``--llm-confidence-field``).
+
+Images, audio, video (``--images``/``--audio``/``--video DIR``, ``--dataset digits``, JSON lines
+with an ``image``/``audio``/``video`` key): media embedders, then as class labels (see below).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from labelloop.cli import simulate_media
 from labelloop.errors import LabelloopError
 
 if TYPE_CHECKING:
@@ -80,7 +84,8 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "simulate", help="replay active learning offline on labeled JSONL (gold labels)",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", required=True, type=Path, help="JSONL file, one labeled text a line")
+    p.add_argument("--data", type=Path, help="JSONL file, one labeled text (or an image, "
+                   "audio or video file/URL: see below) a line")
     p.add_argument("--text-field", default="text")
     p.add_argument("--label-field", default="label")
     p.add_argument("--task", choices=("auto", "choices", "spans"), default="auto",
@@ -118,6 +123,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--no-cache", action="store_true", help="embed without the disk cache")
     p.add_argument("--torch-threads", type=_positive, help="threads for embedding")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    simulate_media.add_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -132,6 +138,8 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from labelloop.simulate import is_span_file
 
+    if args.data is None or simulate_media.is_media(args):  # no source at all: it says so
+        return simulate_media.run_media(args)
     if args.objective == "dataset":
         return _run_dataset(args)
 
@@ -140,16 +148,18 @@ def _run(args: argparse.Namespace) -> int:
     return _run_spans(args) if spans else _run_choices(args)
 
 
-def _report(args: argparse.Namespace, result: SimulationResult, *, batch_size: int) -> int:
+def _report(args: argparse.Namespace, result: SimulationResult, *, batch_size: int,
+            source: str | None = None) -> int:
     from labelloop.simulate import markdown_table, plot_curves, to_json
 
     print(markdown_table(result))
-    doc = to_json(result, data=str(args.data))
+    source = source or str(args.data)
+    doc = to_json(result, data=source)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(doc, indent=2))
     print(f"\nwrote {args.output}")
     if args.plot:
-        plot_curves(result, args.plot, title=f"{args.data.name}: {result.n_train} train, "
+        plot_curves(result, args.plot, title=f"{Path(source).name}: {result.n_train} train, "
                     f"{result.n_test} test, batch {batch_size}")
         print(f"wrote {args.plot}")
     return 0
@@ -216,13 +226,13 @@ def _run_spans(args: argparse.Namespace) -> int:
 def _run_choices(args: argparse.Namespace) -> int:
     from labelloop.embeddings import SentenceTransformerEmbedder
     from labelloop.selection import STRATEGY_NAMES
-    from labelloop.simulate import LlmSource, SimulationConfig, budget_points, simulate_file
+    from labelloop.simulate import SimulationConfig, budget_points, simulate_file
 
-    if bool(args.llm_base_url) != bool(args.llm_model):
-        print("labelloop simulate: --llm-base-url and --llm-model go together", file=sys.stderr)
+    try:
+        llm = simulate_media.llm_source(args)
+    except ValueError as exc:
+        print(f"labelloop simulate: {exc}", file=sys.stderr)
         return 2
-    llm = LlmSource(args.llm_base_url, args.llm_model, args.llm_api_key) \
-        if args.llm_base_url else None
     names: tuple[StrategyName, ...] = args.strategies or CLASS_DEFAULT
     wrong = [s for s in names if s not in STRATEGY_NAMES]
     if wrong:
@@ -231,14 +241,12 @@ def _run_choices(args: argparse.Namespace) -> int:
         return 2
     config = SimulationConfig(strategies=names,
                               batch_size=args.batch_size, budget=args.budget, seeds=args.seeds)
-    quiet = args.no_progress
     steps = len(config.strategies) * config.seeds * len(budget_points(config.batch_size,
                                                                       config.budget))
     if llm is None:
         print("no LLM given: the committee strategy falls back to the local model alone",
               file=sys.stderr)
-
-    with _progress(steps, quiet=quiet) as (embedded, step):
+    with _progress(steps, quiet=args.no_progress) as (embedded, step):
         _, result = simulate_file(
             args.data, config=config, text_field=args.text_field, label_field=args.label_field,
             test_fraction=args.test_fraction,
