@@ -256,3 +256,22 @@ def test_text_simulation_takes_the_simulated_llm_too(tmp_path: Path) -> None:
     assert result.llm_train_accuracy is not None
     assert abs(result.llm_train_accuracy - 0.75) < 0.01
     assert not any("committee" in n for n in result.notes)  # the LLM took part
+
+
+def test_cli_on_a_folder_of_clips(tmp_path: Path) -> None:
+    from tests.media.video_synth import class_clip, encode
+
+    rng = np.random.default_rng(3)
+    for label in ("square", "stripes"):
+        (tmp_path / "clips" / label).mkdir(parents=True)
+        for i in range(6):
+            clip = encode(class_clip(label, rng), 20, fps=10)
+            (tmp_path / "clips" / label / f"{i}.mp4").write_bytes(clip)
+    out = tmp_path / "results.json"
+    code = _run(["simulate", "--video", str(tmp_path / "clips"), "--strategies",
+                 "random,default", "--batch-size", "10", "--budget", "10", "--seeds", "1",
+                 "--output", str(out), "--no-cache", "--no-progress"])
+    assert code == 0
+    doc = json.loads(out.read_text())
+    assert doc["n_train"] + doc["n_test"] == 12 and doc["full_pool_accuracy"] == 1.0
+    assert not any("left out" in n for n in doc["notes"])
