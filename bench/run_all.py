@@ -32,6 +32,7 @@ BENCHES: list[tuple[str, list[str]]] = [
     ("llm_spans", ["bench/bench_llm_spans.py"]),
     ("predictions", ["bench/bench_predictions.py"]),
     ("embeddings", ["bench/bench_embeddings.py"]),
+    ("media", ["bench/bench_media.py"]),
     ("active_learning", ["bench/bench_active_learning.py"]),
     ("span_active_learning", ["bench/bench_span_active_learning.py"]),
     ("token_model", ["bench/bench_token_model.py"]),
@@ -78,6 +79,8 @@ def main() -> int:
             continue
         if name == "active_learning" and args.quick:
             cmd = [*cmd, "--ranking-only"]
+        if name == "media" and args.quick:
+            cmd = [*cmd, "--quick"]
         started = time.time()
         print(f"bench: {name} …", file=sys.stderr, flush=True)
         proc = subprocess.run([PY, *cmd], cwd=ROOT, env=env, capture_output=True, text=True,
