@@ -1,4 +1,4 @@
-"""An image-classification project on a real Label Studio 1.23.2 (issue 19 §5).
+"""An image- and a video-classification project on a real Label Studio 1.23.2 (issue 19 §5, §6).
 
 Digit PNGs (sklearn's bundled digits, made here) are uploaded through Label Studio's import API,
 so tasks hold relative ``/data/upload/…`` paths that only answer with ``Authorization: Token``.
@@ -7,15 +7,29 @@ embedder (the text model is never needed), skips the upload that is not an image
 reason, and publishes a cold-start queue; an annotator takes what Label Studio serves and labels
 it through the API; the retrain learns, publishes a new version, and Label Studio serves its
 ranking, with pre-labels that name the digits.
+
+The video project uploads synthesised MP4 and WebM clips (Label Studio takes both), which
+labelloop fetches with the token, shows to a loopback vision LLM as frames and embeds as pooled
+frame vectors; a clip cut in half is skipped with its reason; annotations retrain the model and
+Label Studio serves the new queue.
 """
 
 from __future__ import annotations
 
+import mimetypes
+
 import httpx
+import numpy as np
 import pytest
 from tests.e2e.test_active_learning_e2e import idle, published
 from tests.e2e.test_foundation_e2e import connect, storage_of, wait_for
+from tests.fakes.vision_llm import FakeVisionLLM
 from tests.loop.media_data import digit_pngs
+from tests.loop.video_data import GOLD, SCENES, VIDEO_CONFIG, scene, scene_clips
+from tests.media.video_synth import encode
+
+from labelloop.labelconfig.kinds import validate_result
+from labelloop.labelconfig.schema import parse_label_config
 
 pytestmark = pytest.mark.e2e
 
@@ -34,7 +48,7 @@ def upload(label_studio, project_id: int, files: dict[str, bytes]) -> list[int]:
     r = httpx.post(f"{label_studio.url}/api/projects/{project_id}/import",
                    params={"return_task_ids": "true"},
                    headers={"Authorization": f"Token {label_studio.token}"},
-                   files=[(f"f{i}", (name, data, "image/png"))
+                   files=[(f"f{i}", (name, data, mimetypes.guess_type(name)[0] or "image/png"))
                           for i, (name, data) in enumerate(files.items())], timeout=60)
     assert r.status_code == 201, r.text
     return list(r.json()["task_ids"])
@@ -106,5 +120,94 @@ def test_an_uploaded_image_project_runs_the_loop(label_studio, labelloop_process
         assert len(list((proc.data_dir / "media").glob("*.bin"))) == 31
     finally:
         st.close()
+    log = proc.log_text()
+    assert "Traceback" not in log, log[-3000:]
+
+
+def video_files() -> dict[str, bytes]:
+    """12 MP4 and 3 WebM clips named ``<n>_<label>.<ext>``, and a clip cut in half."""
+    clips = scene_clips(4, seed=3)
+    files = {f"v{i:02d}_{label}.mp4": data for i, (data, label) in enumerate(clips)}
+    rng = np.random.default_rng(4)
+    for i, label in enumerate(SCENES, len(clips)):
+        files[f"v{i:02d}_{label}.webm"] = encode(scene(label, rng), 20, codec="libvpx", fmt="webm")
+    files["cut_cat.mp4"] = clips[0][0][: len(clips[0][0]) // 2]
+    return files
+
+
+def n_llm_labels(st, project_id: int) -> int:
+    with st.read() as tx:
+        return sum(lab.labels is not None for lab in tx.get_llm_labels(project_id).values())
+
+
+def test_an_uploaded_video_project_gets_vision_prelabels_and_its_queue(
+        label_studio, labelloop_process) -> None:
+    files = video_files()
+    project = label_studio.sdk.projects.create(title="e2e clips", label_config=VIDEO_CONFIG)
+    pid = project.id
+    assert len(upload(label_studio, pid, files)) == 16
+    tasks = {t["id"]: t for t in label_studio.gateway.iter_tasks(pid)}
+    assert all(t["data"]["video"].startswith(f"/data/upload/{pid}/") for t in tasks.values())
+    cut = next(tid for tid, t in tasks.items() if t["data"]["video"].endswith("cut_cat.mp4"))
+    truth = {tid: t["data"]["video"].rsplit("_", 1)[1].split(".")[0]
+             for tid, t in tasks.items() if tid != cut}
+    assert httpx.get(label_studio.url + tasks[cut]["data"]["video"]).status_code == 401
+    schema = parse_label_config(VIDEO_CONFIG)
+
+    with FakeVisionLLM(GOLD) as llm:
+        proc = connect(label_studio, labelloop_process, pid, OPENAI_BASE_URL=llm.url,
+                       OPENAI_API_KEY="sk-e2e-test-key", LABELLOOP_LLM_MODEL="vision-model",
+                       LABELLOOP_LLM_VIDEO_FRAMES="2", LABELLOOP_BATCH_SIZE="10",
+                       LABELLOOP_RETRAIN_EVERY_N="6", LABELLOOP_COLD_START_MIN_PER_CLASS="2")
+        st = storage_of(proc)
+        try:
+            wait_for("every clip's LLM label", lambda: n_llm_labels(st, pid) == 15, timeout=120)
+            first = wait_for("the first published queue", lambda: published(st, pid),
+                             timeout=120)
+            wait_for("jobs to settle", lambda: idle(st), timeout=120)
+            with st.read() as tx:
+                llm_labels = tx.get_llm_labels(pid)
+                queue = [e.task_id for e in tx.get_queue(pid, first)]
+                skipped = [s.reason for s in tx.skipped_items(pid) if s.task_id == cut]
+            # the vision LLM saw 2 frames of each clip (MP4 and WebM) and named its scene
+            assert {t: lab.labels for t, lab in llm_labels.items() if lab.labels} == \
+                {t: [label] for t, label in truth.items()}
+            frames = [size for _, _, size in llm.images if size != (32, 32)]  # not the probes
+            assert len(frames) == 2 * 15 and set(frames) == {(64, 48)}
+            assert set(queue) == set(truth)  # every clip fetched with the token; not the cut one
+            assert skipped and all("decoded" in why for why in skipped)
+            status = httpx.get(f"{proc.url}/api/projects/{pid}/status").json()
+            assert status["supported"] and status["schema"]["modality"] == "video"
+            assert status["llm_prelabels_off"] is None
+
+            served: list[int] = []
+            for _ in range(6):
+                task = label_studio.gateway.next_task(pid)
+                served.append(task["id"])
+                label_studio.sdk.annotations.create(id=task["id"], result=[{
+                    "from_name": "animal", "to_name": "clip", "type": "choices",
+                    "value": {"choices": [truth[task["id"]]]}}])
+            assert served == queue[:6]  # Label Studio served labelloop's order
+            second = wait_for("the retrain after 6 labels",
+                              lambda: (v := published(st, pid)) != first and v, timeout=120)
+            wait_for("jobs to settle", lambda: idle(st), timeout=120)
+            with st.read() as tx:
+                lineage = tx.get_model_version(pid, second).lineage  # type: ignore[union-attr]
+                ranked = [e.task_id for e in tx.get_queue(pid, second)]
+        finally:
+            st.close()
+    assert lineage["n_labeled"] == 6
+    assert lineage["model"]["embedder"].startswith("labelloop/video-mean-v1:")
+    assert set(ranked) == set(truth) - set(served)
+    preds = httpx.get(f"{label_studio.url}/api/predictions/", params={"project": pid},
+                      headers={"Authorization": f"Token {label_studio.token}"}, timeout=60).json()
+    mine = [p for p in preds if p["model_version"] == second and p["result"]]
+    assert len(mine) == len(ranked) and {p["task"] for p in mine} == set(ranked)
+    for p in mine:
+        validate_result(schema, p["result"], text=None)
+    right = [p["result"][0]["value"]["choices"] == [truth[p["task"]]] for p in mine]
+    assert sum(right) >= 0.85 * len(right)
+    assert label_studio.gateway.next_task(pid)["id"] == ranked[0]
+    assert len(list((proc.data_dir / "media").glob("*.bin"))) == 16  # fetched once, cached
     log = proc.log_text()
     assert "Traceback" not in log, log[-3000:]
