@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from labelloop.metrics.database import JOB_DURATION_BOUNDS
-from labelloop.storage import sql_stream
+from labelloop.storage import sql_stream, sql_stream_ingest
 from labelloop.storage.base import Storage
 from labelloop.storage.migrations import MIGRATIONS
 from labelloop.storage.records_stream import DriftRecord, StreamCounts, StreamItemRow
@@ -90,6 +90,73 @@ def test_a_key_is_stored_once_per_project(storage: Storage) -> None:
     add(storage, [row(k) for k in many])
     with storage.read() as tx:
         assert tx.known_stream_keys(P, [*many, "nope"]) == set(many)
+
+
+def test_none_is_json_null_and_infinities_round_trip_on_both_backends(
+        storage: Storage) -> None:
+    """PostgreSQL's batch insert reads the rows from one JSON document: a None JSON value is
+    still stored as JSON null (as the JSON column type writes it, and SQLite stores it), and
+    floats JSON has no number for come back as they were."""
+    inf = float("inf")
+    add(storage, [row("a", prediction=None, correction=None, utility=inf, threshold=-inf),
+                  row("b", feedback="correction", correction=["neg"], model_p=None)])
+    with storage.read() as tx:
+        a, b = tx.get_stream_items(P)
+        sql_nulls = tx.conn.execute(sa.text(
+            "SELECT count(*) FROM stream_items WHERE prediction IS NULL "
+            "OR correction IS NULL")).scalar()
+    assert (a.prediction, a.correction, a.utility, a.threshold) == (None, None, inf, -inf)
+    assert (b.correction, b.feedback, b.model_p, b.prediction) == (
+        ["neg"], "correction", None, ["pos"])
+    assert sql_nulls == 0
+
+
+def test_a_batch_takes_a_fixed_number_of_statements_on_postgresql(storage: Storage) -> None:
+    """PostgreSQL: the keys stored before and the items with their totals are one statement
+    each (and a SET) whatever the batch's size, with a handful of parameters — not one bound
+    parameter per value (issue 17: 100 binds per statement cost ~50 ms a batch)."""
+    if storage.dialect != "postgresql":
+        pytest.skip("SQLite keeps its plain statements (in process, binding is cheap)")
+    add(storage, [row(f"old{i}") for i in range(5)])
+    seen: list[tuple[str, int]] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ANN001
+        seen.append((statement, len(parameters or {})))
+
+    sa.event.listen(storage.engine, "before_cursor_execute", record)
+    try:
+        for n in (3, 700):
+            seen.clear()
+            with storage.write() as tx:
+                keys = [f"new{n}-{i}" for i in range(n)]
+                assert tx.known_stream_keys(P, [*keys, "old1", "old3"]) == {"old1", "old3"}
+                ids = tx.add_stream_items(P, [row(k, selected=i % 3 == 0)
+                                              for i, k in enumerate(keys)], at=5.0)
+                assert len(ids) == n and ids == sorted(ids)
+            assert len(seen) == 3, [s for s, _ in seen]
+            assert max(k for _, k in seen) <= 3
+    finally:
+        sa.event.remove(storage.engine, "before_cursor_execute", record)
+    with storage.read() as tx:
+        counts = tx.stream_counts(P)
+    assert (counts.received, counts.selected) == (5 + 3 + 700, 1 + 234)
+
+
+def test_known_keys_probe_the_key_index_on_a_table_without_statistics(
+        storage: Storage) -> None:
+    """The plan PostgreSQL makes for the keys stored before, on a grown table never analysed
+    (a new stream's first minute): index probes, not a scan of the project's items."""
+    if storage.dialect != "postgresql":
+        pytest.skip("a PostgreSQL plan")
+    for b in range(10):
+        add(storage, [row(f"b{b}-{i}") for i in range(1000)])
+    with storage.write() as tx:
+        tx.conn.execute(sql_stream_ingest._CUSTOM_PLANS)
+        plan = "\n".join(tx.conn.execute(
+            sa.text("EXPLAIN " + str(sql_stream_ingest._PG_KNOWN_KEYS.text)),
+            {"project_id": P, "keys": [f"b3-{i}" for i in range(100)]}).scalars())
+    assert "uq_stream_key" in plan and "Seq Scan" not in plan, plan
+    assert "ix_stream_status" not in plan and "ix_stream_project" not in plan, plan
 
 
 def test_filters_order_and_recent_items(storage: Storage) -> None:

@@ -16,7 +16,7 @@ from labelloop.events.projects import schema_of
 from labelloop.labelconfig.kinds import task_text
 from labelloop.labelconfig.schema import LabelSchema
 from labelloop.storage.base import Tx
-from labelloop.storage.records import Annotation, Prediction
+from labelloop.storage.records import Annotation, Prediction, Project
 from labelloop.storage.records_llm import LlmLabel
 
 MODEL_SOURCE = "model"  # predictions.source of the local model
@@ -40,7 +40,11 @@ class ProjectLabels:
 def served_schema(tx: Tx, project_id: int, *, what: str) -> LabelSchema:
     """The schema of a project labelloop serves; :class:`UnknownProject` for a project it never
     saw, :class:`UnsupportedConfig` (naming ``what`` cannot be made) for one it does not serve."""
-    project = tx.get_project(project_id)
+    return project_schema(tx.get_project(project_id), project_id, what=what)
+
+
+def project_schema(project: Project | None, project_id: int, *, what: str) -> LabelSchema:
+    """:func:`served_schema` of a project already read (None: not found)."""
     if project is None:
         raise UnknownProject(f"project {project_id} is not known to labelloop")
     schema = schema_of(project)

@@ -9,6 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from labelloop.storage import sql_stream_ingest as ingest_sql
 from labelloop.storage import tables as t
 from labelloop.storage.records_stream import (
     DriftRecord,
@@ -17,7 +18,7 @@ from labelloop.storage.records_stream import (
     StreamItemRow,
     StreamStatus,
 )
-from labelloop.storage.sql_util import chunks, dialect_insert, now, upsert
+from labelloop.storage.sql_util import chunks, now, upsert
 from labelloop.storage.tables_stream import (
     model_artifacts,
     stream_drift,
@@ -32,8 +33,6 @@ _D = stream_drift.c
 _ST = stream_state.c
 _T = stream_totals.c
 OUT = ("pending", "sending")  # selected, not yet a Label Studio task
-# built once: ingest inserts a batch per request (ids back in the rows' order)
-_INSERT_ITEMS = sa.insert(stream_items).returning(_S.id, sort_by_parameter_order=True)
 _SET_CREATED = sa.update(stream_items).where(
     _S.project_id == sa.bindparam("b_project"), _S.id == sa.bindparam("b_id"),
     sa.or_(*(_S.status == s for s in OUT))  # no IN: an executemany takes no expanding list
@@ -64,15 +63,7 @@ class StreamTx:
         stored state (None: never saved). On PostgreSQL the row is created if absent and
         locked (``SELECT ... FOR UPDATE``): concurrent ingests of a project queue here. A
         SQLite write transaction holds the database's write lock already."""
-        if self.conn.dialect.name == "postgresql":
-            self.conn.execute(dialect_insert("postgresql", stream_state)
-                              .values(project_id=project_id, state=None, updated_at=now())
-                              .on_conflict_do_nothing(index_elements=["project_id"]))
-            q = sa.select(_ST.state).where(_ST.project_id == project_id).with_for_update()
-        else:
-            q = sa.select(_ST.state).where(_ST.project_id == project_id)
-        state = self.conn.execute(q).scalar()
-        return dict(state) if state is not None else None
+        return ingest_sql.lock_state(self.conn, project_id)
 
     def save_stream_state(self, project_id: int, state: dict[str, Any]) -> None:
         upsert(self.conn, stream_state,
@@ -81,43 +72,15 @@ class StreamTx:
 
     # --- items -----------------------------------------------------------------------------
     def known_stream_keys(self, project_id: int, keys: list[str]) -> set[str]:
-        out: set[str] = set()
-        for chunk in chunks(sorted(set(keys))):
-            out.update(self.conn.execute(sa.select(_S.key).where(
-                _S.project_id == project_id, _S.key.in_(chunk))).scalars())
-        return out
+        return ingest_sql.known_keys(self.conn, project_id, keys)
 
     def add_stream_items(self, project_id: int, rows: list[StreamItemRow], *,
                          at: float) -> list[int]:
         """Store received items (``pending`` when selected, else ``ignored``); their ids in
         order. A key stored before in the project fails the insert (IntegrityError): ingest
-        drops known keys (:meth:`known_stream_keys`) under :meth:`lock_stream_state`."""
-        if not rows:
-            return []
-        res = self.conn.execute(_INSERT_ITEMS, [
-            {"project_id": project_id, "key": r.key, "data": r.data, "prediction": r.prediction,
-             "feedback": r.feedback, "correction": r.correction, "selected": r.selected,
-             "reason": r.reason, "utility": r.utility, "threshold": r.threshold,
-             "model_label": r.model_label, "model_p": r.model_p,
-             "model_version": r.model_version, "received_at": at,
-             "status": "pending" if r.selected else "ignored", "ls_task_id": None,
-             "sent_at": None, "attempts": 0} for r in rows])
-        ids = [int(r[0]) for r in res]
-        self._count(project_id, rows, at)
-        return ids
-
-    def _count(self, project_id: int, rows: list[StreamItemRow], at: float) -> None:
-        """Add a batch to the running totals (one upsert per decision reason in it)."""
-        counts: dict[tuple[str, bool], int] = {}
-        for r in rows:
-            counts[(r.reason, r.selected)] = counts.get((r.reason, r.selected), 0) + 1
-        stmt = dialect_insert(self.conn.dialect.name, stream_totals)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[_T.project_id, _T.reason, _T.selected],
-            set_={"n": _T.n + stmt.excluded.n, "last_at": stmt.excluded.last_at})
-        self.conn.execute(stmt, [
-            {"project_id": project_id, "reason": reason, "selected": selected, "n": n,
-             "first_at": at, "last_at": at} for (reason, selected), n in sorted(counts.items())])
+        drops known keys (:meth:`known_stream_keys`) under :meth:`lock_stream_state`. The
+        running totals (``stream_totals``) count them in the same transaction."""
+        return ingest_sql.add_items(self.conn, project_id, rows, at=at)
 
     def get_stream_items(self, project_id: int, *, status: StreamStatus | None = None,
                          keys: list[str] | None = None, ids: list[int] | None = None,

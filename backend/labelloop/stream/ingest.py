@@ -37,11 +37,12 @@ from labelloop.errors import UnsupportedConfig
 from labelloop.jobs.types import JobKind, JobSpec
 from labelloop.labelconfig.schema import LabelSchema
 from labelloop.labelstudio.access import GatewayProvider
-from labelloop.quality.data import served_schema
+from labelloop.quality.data import project_schema
 from labelloop.selection.errors import InvalidStreamInput
 from labelloop.selection.stream import Budget, StreamChoice, StreamState, decide, stream_utility
 from labelloop.settings import Settings
 from labelloop.storage.base import Storage, Tx
+from labelloop.storage.records import Project
 from labelloop.storage.records_stream import StreamItemRow
 from labelloop.stream.screen_cache import ScreenCache
 from labelloop.stream.validate import ItemError, StreamInput, parse_batch
@@ -118,10 +119,13 @@ class StreamIngest:
     def ingest(self, project_id: int, body: object) -> IngestResult:
         """Check, score, decide and store one batch (see the module's docstring)."""
         with self.storage.read() as tx:
-            schema = stream_schema(tx, project_id)
+            project = tx.get_project(project_id)  # read once: the schema and the credentials
+            schema = stream_schema_of(project, project_id)
             batch = parse_batch(body, schema, max_batch=self.settings.stream_max_batch)
             screen = self.screens.current(tx, project_id) if batch.items else None
-            exportable = self._exportable(tx, project_id) if batch.items else False
+        # an export job only where one could reach Label Studio (the settings' credentials, or
+        # /setup's trusted ones); otherwise the selected items wait for the periodic timer
+        exportable = self.gateways.credentials(project) is not None
         rng = self.rng(project_id)
         # keys stored before are found under the write lock only: one query per batch (a
         # retried batch's items are scored for nothing, which is rarer than a batch)
@@ -131,14 +135,6 @@ class StreamIngest:
             self.wake()
         return IngestResult(received, selected, len(batch.items) - received + batch.repeats,
                             [i.key for i in batch.items], batch.errors, jobs)
-
-    def _exportable(self, tx: Tx, project_id: int) -> bool:
-        """Whether an export job could reach Label Studio (credentials for the project). None:
-        no job, the selected items wait (pending), and the periodic timer asks once access
-        exists. The settings' credentials need no read; only /setup's trusted ones do."""
-        if self.gateways.credentials(None) is not None:
-            return True
-        return self.gateways.credentials(tx.get_project(project_id)) is not None
 
     def _store(self, project_id: int, scored: _Scored, rng: np.random.Generator, *,
                exportable: bool = True) -> tuple[int, list[str], int]:
@@ -185,7 +181,12 @@ def _state(project_id: int, raw: dict[str, Any] | None) -> StreamState:
 
 def stream_schema(tx: Tx, project_id: int) -> LabelSchema:
     """The project's schema when the stream serves it (text classification)."""
-    schema = served_schema(tx, project_id, what="production stream")
+    return stream_schema_of(tx.get_project(project_id), project_id)
+
+
+def stream_schema_of(project: Project | None, project_id: int) -> LabelSchema:
+    """:func:`stream_schema` of a project already read (None: unknown)."""
+    schema = project_schema(project, project_id, what="production stream")
     if schema.task_type != "text_classification" or schema.modality != "text":
         what = schema.task_type if schema.modality == "text" else \
             f"{schema.modality} classification"
