@@ -280,13 +280,13 @@ def serve_parts(args: argparse.Namespace) -> list[str]:
                     if pg is not None:
                         pg.stop()
         if "classify" in args.parts:
-            for threads in args.embedding_threads:
+            for threads in args.classify_threads:
                 data_dir = Path(tmp) / f"classify-{threads}"
-                more = {} if threads == 0 else {"LABELLOOP_EMBEDDING_THREADS": str(threads)}
+                more = {"LABELLOOP_CLASSIFY_THREADS": str(threads)}
                 server = run_server(make_settings(data_dir).resolved_database_url, data_dir,
                                     {**env, **more}, d, x)
                 try:
-                    what = "torch's default" if threads == 0 else str(threads)
+                    what = "0 (as the jobs: torch's default)" if threads == 0 else str(threads)
                     classify_rows += [f"| {what} {r}" for r in
                                       classify(server, d.texts, requests=args.requests)]
                 finally:
@@ -317,8 +317,9 @@ def serve_parts(args: argparse.Namespace) -> list[str]:
                  "requests, each item embedded by MiniLM in the request; the items are Rotten "
                  f"Tomatoes snippets as they come (median {chars:.0f} characters, up to 600: "
                  "the embedding's cost grows with the text). One server per "
-                 "`LABELLOOP_EMBEDDING_THREADS` setting. Target p99 ≤ 50 ms for one item.\n"),
-                ("| embedding threads | items per request | requests | p50 | p99 | max "
+                 "`LABELLOOP_CLASSIFY_THREADS` setting (the request path's torch threads; 0: "
+                 "the jobs' count, torch's default here). Target p99 ≤ 50 ms for one item.\n"),
+                ("| classify threads | items per request | requests | p50 | p99 | max "
                  "| target (1 item) |"),
                 "|---|---|---|---|---|---|---|", *classify_rows]
     return out
@@ -335,9 +336,9 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=100)
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--requests", type=int, default=300)
-    ap.add_argument("--embedding-threads", type=int, nargs="+", default=[0, 1],
-                    help="LABELLOOP_EMBEDDING_THREADS of the /classify runs, one server each "
-                         "(0: unset, torch's default)")
+    ap.add_argument("--classify-threads", type=int, nargs="+", default=[1, 0],
+                    help="LABELLOOP_CLASSIFY_THREADS of the /classify runs, one server each "
+                         "(0: as the jobs, torch's default)")
     ap.add_argument("--pg", action="store_true", help="the ingest on PostgreSQL too")
     ap.add_argument("--cache-dir", type=Path, default=ROOT / "bench" / ".cache")
     args = ap.parse_args()

@@ -215,7 +215,15 @@ class Settings(BaseSettings):
                     "end, 'drop' takes them out of it (audit draws stay either way).")
     embedding_model_path: Path | None = Field(
         default=None, description="A local sentence-transformers folder (default: bundled).")
-    embedding_threads: int | None = Field(default=None, ge=1)
+    embedding_threads: int | None = Field(
+        default=None, ge=1,
+        description="Torch threads of the jobs' text embeddings (unset: torch's default, one "
+                    "per core).")
+    classify_threads: int = Field(
+        default=1, ge=0,
+        description="Torch threads of each /classify request's embedding, on threads of its "
+                    "own (a few small matrix products: more threads only wait for each other "
+                    "on a busy machine); 0: as the jobs (LABELLOOP_EMBEDDING_THREADS).")
     # image/audio projects (issue 19): built-in embedders unless a model is configured
     image_embedding_model: str | None = Field(
         default=None,

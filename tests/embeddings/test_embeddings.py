@@ -57,8 +57,23 @@ class TestSentenceTransformer:
     def test_is_an_embedder_and_loads_lazily(self) -> None:
         e = SentenceTransformerEmbedder()
         assert isinstance(e, Embedder)
-        assert e._model is None  # nothing loaded by constructing it
+        assert not e.loaded  # nothing loaded by constructing it
         assert e.name == "sentence-transformers/all-MiniLM-L6-v2"
+
+    def test_a_twin_shares_the_model_and_encodes_alike_on_pinned_threads(
+            self, minilm: SentenceTransformerEmbedder) -> None:
+        from labelloop.embeddings.pinned import PinnedThreadsEmbedder
+
+        texts = ["a great film", "the worst movie I have seen"]
+        want = minilm.encode(texts)
+        twin = minilm.with_threads(None)
+        assert twin.loaded and twin.model is minilm.model and twin.torch_threads is None
+        assert (twin.name, twin.dim, minilm.torch_threads) == (minilm.name, 384, 1)
+        pinned = PinnedThreadsEmbedder(twin, torch_threads=1, workers=2)
+        try:
+            np.testing.assert_allclose(pinned.encode(texts), want, atol=1e-5)
+        finally:
+            pinned.close()
 
     def test_unit_float32_vectors_in_input_order(self, minilm: SentenceTransformerEmbedder,
                                                  ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 
 import numpy as np
@@ -137,3 +138,62 @@ def test_multiple_choice_answers_lists(storage, tmp_path, app_client) -> None:
         chosen = [c for c, q in zip(WORDS, row) if q >= 0.5] or [list(WORDS)[row.argmax()]]
         assert got["label"] == chosen
     assert [x["label"] for x in results] == [["positive", "neutral"], ["negative"], ["neutral"]]
+
+
+class ThreadsSeen(ToyEmbedder):
+    """ToyEmbedder recording the thread and torch thread count of each encode."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, int]] = []
+
+    def encode(self, texts):
+        import torch
+
+        self.seen.append((threading.current_thread().name, torch.get_num_threads()))
+        return super().encode(texts)
+
+
+@pytest.mark.parametrize("classify_threads", [1, 0])
+def test_a_request_encodes_on_threads_of_its_own_at_classify_threads(
+        storage, tmp_path, classify_threads: int) -> None:
+    """LABELLOOP_CLASSIFY_THREADS (default 1): /classify encodes on the request embedder's
+    threads, at that many torch threads; 0: as the jobs, in the request's own thread. The jobs'
+    embedder is the one given, its settings untouched."""
+    pytest.importorskip("torch")
+    with storage.write() as tx:
+        record_project(tx, 1, label_config=CONFIG)
+    _store(storage, "v1", list(WORDS))
+    emb = ThreadsSeen()
+    s = make_settings(tmp_path, classify_threads=classify_threads)
+    app = create_app(s, Overrides(storage=storage, embedder=emb, start_worker=False,
+                                  preload_libraries=False))
+    with TestClient(app, client=LOOPBACK_CLIENT) as c:
+        for t in TEXTS:
+            r = c.post("/api/projects/1/classify", json={"items": [{"data": {"text": t}}]})
+            assert r.status_code == 200, r.text
+        resources = c.app.state.services.resources
+        assert resources.embedder is emb
+    names = {name for name, _ in emb.seen}
+    assert len(emb.seen) == len(TEXTS)
+    if classify_threads:
+        assert all(n.startswith("embed-pinned") for n in names), names
+        assert {count for _, count in emb.seen} == {classify_threads}
+    else:
+        assert not any(n.startswith("embed-pinned") for n in names), names
+
+
+def test_the_request_embedder_shares_the_jobs_model_and_leaves_their_threads(tmp_path) -> None:
+    from labelloop.embeddings import SentenceTransformerEmbedder
+    from labelloop.embeddings.pinned import PinnedThreadsEmbedder
+
+    r = Resources(make_settings(tmp_path, embedding_threads=2))
+    job = r.embedder
+    request = r.request_embedder
+    assert isinstance(job, SentenceTransformerEmbedder) and job.torch_threads == 2
+    assert isinstance(request, PinnedThreadsEmbedder) and request.torch_threads == 1
+    assert isinstance(request.inner, SentenceTransformerEmbedder)
+    assert request.inner.torch_threads is None and request.inner.name == job.name
+    assert r.request_embedder is request  # built once
+    assert not job.loaded and not request.inner.loaded  # nothing loaded by asking
+    off = Resources(make_settings(tmp_path, classify_threads=0))
+    assert off.request_embedder is off.embedder

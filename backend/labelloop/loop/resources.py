@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import threading
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from labelloop.embeddings import Embedder, SentenceTransformerEmbedder
+from labelloop.embeddings.pinned import PinnedThreadsEmbedder
 from labelloop.llm import LLMLabeler
 from labelloop.modalities import Modality, modality_input
 from labelloop.settings import Settings
@@ -57,6 +59,7 @@ class Resources:
         self._embedder = embedder
         self._labeler = labeler
         self._media_embedders: dict[Modality, MediaEmbedder] = dict(media_embedders or {})
+        self._request_embedder: PinnedThreadsEmbedder | None = None
         self._fetchers: dict[tuple[str, str] | None, MediaFetcher] = {}
         self._lock = threading.Lock()
 
@@ -76,6 +79,32 @@ class Resources:
                 self._embedder = SentenceTransformerEmbedder(
                     s.embedding_model_path, torch_threads=s.embedding_threads)
             return self._embedder
+
+    @property
+    def request_embedder(self) -> Embedder:
+        """The text embedder of request handlers (``/classify``): :attr:`embedder`'s model
+        (loaded once for both), encoding on threads of its own at
+        ``settings.classify_threads`` torch threads each, one thread per core
+        (:class:`~labelloop.embeddings.pinned.PinnedThreadsEmbedder`); the jobs' threads are
+        untouched. ``classify_threads`` 0, or an embedder that sets torch's threads itself:
+        :attr:`embedder` as it is."""
+        base = self.embedder
+        n = self.settings.classify_threads
+        with self._lock:
+            if self._request_embedder is None and n > 0:
+                inner = base.with_threads(None) \
+                    if isinstance(base, SentenceTransformerEmbedder) else base
+                if getattr(inner, "torch_threads", None) is None:
+                    self._request_embedder = PinnedThreadsEmbedder(
+                        inner, torch_threads=n, workers=os.cpu_count() or 1)
+            return self._request_embedder or base
+
+    def close(self) -> None:
+        """Stop the request embedder's threads (started on its first encode)."""
+        with self._lock:
+            pinned, self._request_embedder = self._request_embedder, None
+        if pinned is not None:
+            pinned.close()
 
     def media_embedder(self, modality: Modality) -> MediaEmbedder:
         """The process's embedder of a media modality (:data:`labelloop.modalities.SERVED`'s

@@ -9,8 +9,9 @@ project whose selected items are all annotated), or while Label Studio is down, 
 version lags the newest model — and the served model should be the best one trained. Each item's
 text is prepared as the retrain prepares a task's (:mod:`labelloop.text`'s cleaning, then the
 config's ``$field``, :func:`labelloop.labelconfig.kinds.task_text`) and embedded by the
-process's embedder (:attr:`labelloop.loop.resources.Resources.embedder`), not through the
-embedding cache: nothing is written on the request path.
+process's model — in a request on threads of its own at ``LABELLOOP_CLASSIFY_THREADS`` torch
+threads (:attr:`labelloop.loop.resources.Resources.request_embedder`), in a job as the jobs
+embed — not through the embedding cache: nothing is written on the request path.
 
 A loaded model is kept per (project, version) in the instance (one per app, never at module
 level); a project's older versions are dropped when a newer one is loaded. Per call: one read
@@ -25,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from labelloop.embeddings.base import Embedder
 from labelloop.errors import InvalidInput, NoModelYet, UnknownProject, UnsupportedConfig
 from labelloop.events.projects import schema_of
 from labelloop.labelconfig.kinds import task_text
@@ -79,10 +81,16 @@ def item_classes(model: LocalModel, probas: np.ndarray) -> list[ItemClass]:
 
 
 class Classifier:
-    def __init__(self, storage: Storage, resources: Resources, settings: Settings) -> None:
+    """``embedder``: the text embedder to use (None: the jobs',
+    :attr:`~labelloop.loop.resources.Resources.embedder`); the API's classifier is given
+    :attr:`~labelloop.loop.resources.Resources.request_embedder`."""
+
+    def __init__(self, storage: Storage, resources: Resources, settings: Settings, *,
+                 embedder: Embedder | None = None) -> None:
         self.storage = storage
         self.resources = resources
         self.settings = settings
+        self._embedder = embedder
         self._lock = threading.Lock()
         self._models: dict[tuple[int, str], LocalModel] = {}
         self._without: set[tuple[int, str]] = set()  # versions stored without an artefact
@@ -113,7 +121,8 @@ class Classifier:
             raise NoModelYet(f"project {project_id} has no trained model yet: a retrain stores "
                              "one once at least two tasks are labelled")
         version, model = served
-        x = self.resources.embedder.encode(texts) if texts else np.zeros((0, model.dim))
+        embedder = self._embedder or self.resources.embedder
+        x = embedder.encode(texts) if texts else np.zeros((0, model.dim))
         if x.shape[1] != model.dim:
             raise NoModelYet(f"the served model {version} takes {model.dim}-dimensional "
                              f"embeddings; the configured embedder gives {x.shape[1]}: a "
