@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 import stat
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -53,6 +55,21 @@ def create_engine(url: str) -> sa.Engine:
     return sa.create_engine(url, pool_pre_ping=True, pool_size=16, max_overflow=16)
 
 
+def _wal(cur: sqlite3.Cursor, *, wait_s: float = 30.0) -> None:
+    """WAL mode (persistent in the file: a no-op once set). Switching a new file to it needs
+    a lock SQLite may refuse at once, without its busy handler, while processes starting
+    together create the same database ('database is locked'): asked again until ``wait_s``."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 def _sqlite_engine(url: str) -> sa.Engine:
     parsed = sa.engine.make_url(url)
     if parsed.database and parsed.database != ":memory:" \
@@ -72,7 +89,7 @@ def _sqlite_engine(url: str) -> sa.Engine:
         # only a new, empty database takes it: pages retention frees can then be given back
         # to the file system (storage/retention.py); an older file keeps its size
         cur.execute("PRAGMA auto_vacuum=INCREMENTAL")
-        cur.execute("PRAGMA journal_mode=WAL")
+        _wal(cur)
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=30000")
