@@ -79,8 +79,8 @@ def test_an_uploaded_image_project_runs_the_loop(label_studio, labelloop_process
     assert all(t["data"]["image"].startswith(f"/data/upload/{pid}/") for t in tasks.values())
     assert httpx.get(label_studio.url + tasks[broken]["data"]["image"]).status_code == 401
 
-    proc = connect(label_studio, labelloop_process, pid, LABELLOOP_BATCH_SIZE="10",
-                   LABELLOOP_RETRAIN_EVERY_N="9", LABELLOOP_COLD_START_MIN_PER_CLASS="2")
+    proc = connect(label_studio, labelloop_process, pid, LABELLOOP_BATCH_SIZE="12",
+                   LABELLOOP_RETRAIN_EVERY_N="12", LABELLOOP_COLD_START_MIN_PER_CLASS="2")
     st = storage_of(proc)
     try:
         first = wait_for("the first published queue", lambda: published(st, pid), timeout=180)
@@ -96,20 +96,20 @@ def test_an_uploaded_image_project_runs_the_loop(label_studio, labelloop_process
         assert status["schema"]["modality"] == "image" and status["skipped"]["count"] == 1
 
         served: list[int] = []
-        for _ in range(9):
+        for _ in range(12):
             task = label_studio.gateway.next_task(pid)
             served.append(task["id"])
             label_studio.sdk.annotations.create(id=task["id"],
                                                 result=digit_result(truth[task["id"]]))
-        assert served == queue[:9]  # Label Studio served labelloop's cold-start order
+        assert served == queue[:12]  # Label Studio served labelloop's cold-start order
         assert {truth[t] for t in served} == {"0", "1", "7"}  # a seed set spanning the classes
-        second = wait_for("the retrain after 9 labels",
+        second = wait_for("the retrain after 12 labels",
                           lambda: (v := published(st, pid)) != first and v, timeout=180)
         wait_for("jobs to settle", lambda: idle(st), timeout=180)
         with st.read() as tx:
             lineage = tx.get_model_version(pid, second).lineage  # type: ignore[union-attr]
             ranked = [e.task_id for e in tx.get_queue(pid, second)]
-        assert lineage["n_labeled"] == 9 and lineage["cv_accuracy"] is not None
+        assert lineage["n_labeled"] == 12 and lineage["cv_accuracy"] is not None
         assert lineage["model"]["embedder"].startswith("labelloop/image-builtin-v1")
         assert label_studio.gateway.get_project(pid)["model_version"] == second
         assert set(ranked) == set(truth) - set(served)
