@@ -149,6 +149,21 @@ def n_llm_labels(st, project_id: int) -> int:
         return sum(lab.labels is not None for lab in tx.get_llm_labels(project_id).values())
 
 
+def check_published_prelabels(label_studio, schema, pid: int, version: str,
+                              ranked: list[int], truth: dict[int, str]) -> None:
+    """The retrain's pre-labels in Label Studio: one valid prediction per ranked task, at least
+    85 % naming the true class, and the queue's head is what Label Studio serves next."""
+    preds = httpx.get(f"{label_studio.url}/api/predictions/", params={"project": pid},
+                      headers={"Authorization": f"Token {label_studio.token}"}, timeout=60).json()
+    mine = [p for p in preds if p["model_version"] == version and p["result"]]
+    assert len(mine) == len(ranked) and {p["task"] for p in mine} == set(ranked)
+    for p in mine:
+        validate_result(schema, p["result"], text=None)
+    right = [p["result"][0]["value"]["choices"] == [truth[p["task"]]] for p in mine]
+    assert sum(right) >= 0.85 * len(right)
+    assert label_studio.gateway.next_task(pid)["id"] == ranked[0]
+
+
 def test_an_uploaded_video_project_gets_vision_prelabels_and_its_queue(
         label_studio, labelloop_process) -> None:
     files = video_files()
@@ -208,15 +223,7 @@ def test_an_uploaded_video_project_gets_vision_prelabels_and_its_queue(
     assert lineage["n_labeled"] == 6
     assert lineage["model"]["embedder"].startswith("labelloop/video-mean-v1:")
     assert set(ranked) == set(truth) - set(served)
-    preds = httpx.get(f"{label_studio.url}/api/predictions/", params={"project": pid},
-                      headers={"Authorization": f"Token {label_studio.token}"}, timeout=60).json()
-    mine = [p for p in preds if p["model_version"] == second and p["result"]]
-    assert len(mine) == len(ranked) and {p["task"] for p in mine} == set(ranked)
-    for p in mine:
-        validate_result(schema, p["result"], text=None)
-    right = [p["result"][0]["value"]["choices"] == [truth[p["task"]]] for p in mine]
-    assert sum(right) >= 0.85 * len(right)
-    assert label_studio.gateway.next_task(pid)["id"] == ranked[0]
+    check_published_prelabels(label_studio, schema, pid, second, ranked, truth)
     assert len(list((proc.data_dir / "media").glob("*.bin"))) == 16  # fetched once, cached
     log = proc.log_text()
     assert "Traceback" not in log, log[-3000:]
@@ -337,15 +344,7 @@ def test_an_uploaded_audio_project_gets_prelabels_and_its_queue(
     assert lineage["n_labeled"] == 6 and lineage["cv_accuracy"] is not None
     assert lineage["model"]["embedder"].startswith("labelloop/audio-builtin-v1:")
     assert set(ranked) == set(truth) - set(served)
-    preds = httpx.get(f"{label_studio.url}/api/predictions/", params={"project": pid},
-                      headers={"Authorization": f"Token {label_studio.token}"}, timeout=60).json()
-    mine = [p for p in preds if p["model_version"] == second and p["result"]]
-    assert len(mine) == len(ranked) and {p["task"] for p in mine} == set(ranked)
-    for p in mine:
-        validate_result(schema, p["result"], text=None)
-    right = [p["result"][0]["value"]["choices"] == [truth[p["task"]]] for p in mine]
-    assert sum(right) >= 0.85 * len(right)
-    assert label_studio.gateway.next_task(pid)["id"] == ranked[0]
+    check_published_prelabels(label_studio, schema, pid, second, ranked, truth)
     assert len(list((proc.data_dir / "media").glob("*.bin"))) == 19  # fetched once, cached
     log = proc.log_text()
     assert "Traceback" not in log, log[-3000:]
