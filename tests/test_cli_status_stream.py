@@ -10,7 +10,7 @@ import pytest
 from labelloop.cli import status as status_cli
 from labelloop.settings import Settings
 from labelloop.storage.base import open_storage
-from tests.api.test_status_stream import SENTENCE, drift_record, seed_stream
+from tests.api.test_status_stream import SENTENCE, drift_record, pin_status_clock, seed_stream
 from tests.quality.seed import new_project
 
 
@@ -25,6 +25,7 @@ def test_status_prints_the_stream_and_its_drift(settings: Settings,
     seed_stream(storage, 1, drift=drift_record())
     storage.close()
     monkeypatch.setattr(status_cli, "settings_from", lambda _args: settings)
+    pin_status_clock(monkeypatch)
     assert status_cli.run(argparse.Namespace(json=as_json)) == 0
     out = capsys.readouterr().out
     if as_json:

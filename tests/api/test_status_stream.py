@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import calendar
 import time
+from types import SimpleNamespace
 
+import pytest
 from tests.conftest import make_settings
 from tests.quality.seed import new_project
 
 from labelloop.storage.base import Storage
 from labelloop.storage.records_stream import DriftRecord, StreamCounts, StreamItemRow
+from labelloop.stream import status as status_module
 from labelloop.stream.status import drift_sentence, drift_summary, stream_summary
 
 # 1,200 items: the first 200, then the newest 1,000 (50 selected: 5 %)
@@ -20,6 +23,19 @@ TODAY = float(int(time.time() // 86400) * 86400)
 SENTENCE = ("Recent traffic (the last 500 items, 12:01–12:09 UTC) looks like the labelled set "
             "(MMD² 0.0012 below its threshold 0.0031, p = 0.41); predicted labels moved by 4 % "
             "(χ² p = 0.30).")
+
+
+def pin_status_clock(monkeypatch: pytest.MonkeyPatch, *, at: float = TODAY + 13 * 3600) -> None:
+    """The status' clock pinned to 13:00 UTC on ``TODAY``: read from the wall clock, a run that
+    crosses midnight UTC between this module's import and the status call prints dates in the
+    drift window (it did in CI), and the sentences below say "today"."""
+    monkeypatch.setattr(status_module, "time", SimpleNamespace(
+        time=lambda: at, strftime=time.strftime, gmtime=time.gmtime))
+
+
+@pytest.fixture(autouse=True)
+def _status_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    pin_status_clock(monkeypatch)
 
 
 def drift_record(project_id: int = 1, *, day: float = TODAY, drifting: bool = False,
