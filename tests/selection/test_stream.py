@@ -29,7 +29,8 @@ from labelloop.selection.stream import (
 BUDGETS = (0.01, 0.05, 0.2)
 
 
-def run(u, fb=None, *, budget, seed=0, batches=None, now=1.7e9, step=0.0, state=None):
+def run(u, fb=None, *, budget, seed=0, batches=None, now=1.7e9, step=0.0, state=None,
+        scorer=None):
     """Decide ``u`` in batches (sizes from ``batches``, else 100); the choices and last state."""
     fb = np.zeros(len(u), bool) if fb is None else fb
     rng, state = np.random.default_rng(seed), state or StreamState.new()
@@ -39,7 +40,7 @@ def run(u, fb=None, *, budget, seed=0, batches=None, now=1.7e9, step=0.0, state=
     while i < len(u):
         j = min(len(u), i + max(1, next(sizes)))
         choices, state = decide(u[i:j], fb[i:j], state, budget=budget, now=now + step * i,
-                                rng=rng)
+                                rng=rng, scorer=scorer)
         out += choices
         i = j
     return out, state
@@ -200,6 +201,31 @@ def test_threshold_adapts_to_an_upward_shift():
     assert state.threshold is not None and state.threshold > 0.7
 
 
+@pytest.mark.parametrize("new_scorer", ["v1", None])
+def test_a_new_scorer_starts_a_new_ring(new_scorer):
+    """Uniform draws before any model, then a model whose utilities sit mostly below them (as a
+    retrained model's margins do): under a new scorer the threshold follows the new scale at once
+    and the threshold picks the items, not the band's floor; kept under the old scorer's ring,
+    the threshold stays among the uniform draws and the floor takes items whatever their
+    utility. The band holds on every window either way."""
+    g = np.random.default_rng(12)
+    before, after = g.random(2000), g.beta(2, 8, size=3000)
+    budget = Budget("share", 0.05)
+    first, state = run(before, budget=budget, seed=3)
+    second, state = run(after, budget=budget, seed=4, state=state, scorer=new_scorer)
+    assert state.scorer == new_scorer
+    assert_band(first + second, 0.05)
+    picked = [c for c in second[:1000] if c.selected]
+    forced = sum(c.reason == "budget_floor" for c in picked)
+    if new_scorer is None:  # the same (no-model) ring: what the new ring is for
+        assert forced > 0.3 * len(picked)
+        return
+    assert forced <= 0.1 * len(picked)
+    top = np.quantile(after[:1000], 0.9)
+    chosen = np.array([c.utility for c in picked if c.reason == "uncertain"])
+    assert np.mean(chosen >= top) > 0.7  # the most uncertain tenth, mostly
+
+
 def test_state_json_round_trip_is_exact_and_continues_identically():
     g = np.random.default_rng(5)
     u, fb = g.random(2500), g.random(2500) < 0.05
@@ -217,11 +243,16 @@ def test_state_json_round_trip_is_exact_and_continues_identically():
         assert a == b and sa == sb
     extra = {**state.to_json(), "received": 7}  # callers may keep their own keys beside it
     assert StreamState.from_json(extra) == state
+    _, scored = run(g.random(200), budget=Budget("share", 0.05), scorer="model-3")
+    assert StreamState.from_json(json.loads(json.dumps(scored.to_json()))) == scored
+    older = {k: v for k, v in scored.to_json().items() if k != "scorer"}  # stored before it
+    assert StreamState.from_json(older) == StreamState(**{**scored.__dict__, "scorer": None})
 
 
 @pytest.mark.parametrize("bad", [{}, {"version": 99}, {**StreamState().to_json(), "seen": "1"},
                                  {**StreamState().to_json(), "utilities": "not base64!"},
-                                 {**StreamState().to_json(), "selected": [1.5]}])
+                                 {**StreamState().to_json(), "selected": [1.5]},
+                                 {**StreamState().to_json(), "scorer": 3}])
 def test_a_bad_state_is_refused(bad):
     with pytest.raises(InvalidStreamInput):
         StreamState.from_json(bad)

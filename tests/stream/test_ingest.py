@@ -17,7 +17,7 @@ from labelloop.errors import UnknownProject, UnsupportedConfig
 from labelloop.events.projects import record_project
 from labelloop.jobs.types import JobKind, JobStatus
 from labelloop.models.screen import dump_screen, fit_screen, screen_proba
-from labelloop.selection.stream import stream_utility
+from labelloop.selection.stream import StreamState, stream_utility
 from labelloop.storage.base import Storage, open_storage
 from labelloop.stream.ingest import StreamIngest
 
@@ -207,6 +207,10 @@ def test_the_screening_model_scores_items_once_stored(storage: Storage,
     ingest.ingest(1, {"items": items(100, 2)})
     assert {r.model_version for r in stored(storage) if r.key in ("k100", "k101")} == \
         {"labelloop-4"}
+    # the threshold's ring is the newest scorer's: it started again with labelloop-4's items
+    with storage.write() as tx:
+        state = StreamState.from_json(tx.lock_stream_state(1) or {})
+    assert state.scorer == "labelloop-4" and state.utility_array().size == 2
 
 
 def test_export_queued_once_and_drift_every_n(storage: Storage, tmp_path: Path) -> None:

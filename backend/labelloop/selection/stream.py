@@ -22,6 +22,11 @@ manager* that turns utilities into yes/no while spending about the budget. What 
   leaving it, in ``[lo-1, hi]`` by induction (base: the virtual window holds ``round(T)``).
   When no integer lies within ±10 % of ``T`` (``T`` < 5 items per window), the band is
   ``[floor(T), ceil(T)]``.
+* **A new scorer starts a new ring**: utilities scored by another model (or the uniform draws
+  before any model) are on another scale — a retrained model's margins against a ring of uniform
+  draws put the threshold where few items pass, and the band's floor then takes items whatever
+  their utility. The ring is kept per scorer (``scorer``, e.g. the screening model's version)
+  and starts empty when it changes; the selections already counted stay in the band.
 * **Per day** mode: never more than ``N`` selections in any trailing 24 h (times from ``now``,
   assumed non-decreasing), no floor; the threshold's target rate is ``N`` over the traffic of
   the last 24 h (hourly counts in the state).
@@ -164,16 +169,19 @@ def _check(utilities: np.ndarray, feedback: np.ndarray, now: float) -> tuple[lis
 
 
 def decide(utilities: np.ndarray, feedback: np.ndarray, state: StreamState, *, budget: Budget,
-           now: float, rng: np.random.Generator) -> tuple[list[StreamChoice], StreamState]:
+           now: float, rng: np.random.Generator,
+           scorer: str | None = None) -> tuple[list[StreamChoice], StreamState]:
     """Decide the items of one batch in arrival order; the state to store for the next batch.
 
     ``utilities`` ``(n,)`` finite (:func:`stream_utility`); ``feedback`` ``(n,)`` bool: negative
-    feedback or a correction. Draws ``2 n`` uniforms from ``rng`` (audit and threshold ties)."""
+    feedback or a correction; ``scorer``: what scored them (None: no model) — the threshold's
+    ring of past utilities starts empty when it differs from the state's. Draws ``2 n`` uniforms
+    from ``rng`` (audit and threshold ties)."""
     u, fb = _check(utilities, feedback, now)
     if not u:
         return [], state
     draws = rng.random((len(u), 2)).tolist()
-    run = _Run(state, budget, now, len(u))
+    run = _Run(state, budget, now, len(u), scorer=scorer)
     choices = [run.step(u[i], fb[i], draws[i][0], draws[i][1]) for i in range(len(u))]
     return choices, run.result()
 
@@ -181,9 +189,11 @@ def decide(utilities: np.ndarray, feedback: np.ndarray, state: StreamState, *, b
 class _Run:
     """The mutable working copy of a state for one batch (ring and sorted copy of utilities)."""
 
-    def __init__(self, state: StreamState, budget: Budget, now: float, n: int) -> None:
-        self.state, self.budget, self.now = state, budget, now
-        self.ring = deque(state.utility_array().tolist(), maxlen=WINDOW)
+    def __init__(self, state: StreamState, budget: Budget, now: float, n: int, *,
+                 scorer: str | None) -> None:
+        self.state, self.budget, self.now, self.scorer = state, budget, now, scorer
+        same = state.scorer == scorer
+        self.ring = deque(state.utility_array().tolist() if same else [], maxlen=WINDOW)
         self.sorted = sorted(self.ring)
         self.t = state.seen
         self.sel, self.fb = deque(state.selected), deque(state.feedback)
@@ -282,4 +292,4 @@ class _Run:
             feedback=tuple(x for x in self.fb if x >= oldest),
             day_selected=tuple(self.day_sel), day_feedback=tuple(self.day_fb),
             hour=self.hour, hour_counts=self.hours, first_at=self.first_at,
-            threshold=self.threshold)
+            threshold=self.threshold, scorer=self.scorer)

@@ -32,7 +32,9 @@ class StreamState:
     ``WINDOW - 1`` items. ``day_selected`` / ``day_feedback``: their times over the last 24 h
     (per-day budgets only). ``hour_counts``: items received per hour for the 24 hours up to
     ``hour`` (``floor(now / 3600)`` of the last batch), newest last. ``first_at``: the first
-    item's time. ``threshold``: the last adaptive threshold (None: none yet, or closed)."""
+    item's time. ``threshold``: the last adaptive threshold (None: none yet, or closed).
+    ``scorer``: what scored the utilities in the ring (a model version; None: no model, the
+    uniform draws) — a ring scored by another scorer is on another scale."""
 
     seen: int = 0
     utilities: bytes = b""
@@ -44,6 +46,7 @@ class StreamState:
     hour_counts: tuple[int, ...] = ()
     first_at: float | None = None
     threshold: float | None = None
+    scorer: str | None = None
 
     @classmethod
     def new(cls) -> StreamState:
@@ -59,7 +62,7 @@ class StreamState:
             "selected": list(self.selected), "feedback": list(self.feedback),
             "day_selected": list(self.day_selected), "day_feedback": list(self.day_feedback),
             "hour": self.hour, "hour_counts": list(self.hour_counts),
-            "first_at": self.first_at, "threshold": self.threshold,
+            "first_at": self.first_at, "threshold": self.threshold, "scorer": self.scorer,
         }
 
     @classmethod
@@ -80,7 +83,8 @@ class StreamState:
                 hour=None if d["hour"] is None else _int(d["hour"]),
                 hour_counts=tuple(_int(x) for x in d["hour_counts"]),
                 first_at=None if d["first_at"] is None else _float(d["first_at"]),
-                threshold=None if d["threshold"] is None else _float(d["threshold"]))
+                threshold=None if d["threshold"] is None else _float(d["threshold"]),
+                scorer=_scorer(d.get("scorer")))  # states stored before it have none
         except (KeyError, TypeError, ValueError, AttributeError, binascii.Error) as e:
             raise InvalidStreamInput(f"not a stream state: {e}") from e
         if not np.isfinite(state.utility_array()).all():
@@ -91,6 +95,12 @@ class StreamState:
 def _int(x: object) -> int:
     if isinstance(x, bool) or not isinstance(x, int):
         raise TypeError(f"{x!r} is not an int")
+    return x
+
+
+def _scorer(x: object) -> str | None:
+    if x is not None and not isinstance(x, str):
+        raise TypeError(f"{x!r} is not a scorer name")
     return x
 
 

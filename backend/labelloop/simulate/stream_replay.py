@@ -127,7 +127,8 @@ def replay_stream(texts: Sequence[str], x: np.ndarray, y: np.ndarray, *, x_test:
             proba = predict_proba(local, x_o[start:stop])
         utilities = stream_utility(proba, rng=rng, n_items=stop - start)
         choices, state = decide(utilities, no_feedback[:stop - start], state, budget=budget,
-                                now=float(start), rng=rng)
+                                now=float(start), rng=rng,
+                                scorer=None if proba is None else f"fit-{fitted_at}")
         for offset, choice in enumerate(choices):
             reasons[choice.reason] = reasons.get(choice.reason, 0) + 1
             if choice.selected:

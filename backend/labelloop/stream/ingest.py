@@ -150,7 +150,8 @@ class StreamIngest:
             state = _state(project_id, raw)
             before = state.seen
             choices, state = decide(scored.utilities[keep], scored.feedback[keep], state,
-                                    budget=self.budget, now=now, rng=rng)
+                                    budget=self.budget, now=now, rng=rng,
+                                    scorer=scored.version)
             idx = np.flatnonzero(keep)
             rows = [_row(scored, int(j), c) for j, c in zip(idx, choices, strict=True)]
             tx.add_stream_items(project_id, rows, at=now)
