@@ -13,9 +13,13 @@ Rows, per set of files:
 Sets: sklearn's digits as 64 × 64 PNGs (1,797), synthesised 640 × 480 JPEG photos, synthesised
 5 s 16 kHz WAVs and the mixed-format short clips of ``tests/embeddings/audio_synth.py``; with
 torch and transformers installed, a tiny random-weight CLIP built here (no weights exist offline:
-its figures say what labelloop's wrapper costs around a model, not what a real CLIP runs at).
+its figures say what labelloop's wrapper costs around a model, not what a real CLIP runs at),
+and likewise a tiny random-weight CLAP (``tests/embeddings/clap_tiny.py``) on the 5 s WAVs: its
+bare row is the feature extractor and ``get_audio_features`` on the same 1 s windows, already
+decoded and resampled; its embedder row decodes, resamples, cuts and pools as well.
 
     .venv/bin/python bench/bench_media_embed.py [--runs 5] [--photos 150] [--clips 120]
+        [--only builtin|clip|clap]
 """
 
 from __future__ import annotations
@@ -126,6 +130,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--photos", type=int, default=150)
     ap.add_argument("--clips", type=int, default=120)
+    ap.add_argument("--only", choices=("builtin", "clip", "clap"), help="one part of the rows")
     args = ap.parse_args()
     image, audio = BuiltinImageEmbedder(), BuiltinAudioEmbedder()
     digits = [bytes(s) for s in digits_set().sources if isinstance(s, bytes)]
@@ -137,6 +142,12 @@ def main() -> None:
     def built_in(e):
         return lambda blobs: [e.features(b) for b in blobs]
 
+    if args.only == "clap":
+        clap_rows(long_clips(args.clips), max(args.runs, 7))
+        return
+    if args.only == "clip":
+        clip_rows(digits, max(args.runs, 7))
+        return
     measure("digits, 64×64 PNG (built-in image)", digits, image, built_in(image), args.runs)
     measure("photos, 640×480 JPEG (built-in image)", photos(args.photos), image,
             built_in(image), args.runs)
@@ -144,7 +155,9 @@ def main() -> None:
             args.runs)
     measure("0.3–1 s WAV, mixed formats (built-in audio)", dataset(40)[0], audio,
             built_in(audio), args.runs)
-    clip_rows(digits, max(args.runs, 7))
+    if args.only is None:
+        clip_rows(digits, max(args.runs, 7))
+        clap_rows(long_clips(args.clips), max(args.runs, 7))
     print(f"\nimage: `{image.name}` ({image.dim}-d); audio: `{audio.name}` ({audio.dim}-d)")
 
 
@@ -169,6 +182,44 @@ def clip_rows(digits: list[bytes], runs: int) -> None:
 
         measure("digits, 64×64 PNG (tiny random CLIP, 1 torch thread)", digits, clip,
                 bare_clip, runs)
+
+
+def clap_rows(clips: list[bytes], runs: int) -> None:
+    """The tiny random CLAP's rows, one torch thread, batches of 16 windows."""
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            import torch
+            from tests.embeddings.clap_tiny import build_tiny_clap
+
+            path = build_tiny_clap(Path(tmp) / "clap", width=32, depth=2)
+        except ImportError:
+            return
+        from labelloop.embeddings.audio_builtin import decode_wav
+        from labelloop.embeddings.clap_local import ClapAudioEmbedder, resample, windows
+
+        torch.set_num_threads(1)
+        clap = ClapAudioEmbedder(path, batch_size=16, torch_threads=1)
+        fe, model = clap.feature_extractor, clap.model
+        size = int(fe.nb_max_samples)
+        chunks = []  # decoded, resampled and cut before the clock starts
+        for b in clips:
+            x, rate = decode_wav(b, max_seconds=clap.max_windows * size / fe.sampling_rate)
+            chunks += windows(resample(x, rate, fe.sampling_rate), size=size,
+                              max_windows=clap.max_windows)
+
+        def bare_clap(_blobs):
+            out = []
+            with torch.inference_mode():
+                for i in range(0, len(chunks), 16):
+                    inputs = fe(chunks[i:i + 16], sampling_rate=fe.sampling_rate,
+                                return_tensors="pt")
+                    out.append(model.get_audio_features(**inputs).pooler_output)
+            return out
+
+        measure(f"5 s 16 kHz WAV, {len(chunks)} windows of 1 s (tiny random CLAP, 1 torch "
+                "thread)", clips, clap, bare_clap, runs)
+        print(f"\nCLAP: `{clap.name}` ({clap.dim}-d, {sum(p.numel() for p in model.parameters()):,}"
+              " weights)")
 
 
 if __name__ == "__main__":

@@ -231,6 +231,16 @@ class Settings(BaseSettings):
                     "folder, or a hub name already in the local cache (never downloaded). "
                     "Unset: the built-in HOG + colour embedder (no weights).")
     image_embedding_batch_size: int = Field(default=32, ge=1, le=1024)
+    audio_embedding_model: str | None = Field(
+        default=None,
+        description="A CLAP model for audio through transformers (ClapModel + its feature "
+                    "extractor, e.g. saved with save_pretrained): a local folder, or a hub name "
+                    "already in the local cache (never downloaded). Unset: the built-in "
+                    "MFCC-statistics embedder (no weights).")
+    audio_embedding_batch_size: int = Field(
+        default=16, ge=1, le=1024,
+        description="Audio windows (of the CLAP feature extractor's length, 10 s for the LAION "
+                    "models) per forward pass of the configured audio model.")
     # video projects: frames sampled (PyAV), embedded with the image embedder, mean-pooled
     video_fps: float = Field(
         default=1.0, gt=0, le=30,

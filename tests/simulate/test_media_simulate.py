@@ -211,6 +211,24 @@ def test_cli_digits_with_a_simulated_llm(tmp_path: Path) -> None:
     assert any("simulated from the data" in n for n in doc["notes"])
 
 
+def test_cli_on_wavs_with_a_configured_clap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("transformers")
+    from tests.embeddings.clap_tiny import build_tiny_clap
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    clap = build_tiny_clap(tmp_path / "clap")
+    root = wav_folder(tmp_path / "sounds", per_class=6)
+    out = tmp_path / "results.json"
+    code = _run(["simulate", "--audio", str(root), "--embedding-model", str(clap),
+                 "--strategies", "random", "--batch-size", "10", "--budget", "10", "--seeds", "1",
+                 "--output", str(out), "--no-cache", "--no-progress", "--torch-threads", "1"])
+    assert code == 0, capsys.readouterr().err
+    doc = json.loads(out.read_text())
+    assert any(f"transformers-clap-audio:{clap}" in n for n in doc["notes"])
+    assert not any("audio-builtin" in n for n in doc["notes"])
+
+
 def test_cli_refuses_what_does_not_fit(tmp_path: Path,
                                        capsys: pytest.CaptureFixture[str]) -> None:
     root = wav_folder(tmp_path / "sounds", per_class=2)
@@ -225,7 +243,8 @@ def test_cli_refuses_what_does_not_fit(tmp_path: Path,
                  "--llm-base-url", "http://127.0.0.1:9/v1", "--llm-model", "m",
                  "--output", out]) == 2
     err = capsys.readouterr().err
-    assert "give one source" in err and "audio uses the built-in embedder" in err
+    assert "give one source" in err
+    assert "cannot load the audio embedding model 'x'" in err  # a CLAP, never downloaded
     assert "exclude each other" in err
     with pytest.raises(SystemExit):
         _run(["simulate", "--dataset", "digits", "--simulated-llm", "1.5"])

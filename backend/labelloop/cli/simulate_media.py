@@ -6,9 +6,10 @@ class (or ``--labels-csv FILE`` naming each file's label), ``--data FILE`` whose
 carry an ``image``, ``audio`` or ``video`` key (or ``--data-field``), and ``--dataset digits``
 (scikit-learn's bundled digits as 64 × 64 PNGs: a demo that needs nothing). Vectors: the
 built-in embedder of the modality, or the configured CLIP (``LABELLOOP_IMAGE_EMBEDDING_MODEL``,
-or ``--embedding-model``) for images and video frames. The LLM: ``--llm-base-url/--llm-model``
-(an endpoint that takes images or audio), or ``--simulated-llm ACCURACY`` (simulated from the
-data: wrong on the hard items).
+or ``--embedding-model``) for images and video frames, the configured CLAP
+(``LABELLOOP_AUDIO_EMBEDDING_MODEL``, or ``--embedding-model``) for audio. The LLM:
+``--llm-base-url/--llm-model`` (an endpoint that takes images or audio), or ``--simulated-llm
+ACCURACY`` (simulated from the data: wrong on the hard items).
 """
 
 from __future__ import annotations
@@ -52,9 +53,10 @@ def add_arguments(p: Any) -> None:
                    help="a bundled demo: digits = scikit-learn's 1,797 digits as 64x64 PNGs")
     g.add_argument("--data-field", help="JSON lines / CSV: the field holding the file or URL "
                    "(default: the image/audio/video key of the first row)")
-    g.add_argument("--embedding-model", help="images and video: a CLIP-family model (local "
-                   "folder, or a hub name already in the local cache) instead of the built-in "
-                   "embedder (default: LABELLOOP_IMAGE_EMBEDDING_MODEL if set)")
+    g.add_argument("--embedding-model", help="images and video: a CLIP-family model; audio: "
+                   "a CLAP model (local folder, or a hub name already in the local cache) "
+                   "instead of the built-in embedder (default: LABELLOOP_IMAGE_EMBEDDING_MODEL "
+                   "or LABELLOOP_AUDIO_EMBEDDING_MODEL if set)")
     p.add_argument("--simulated-llm", type=_accuracy, metavar="ACCURACY",
                    help="an LLM simulated from the data, right on this share of the train "
                    "items and wrong on the hard ones (instead of --llm-base-url)")
@@ -119,11 +121,9 @@ def embedder_for(args: argparse.Namespace, data: MediaSet) -> MediaEmbedder:
     from labelloop.cli.common import settings_from
     from labelloop.embeddings.media_factory import media_embedder
 
-    if args.embedding_model and data.modality == "audio":
-        raise ValueError("--embedding-model is for images and video: audio uses the built-in "
-                         "embedder")
-    settings = settings_from(args, image_embedding_model=args.embedding_model,
-                             embedding_threads=args.torch_threads)
+    field = "audio_embedding_model" if data.modality == "audio" else "image_embedding_model"
+    settings = settings_from(args, embedding_threads=args.torch_threads,
+                             **{field: args.embedding_model})
     return media_embedder(settings, data.modality)
 
 
