@@ -30,6 +30,7 @@ from labelloop.selection.strategies import (
     get_strategy,
     local_uncertainty,
 )
+from labelloop.selection.typicality import typicality_batch
 from labelloop.selection.validation import check_batch_size, check_embeddings, check_pool
 
 Phase = Literal["cold_start", "active"]
@@ -61,9 +62,30 @@ def proxy_probas(data: PoolData) -> np.ndarray | None:
     return None
 
 
+def seed_batch(data: PoolData, pool: np.ndarray, labeled: np.ndarray, batch_size: int, *,
+               rng: np.random.Generator, label_counts: np.ndarray | None,
+               options: ColdStartOptions) -> tuple[np.ndarray, list[str]]:
+    """A cold-start batch and its notes: typical items of uncovered regions without an LLM (or
+    with ``options.picks == "typicality"``), else seeds balanced by the proxy labels."""
+    typical = options.picks == "typicality" or (options.picks == "auto"
+                                                and data.llm_probas is None)
+    if typical:
+        batch = typicality_batch(data.embeddings, pool, labeled, batch_size, rng=rng,
+                                 options=options.typicality)
+        why = "without an LLM (no proxy labels)" if data.llm_probas is None else "(typicality)"
+        return batch, [f"cold start {why}: the most typical items of regions no label covers"]
+    proxy = proxy_probas(data)
+    batch = cold_start_batch(data.embeddings, pool, labeled, batch_size, rng=rng,
+                             proxy_probas=proxy, label_counts=label_counts, options=options)
+    notes = [] if proxy is not None else \
+        ["cold start without proxy labels: cluster representatives only"]
+    return batch, notes
+
+
 def _priority(data: PoolData, strategy: StrategyName, labeled: np.ndarray, *,
               options: StrategyOptions, rng: np.random.Generator) -> np.ndarray:
-    if strategy == "random" or (data.probas is None and strategy != "diversity"):
+    if strategy in ("random", "typicality") or (data.probas is None
+                                                 and strategy != "diversity"):
         return rng.random(data.n_items)
     if strategy == "uncertainty":
         return local_uncertainty(data, method=options.uncertainty_method)
@@ -92,15 +114,13 @@ def rank_pool(data: PoolData, pool: np.ndarray, labeled: np.ndarray, *,
     p, lab = check_pool(pool, labeled, data.n_items)
     n = check_batch_size(batch_size)
     notes: list[str] = []
-    cold = strategy != "random" and (
+    cold = strategy not in ("random", "typicality") and (
         (label_counts is not None and needs_cold_start(label_counts, options=cold_start))
         or (data.probas is None and strategy != "diversity"))
     if cold:
-        batch = cold_start_batch(data.embeddings, p, lab, n, rng=rng,
-                                 proxy_probas=proxy_probas(data), label_counts=label_counts,
-                                 options=cold_start)
-        if proxy_probas(data) is None:
-            notes.append("cold start without proxy labels: cluster representatives only")
+        batch, seed_notes = seed_batch(data, p, lab, n, rng=rng, label_counts=label_counts,
+                                       options=cold_start)
+        notes.extend(seed_notes)
     else:
         batch = run(data, p, lab, n, rng=rng, options=options)
         if strategy == "committee" and data.llm_probas is None:

@@ -13,6 +13,8 @@ first — the whole pool when it is smaller than the batch. Randomness comes onl
 * ``random`` — uniform; the baseline.
 * ``uncertainty`` — the local model's uncertainty (``options.uncertainty_method``).
 * ``diversity`` — core-set k-center greedy away from the labeled items.
+* ``typicality`` — TypiClust's low-budget picks: the most typical item of each dense region no
+  label covers yet (:mod:`.typicality`); needs no model.
 * ``committee`` — Jensen–Shannon disagreement between the LLM and the local model, weighted;
   without an LLM it falls back to the local model alone (its entropy).
 * ``default`` — shortlist ``shortlist_factor * batch_size`` items by uncertainty + disagreement
@@ -45,6 +47,7 @@ from labelloop.selection.diversity import (
 )
 from labelloop.selection.errors import InvalidProbabilities, InvalidWeights, SelectionInputError
 from labelloop.selection.select import select_top
+from labelloop.selection.typicality import typicality_batch
 from labelloop.selection.uncertainty import (
     UncertaintyMethod,
     multilabel_uncertainty_scores,
@@ -59,9 +62,10 @@ from labelloop.selection.validation import (
     check_probas,
 )
 
-StrategyName = Literal["random", "uncertainty", "diversity", "committee", "default"]
+StrategyName = Literal["random", "uncertainty", "diversity", "typicality", "committee",
+                       "default"]
 STRATEGY_NAMES: tuple[StrategyName, ...] = (
-    "random", "uncertainty", "diversity", "committee", "default")
+    "random", "uncertainty", "diversity", "typicality", "committee", "default")
 
 
 @dataclass(frozen=True)
@@ -212,6 +216,13 @@ def diversity_strategy(data: PoolData, pool: np.ndarray, labeled: np.ndarray, ba
     return k_center_greedy(data.embeddings, cand, n, rng=rng, centers=lab)
 
 
+def typicality_strategy(data: PoolData, pool: np.ndarray, labeled: np.ndarray,
+                        batch_size: int, *, rng: np.random.Generator,
+                        options: StrategyOptions = StrategyOptions()) -> np.ndarray:
+    p, lab, n = _check(data, pool, labeled, batch_size)
+    return typicality_batch(data.embeddings, p, lab, n, rng=rng)
+
+
 def default_strategy(data: PoolData, pool: np.ndarray, labeled: np.ndarray, batch_size: int, *,
                      rng: np.random.Generator,
                      options: StrategyOptions = StrategyOptions()) -> np.ndarray:
@@ -239,6 +250,7 @@ STRATEGIES: Mapping[str, Strategy] = MappingProxyType({
     "random": random_strategy,
     "uncertainty": uncertainty_strategy,
     "diversity": diversity_strategy,
+    "typicality": typicality_strategy,
     "committee": committee_strategy,
     "default": default_strategy,
 })
