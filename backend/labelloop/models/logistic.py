@@ -81,25 +81,33 @@ def check_training_data(embeddings: np.ndarray, y: np.ndarray, *, n_classes: int
 
 
 def _fit_lr(x: np.ndarray, y: np.ndarray, *, C: float, class_weight: str | None,
-            threads: int | None) -> tuple[np.ndarray, np.ndarray]:
+            threads: int | None, sample_weight: np.ndarray | None = None
+            ) -> tuple[np.ndarray, np.ndarray]:
     from sklearn.linear_model import LogisticRegression
     from threadpoolctl import threadpool_limits
 
     lr = LogisticRegression(C=C, max_iter=500, class_weight=class_weight)
     with threadpool_limits(limits=threads):
-        lr.fit(x, y)
+        lr.fit(x, y, sample_weight=sample_weight)
     return lr.coef_, lr.intercept_
 
 
 def fit_local_model(embeddings: np.ndarray, y: np.ndarray, *, labels: Sequence[str],
                     multi_label: bool = False, C: float = DEFAULT_C,
-                    class_weight: str | None = None, threads: int | None = 1) -> LocalModel:
+                    class_weight: str | None = None, threads: int | None = 1,
+                    sample_weight: np.ndarray | None = None) -> LocalModel:
     """Fit from scratch. ``y``: class positions into ``labels`` ``(n,)``, or a 0/1 ``(n,
-    n_classes)`` array for multiple choice. Never fails for lack of examples of a class."""
+    n_classes)`` array for multiple choice. Never fails for lack of examples of a class.
+    ``sample_weight`` ``(n,)``: each row's weight in the loss (None: 1 each; the LLM-labelled
+    rows of :mod:`labelloop.models.distill` weigh less than human labels)."""
     k = len(labels)
     x, t = check_training_data(embeddings, y, n_classes=k, multi_label=multi_label)
     if C <= 0:
         raise InvalidTrainingData(f"C must be > 0, got {C}")
+    sw = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    if sw is not None and (sw.shape != (x.shape[0],) or not np.isfinite(sw).all()
+                           or (sw < 0).any()):
+        raise InvalidTrainingData(f"sample_weight must be {x.shape[0]} finite weights >= 0")
     n, dim = x.shape
     coef, intercept = np.zeros((k, dim)), np.zeros(k)
     fitted, constant = np.zeros(k, dtype=bool), np.zeros(k)
@@ -107,7 +115,8 @@ def fit_local_model(embeddings: np.ndarray, y: np.ndarray, *, labels: Sequence[s
         counts = t.sum(axis=0)
         for c in range(k):
             if 0 < counts[c] < n:
-                w, b = _fit_lr(x, t[:, c], C=C, class_weight=class_weight, threads=threads)
+                w, b = _fit_lr(x, t[:, c], C=C, class_weight=class_weight, threads=threads,
+                               sample_weight=sw)
                 coef[c], intercept[c], fitted[c] = w[0], b[0], True
             else:
                 constant[c] = (counts[c] + 1.0) / (n + 2.0)
@@ -116,7 +125,8 @@ def fit_local_model(embeddings: np.ndarray, y: np.ndarray, *, labels: Sequence[s
         seen = np.flatnonzero(counts)
         constant[counts == 0] = 1.0 / (n + k)
         if seen.size >= 2:
-            w, b = _fit_lr(x, t, C=C, class_weight=class_weight, threads=threads)
+            w, b = _fit_lr(x, t, C=C, class_weight=class_weight, threads=threads,
+                           sample_weight=sw)
             if seen.size == 2:  # sklearn fits one row for two classes: logits (0, w.x + b)
                 w, b = np.vstack([np.zeros(dim), w[0]]), np.array([0.0, b[0]])
             coef[seen], intercept[seen] = w, b

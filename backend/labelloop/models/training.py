@@ -10,7 +10,7 @@ With too few labels for cross-validation the metrics are ``None`` and the temper
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -100,6 +100,61 @@ def _metrics(pred: np.ndarray, t: np.ndarray, multi_label: bool) -> tuple[float,
     return float(acc), float(f1)
 
 
+FitOnRows = Callable[[np.ndarray], LocalModel]
+"""Fits a model on the labeled rows at the given positions (a fold's training rows, or all)."""
+
+
+@dataclass(frozen=True)
+class OutOfFold:
+    """A cross-validation's fold models and their out-of-fold logits (one row per labeled item)."""
+
+    models: list[LocalModel]
+    logits: np.ndarray  # (n, n_classes)
+    fold_of_item: np.ndarray  # (n,) the fold whose model predicted the item
+
+    def accuracy(self, t: np.ndarray) -> float:
+        """Single choice: out-of-fold accuracy (argmax; the temperature does not change it)."""
+        return float((np.argmax(self.logits, axis=1) == t).mean())
+
+
+def out_of_fold(x: np.ndarray, folds: Sequence[tuple[np.ndarray, np.ndarray]],
+                fit: FitOnRows, *, n_classes: int) -> OutOfFold:
+    """Fit ``fit(train)`` per fold and predict its test rows."""
+    models: list[LocalModel] = []
+    fold_of_item = np.empty(x.shape[0], dtype=np.int64)
+    logits = np.empty((x.shape[0], n_classes))
+    for f, (train, test) in enumerate(folds):
+        m = fit(np.asarray(train))
+        models.append(m)
+        fold_of_item[test] = f
+        logits[test] = decision_function(m, x[test])
+    return OutOfFold(models, logits, fold_of_item)
+
+
+def calibrated_result(final: LocalModel, oof: OutOfFold, t: np.ndarray, *,
+                      multi_label: bool, calibrate: bool = True) -> TrainResult:
+    """The final model with the temperature fitted on ``oof`` and the metrics of ``oof``."""
+    temperature = 1.0
+    if calibrate and t.shape[0] >= MIN_CALIBRATION_ITEMS:
+        temperature = fit_temperature(oof.models, oof.logits, t, oof.fold_of_item)
+    p = np.empty_like(oof.logits)
+    for f, m in enumerate(oof.models):
+        rows = oof.fold_of_item == f
+        p[rows] = probas_from_logits(m, oof.logits[rows], temperature=temperature)
+    pred = (p >= 0.5).astype(np.int8) if multi_label else np.argmax(p, axis=1)
+    acc, f1 = _metrics(pred, t, multi_label)
+    metrics = CvMetrics(accuracy=acc, macro_f1=f1, n_folds=len(oof.models),
+                        n_items=int(t.shape[0]), log_loss=_log_loss(p, t, multi_label))
+    return TrainResult(with_temperature(final, temperature), metrics)
+
+
+def cv_folds_of(t: np.ndarray, *, multi_label: bool, cv_folds: int, seed: int
+                ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The folds :func:`train_local_model` uses (stratified for single choice; empty when the
+    labels are too few to cross-validate)."""
+    return _folds(t, multi_label=multi_label, cv_folds=cv_folds, seed=seed)
+
+
 def train_local_model(embeddings: np.ndarray, y: np.ndarray, *, labels: Sequence[str],
                       multi_label: bool = False, C: float = DEFAULT_C,
                       class_weight: str | None = None, cv_folds: int = 5,
@@ -108,29 +163,14 @@ def train_local_model(embeddings: np.ndarray, y: np.ndarray, *, labels: Sequence
     """Cross-validate, calibrate and fit (see the module docstring). ``cv_folds=0`` skips the
     cross-validation (and so the calibration): the fastest retrain, for simulations."""
     x, t = check_training_data(embeddings, y, n_classes=len(labels), multi_label=multi_label)
-    opts = {"labels": labels, "multi_label": multi_label, "C": C, "class_weight": class_weight,
-            "threads": threads}
-    final = fit_local_model(x, t, **opts)  # type: ignore[arg-type]
+
+    def fit(rows: np.ndarray) -> LocalModel:
+        return fit_local_model(x[rows], t[rows], labels=labels, multi_label=multi_label, C=C,
+                               class_weight=class_weight, threads=threads)
+
+    final = fit(np.arange(t.shape[0]))
     folds = _folds(t, multi_label=multi_label, cv_folds=cv_folds, seed=seed)
     if not folds:
         return TrainResult(final, None)
-    fold_models: list[LocalModel] = []
-    fold_of_item = np.empty(t.shape[0], dtype=np.int64)
-    logits = np.empty((t.shape[0], len(labels)))
-    for f, (train, test) in enumerate(folds):
-        m = fit_local_model(x[train], t[train], **opts)  # type: ignore[arg-type]
-        fold_models.append(m)
-        fold_of_item[test] = f
-        logits[test] = decision_function(m, x[test])
-    temperature = 1.0
-    if calibrate and t.shape[0] >= MIN_CALIBRATION_ITEMS:
-        temperature = fit_temperature(fold_models, logits, t, fold_of_item)
-    oof = np.empty_like(logits)
-    for f, m in enumerate(fold_models):
-        rows = fold_of_item == f
-        oof[rows] = probas_from_logits(m, logits[rows], temperature=temperature)
-    pred = (oof >= 0.5).astype(np.int8) if multi_label else np.argmax(oof, axis=1)
-    acc, f1 = _metrics(pred, t, multi_label)
-    metrics = CvMetrics(accuracy=acc, macro_f1=f1, n_folds=len(folds), n_items=int(t.shape[0]),
-                        log_loss=_log_loss(oof, t, multi_label))
-    return TrainResult(with_temperature(final, temperature), metrics)
+    oof = out_of_fold(x, folds, fit, n_classes=len(labels))
+    return calibrated_result(final, oof, t, multi_label=multi_label, calibrate=calibrate)

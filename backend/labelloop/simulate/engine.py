@@ -25,6 +25,7 @@ import numpy as np
 
 from labelloop.errors import InvalidInput
 from labelloop.models import LocalModel, fit_local_model, predict, predict_proba
+from labelloop.models.distill import DistillOptions, distill_local_model
 from labelloop.models.logistic import DEFAULT_C
 from labelloop.selection import (
     STRATEGY_NAMES,
@@ -52,6 +53,9 @@ class SimulationConfig:
     C: float = DEFAULT_C
     options: StrategyOptions = field(default_factory=StrategyOptions)
     cold_start: ColdStartOptions = field(default_factory=ColdStartOptions)
+    # the retrain's LLM-label distillation (models/distill.py); off: human labels only, as
+    # before issue 16 (``labelloop simulate --distill-llm`` and the service default: auto)
+    distill: DistillOptions = field(default_factory=lambda: DistillOptions(mode="off"))
 
 
 TaskKind = Literal["choices", "spans"]
@@ -151,6 +155,20 @@ def score(model: LocalModel, x_test: np.ndarray, y_test: np.ndarray) -> tuple[fl
     return float((pred == y_test).mean()), float(f1)
 
 
+def fit_round(x_train: np.ndarray, y_train: np.ndarray, labeled: np.ndarray, *,
+              labels: Sequence[str], config: SimulationConfig, llm_probas: np.ndarray | None,
+              rng: np.random.Generator) -> LocalModel:
+    """The local model after a batch, as the retrain trains it: on the human labels alone, or
+    (``config.distill`` on and an LLM given) with the LLM's labels of the rest of the pool when
+    cross-validation on the human labels says they help (:mod:`labelloop.models.distill`)."""
+    if llm_probas is None or config.distill.mode == "off":
+        return fit_local_model(x_train[labeled], y_train[labeled], labels=labels, C=config.C)
+    pool = np.setdiff1d(np.arange(x_train.shape[0]), labeled)
+    return distill_local_model(x_train[labeled], y_train[labeled], llm_probas[labeled],
+                               x_train[pool], llm_probas[pool], labels=labels, rng=rng,
+                               options=config.distill, C=config.C).result.model
+
+
 def run_loop(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray,
              *, labels: Sequence[str], strategy: StrategyName, seed: int,
              config: SimulationConfig, llm_probas: np.ndarray | None = None,
@@ -184,7 +202,9 @@ def run_loop(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_tes
                 model_before[ranking.batch] = probas[ranking.batch]
             labeled = np.concatenate([labeled, ranking.batch])
             pool = np.setdiff1d(pool, ranking.batch, assume_unique=True)
-            model = fit_local_model(x_train[labeled], y_train[labeled], labels=labels, C=config.C)
+            model = fit_round(x_train, y_train, labeled, labels=labels, config=config,
+                              llm_probas=llm_probas,
+                              rng=np.random.default_rng([seed, int(labeled.size)]))
             probas = predict_proba(model, x_train)
         a, f = score(model, x_test, y_test)
         acc.append(a)
@@ -229,6 +249,9 @@ def run_simulation(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray,
         ok = ~np.isnan(llm_probas).any(axis=1)
         llm_acc = float((np.argmax(llm_probas[ok], axis=1) == y_train[ok]).mean()) \
             if ok.any() else None
+        if config.distill.mode != "off":
+            notes.append("the local model learned from the LLM's labels of the pool where "
+                         "cross-validation on the labels gathered said they help")
     return SimulationResult(n_train=int(x_train.shape[0]), n_test=int(x_test.shape[0]),
                             labels=list(labels), config=config, full_pool_accuracy=full_acc,
                             full_pool_macro_f1=full_f1, curves=curves,
