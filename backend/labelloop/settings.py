@@ -213,6 +213,12 @@ class Settings(BaseSettings):
         default="end",
         description="Where auto-accepted tasks go in the human queue: 'end' moves them to its "
                     "end, 'drop' takes them out of it (audit draws stay either way).")
+    distill_llm: Literal["auto", "off"] = Field(
+        default="auto",
+        description="Whether the retrain's local model also learns from the LLM's labels of "
+                    "unreviewed tasks (weighted below human labels): 'auto' uses them when "
+                    "cross-validation on the human labels says they help (models/distill.py), "
+                    "'off' trains on human labels only.")
     embedding_model_path: Path | None = Field(
         default=None, description="A local sentence-transformers folder (default: bundled).")
     embedding_threads: int | None = Field(
