@@ -18,7 +18,8 @@ from labelloop.labelconfig.prelabel import MachineLabel
 from labelloop.labelconfig.schema import LabelSchema
 from labelloop.loop.dataset import ProjectData
 from labelloop.loop.plan_types import JsonDict, Learned, RetrainInputs
-from labelloop.models import model_lineage, predict_proba, train_local_model
+from labelloop.models import TrainResult, model_lineage, predict_proba, train_local_model
+from labelloop.models.distill import DistillChoice, DistillOptions, distill_local_model
 from labelloop.selection import ColdStartOptions, PoolData, rank_pool
 from labelloop.selection.committee import llm_lead, member_weight
 from labelloop.storage.records_llm import LlmLabel
@@ -78,15 +79,35 @@ def label_of(schema: LabelSchema, row: np.ndarray) -> tuple[tuple[str, ...], flo
     return (schema.labels[k],), float(row[k])
 
 
+def train(inputs: RetrainInputs, labeled: np.ndarray
+          ) -> tuple[TrainResult, DistillChoice | None]:
+    """The local model on the labeled positions. Single choice with LLM labels: through
+    :func:`~labelloop.models.distill.distill_local_model` (the LLM's labels of the pool join
+    the training set when cross-validation on the human labels says they help; the choice is
+    returned for the lineage); otherwise on the human labels alone (no choice). Its
+    randomness (folds, the LLM rows sampled) comes from the plan's seed, not the plan's
+    generator, so the ranking draws the same with the distillation on or off."""
+    schema, data, x, llm = inputs.schema, inputs.data, inputs.x, inputs.llm_probas
+    if schema.multiple or llm is None:
+        y = data.y[labeled] if schema.multiple else data.label_index()[labeled]
+        return train_local_model(x[labeled], y, labels=schema.labels,
+                                 multi_label=schema.multiple), None
+    pool = data.pool
+    got = distill_local_model(x[labeled], data.label_index()[labeled], llm[labeled], x[pool],
+                              llm[pool], labels=schema.labels,
+                              rng=np.random.default_rng([*inputs.seed, 16]),
+                              options=DistillOptions(mode=inputs.options.distill_llm))
+    return got.result, got.choice
+
+
 class ChoicesLearner:
     def learn(self, inputs: RetrainInputs, *, labeled: np.ndarray,
               rng: np.random.Generator) -> Learned:
         schema, data, x = inputs.schema, inputs.data, inputs.x
         model = metrics = probas = None
+        distilled: DistillChoice | None = None
         if labeled.size >= 2:
-            y = data.y[labeled] if schema.multiple else data.label_index()[labeled]
-            trained = train_local_model(x[labeled], y, labels=schema.labels,
-                                        multi_label=schema.multiple)
+            trained, distilled = train(inputs, labeled)
             model, metrics = trained.model, trained.metrics
             probas = predict_proba(model, x)
         llm = inputs.llm_probas
@@ -111,11 +132,14 @@ class ChoicesLearner:
             "cv_macro_f1": metrics.macro_f1 if metrics else None,
             "llm_human_agreement": llm_acc, "llm_compared": llm_n, "llm_weight": llm_w,
             "llm_lead": lead, "model_weight": model_w,
+            # whether the model learned from the LLM's labels too, and the figures it chose on
+            "llm_distillation": distilled.to_json() if distilled else None,
         }
         if model is None or probas is None:
             return Learned(ranking, disagree, metrics=metrics, lineage=lineage)
         lineage["model"] = model_lineage(model, metrics, task_ids=data.task_ids[labeled].tolist(),
-                                         y=data.y[labeled], embedder=o.embedder)
+                                         y=data.y[labeled], embedder=o.embedder,
+                                         distillation=distilled.to_json() if distilled else None)
         model_labels: list[MachineLabel | None] = []
         for row in probas:
             chosen, score = label_of(schema, row)

@@ -18,6 +18,7 @@ from labelloop.labelconfig.prelabel import MachineLabel, Prelabel
 from labelloop.labelconfig.schema import LabelSchema
 from labelloop.loop.dataset import ProjectData
 from labelloop.loop.queue import QueuePlan
+from labelloop.models.distill import DistillMode
 from labelloop.selection import Ranking
 from labelloop.selection.dataset import QueueObjective
 from labelloop.settings import Settings
@@ -38,13 +39,15 @@ class PlanOptions:
     queue_objective: QueueObjective = "model"  # what the queue aims at (loop/plan_dataset.py)
     accept_precision: float | None = None  # audited auto-accept's target (None: off)
     accept_queue: AcceptQueue = "end"  # accepted tasks: to the queue's end, or out of it
+    distill_llm: DistillMode = "auto"  # learn from the LLM's labels too (models/distill.py)
 
     @classmethod
     def from_settings(cls, s: Settings, *, embedder: str) -> PlanOptions:
         return cls(batch_size=s.batch_size, cold_start_min_per_class=s.cold_start_min_per_class,
                    audit_fraction=s.audit_fraction, publish_head_size=s.publish_head_size,
                    embedder=embedder, queue_objective=s.queue_objective,
-                   accept_precision=s.accept_precision, accept_queue=s.accept_queue)
+                   accept_precision=s.accept_precision, accept_queue=s.accept_queue,
+                   distill_llm=s.distill_llm)
 
 
 @dataclass(frozen=True)

@@ -38,9 +38,17 @@ def train_hash(task_ids: Sequence[int], y: np.ndarray, *, embedder: str,
 
 def model_lineage(model: LocalModel, metrics: CvMetrics | None, *, task_ids: Sequence[int],
                   y: np.ndarray, embedder: str, parent: str | None = None,
-                  extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The JSON record of a trained version (store it with the version; never edit it)."""
-    params = {"C": model.C, "multi_label": model.multi_label}
+                  extra: Mapping[str, Any] | None = None,
+                  distillation: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The JSON record of a trained version (store it with the version; never edit it).
+    ``distillation``: the :class:`~labelloop.models.distill.DistillChoice` of the training, as
+    JSON (``llm_distillation``: whether the LLM's labels were used, the cross-validated
+    accuracies it chose on, how many rows and their weight); when they were used, their count
+    and weight scale join the hashed parameters (``n_train`` counts their rows)."""
+    params: dict[str, Any] = {"C": model.C, "multi_label": model.multi_label}
+    if distillation and distillation.get("used"):
+        params["llm_rows"] = distillation.get("n_llm")
+        params["llm_scale"] = distillation.get("scale")
     return {
         "kind": "logreg",
         "parent": parent,
@@ -54,6 +62,7 @@ def model_lineage(model: LocalModel, metrics: CvMetrics | None, *, task_ids: Seq
         "cv": None if metrics is None else {
             "accuracy": metrics.accuracy, "macro_f1": metrics.macro_f1,
             "folds": metrics.n_folds, "n_items": metrics.n_items, "log_loss": metrics.log_loss},
+        "llm_distillation": dict(distillation) if distillation is not None else None,
         **(dict(extra) if extra else {}),
     }
 
