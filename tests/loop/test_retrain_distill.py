@@ -4,6 +4,7 @@ on the human labels says they help (issue 16 part 1), and its lineage says so.""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -54,7 +55,7 @@ def project(storage: Storage, fake_ls: FakeGateway) -> FakeGateway:
     return fake_ls
 
 
-def store_llm(storage: Storage, answer) -> None:  # noqa: ANN001 - task id → label
+def store_llm(storage: Storage, answer: Callable[[int], str]) -> None:
     with storage.write() as tx:
         tx.save_llm_labels([
             LlmLabel(1, tid, "llm-v1", [answer(tid)],
