@@ -24,6 +24,7 @@ from labelloop.jobs.triggers import resync_spec
 from labelloop.jobs.types import Job, JobKind, JobSpec, JobStatus, project_serial_key
 from labelloop.labelstudio.drift import describe as describe_drift
 from labelloop.loop.llm_inputs import llm_prelabels_off
+from labelloop.quality.distillation import distillation
 from labelloop.quality.queue_aim import queue_aim
 from labelloop.quality.stopping import retrain_points, stopping_signal
 from labelloop.storage.base import Tx
@@ -90,6 +91,8 @@ def project_status(services: Any, project_id: int) -> dict[str, Any]:
     out["stopping"] = stopping_signal(retrain_points(versions)).to_json()
     # what the queue aims at and what is auto-accepted (quality/queue_aim.py), in plain words
     out["queue_aim"] = queue_aim(versions)
+    # whether the local model also learns from the LLM's labels (quality/distillation.py)
+    out["llm_distillation"] = distillation(versions)
     return out
 
 

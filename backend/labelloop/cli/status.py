@@ -24,11 +24,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _signals(versions: list[ModelVersion]) -> dict[str, Any]:
     """The stopping signal and the queue's aim, from a project's stored versions."""
+    from labelloop.quality.distillation import distillation
     from labelloop.quality.queue_aim import queue_aim
     from labelloop.quality.stopping import retrain_points, stopping_signal
 
     return {"stopping": stopping_signal(retrain_points(versions)).to_json(),
-            "queue_aim": queue_aim(versions)}
+            "queue_aim": queue_aim(versions), "llm_distillation": distillation(versions)}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -66,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
               f"annotations={p['annotations']} queue={p['published_version'] or '-'}  {state}")
         print(f"      stopping signal: {p['stopping']['message']}")  # do labels still pay
         print(f"      queue: {p['queue_aim']['message']}")  # objective, auto-accept
+        print(f"      local model: {p['llm_distillation']['message']}")  # LLM labels used?
         for line in stream_lines(p["stream"]):  # received, selected, budget, drift
             print(f"      {line}")
         if p["sync_error"]:

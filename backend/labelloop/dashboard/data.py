@@ -32,7 +32,7 @@ QUEUE_HEAD = 15
 REVIEW_ITEMS = 15
 SNIPPET_CHARS = 140
 CURVE_KEYS = ("n_labeled", "cv_accuracy", "cv_macro_f1", "llm_human_agreement", "strategy",
-              "n_ranked", "trained_at")
+              "n_ranked", "trained_at", "llm_distillation")
 
 
 def _number(x: Any) -> float | None:
@@ -47,6 +47,7 @@ def learning_curve(versions: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     ``cv_macro_f1``, ``llm_human_agreement``, ``strategy``, ``n_ranked``, ``trained_at``); a
     lineage with the nested ``cv`` block of :func:`labelloop.models.lineage.model_lineage` and
     ``n_train`` is read too. Missing numbers are None (too few labels for cross-validation).
+    ``llm_distillation``: whether that model also learned from the LLM's labels (issue 16).
     """
     points = []
     for v in versions:

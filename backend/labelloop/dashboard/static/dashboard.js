@@ -217,7 +217,14 @@
     return card("Learning curve", "local model, per retrained version, by number of human labels",
       pts.length ? lineChart(series, "human-labelled tasks") : h("p", { class: "muted", text: "No retrained version yet." }),
       legend(series.map((se) => [se.name, se.color])),
-      last ? h("p", { class: "note" }, `latest ${last.version}: strategy `, h("b", { text: last.strategy || "–" }), `, ${int(last.n_ranked)} tasks ranked, accuracy `, h("b", { "data-figure": "cv-accuracy", text: pct(last.cv_accuracy) })) : null);
+      last ? h("p", { class: "note" }, `latest ${last.version}: strategy `, h("b", { text: last.strategy || "–" }), `, ${int(last.n_ranked)} tasks ranked, accuracy `, h("b", { "data-figure": "cv-accuracy", text: pct(last.cv_accuracy) })) : null,
+      distillationNote(d.project.llm_distillation));
+  }
+
+  // whether the local model also learns from the LLM's labels (quality/distillation.py, issue 16)
+  function distillationNote(ld) {
+    if (!ld || !ld.llm_distillation) return null;
+    return h("p", { class: "note", "data-distillation": String(!!ld.llm_distillation.used), text: ld.message });
   }
 
   // whether more human labels still pay (quality/stopping.py): the verdict in words, the κ of
@@ -249,6 +256,7 @@
       h("div", { class: "tiles" },
         tile("received", int(st.received), "stream-received"),
         tile("selected", int(st.selected.total), "stream-selected", Object.entries(st.selected.by_reason).map(([r, n]) => `${r}: ${n}`).join(", ")),
+        st.deciding ? tile("deciding", int(st.deciding), "stream-deciding", "stored, decided by a job in a few seconds") : null,
         tile("waiting for Label Studio", int(st.pending + st.sending), "stream-waiting", `${int(st.pending)} pending, ${int(st.sending)} being sent`),
         tile("Label Studio tasks created", int(st.created), "stream-created"),
         tile(`selected of the last ${int(real.items)}`, pct(real.rate), "stream-rate", `budget: ${st.budget.words}`)),
