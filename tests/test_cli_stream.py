@@ -42,7 +42,8 @@ def stored_keys(storage: Storage) -> list[str]:
 
 @pytest.fixture
 def app_client(client_factory):
-    client = client_factory(stream_budget="0.5", max_body_bytes=8_000)
+    # decided in the request: these tests count the answers' selections
+    client = client_factory(stream_budget="0.5", max_body_bytes=8_000, stream_decide="ingest")
     with client.app.state.services.storage.write() as tx:
         record_project(tx, 1, label_config=CONFIG)
     return client
@@ -156,10 +157,13 @@ def test_the_command_against_a_live_server(tmp_path: Path, capsys) -> None:
             assert "HTTP 401" in capsys.readouterr().err
             assert main([*args, "--user", "u", "--password", "p"]) == 0
             out, err = capsys.readouterr()
-            assert out.startswith("received 250, selected ") and "bad items 0" in out
+            # deferred decisions (the default): stored, a job decides them
+            assert out.startswith("received 250, selected 0, deciding 250, duplicates 0")
+            assert "bad items 0" in out
             assert "250/250" in err  # the progress bar
             assert main([*args, "--user", "u", "--password", "p", "--no-progress"]) == 0
-            assert capsys.readouterr().out.startswith("received 0, selected 0, duplicates 250")
+            assert capsys.readouterr().out.startswith(
+                "received 0, selected 0, deciding 0, duplicates 250")
             path.write_text("not json\n", encoding="utf-8")
             assert main([*args, "--user", "u", "--password", "p", "--no-progress"]) == 1
             out, err = capsys.readouterr()
@@ -172,3 +176,6 @@ def test_the_command_against_a_live_server(tmp_path: Path, capsys) -> None:
 def test_summary_line() -> None:
     s = Summary(received=3, selected=1, duplicates=2, bad=["x"], skipped=[])
     assert s.line() == "received 3, selected 1, duplicates 2, bad items 1, lines not JSON 0"
+    s = Summary(received=3, selected=0, duplicates=2, deciding=3)
+    assert s.line() == ("received 3, selected 0, deciding 3, duplicates 2, bad items 0, lines "
+                        "not JSON 0")

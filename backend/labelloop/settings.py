@@ -324,6 +324,19 @@ class Settings(BaseSettings):
                     "any window of 1,000 items; a daily budget is never exceeded in any 24 h.")
     stream_max_batch: int = Field(
         default=1000, ge=1, le=100_000, description="Items per POST /api/projects/{id}/stream.")
+    stream_decide: Literal["deferred", "ingest"] = Field(
+        default="deferred",
+        description="When stream items are decided: 'deferred' stores them at ingest and a "
+                    "stream_decide job decides them seconds later with the local model on "
+                    "their embeddings; 'ingest' decides them in the request with the screening "
+                    "model (docs/stream.md).")
+    stream_decide_chunk: int = Field(
+        default=20_000, ge=1, le=1_000_000,
+        description="Undecided stream items one stream_decide run takes (oldest first).")
+    stream_decide_max_embed: int = Field(
+        default=2000, ge=1, le=1_000_000,
+        description="Items of a run's chunk embedded at most (a uniform sample when more wait; "
+                    "the others are decided without a utility).")
     stream_feedback_share: float = Field(
         default=0.5, ge=0.0, le=1.0,
         description="Negative feedback and corrections are taken first, up to this share of "

@@ -28,7 +28,7 @@ def setup_project(client, pid: int = 1, config: str = CONFIG) -> None:
 
 def test_a_batch_and_its_retry(client_factory) -> None:
     client = client_factory(stream_budget="0.5", label_studio_url="http://ls",
-                            label_studio_api_key="k")
+                            label_studio_api_key="k", stream_decide="ingest")
     setup_project(client)
     r = client.post(URL, json={"items": items(0, 40)})
     assert r.status_code == 200, r.text
@@ -43,6 +43,33 @@ def test_a_batch_and_its_retry(client_factory) -> None:
         assert len(tx.get_stream_items(1)) == 40
         kinds = [j.kind for j in tx.list_jobs(project_id=1)]
     assert kinds.count(JobKind.STREAM_EXPORT) == 1
+
+
+def test_deferred_answers_at_once_with_the_items_stored_undecided(client_factory) -> None:
+    client = client_factory(stream_budget="0.5", label_studio_url="http://ls",
+                            label_studio_api_key="k")  # the default: stream_decide="deferred"
+    setup_project(client)
+    woken: list[int] = []
+    client.app.state.services.stream.wake = lambda: woken.append(1)
+    r = client.post(URL, json={"items": items(0, 40)})
+    assert r.status_code == 200, r.text
+    assert r.json() == {"received": 40, "selected": [], "duplicates": 0, "deciding": 40}
+    assert woken == [1]  # the decide job was queued: the worker is woken
+    again = client.post(URL, json={"items": items(0, 40) + items(40, 2)})
+    assert again.json() == {"received": 2, "selected": [], "duplicates": 40, "deciding": 2}
+    storage = client.app.state.services.storage
+    with storage.read() as tx:
+        stored = tx.get_stream_items(1)
+        kinds = [j.kind for j in tx.list_jobs(project_id=1)]
+        counts = tx.stream_counts(1)
+    assert len(stored) == 42
+    assert {(it.status, it.reason, it.selected) for it in stored} == {
+        ("deciding", "deciding", False)}
+    assert kinds.count(JobKind.STREAM_DECIDE) == 1 and JobKind.STREAM_EXPORT not in kinds
+    assert (counts.received, counts.selected, counts.deciding) == (42, 0, 42)
+    status = client.get("/api/projects/1/status").json()["stream"]
+    assert status["deciding"] == 42 and status["selected"]["total"] == 0
+    assert status["realised"]["items"] == 0  # undecided items are not in the rate
 
 
 def test_a_partial_batch_is_a_422_naming_each_bad_item(client_factory) -> None:
@@ -119,7 +146,7 @@ def test_the_route_is_in_the_openapi_spec(client) -> None:
 
 def test_the_worker_is_woken_after_a_selection(client_factory) -> None:
     client = client_factory(stream_budget="1", label_studio_url="http://ls",
-                            label_studio_api_key="k")
+                            label_studio_api_key="k", stream_decide="ingest")
     setup_project(client)
     woken: list[int] = []
     client.app.state.services.stream.wake = lambda: woken.append(1)

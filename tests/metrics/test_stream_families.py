@@ -21,7 +21,7 @@ def test_items_by_status_selected_by_reason_and_the_drift_gauges() -> None:
         ProjectStream(5, StreamCounts(received=3, by_reason={"below_threshold": 3}), None)]))
     items = {dict(ls)["status"]: v for (name, ls), v in got.items()
              if name == "labelloop_stream_items" and dict(ls)["project"] == "4"}
-    assert items == {"ignored": 93, "pending": 3, "sending": 1, "created": 3}
+    assert items == {"ignored": 93, "pending": 3, "sending": 1, "created": 3, "deciding": 0}
     selected = {dict(ls)["reason"]: v for (name, ls), v in got.items()
                 if name == "labelloop_stream_selected_total"}
     assert selected == {"uncertain": 4, "audit": 3}  # reasons that took no item are left out
@@ -31,6 +31,18 @@ def test_items_by_status_selected_by_reason_and_the_drift_gauges() -> None:
     # a project not measured yet has items but no drift series (not a zero)
     assert got["labelloop_stream_items", (("project", "5"), ("status", "ignored"))] == 3
     assert ("labelloop_stream_drifting", (("project", "5"),)) not in got
+
+
+def test_items_waiting_for_the_deferred_decision_are_not_counted_ignored() -> None:
+    counts = StreamCounts(received=100, selected=4, pending=4, deciding=30,
+                          by_reason={"uncertain": 4, "below_threshold": 66, "deciding": 30})
+    got = samples(stream_families([ProjectStream(4, counts, None)]))
+    items = {dict(ls)["status"]: v for (name, ls), v in got.items()
+             if name == "labelloop_stream_items"}
+    assert items["ignored"] == 66 and items["deciding"] == 30
+    selected = {dict(ls)["reason"]: v for (name, ls), v in got.items()
+                if name == "labelloop_stream_selected_total"}
+    assert selected == {"uncertain": 4}  # waiting is not a selection
 
 
 def test_metrics_endpoint_reads_them_from_the_database(client: TestClient) -> None:

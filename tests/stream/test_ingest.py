@@ -50,9 +50,10 @@ def jobs(storage: Storage, kind: JobKind, status: JobStatus | None = JobStatus.Q
 
 def ingest_for(storage: Storage, tmp_path: Path, seed: int | None = 0,
                **kw: object) -> StreamIngest:
-    """Label Studio credentials set unless ``kw`` says otherwise (an export job can run)."""
+    """Label Studio credentials set unless ``kw`` says otherwise (an export job can run);
+    decided in the request (``stream_decide="ingest"``: these tests check its answer)."""
     base: dict[str, object] = {"label_studio_url": "http://ls",
-                               "label_studio_api_key": SecretStr("k")}
+                               "label_studio_api_key": SecretStr("k"), "stream_decide": "ingest"}
     return StreamIngest(storage, make_settings(tmp_path, **{**base, **kw}), seed=seed)
 
 

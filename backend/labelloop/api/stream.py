@@ -5,7 +5,8 @@ then checks, scores, decides and stores the batch in the thread pool — the eve
 waits on the screening model or the database — and answers. It never trains nor calls the LLM:
 the items selected go to Label Studio in a ``stream_export`` job.
 
-200 ``{"received", "selected", "duplicates"}`` when every item was good; 422 with the same
+200 ``{"received", "selected", "duplicates"}`` when every item was good (deferred decisions,
+the default: ``selected`` empty and ``"deciding": n``, the new items a job decides); 422 with the same
 fields plus ``accepted`` (the good items' keys: stored and decided all the same) and ``errors``
 (``[{index, key, field, message}]``) when some were not.
 """
@@ -65,9 +66,13 @@ class ItemErrorOut(BaseModel):
 
 
 class StreamAnswer(BaseModel):
-    received: int = Field(description="new items stored and decided")
-    selected: list[str] = Field(description="their keys that become Label Studio tasks")
+    received: int = Field(description="new items stored (and decided, unless deferred)")
+    selected: list[str] = Field(description="their keys that become Label Studio tasks "
+                                            "(deferred decisions: none in the answer)")
     duplicates: int = Field(description="items received before, or repeated in the batch")
+    deciding: int | None = Field(None, description="LABELLOOP_STREAM_DECIDE=deferred (the "
+                                 "default): new items stored undecided, decided by a job "
+                                 "seconds later; absent when decided in the request")
 
 
 class StreamRefused(ErrorBody):
@@ -76,6 +81,7 @@ class StreamRefused(ErrorBody):
     received: int | None = None
     selected: list[str] | None = None
     duplicates: int | None = None
+    deciding: int | None = None
     accepted: list[str] | None = Field(None, description="the good items' keys: stored (or "
                                                          "duplicates) and decided")
     errors: list[ItemErrorOut] | None = None

@@ -77,9 +77,11 @@ class Summary:
     skipped: list[str] = field(default_factory=list)  # lines that are not JSON
     requests: int = 0
     retries: int = 0
+    deciding: int | None = None  # deferred decisions: items stored for the job to decide
 
     def line(self) -> str:
-        return (f"received {self.received}, selected {self.selected}, duplicates "
+        waiting = "" if self.deciding is None else f", deciding {self.deciding}"
+        return (f"received {self.received}, selected {self.selected}{waiting}, duplicates "
                 f"{self.duplicates}, bad items {len(self.bad)}, lines not JSON "
                 f"{len(self.skipped)}")
 
@@ -131,6 +133,8 @@ class Sender:
         summary.received += int(body.get("received", 0))
         summary.selected += len(body.get("selected", []))
         summary.duplicates += int(body.get("duplicates", 0))
+        if "deciding" in body:
+            summary.deciding = (summary.deciding or 0) + int(body["deciding"])
         for e in body.get("errors", []):
             idx = e.get("index")
             number = lines[idx].number if isinstance(idx, int) and 0 <= idx < len(lines) else "?"

@@ -14,6 +14,7 @@ from labelloop.loop.embed import handle_embed
 from labelloop.loop.prelabel import handle_prelabel
 from labelloop.loop.retrain import handle_retrain
 from labelloop.settings import Settings
+from labelloop.stream.decide import handle_stream_decide
 from labelloop.stream.drift_job import handle_drift
 from labelloop.stream.outbox import handle_stream_export
 
@@ -31,5 +32,6 @@ def default_handlers(settings: Settings) -> dict[JobKind, Handler]:
         JobKind.RETENTION: handle_retention,
         JobKind.DRIFT: handle_drift,
         JobKind.STREAM_EXPORT: handle_stream_export,
+        JobKind.STREAM_DECIDE: handle_stream_decide,
     }
     return handlers

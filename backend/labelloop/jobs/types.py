@@ -26,6 +26,7 @@ class JobKind(str, Enum):
     RETENTION = "retention"
     STREAM_EXPORT = "stream_export"
     DRIFT = "drift"
+    STREAM_DECIDE = "stream_decide"
 
 
 class JobStatus(str, Enum):
@@ -65,6 +66,8 @@ POLICIES: dict[JobKind, RetryPolicy] = {
     # attempts leaves them pending, and the next ingest (or the resync timer) asks again
     JobKind.STREAM_EXPORT: RetryPolicy(max_attempts=8, backoff_base_s=5.0),
     JobKind.DRIFT: RetryPolicy(max_attempts=3, backoff_base_s=30.0),
+    # deferred stream decisions: items wait undecided meanwhile; the next ingest queues it again
+    JobKind.STREAM_DECIDE: RetryPolicy(max_attempts=5, backoff_base_s=5.0),
 }
 
 

@@ -279,8 +279,9 @@ class WorkerPool:
     def enqueue_periodic_resync(self) -> int:
         """Resync every project labelloop can reach; and the safety net of the stream's
         outbox: an export for each of them with selected items still waiting (an export job
-        that ran out of attempts while Label Studio was down leaves them so)."""
-        from labelloop.stream.ingest import stream_export_spec
+        that ran out of attempts while Label Studio was down leaves them so), and a deferred
+        decision for every project with items still undecided."""
+        from labelloop.stream.ingest import stream_decide_spec, stream_export_spec
 
         with self.storage.write() as tx:
             projects = [p for p in tx.list_projects() if self.gateways.credentials(p)]
@@ -290,6 +291,9 @@ class WorkerPool:
             for p in projects:
                 if p.id in waiting:
                     tx.enqueue(stream_export_spec(p.id))
-        if projects:
+            deciding = tx.stream_projects_deciding()
+            for pid in deciding:
+                tx.enqueue(stream_decide_spec(pid))
+        if projects or deciding:
             self.wake()
         return len(projects)

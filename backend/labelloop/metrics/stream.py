@@ -17,7 +17,7 @@ from labelloop.storage.base import Tx
 from labelloop.storage.records_stream import DriftRecord, StreamCounts
 from labelloop.stream.status import selected_by_reason
 
-ITEM_STATUSES = ("ignored", "pending", "sending", "created")
+ITEM_STATUSES = ("ignored", "pending", "sending", "created", "deciding")
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,8 @@ def read_streams(tx: Tx) -> list[ProjectStream]:
 def stream_families(streams: Sequence[ProjectStream]) -> Iterator[Metric]:
     items = GaugeMetricFamily("labelloop_stream_items", "Production stream items by project and "
                               "status (ignored: not selected; pending: waiting to become a Label "
-                              "Studio task; sending; created)", labels=["project", "status"])
+                              "Studio task; sending; created; deciding: stored, not decided "
+                              "yet)", labels=["project", "status"])
     selected = CounterMetricFamily("labelloop_stream_selected", "Stream items selected for "
                                    "labelling, by project and decision reason",
                                    labels=["project", "reason"])
@@ -57,8 +58,9 @@ def stream_families(streams: Sequence[ProjectStream]) -> Iterator[Metric]:
                                  "last measured (Unix time)", labels=["project"])
     for s in streams:
         project, c = str(s.project_id), s.counts
-        by_status = {"ignored": max(0, c.received - c.selected), "pending": c.pending,
-                     "sending": c.sending, "created": c.created}
+        by_status = {"ignored": max(0, c.received - c.selected - c.deciding),
+                     "pending": c.pending, "sending": c.sending, "created": c.created,
+                     "deciding": c.deciding}
         for status in ITEM_STATUSES:
             items.add_metric([project, status], by_status[status])
         for reason, n in sorted(selected_by_reason(c).items()):

@@ -27,6 +27,10 @@ manager* that turns utilities into yes/no while spending about the budget. What 
   draws put the threshold where few items pass, and the band's floor then takes items whatever
   their utility. The ring is kept per scorer (``scorer``, e.g. the screening model's version)
   and starts empty when it changes; the selections already counted stay in the band.
+* **Items not scored**: a negative utility (-1: the deferred decision embeds a sample of a
+  large backlog, :mod:`labelloop.stream.decide`) enters the ring — so the quantile is taken
+  over all items and the scored ones' threshold rises by their share — but never passes the
+  threshold: such an item is selected only as audit, feedback or by the band's floor.
 * **Per day** mode: never more than ``N`` selections in any trailing 24 h (times from ``now``,
   assumed non-decreasing), no floor; the threshold's target rate is ``N`` over the traffic of
   the last 24 h (hourly counts in the state).
@@ -173,7 +177,8 @@ def decide(utilities: np.ndarray, feedback: np.ndarray, state: StreamState, *, b
            scorer: str | None = None) -> tuple[list[StreamChoice], StreamState]:
     """Decide the items of one batch in arrival order; the state to store for the next batch.
 
-    ``utilities`` ``(n,)`` finite (:func:`stream_utility`); ``feedback`` ``(n,)`` bool: negative
+    ``utilities`` ``(n,)`` finite (:func:`stream_utility`; negative: not scored, never
+    "uncertain"); ``feedback`` ``(n,)`` bool: negative
     feedback or a correction; ``scorer``: what scored them (None: no model) — the threshold's
     ring of past utilities starts empty when it differs from the state's. Draws ``2 n`` uniforms
     from ``rng`` (audit and threshold ties)."""
@@ -259,14 +264,17 @@ class _Run:
             capped, n_fb = c >= self.hi, len(self.fb)
         theta, r = self._theta(c)
         self.threshold = theta
-        passes = theta is not None and (u > theta or (u == theta and tie_draw < r))
+        # a negative utility (not scored) never passes: it only moves the ring's quantile
+        passes = theta is not None and u >= 0 and (u > theta or (u == theta and tie_draw < r))
         want: StreamReason | None = None
         if audit_draw < self.audit:
             want = "audit"
         elif fb and n_fb < self.fb_cap:
             want = "feedback"
-        elif passes or (self.rate >= 1 and not self.per_day):  # a budget of 1: every item
+        elif passes:
             want = "uncertain"
+        elif self.rate >= 1 and not self.per_day:  # a budget of 1: every item
+            want = "uncertain" if u >= 0 else "budget_floor"
         self.t += 1
         self.items_day += 1
         if want is not None and capped:

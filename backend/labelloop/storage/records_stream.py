@@ -9,8 +9,10 @@ from typing import Any, Literal
 # ignored: not selected; pending: selected, waiting to become a Label Studio task; sending: an
 # import was attempted and its outcome is not known yet; created: a Label Studio task exists;
 # failed: Label Studio refused the item itself (a 4xx for it alone), parked so it cannot hold up
-# the project's other items
-StreamStatus = Literal["ignored", "pending", "sending", "created", "failed"]
+# the project's other items; deciding: stored, not decided yet (``stream_decide="deferred"``: the
+# stream_decide job decides it, :mod:`labelloop.stream.decide`), reason :data:`DECIDING`
+StreamStatus = Literal["ignored", "pending", "sending", "created", "failed", "deciding"]
+DECIDING = "deciding"  # the reason (and status) of an item stored and not decided yet
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,20 @@ class StreamItemRow:
     threshold: float | None = None  # the adaptive threshold it was compared with
     model_label: str | None = None  # labelloop's screening model's label, when one exists
     model_p: float | None = None  # ... and its probability
+    model_version: str | None = None
+
+
+@dataclass(frozen=True)
+class StreamDecision:
+    """The decision the stream_decide job stores on an item ingest left undecided."""
+
+    id: int
+    selected: bool
+    reason: str
+    utility: float | None
+    threshold: float | None
+    model_label: str | None = None
+    model_p: float | None = None
     model_version: str | None = None
 
 
@@ -64,6 +80,7 @@ class StreamCounts:
     sending: int = 0
     created: int = 0
     failed: int = 0
+    deciding: int = 0  # stored, waiting for the stream_decide job (deferred mode)
     by_reason: dict[str, int] = field(default_factory=dict)  # every item, by decision reason
     first_at: float | None = None
     last_at: float | None = None

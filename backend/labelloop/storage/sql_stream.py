@@ -12,8 +12,10 @@ import sqlalchemy as sa
 from labelloop.storage import sql_stream_ingest as ingest_sql
 from labelloop.storage import tables as t
 from labelloop.storage.records_stream import (
+    DECIDING,
     DriftRecord,
     StreamCounts,
+    StreamDecision,
     StreamItem,
     StreamItemRow,
     StreamStatus,
@@ -81,6 +83,14 @@ class StreamTx:
         drops known keys (:meth:`known_stream_keys`) under :meth:`lock_stream_state`. The
         running totals (``stream_totals``) count them in the same transaction."""
         return ingest_sql.add_items(self.conn, project_id, rows, at=at)
+
+    def decide_stream_items(self, project_id: int, decisions: list[StreamDecision], *,
+                            at: float) -> int:
+        """Store the decisions of items left ``deciding`` by a deferred ingest (one still
+        ``deciding`` only: run twice, the second changes nothing) and move them in the running
+        totals from ``deciding`` to their reason; how many were decided. Callers hold
+        :meth:`lock_stream_state`."""
+        return ingest_sql.decide_items(self.conn, project_id, decisions, at=at)
 
     def get_stream_items(self, project_id: int, *, status: StreamStatus | None = None,
                          keys: list[str] | None = None, ids: list[int] | None = None,
@@ -150,7 +160,8 @@ class StreamTx:
             .where(_T.project_id == project_id)).all()
         by_reason: dict[str, int] = {}
         for r in rows:
-            by_reason[r.reason] = by_reason.get(r.reason, 0) + int(r.n)
+            if int(r.n) or r.reason != DECIDING:  # none waits: not a reason to show
+                by_reason[r.reason] = by_reason.get(r.reason, 0) + int(r.n)
         by_status = {str(s): int(n) for s, n in self.conn.execute(
             sa.select(_S.status, sa.func.count()).where(
                 _S.project_id == project_id,
@@ -161,7 +172,7 @@ class StreamTx:
             selected=sum(int(r.n) for r in rows if r.selected),
             pending=by_status.get("pending", 0), sending=by_status.get("sending", 0),
             created=by_status.get("created", 0), failed=by_status.get("failed", 0),
-            by_reason=dict(sorted(by_reason.items())),
+            deciding=by_reason.get(DECIDING, 0), by_reason=dict(sorted(by_reason.items())),
             first_at=min((float(r.first_at) for r in rows), default=None),
             last_at=max((float(r.last_at) for r in rows), default=None))
 
@@ -169,6 +180,12 @@ class StreamTx:
         """Projects with items waiting to become Label Studio tasks (pending or sending)."""
         return [int(p) for p in self.conn.execute(
             sa.select(_S.project_id).where(_S.status.in_(OUT)).distinct()
+            .order_by(_S.project_id)).scalars()]
+
+    def stream_projects_deciding(self) -> list[int]:
+        """Projects with items stored and not decided yet (deferred mode)."""
+        return [int(p) for p in self.conn.execute(
+            sa.select(_S.project_id).where(_S.status == DECIDING).distinct()
             .order_by(_S.project_id)).scalars()]
 
     # --- model artefacts -------------------------------------------------------------------

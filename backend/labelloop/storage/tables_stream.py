@@ -4,7 +4,8 @@
 with the decision taken on it when it arrived (selected or not, why, the utility and the
 threshold it met) and, for a selected one, its way into Label Studio: ``pending`` (waiting),
 ``sending`` (an import was attempted, its outcome not known yet), ``created`` (``ls_task_id``
-set). Not selected: ``ignored`` (retention deletes those after ``retention_days``). A key is
+set). Not selected: ``ignored`` (retention deletes those after ``retention_days``). Stored and
+not decided yet (``stream_decide="deferred"``): ``deciding``, reason ``deciding``. A key is
 stored once per project: an item posted again is a duplicate, never selected twice.
 
 ``stream_state``: one row per project, the selection's state (budget window, adaptive
@@ -41,7 +42,8 @@ stream_items = sa.Table(
     sa.Column("model_p", sa.Float),
     sa.Column("model_version", sa.String(200)),
     sa.Column("received_at", sa.Float, nullable=False),
-    sa.Column("status", sa.String(16), nullable=False),  # ignored|pending|sending|created|failed
+    # ignored|pending|sending|created|failed, or deciding (stored, decided later by a job)
+    sa.Column("status", sa.String(16), nullable=False),
     sa.Column("ls_task_id", LsId),
     sa.Column("sent_at", sa.Float),
     sa.Column("attempts", sa.Integer, nullable=False, default=0),

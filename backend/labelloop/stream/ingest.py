@@ -18,6 +18,12 @@ One batch, in order:
    count crosses a multiple of ``drift_every_n``;
 5. the worker woken after the commit.
 
+``stream_decide="deferred"`` (the default) skips step 3 and the decision in step 4: the new
+items are stored undecided (status and reason ``deciding``) in the same transaction, under the
+same lock, and one ``stream_decide`` job is queued (:mod:`labelloop.stream.decide`), which
+decides them a few seconds later on their embeddings; the answer says ``"deciding": n`` and
+selects nothing yet. ``"ingest"``: the path above.
+
 A key stored before, or repeated in the batch, is a duplicate: stored once, decided once, never
 selected twice — a client retries a batch whose answer it did not get without harm.
 """
@@ -43,7 +49,7 @@ from labelloop.selection.stream import Budget, StreamChoice, StreamState, decide
 from labelloop.settings import Settings
 from labelloop.storage.base import Storage, Tx
 from labelloop.storage.records import Project
-from labelloop.storage.records_stream import StreamItemRow
+from labelloop.storage.records_stream import DECIDING, StreamItemRow
 from labelloop.stream.screen_cache import ScreenCache
 from labelloop.stream.validate import ItemError, StreamInput, parse_batch
 
@@ -60,6 +66,12 @@ def stream_export_spec(project_id: int) -> JobSpec:
     return JobSpec(JobKind.STREAM_EXPORT, project_id, dedupe_key=key, serial_key=key)
 
 
+def stream_decide_spec(project_id: int) -> JobSpec:
+    """One deferred decision of a project's stored items at a time (queued once)."""
+    key = f"stream_decide:{project_id}"
+    return JobSpec(JobKind.STREAM_DECIDE, project_id, dedupe_key=key, serial_key=key)
+
+
 def drift_spec(project_id: int) -> JobSpec:
     return JobSpec(JobKind.DRIFT, project_id, dedupe_key=f"drift:{project_id}",
                    serial_key=f"drift:{project_id}")
@@ -67,16 +79,19 @@ def drift_spec(project_id: int) -> JobSpec:
 
 @dataclass(frozen=True)
 class IngestResult:
-    received: int  # new items stored (and decided)
-    selected: list[str]  # their keys that were selected
+    received: int  # new items stored (and decided, unless deferred)
+    selected: list[str]  # their keys that were selected (deferred: none yet)
     duplicates: int  # valid items not stored again: repeated in the batch or stored before
     accepted: list[str]  # every valid item's key (new or duplicate), in arrival order
     errors: list[ItemError] = field(default_factory=list)
     jobs: int = 0  # jobs queued
+    deciding: int | None = None  # deferred mode: new items stored undecided (a job decides)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"received": self.received, "selected": self.selected,
                                "duplicates": self.duplicates}
+        if self.deciding is not None:
+            out["deciding"] = self.deciding
         if self.errors:
             out["accepted"] = self.accepted
             out["errors"] = [e.to_json() for e in self.errors]
@@ -122,10 +137,19 @@ class StreamIngest:
             project = tx.get_project(project_id)  # read once: the schema and the credentials
             schema = stream_schema_of(project, project_id)
             batch = parse_batch(body, schema, max_batch=self.settings.stream_max_batch)
-            screen = self.screens.current(tx, project_id) if batch.items else None
+            deferred = self.settings.stream_decide == "deferred"
+            screen = self.screens.current(tx, project_id) \
+                if batch.items and not deferred else None
         # an export job only where one could reach Label Studio (the settings' credentials, or
         # /setup's trusted ones); otherwise the selected items wait for the periodic timer
         exportable = self.gateways.credentials(project) is not None
+        if deferred:
+            received, jobs = self._store_undecided(project_id, batch.items)
+            if jobs:
+                self.wake()
+            return IngestResult(received, [], len(batch.items) - received + batch.repeats,
+                                [i.key for i in batch.items], batch.errors, jobs,
+                                deciding=received)
         rng = self.rng(project_id)
         # keys stored before are found under the write lock only: one query per batch (a
         # retried batch's items are scored for nothing, which is rarer than a batch)
@@ -147,7 +171,7 @@ class StreamIngest:
             keep = np.array([i.key not in known for i in scored.items], dtype=bool)
             if not keep.any():
                 return 0, [], 0
-            state = _state(project_id, raw)
+            state = load_state(project_id, raw)
             before = state.seen
             choices, state = decide(scored.utilities[keep], scored.feedback[keep], state,
                                     budget=self.budget, now=now, rng=rng,
@@ -166,8 +190,31 @@ class StreamIngest:
                 jobs += tx.enqueue(drift_spec(project_id))[1]
         return len(rows), selected, jobs
 
+    def _store_undecided(self, project_id: int, items: list[StreamInput]) -> tuple[int, int]:
+        """Deferred mode: the new items stored ``deciding`` under the stream-state lock (the
+        keys stored before found under it, as :meth:`_store`) and one ``stream_decide`` job
+        queued; (items stored, jobs queued). Nothing is scored: the job decides."""
+        if not items:
+            return 0, 0
+        with self.storage.write() as tx:
+            tx.lock_stream_state(project_id)
+            now = self.clock()
+            known = tx.known_stream_keys(project_id, [i.key for i in items])
+            rows = [_undecided(i) for i in items if i.key not in known]
+            if not rows:
+                return 0, 0
+            tx.add_stream_items(project_id, rows, at=now)
+            jobs = tx.enqueue(stream_decide_spec(project_id))[1]
+        return len(rows), int(jobs)
 
-def _state(project_id: int, raw: dict[str, Any] | None) -> StreamState:
+
+def _undecided(item: StreamInput) -> StreamItemRow:
+    return StreamItemRow(key=item.key, data=item.data, prediction=item.prediction,
+                         feedback=item.feedback, correction=item.correction, selected=False,
+                         reason=DECIDING)
+
+
+def load_state(project_id: int, raw: dict[str, Any] | None) -> StreamState:
     """The stored selection state; one that does not parse (written by another version) is
     started afresh, logged, rather than refusing every batch of the project."""
     if raw is None:
@@ -235,5 +282,5 @@ def _row(scored: _Scored, j: int, choice: StreamChoice) -> StreamItemRow:
         model_version=scored.version)
 
 
-__all__ = ["IngestResult", "StreamIngest", "drift_spec", "score", "stream_export_spec",
-           "stream_schema"]
+__all__ = ["IngestResult", "StreamIngest", "drift_spec", "load_state", "score",
+           "stream_decide_spec", "stream_export_spec", "stream_schema"]

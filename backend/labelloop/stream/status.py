@@ -4,7 +4,8 @@
 latest drift record); :func:`stream_summary` and :func:`drift_summary` are pure and put it in
 figures and plain words, as the stopping signal is (:mod:`labelloop.quality.stopping`):
 
-- ``received``, ``selected`` (by reason), ``pending`` / ``sending`` / ``created`` (waiting for
+- ``received``, ``selected`` (by reason), ``deciding`` (stored, waiting for the deferred
+  decision's job), ``pending`` / ``sending`` / ``created`` (waiting for
   Label Studio, being sent, tasks made), the ``budget`` (``LABELLOOP_STREAM_BUDGET``) and the
   share of the last 1,000 items selected (``realised``);
 - ``drift``: ``state`` ("stable", "drifting" or "not measured yet"), a ``sentence`` such as
@@ -25,7 +26,7 @@ RATE_WINDOW = 1000  # the budget holds over any window of this many items (issue
 MIN_DRIFT_ITEMS = 50  # labelloop.stream.drift_job.MIN_ITEMS (not imported: no numpy here)
 # decide()'s reasons for an item it did not take (labelloop.selection.stream); every other
 # reason selected its item
-NOT_SELECTED = frozenset({"below_threshold", "budget_cap", "feedback_cap"})
+NOT_SELECTED = frozenset({"below_threshold", "budget_cap", "feedback_cap", "deciding"})
 DriftState = Literal["stable", "drifting", "not measured yet"]
 
 
@@ -125,6 +126,7 @@ def stream_summary(counts: StreamCounts, drift: DriftRecord | None, *, recent_it
         "received": counts.received,
         "selected": {"total": counts.selected, "by_reason": by_reason},
         "decisions": dict(counts.by_reason),
+        "deciding": counts.deciding,
         "pending": counts.pending, "sending": counts.sending, "created": counts.created,
         "failed": counts.failed,
         "budget": {"setting": settings.stream_budget, "mode": mode, "value": value,
@@ -143,6 +145,7 @@ def stream_status(tx: Tx, project_id: int, settings: Settings, *,
     counts = tx.stream_counts(project_id)
     drift = tx.latest_drift(project_id) if counts.received else None
     recent = tx.recent_stream_items(project_id, limit=RATE_WINDOW) if counts.received else []
+    recent = [it for it in recent if it.status != "deciding"]  # the rate of decided items
     return stream_summary(counts, drift, recent_items=len(recent),
                           recent_selected=sum(it.selected for it in recent), settings=settings,
                           now=time.time() if now is None else now)
@@ -159,6 +162,7 @@ def stream_lines(block: dict[str, Any]) -> list[str]:
     return [
         f"stream: {block['received']:,} received, {sel['total']:,} selected"
         + (f" ({reasons})" if reasons else "")
+        + (f", deciding {block['deciding']:,}" if block.get("deciding") else "")
         + (f"; waiting for Label Studio {block['pending']:,}, sending {block['sending']:,}, "
            f"created {block['created']:,}")
         + (f", refused by Label Studio {block['failed']:,}" if block.get("failed") else ""),
