@@ -5,8 +5,11 @@
   100 with a budget of 5 % (:func:`labelloop.simulate.stream_replay.replay_stream`: the
   product's decision path, the scoring model refitted every 20 new labels); the local model
   trained on the stream's picks vs on as many uniform picks, scored on the test split, per seed.
-  Scorer ``screen`` is the product (hashed n-grams, no embedding at ingest); ``embedding`` is
-  the reference (the local model on the items' embeddings).
+  Mode ``ingest`` (``LABELLOOP_STREAM_DECIDE=ingest``) scores each batch with the screening
+  model (hashed n-grams, no embedding at ingest); ``deferred`` (the default) runs the
+  ``stream_decide`` job's plan (the local model on the items' embeddings) on each batch; and
+  ``deferred, backlog`` the same plan on runs of 2,000 items of which 500 are embedded (the
+  sample a run takes when more items wait than it can embed).
 - *ingest*: ``labelloop serve`` as a subprocess on SQLite (and PostgreSQL with ``--pg``) with a
   text-classification project and a stored ``screen`` artefact; ``--senders`` threads post
   batches of ``--batch`` new Rotten Tomatoes items for ``--seconds`` s; acknowledged items/s and
@@ -31,7 +34,6 @@ import threading
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Literal
 
 import httpx
 import numpy as np
@@ -79,12 +81,16 @@ def replay(names: list[str], seeds: int, cache_dir: Path) -> list[str]:
            "scoring model refitted every 20 new labels); the local model (logistic regression "
            "on MiniLM embeddings) trained on the stream's picks vs on as many items picked "
            "uniformly from the stream (the mean of 5 such samples), test accuracy on the "
-           "held-out 20 %. Scorer `screen` is what ingest runs (hashed n-grams, no embedding "
-           "per item); `embedding` scores with the local model on the items' embeddings (a "
-           f"reference ingest cannot afford). {seeds} seeds; Δ = stream − uniform, paired per "
+           "held-out 20 %. Mode `ingest` (`LABELLOOP_STREAM_DECIDE=ingest`) decides each batch "
+           "in the request with the screening model (hashed n-grams, no embedding per item); "
+           "`deferred` (the default) runs the `stream_decide` job's plan, the local model on "
+           "the items' embeddings, on each batch as it arrives (the job keeping up); `deferred, "
+           "backlog` runs the same plan on runs of 2,000 items with 500 of them embedded (a "
+           "backlog larger than a run embeds; the others decided with utility -1). "
+           f"{seeds} seeds; Δ = stream − uniform, paired per "
            "seed. *Screening model*: the hashed n-gram model fitted on the stream's picks, "
            "its test accuracy (how well the model whose uncertainty picks knows the task).\n"),
-           ("| dataset | scorer | stream picks | accuracy, stream | accuracy, uniform | Δ mean "
+           ("| dataset | mode | stream picks | accuracy, stream | accuracy, uniform | Δ mean "
             "| Δ per seed | screening model | selections per 1,000-item window (min–max) "
             "| reasons (all seeds) |"),
            "|---|---|---|---|---|---|---|---|---|---|"]
@@ -93,9 +99,12 @@ def replay(names: list[str], seeds: int, cache_dir: Path) -> list[str]:
         data = LabeledData(d.texts, d.y(), d.label_set, None)
         train, test = train_test_split(data, test_fraction=0.2, seed=0)
         texts = [d.texts[i] for i in train]
-        scorers: tuple[Literal["screen", "embedding"], ...] = ("screen", "embedding")
-        for scorer in scorers:
-            config = StreamReplayConfig(budget=0.05, scorer=scorer)
+        modes: dict[str, StreamReplayConfig] = {
+            "ingest": StreamReplayConfig(budget=0.05, scorer="screen"),
+            "deferred": StreamReplayConfig(budget=0.05),
+            "deferred, backlog": StreamReplayConfig(budget=0.05, decide_every=2000,
+                                                    max_embed=500)}
+        for mode, config in modes.items():
             runs = [replay_stream(texts, x[train], data.y[train], x_test=x[test],
                                   y_test=data.y[test], labels=d.label_set, config=config,
                                   rng=np.random.default_rng(seed),
@@ -108,7 +117,7 @@ def replay(names: list[str], seeds: int, cache_dir: Path) -> list[str]:
             lo = min(r.window_rates[0] for r in runs) * 1000
             hi = max(r.window_rates[1] for r in runs) * 1000
             out.append(
-                f"| {name} ({len(train):,} stream / {len(test):,} test) | {scorer} "
+                f"| {name} ({len(train):,} stream / {len(test):,} test) | {mode} "
                 f"| {statistics.mean(r.n_selected for r in runs):.0f} "
                 f"| {statistics.mean(r.accuracy_stream for r in runs):.3f} "
                 f"| {statistics.mean(r.accuracy_uniform for r in runs):.3f} "
@@ -252,7 +261,7 @@ def serve_parts(args: argparse.Namespace) -> list[str]:
     ingest_rows: list[str] = []
     classify_rows: list[str] = []
     env = {"LABELLOOP_STREAM_BUDGET": "0.05", "LABELLOOP_WORKER_MODE": "external",
-           "HF_HUB_OFFLINE": "1"}
+           "HF_HUB_OFFLINE": "1", "LABELLOOP_STREAM_DECIDE": args.decide}
     with tempfile.TemporaryDirectory() as tmp:
         if "ingest" in args.parts:
             for backend in ["SQLite"] + (["PostgreSQL"] if args.pg else []):
@@ -272,7 +281,8 @@ def serve_parts(args: argparse.Namespace) -> list[str]:
                         for run, rate in enumerate([OFFERED, None]):
                             ingest_rows.append(ingest(
                                 server, d.texts, senders=args.senders, batch=args.batch,
-                                seconds=args.seconds, backend=backend, rate=rate, run=run))
+                                seconds=args.seconds, backend=f"{backend}, {args.decide}",
+                                rate=rate, run=run))
                             print(ingest_rows[-1], file=sys.stderr, flush=True)
                     finally:
                         server.stop()
@@ -298,8 +308,9 @@ def serve_parts(args: argparse.Namespace) -> list[str]:
                  f"{args.senders} threads post batches of {args.batch} new Rotten Tomatoes "
                  f"items (unique keys) for {args.seconds:.0f} s over keep-alive connections, "
                  "from the same 2-core machine; jobs are left to an external worker (none "
-                 "runs), so the figure is the request path's: parse, score, decide and store "
-                 "in one transaction. Budget 5 %. Two runs: paced, the senders' posts spread "
+                 "runs), so the figure is the request path's: parse, then (`deferred`, the "
+                 "default) store undecided and queue the decision's job, or (`ingest`) score, "
+                 "decide and store, in one transaction. Budget 5 %. Two runs: paced, the senders' posts spread "
                  f"evenly to offer {OFFERED:,.0f} items/s in all (the target and a margin: the "
                  "latency a service sending that much sees); and saturated, each sender posting "
                  "again as soon as it is answered (the most the server acknowledges; with "
@@ -340,6 +351,8 @@ def main() -> None:
                     help="LABELLOOP_CLASSIFY_THREADS of the /classify runs, one server each "
                          "(0: as the jobs, torch's default)")
     ap.add_argument("--pg", action="store_true", help="the ingest on PostgreSQL too")
+    ap.add_argument("--decide", choices=["deferred", "ingest"], default="deferred",
+                    help="LABELLOOP_STREAM_DECIDE of the ingest and classify servers")
     ap.add_argument("--cache-dir", type=Path, default=ROOT / "bench" / ".cache")
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")

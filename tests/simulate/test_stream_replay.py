@@ -92,3 +92,20 @@ def test_a_distilled_screen_still_picks_within_the_budget_and_beats_uniform(prob
                       rng=np.random.default_rng(0))
     assert 180 <= r.n_selected <= 220 and 0.045 <= r.window_rates[0] <= r.window_rates[1] <= 0.055
     assert r.accuracy_stream > r.accuracy_uniform, r  # the local model's labels carry the rare words
+
+
+def test_a_backlog_sample_still_beats_uniform_within_the_band(problem) -> None:
+    """The deferred decision behind a backlog: runs of 1,000 items, a quarter embedded (the job's
+    plan), the rest decided with utility -1 — never "uncertain", the band still held."""
+    texts, x, y, x_test, y_test = problem
+    config = StreamReplayConfig(budget=0.05, batch=100, retrain_every=20, decide_every=1000,
+                                max_embed=250)
+    gains = []
+    for seed in range(3):
+        r = replay_stream(texts, x, y, x_test=x_test, y_test=y_test, labels=LABELS,
+                          config=config, rng=np.random.default_rng(seed))
+        lo, hi = r.window_rates
+        assert 0.045 <= lo <= hi <= 0.055 and 180 <= r.n_selected <= 220, r
+        assert r.reasons.get("uncertain", 0) > r.reasons.get("audit", 0) > 0, r.reasons
+        gains.append(r.accuracy_stream - r.accuracy_uniform)
+    assert min(gains) > 0.02 and float(np.mean(gains)) > 0.05, gains

@@ -1,19 +1,24 @@
 """A labelled dataset replayed as a production stream (issue 17's benchmark).
 
-Items arrive in a random order, in batches as a production service would post them. Each batch
-goes through the product's own decision path: the screening model's probabilities
-(:mod:`labelloop.models.screen`, refitted on the labels so far every ``retrain_every`` new
-labels, as a retrain does), :func:`~labelloop.selection.stream.stream_utility` and
-:func:`~labelloop.selection.stream.decide` within the budget. A selected item gets its gold label
+Items arrive in a random order, in batches as a production service would post them, and go
+through the product's own decision path, with the scoring model refitted on the labels so far
+every ``retrain_every`` new labels, as a retrain does:
+
+* ``scorer="embedding"`` (the default, as ``LABELLOOP_STREAM_DECIDE=deferred`` is): every
+  ``decide_every`` items (one run of the ``stream_decide`` job) go through the job's own pure
+  plan (:func:`labelloop.stream.decide_plan.sample_to_embed` and
+  :func:`~labelloop.stream.decide_plan.plan_decisions`): the local model (logistic regression
+  on the items' embeddings) scores the items embedded — all of them, or ``max_embed`` of a
+  larger chunk, the rest deciding with utility -1 — and each batch is decided in turn;
+* ``scorer="screen"`` (``LABELLOOP_STREAM_DECIDE=ingest``): each batch is scored by the
+  screening model (:mod:`labelloop.models.screen`) on its texts, as ingest does, then
+  :func:`~labelloop.selection.stream.stream_utility` and
+  :func:`~labelloop.selection.stream.decide` within the budget. A selected item gets its gold label
 (the human); nothing else is labelled. At the end the local model (logistic regression on the
 items' embeddings, what retrain fits) is trained on the selected items and scored on a held-out
 test split, against the same model trained on the same number of items picked uniformly from
 the stream (the mean over ``uniform_draws`` such samples: the baseline's own sampling noise
 would otherwise swamp a paired difference of a point or two).
-
-``scorer="embedding"`` scores items with the local model on their embeddings instead of the
-screening model: what the decision would be worth if ingest could afford an embedding per item
-(it cannot at 2,000 items/s on a CPU; docs/stream.md), as a reference.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from labelloop.loop.artifacts import MACHINE_WEIGHT
 from labelloop.models.logistic import LocalModel, fit_local_model, predict, predict_proba
 from labelloop.models.screen import ScreenModel, fit_screen, screen_proba
 from labelloop.selection.stream import Budget, StreamState, decide, stream_utility
+from labelloop.stream.decide_plan import plan_decisions, sample_to_embed
 
 
 @dataclass(frozen=True)
@@ -36,7 +42,10 @@ class StreamReplayConfig:
     batch: int = 100  # items per post
     retrain_every: int = 20  # new labels between refits of the scoring model
     audit_share: float = 0.1
-    scorer: Literal["screen", "embedding"] = "screen"
+    scorer: Literal["screen", "embedding"] = "embedding"
+    # embedding (deferred): items per run of the decision job, and items a run embeds at most
+    decide_every: int = 100
+    max_embed: int = 2000
     # the screening model also learns the local model's labels of this many recent stream
     # items not picked (0: the picks only, as a retrain of a stream-only project fits it).
     # Measured on Rotten Tomatoes, 3 seeds: 2,000 made the picks worse than uniform (-0.017)
@@ -109,9 +118,10 @@ def replay_stream(texts: Sequence[str], x: np.ndarray, y: np.ndarray, *, x_test:
     fitted_at = 0
     screen: ScreenModel | None = None
     local: LocalModel | None = None
-    no_feedback = np.zeros(config.batch, dtype=bool)
-    for start in range(0, n, config.batch):
-        stop = min(n, start + config.batch)
+    no_feedback = np.zeros(max(config.batch, config.decide_every), dtype=bool)
+    step = config.batch if config.scorer == "screen" else config.decide_every
+    for start in range(0, n, step):
+        stop = min(n, start + step)
         if len(labelled) - fitted_at >= config.retrain_every:
             idx = np.array(labelled)
             if config.scorer == "screen":
@@ -120,15 +130,21 @@ def replay_stream(texts: Sequence[str], x: np.ndarray, y: np.ndarray, *, x_test:
             else:
                 local = fit_local_model(x_o[idx], y_o[idx], labels=labels)
             fitted_at = len(labelled)
-        proba: np.ndarray | None = None
-        if screen is not None:
-            proba = screen_proba(screen, texts_o[start:stop])
-        elif local is not None:
-            proba = predict_proba(local, x_o[start:stop])
-        utilities = stream_utility(proba, rng=rng, n_items=stop - start)
-        choices, state = decide(utilities, no_feedback[:stop - start], state, budget=budget,
-                                now=float(start), rng=rng,
-                                scorer=None if proba is None else f"fit-{fitted_at}")
+        if config.scorer == "screen":
+            proba = None if screen is None else screen_proba(screen, texts_o[start:stop])
+            utilities = stream_utility(proba, rng=rng, n_items=stop - start)
+            choices, state = decide(utilities, no_feedback[:stop - start], state,
+                                    budget=budget, now=float(start), rng=rng,
+                                    scorer=None if proba is None else f"fit-{fitted_at}")
+        else:  # the stream_decide job's plan over one run's chunk
+            pos = sample_to_embed(stop - start, max_embed=config.max_embed, rng=rng) \
+                if local is not None else np.zeros(0, dtype=np.int64)
+            arrived = np.arange(start, stop) // config.batch * config.batch  # its post's time
+            plan = plan_decisions(
+                x_o[start:stop][pos], pos, no_feedback[:stop - start], state, model=local,
+                scorer=None if local is None else f"fit-{fitted_at}", budget=budget,
+                received_at=arrived.astype(float), rng=rng)
+            choices, state = plan.choices, plan.state
         for offset, choice in enumerate(choices):
             reasons[choice.reason] = reasons.get(choice.reason, 0) + 1
             if choice.selected:
