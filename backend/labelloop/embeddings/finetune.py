@@ -4,8 +4,8 @@ Labelled texts become pairs: two texts with the same label are a positive pair (
 1), two with different labels a negative one (target 0). :func:`build_pairs` draws them,
 half and half, from a seeded generator, at most ``max_pairs``; :func:`train_on_pairs` runs
 sentence-transformers' ``CosineSimilarityLoss`` over them, a batch at a time, until the pairs
-are used up or the time budget is spent (checked before every step: a round never outlives its
-budget by more than one step), and says how far it got.
+are used up or the time budget is spent (the process's CPU seconds by default, checked before
+every step: a round never outlives its budget by more than one step), and says how far it got.
 
 Why ``CosineSimilarityLoss``: it is SetFit's recipe, and it takes explicit negatives. Multiple
 negatives ranking loss takes every other text of a batch as a negative, which with 2-3 classes
@@ -122,10 +122,11 @@ def build_pairs(y: np.ndarray, *, rng: np.random.Generator, max_pairs: int = DEF
 def train_on_pairs(model: Any, texts: Sequence[str], pairs: Pairs, *, budget_s: float,
                    rng: np.random.Generator, batch_size: int = 16, lr: float = 2e-5,
                    epochs: int = 1, threads: int | None = None,
-                   clock: Callable[[], float] = time.perf_counter) -> FineTuneStats:
+                   clock: Callable[[], float] = time.process_time) -> FineTuneStats:
     """Train ``model`` (a loaded ``SentenceTransformer``, changed in place) on ``pairs`` of
     ``texts`` with cosine-similarity loss for ``epochs`` passes or until ``budget_s`` seconds
-    of ``clock`` have passed, whichever comes first. AdamW, linear warm-up over the first 10 %
+    of ``clock`` have passed, whichever comes first (default: the process's CPU time, so a
+    loaded machine does not cut the round short; the wall time is reported beside it). AdamW, linear warm-up over the first 10 %
     of the planned steps then linear decay (SetFit's schedule). The model is left in eval
     mode."""
     import torch
@@ -136,7 +137,7 @@ def train_on_pairs(model: Any, texts: Sequence[str], pairs: Pairs, *, budget_s: 
         raise InvalidInput("budget_s must be > 0, batch_size and epochs >= 1")
     if len(pairs) == 0:
         raise InvalidInput("no pairs to train on")
-    started, cpu_started = clock(), time.process_time()
+    started, wall_started, cpu_started = clock(), time.perf_counter(), time.process_time()
     per_epoch = -(-len(pairs) // batch_size)
     planned = per_epoch * epochs
     warmup = max(1, planned // 10)
@@ -175,15 +176,17 @@ def train_on_pairs(model: Any, texts: Sequence[str], pairs: Pairs, *, budget_s: 
     first = float(np.mean(losses[:10])) if losses else float("nan")
     last = float(np.mean(losses[-10:])) if losses else float("nan")
     return FineTuneStats(len(losses), len(pairs), pairs.positives, seen / len(pairs), stopped,
-                         clock() - started, time.process_time() - cpu_started, first, last)
+                         time.perf_counter() - wall_started, time.process_time() - cpu_started,
+                         first, last)
 
 
 def _step(model: Any, loss_fn: Any, optimiser: Any, texts: list[str], pairs: Pairs,
           rows: np.ndarray, torch: Any) -> float:
     """One optimiser step on the pairs at ``rows``; the loss before the step."""
     device = model.device
-    left = model.tokenize([texts[i] for i in pairs.a[rows].tolist()])
-    right = model.tokenize([texts[i] for i in pairs.b[rows].tolist()])
+    prepare = getattr(model, "preprocess", None) or model.tokenize  # renamed in 6.x
+    left = prepare([texts[i] for i in pairs.a[rows].tolist()])
+    right = prepare([texts[i] for i in pairs.b[rows].tolist()])
     features = [{k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in f.items()}
                 for f in (left, right)]
     target = torch.tensor(pairs.target[rows], dtype=torch.float32, device=device)
@@ -213,7 +216,7 @@ def fine_tune_encoder(texts: Sequence[str], y: np.ndarray, *, base: Path,
                       batch_size: int = 16, lr: float = 2e-5,
                       llm: tuple[Sequence[str], np.ndarray] | None = None,
                       use_llm: bool = False,
-                      clock: Callable[[], float] = time.perf_counter
+                      clock: Callable[[], float] = time.process_time
                       ) -> tuple[Any, FineTuneStats]:
     """A copy of the encoder at ``base`` fine-tuned on pairs of ``texts`` labelled ``y``
     (:func:`build_pairs`, :func:`train_on_pairs`), and how the round went. ``llm``: (texts,
