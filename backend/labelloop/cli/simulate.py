@@ -225,6 +225,7 @@ def _run_spans(args: argparse.Namespace) -> int:
 
 def _run_choices(args: argparse.Namespace) -> int:
     from labelloop.embeddings import SentenceTransformerEmbedder
+    from labelloop.models.distill import DistillOptions
     from labelloop.selection import STRATEGY_NAMES
     from labelloop.simulate import SimulationConfig, budget_points, simulate_file
 
@@ -239,8 +240,8 @@ def _run_choices(args: argparse.Namespace) -> int:
         print(f"labelloop simulate: {wrong} only for span data; choose from "
               f"{','.join(STRATEGY_NAMES)}", file=sys.stderr)
         return 2
-    config = SimulationConfig(strategies=names,
-                              batch_size=args.batch_size, budget=args.budget, seeds=args.seeds)
+    config = SimulationConfig(strategies=names, batch_size=args.batch_size, budget=args.budget,
+                              seeds=args.seeds, distill=DistillOptions(mode=args.distill_llm))
     steps = len(config.strategies) * config.seeds * len(budget_points(config.batch_size,
                                                                       config.budget))
     if llm is None:

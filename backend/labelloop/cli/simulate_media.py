@@ -63,6 +63,11 @@ def add_arguments(p: Any) -> None:
     p.add_argument("--simulated-llm-auroc", type=_auroc, default=0.8,
                    help="how well the simulated LLM's confidence tells right from wrong "
                    "(default 0.8)")
+    p.add_argument("--distill-llm", choices=("auto", "off"), default="auto",
+                   help="with an LLM, class labels: auto (default, as the service's "
+                   "LABELLOOP_DISTILL_LLM) lets each retrain learn from the LLM's labels of the "
+                   "pool when cross-validation on the labels gathered says they help; off: "
+                   "human labels only")
 
 
 def is_media(args: argparse.Namespace) -> bool:
@@ -130,6 +135,7 @@ def embedder_for(args: argparse.Namespace, data: MediaSet) -> MediaEmbedder:
 def run_media(args: argparse.Namespace) -> int:
     from labelloop.cli.simulate import CLASS_DEFAULT, _progress, _report
     from labelloop.errors import LabelloopError
+    from labelloop.models.distill import DistillOptions
     from labelloop.selection import STRATEGY_NAMES
     from labelloop.simulate import SimulationConfig, budget_points, simulate_media
 
@@ -146,7 +152,7 @@ def run_media(args: argparse.Namespace) -> int:
         print(f"labelloop simulate: {exc}", file=sys.stderr)
         return 2
     config = SimulationConfig(strategies=names, batch_size=args.batch_size, budget=args.budget,
-                              seeds=args.seeds)
+                              seeds=args.seeds, distill=DistillOptions(mode=args.distill_llm))
     steps = len(names) * config.seeds * len(budget_points(config.batch_size, config.budget))
     if llm is None and "committee" in names:
         print("no LLM given: the committee strategy falls back to the local model alone",
