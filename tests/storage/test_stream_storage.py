@@ -406,3 +406,52 @@ def test_migration_16_computes_the_totals_from_the_items(storage: Storage) -> No
         assert {p: tx.stream_counts(p) for p in (P, P + 1)} == expected
     assert expected[P].received == 4 and expected[P].by_reason == {"below_threshold": 3,
                                                                   "feedback": 1}
+
+
+def test_deferred_items_are_decided_once_and_move_in_the_totals(storage: Storage) -> None:
+    from labelloop.storage.records_stream import StreamDecision
+
+    ids = add(storage, [row(f"d{i}", reason="deciding", utility=None, threshold=None,
+                            model_label=None, model_p=None, model_version=None)
+                        for i in range(5)], at=50.0)
+    add(storage, [row("x", selected=True, reason="audit")], at=60.0, project=P + 1)
+    with storage.read() as tx:
+        items = tx.get_stream_items(P, status="deciding")
+        counts = tx.stream_counts(P)
+        assert tx.stream_projects_deciding() == [P]
+        assert tx.stream_projects_pending() == [P + 1]  # undecided items do not go out
+        assert tx.expired_stream_item_ids(before=1e12, limit=10) == []  # nor expire
+    assert [it.id for it in items] == ids and {it.reason for it in items} == {"deciding"}
+    assert (counts.received, counts.selected, counts.deciding) == (5, 0, 5)
+    assert counts.by_reason == {"deciding": 5}
+    first = [StreamDecision(ids[0], True, "uncertain", 0.9, 0.5, "neg", 0.55, "v1"),
+             StreamDecision(ids[1], False, "below_threshold", -1.0, 0.5),
+             StreamDecision(ids[2], True, "budget_floor", -1.0, None)]
+    with storage.write() as tx:
+        assert tx.decide_stream_items(P, first, at=50.0) == 3
+        # decided already: left as they are, and not counted twice
+        again = [StreamDecision(ids[0], False, "below_threshold", 0.1, 0.5),
+                 StreamDecision(ids[3], False, "below_threshold", 0.2, 0.5)]
+        assert tx.decide_stream_items(P, again, at=50.0) == 1
+    with storage.read() as tx:
+        by_id = {it.id: it for it in tx.get_stream_items(P)}
+        counts = tx.stream_counts(P)
+        assert tx.stream_projects_deciding() == [P]  # one still waits
+        assert tx.stream_projects_pending() == [P, P + 1]
+    a = by_id[ids[0]]
+    assert (a.status, a.selected, a.reason, a.utility, a.threshold, a.model_label, a.model_p,
+            a.model_version) == ("pending", True, "uncertain", 0.9, 0.5, "neg", 0.55, "v1")
+    assert (by_id[ids[1]].status, by_id[ids[1]].utility) == ("ignored", -1.0)
+    assert by_id[ids[2]].status == "pending" and by_id[ids[3]].status == "ignored"
+    assert by_id[ids[4]].status == "deciding"
+    assert (counts.received, counts.selected, counts.deciding, counts.pending) == (5, 2, 1, 2)
+    assert counts.by_reason == {"budget_floor": 1, "below_threshold": 2, "deciding": 1,
+                                "uncertain": 1}
+    assert (counts.first_at, counts.last_at) == (50.0, 50.0)
+    with storage.write() as tx:
+        tx.decide_stream_items(P, [StreamDecision(ids[4], False, "below_threshold", 0.3, 0.5)],
+                               at=50.0)
+    with storage.read() as tx:
+        counts = tx.stream_counts(P)
+        assert tx.stream_projects_deciding() == []
+    assert counts.deciding == 0 and "deciding" not in counts.by_reason and counts.received == 5
