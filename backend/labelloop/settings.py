@@ -219,6 +219,19 @@ class Settings(BaseSettings):
                     "unreviewed tasks (weighted below human labels): 'auto' uses them when "
                     "cross-validation on the human labels says they help (models/distill.py), "
                     "'off' trains on human labels only.")
+    finetune: Literal["auto", "on", "off"] = Field(
+        default="auto",
+        description="SetFit-style fine-tuning of the text encoder on human labels, in the "
+                    "background: 'auto' switches a project to the fine-tuned encoder only when "
+                    "out-of-fold accuracy on its human labels beats the frozen encoder's "
+                    "(loop/finetune_plan.py); 'on' always switches; 'off' never fine-tunes.")
+    finetune_min_labels: int = Field(
+        default=100, ge=8, description="Human labels a project needs before its first round.")
+    finetune_every_n: int = Field(
+        default=200, ge=1, description="New human labels between two fine-tune rounds.")
+    finetune_budget_s: float = Field(
+        default=120.0, gt=0,
+        description="CPU seconds per fine-tune (auto mode runs 3 more for its comparison).")
     embedding_model_path: Path | None = Field(
         default=None, description="A local sentence-transformers folder (default: bundled).")
     embedding_threads: int | None = Field(

@@ -162,7 +162,8 @@ async def webhook(request: Request, services: ServicesDep) -> JSONResponse:
 @router.get("/versions", responses=error_responses(*COMMON_ERRORS, 503))
 def versions(services: ServicesDep) -> dict[str, Any]:
     with services.storage.read() as tx:
-        found = [v.version for p in tx.list_projects() for v in tx.list_model_versions(p.id)]
+        found = [v.version for p in tx.list_projects() for v in tx.list_model_versions(p.id)
+                 if v.kind != "encoder"]  # fine-tuned encoders are not prediction versions
     seen: list[str] = [base_version(services.settings.model_version_prefix)]
     for v in found:
         if v not in seen:

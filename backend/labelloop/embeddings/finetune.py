@@ -63,7 +63,8 @@ class Pairs:
 class FineTuneStats:
     """How a round went: ``steps`` optimiser steps over ``pairs`` pairs (``epochs``: pairs seen
     / pairs), ``stopped`` ``"done"`` (every planned pair used) or ``"budget"`` (time ran out),
-    wall and process CPU seconds, and the mean loss of the first and last ten steps."""
+    wall and process CPU seconds, and the mean loss of the first and last ten steps (of
+    each half, with fewer than twenty)."""
 
     steps: int
     pairs: int
@@ -173,8 +174,9 @@ def train_on_pairs(model: Any, texts: Sequence[str], pairs: Pairs, *, budget_s: 
         model.eval()
         if threads is not None:
             torch.set_num_threads(previous_threads)
-    first = float(np.mean(losses[:10])) if losses else float("nan")
-    last = float(np.mean(losses[-10:])) if losses else float("nan")
+    k = max(1, min(10, len(losses) // 2))  # the first and last ten steps, or halves
+    first = float(np.mean(losses[:k])) if losses else float("nan")
+    last = float(np.mean(losses[-k:])) if losses else float("nan")
     return FineTuneStats(len(losses), len(pairs), pairs.positives, seen / len(pairs), stopped,
                          time.perf_counter() - wall_started, time.process_time() - cpu_started,
                          first, last)

@@ -11,6 +11,7 @@ from labelloop.labelstudio.publish import handle_publish
 from labelloop.labelstudio.sync import handle_resync
 from labelloop.labelstudio.tail import handle_publish_tail
 from labelloop.loop.embed import handle_embed
+from labelloop.loop.finetune_job import handle_fine_tune
 from labelloop.loop.prelabel import handle_prelabel
 from labelloop.loop.retrain import handle_retrain
 from labelloop.settings import Settings
@@ -32,6 +33,7 @@ def default_handlers(settings: Settings) -> dict[JobKind, Handler]:
         JobKind.RETENTION: handle_retention,
         JobKind.DRIFT: handle_drift,
         JobKind.STREAM_EXPORT: handle_stream_export,
+        JobKind.FINE_TUNE: handle_fine_tune,
         JobKind.STREAM_DECIDE: handle_stream_decide,
     }
     return handlers

@@ -26,6 +26,7 @@ class JobKind(str, Enum):
     RETENTION = "retention"
     STREAM_EXPORT = "stream_export"
     DRIFT = "drift"
+    FINE_TUNE = "fine_tune"
     STREAM_DECIDE = "stream_decide"
 
 
@@ -66,6 +67,8 @@ POLICIES: dict[JobKind, RetryPolicy] = {
     # attempts leaves them pending, and the next ingest (or the resync timer) asks again
     JobKind.STREAM_EXPORT: RetryPolicy(max_attempts=8, backoff_base_s=5.0),
     JobKind.DRIFT: RetryPolicy(max_attempts=3, backoff_base_s=30.0),
+    # a round is minutes of CPU: retried once, then the next due round tries again
+    JobKind.FINE_TUNE: RetryPolicy(max_attempts=2, backoff_base_s=60.0),
     # deferred stream decisions: items wait undecided meanwhile; the next ingest queues it again
     JobKind.STREAM_DECIDE: RetryPolicy(max_attempts=5, backoff_base_s=5.0),
 }

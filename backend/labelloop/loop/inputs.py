@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from labelloop.embeddings import embed_each
+from labelloop.embeddings import Embedder, embed_each
 from labelloop.embeddings.cache import EmbeddingStore
 from labelloop.embeddings.media_cache import embed_media_each
 from labelloop.jobs.context import JobContext
@@ -75,11 +75,14 @@ def encode_inputs(values: Sequence[str], *, modality: Modality, resources: Resou
                   store: EmbeddingStore, task_ids: Sequence[int] | None = None,
                   project_id: int | None = None, label_studio: tuple[str, str] | None = None,
                   progress: Callable[[int], None] | None = None,
-                  chunk_size: int = MEDIA_CHUNK) -> InputVectors:
+                  chunk_size: int = MEDIA_CHUNK,
+                  text_embedder: Embedder | None = None) -> InputVectors:
     """Vectors of ``values`` (task inputs of one ``modality``, in order). ``task_ids`` (the
     tasks the values belong to) and ``project_id`` resolve cloud URIs through Label Studio and
     name the tasks in skip logs; ``label_studio``: the (URL, key) to fetch Label Studio's media
-    with (None: the settings'). ``progress`` is called with the number of inputs just handled."""
+    with (None: the settings'). ``progress`` is called with the number of inputs just handled.
+    ``text_embedder``: the project's text encoder (None: the process's;
+    :mod:`labelloop.loop.encoders`)."""
     spec = modality_input(modality)
     if spec.fetch is None:
         encoded = 0
@@ -90,9 +93,9 @@ def encode_inputs(values: Sequence[str], *, modality: Modality, resources: Resou
             if progress is not None:
                 progress(n)
 
-        got = embed_each(list(values), embedder=resources.embedder, store=store,
-                         progress=counted)
-        return InputVectors(got.vectors, resources.embedder.name, got.failed, encoded=encoded)
+        text = text_embedder or resources.embedder
+        got = embed_each(list(values), embedder=text, store=store, progress=counted)
+        return InputVectors(got.vectors, text.name, got.failed, encoded=encoded)
     embedder = resources.media_embedder(modality)
     fetcher = resources.media_fetcher(label_studio)
     ids: Sequence[int | None] = list(task_ids) if task_ids is not None else [None] * len(values)
@@ -163,9 +166,13 @@ def embed_tasks(ctx: JobContext, project_id: int, schema: LabelSchema, values: S
     """:func:`encode_inputs` for a job: the project's Label Studio credentials (settings', or
     trusted ``/setup`` ones) fetch its media."""
     label_studio = None
+    text_embedder = None
     if schema.modality != "text":
         with ctx.storage.read() as tx:
             label_studio = ctx.gateways.credentials(tx.get_project(project_id))
+    else:  # the project's current encoder, read once: a switch mid-run waits for the next
+        text_embedder = ctx.resources.project_text_embedder(ctx.storage, project_id)
     return encode_inputs(values, modality=schema.modality, resources=ctx.resources,
                          store=ctx.storage, task_ids=task_ids, project_id=project_id,
-                         label_studio=label_studio, progress=progress)
+                         label_studio=label_studio, progress=progress,
+                         text_embedder=text_embedder)

@@ -10,11 +10,15 @@ import os
 import threading
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from labelloop.embeddings import Embedder, SentenceTransformerEmbedder
+from labelloop.embeddings.base import EmbeddingModelUnavailable
+from labelloop.embeddings.finetune import directory_hash
 from labelloop.embeddings.pinned import PinnedThreadsEmbedder
 from labelloop.llm import LLMLabeler
+from labelloop.loop.encoders import EncoderManifest, current_encoder
 from labelloop.modalities import Modality, modality_input
 from labelloop.settings import Settings
 from labelloop.storage.base import Storage
@@ -60,6 +64,9 @@ class Resources:
         self._labeler = labeler
         self._media_embedders: dict[Modality, MediaEmbedder] = dict(media_embedders or {})
         self._request_embedder: PinnedThreadsEmbedder | None = None
+        # fine-tuned text encoders by cache name (loop/encoders.py), and their request twins
+        self._encoders: dict[str, SentenceTransformerEmbedder] = {}
+        self._request_encoders: dict[str, PinnedThreadsEmbedder] = {}
         self._fetchers: dict[tuple[str, str] | None, MediaFetcher] = {}
         self._lock = threading.Lock()
 
@@ -100,11 +107,50 @@ class Resources:
             return self._request_embedder or base
 
     def close(self) -> None:
-        """Stop the request embedder's threads (started on its first encode)."""
+        """Stop the request embedders' threads (started on their first encode)."""
         with self._lock:
             pinned, self._request_embedder = self._request_embedder, None
-        if pinned is not None:
-            pinned.close()
+            twins, self._request_encoders = list(self._request_encoders.values()), {}
+        for p in [pinned, *twins]:
+            if p is not None:
+                p.close()
+
+    def text_encoder(self, manifest: EncoderManifest | None, *,
+                     request: bool = False) -> Embedder:
+        """The text embedder of a project whose current encoder is ``manifest`` (None: the
+        process's, :attr:`embedder`): a fine-tuned folder, checked against its content hash
+        when first used in this process, loaded once. ``request``: as
+        :attr:`request_embedder` encodes (threads of its own)."""
+        if manifest is None:
+            return self.request_embedder if request else self.embedder
+        with self._lock:
+            got = self._encoders.get(manifest.name)
+        if got is None:
+            path = Path(manifest.path)
+            if not path.is_dir() or directory_hash(path) != manifest.sha256:
+                raise EmbeddingModelUnavailable(
+                    f"the fine-tuned encoder {manifest.name} at {path} is missing or changed")
+            with self._lock:
+                got = self._encoders.setdefault(manifest.name, SentenceTransformerEmbedder(
+                    path, name=manifest.name, torch_threads=self.settings.embedding_threads))
+        n = self.settings.classify_threads
+        if not request or n <= 0:
+            return got
+        with self._lock:
+            twin = self._request_encoders.get(manifest.name)
+            if twin is None:
+                twin = self._request_encoders[manifest.name] = PinnedThreadsEmbedder(
+                    got.with_threads(None), torch_threads=n, workers=os.cpu_count() or 1)
+            return twin
+
+    def project_text_embedder(self, storage: Storage, project_id: int | None) -> Embedder:
+        """The project's current text encoder (:func:`labelloop.loop.encoders.current_encoder`;
+        the process's without a project)."""
+        if project_id is None:
+            return self.embedder
+        with storage.read() as tx:
+            manifest = current_encoder(tx, project_id)
+        return self.text_encoder(manifest)
 
     def media_embedder(self, modality: Modality) -> MediaEmbedder:
         """The process's embedder of a media modality (:data:`labelloop.modalities.SERVED`'s

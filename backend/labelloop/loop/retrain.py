@@ -48,6 +48,7 @@ from labelloop.llm.span_store import stored_span_scores, stored_spans
 from labelloop.loop.artifacts import version_artifacts
 from labelloop.loop.dataset import ProjectData, load_project_data
 from labelloop.loop.embed import embed_project
+from labelloop.loop.finetune_job import queue_finetune_if_due
 from labelloop.loop.plan import plan_retrain, with_second_opinions
 from labelloop.loop.plan_choices import llm_matrix
 from labelloop.loop.plan_types import PlanOptions, RetrainInputs, RetrainPlan
@@ -152,6 +153,7 @@ def handle_retrain(ctx: JobContext) -> None:
         log.info("project %s: screening model fitted on %d tasks in %.2fs", pid,
                  int(data.has_text.sum()), time.perf_counter() - fit_started)
     version = _save(ctx, pid, plan, artifacts)
+    queue_finetune_if_due(ctx, pid, schema, n_labeled)  # the encoder's own round, if due
     measure = "span_f1" if schema.task_type == "text_spans" else "cv_accuracy"
     cv = plan.lineage.get(measure)
     log.info("project %s: %s trained on %d labels (%s %s), %d tasks ranked (%s) in %.2fs",

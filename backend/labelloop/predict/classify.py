@@ -31,6 +31,7 @@ from labelloop.errors import InvalidInput, NoModelYet, UnknownProject, Unsupport
 from labelloop.events.projects import schema_of
 from labelloop.labelconfig.kinds import task_text
 from labelloop.labelconfig.schema import LabelSchema
+from labelloop.loop.encoders import encoder_named, served_embedder_name
 from labelloop.loop.resources import Resources
 from labelloop.models.artifact import load_local_model
 from labelloop.models.logistic import LocalModel, predict_proba
@@ -116,12 +117,18 @@ class Classifier:
         with self.storage.read() as tx:
             project, schema = self._project(tx, project_id)
             served = self._served(tx, project)
+            # the encoder the served model was trained on: a fine-tuned one (loop/encoders.py)
+            # stays in use until a retrain on the next encoder replaces the model
+            got = tx.get_model_version(project_id, served[0]) if served else None
+            name = served_embedder_name(got.lineage if got else None)
+            tuned = encoder_named(tx, project_id, name) if name else None
         texts = _texts(schema, datas)
         if served is None:
             raise NoModelYet(f"project {project_id} has no trained model yet: a retrain stores "
                              "one once at least two tasks are labelled")
         version, model = served
-        embedder = self._embedder or self.resources.embedder
+        embedder = self.resources.text_encoder(tuned, request=self._embedder is not None) \
+            if tuned is not None else self._embedder or self.resources.embedder
         x = embedder.encode(texts) if texts else np.zeros((0, model.dim))
         if x.shape[1] != model.dim:
             raise NoModelYet(f"the served model {version} takes {model.dim}-dimensional "
