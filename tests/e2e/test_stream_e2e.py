@@ -2,11 +2,13 @@
 
 2,000 Rotten Tomatoes snippets (fresh → positive, rotten → negative, plot → neutral) are posted
 to a running labelloop as production traffic, in batches of 100, with a budget of 5 %, in two
-halves. After each half: the selected items appear in the Label Studio project as tasks, each
+halves, with the default deferred decisions: each answer says the items are stored and being
+decided, and the ``stream_decide`` job decides them seconds later (the test polls the stored
+decisions). After each half: the selected items appear in the Label Studio project as tasks, each
 exactly once, carrying its stream key; they are annotated through Label Studio's API with the
 gold label; the webhooks make a retrain, which stores a version with a local and a screening
-model. The first half is decided before any model (uniform picks), the second by the screening
-model the first retrain stored. ``POST /classify`` answers with the new version and different
+model. The first half is decided before any model (uniform picks), the second by the local
+model the first retrain stored, on the items' embeddings. ``POST /classify`` answers with the new version and different
 probabilities after the second retrain.
 """
 
@@ -60,6 +62,16 @@ def newest(st: Storage, project_id: int) -> tuple[str | None, int]:
     return mv.version, int(mv.lineage.get("n_labeled") or 0)
 
 
+def decided(st: Storage, project_id: int, part: list[dict[str, Any]]) -> list[str] | None:
+    """The selected keys of ``part`` in arrival order once every item of it is decided."""
+    with st.read() as tx:
+        rows = {r.key: r for r in tx.get_stream_items(project_id,
+                                                      keys=[it["key"] for it in part])}
+    if len(rows) < len(part) or any(r.status == "deciding" for r in rows.values()):
+        return None
+    return [it["key"] for it in part if rows[it["key"]].selected]
+
+
 def classify(url: str, project_id: int) -> dict[str, Any]:
     r = httpx.post(f"{url}/api/projects/{project_id}/classify",
                    json={"items": [{"data": {"text": t}} for t in PROBES]}, timeout=60)
@@ -83,14 +95,16 @@ def test_stream_to_label_studio_annotate_retrain_classify(label_studio, new_proj
         with httpx.Client(base_url=proc.url, timeout=60) as http:
             for half in (0, 1):
                 part = items[half * N // 2:(half + 1) * N // 2]
-                chosen: list[str] = []
                 for i in range(0, len(part), BATCH):
                     body = {"items": [{"key": it["key"], "data": {"text": it["text"]}}
                                       for it in part[i:i + BATCH]]}
                     r = http.post(f"/api/projects/{p.id}/stream", json=body)
                     assert r.status_code == 200, r.text
-                    assert r.json()["received"] == len(body["items"])
-                    chosen.extend(r.json()["selected"])
+                    n = len(body["items"])
+                    assert r.json() == {"received": n, "selected": [], "duplicates": 0,
+                                        "deciding": n}
+                chosen = wait_for(f"half {half} decided", lambda part=part: decided(st, p.id, part),
+                                  timeout=180)
                 # 5 % of 1,000 items, within the budget manager's ±10 % band
                 assert 45 <= len(chosen) <= 55, len(chosen)
                 selected.extend(chosen)
@@ -99,7 +113,7 @@ def test_stream_to_label_studio_annotate_retrain_classify(label_studio, new_proj
                 versions = {r.model_version for r in rows}
                 if half == 0:  # no model yet: uniform picks
                     assert versions == {None}
-                else:  # decided by the screening model the first retrain stored
+                else:  # decided by the local model the first retrain stored
                     assert None not in versions
                     assert sum(r.reason == "uncertain" for r in rows) > len(rows) // 2
                 # every selected item becomes one Label Studio task, with its key
@@ -136,7 +150,8 @@ def test_stream_to_label_studio_annotate_retrain_classify(label_studio, new_proj
             # the items posted again are duplicates: nothing selected twice, no new task
             body = {"items": [{"key": k, "data": {"text": "again"}} for k in selected[:BATCH]]}
             r = http.post(f"/api/projects/{p.id}/stream", json=body)
-            assert r.json() == {"received": 0, "selected": [], "duplicates": len(body["items"])}
+            assert r.json() == {"received": 0, "selected": [], "duplicates": len(body["items"]),
+                                "deciding": 0}
         first, second = answers
         assert second["version"] != first["version"]
         diff = max(abs(a["probabilities"][c] - b["probabilities"][c])
