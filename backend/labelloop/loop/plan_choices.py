@@ -19,7 +19,12 @@ from labelloop.labelconfig.schema import LabelSchema
 from labelloop.loop.dataset import ProjectData
 from labelloop.loop.plan_types import JsonDict, Learned, RetrainInputs
 from labelloop.models import TrainResult, model_lineage, predict_proba, train_local_model
-from labelloop.models.distill import DistillChoice, DistillOptions, distill_local_model
+from labelloop.models.distill import (
+    DistillChoice,
+    DistillOptions,
+    distill_local_model,
+    llm_rows,
+)
 from labelloop.selection import ColdStartOptions, PoolData, rank_pool
 from labelloop.selection.committee import llm_lead, member_weight
 from labelloop.storage.records_llm import LlmLabel
@@ -92,11 +97,12 @@ def train(inputs: RetrainInputs, labeled: np.ndarray
         y = data.y[labeled] if schema.multiple else data.label_index()[labeled]
         return train_local_model(x[labeled], y, labels=schema.labels,
                                  multi_label=schema.multiple), None
-    pool = data.pool
+    options = DistillOptions(mode=inputs.options.distill_llm)
+    rng = np.random.default_rng([*inputs.seed, 16])
+    pool = data.pool  # the unreviewed tasks; only the sampled rows the LLM answered are copied
+    pool = pool[llm_rows(llm[pool], max_llm=options.max_llm, rng=rng)]
     got = distill_local_model(x[labeled], data.label_index()[labeled], llm[labeled], x[pool],
-                              llm[pool], labels=schema.labels,
-                              rng=np.random.default_rng([*inputs.seed, 16]),
-                              options=DistillOptions(mode=inputs.options.distill_llm))
+                              llm[pool], labels=schema.labels, rng=rng, options=options)
     return got.result, got.choice
 
 

@@ -142,6 +142,15 @@ def _weights(llm_on_human: np.ndarray, t: np.ndarray, conf: np.ndarray, *, n_cla
                            scale=scale, evidence=evidence)
 
 
+def llm_rows(llm_probas: np.ndarray, *, max_llm: int, rng: np.random.Generator) -> np.ndarray:
+    """Positions of the rows the LLM answered (no NaN), at most ``max_llm`` of them (a uniform
+    sample, in order). A caller with a large pool can slice its arrays with it first."""
+    rows = np.flatnonzero(~np.isnan(llm_probas).any(axis=1))
+    if rows.size > max_llm:
+        rows = np.sort(rng.choice(rows, size=max_llm, replace=False))
+    return rows
+
+
 def _check(x: np.ndarray, y: np.ndarray, llm_on_human: np.ndarray, x_llm: np.ndarray,
            llm_probas: np.ndarray, k: int, options: DistillOptions
            ) -> tuple[np.ndarray, np.ndarray]:
@@ -182,15 +191,13 @@ def distill_local_model(x: np.ndarray, y: np.ndarray, llm_on_human: np.ndarray,
         if answered.any() else None
     if options.mode == "off":
         return _human_only(human, "off (LABELLOOP_DISTILL_LLM=off)", llm_accuracy=llm_acc)
-    rows = np.flatnonzero(~np.isnan(llm_probas).any(axis=1))
+    rows = llm_rows(llm_probas, max_llm=options.max_llm, rng=rng)
     if rows.size == 0:
         return _human_only(human, "no LLM labels of unreviewed tasks", llm_accuracy=llm_acc)
     if human.metrics is None or t.size < options.min_human or not answered.any():
         why = "the LLM answered no human-labelled task" if human.metrics and t.size >= \
             options.min_human else f"fewer than {options.min_human} human labels to choose on"
         return _human_only(human, why, llm_accuracy=llm_acc)
-    if rows.size > options.max_llm:
-        rows = np.sort(rng.choice(rows, size=options.max_llm, replace=False))
     xl = np.asarray(x_llm[rows], dtype=np.float64)
     yl = np.argmax(llm_probas[rows], axis=1)
     conf = llm_probas[rows].max(axis=1)
