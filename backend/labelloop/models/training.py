@@ -5,6 +5,11 @@
 accuracy and macro-F1 of the out-of-fold predictions, fits one temperature on those same
 out-of-fold predictions (minimising log-loss), and fits the final model on everything.
 With too few labels for cross-validation the metrics are ``None`` and the temperature is 1.
+
+Its parts are reusable with another way of fitting (:mod:`labelloop.models.distill` adds the
+LLM's labels to each fold's training rows): :func:`cv_folds_of` (the folds),
+:func:`out_of_fold` (a fit per fold and the out-of-fold logits) and :func:`calibrated_result`
+(the temperature and metrics of those logits, applied to a final model).
 """
 
 from __future__ import annotations
