@@ -30,7 +30,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from labelloop.cli import simulate_media
+from labelloop.cli import simulate_finetune, simulate_media
 from labelloop.errors import LabelloopError
 
 if TYPE_CHECKING:
@@ -124,6 +124,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--torch-threads", type=_positive, help="threads for embedding")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     simulate_media.add_arguments(p)
+    simulate_finetune.add_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -248,13 +249,16 @@ def _run_choices(args: argparse.Namespace) -> int:
         print("no LLM given: the committee strategy falls back to the local model alone",
               file=sys.stderr)
     with _progress(steps, quiet=args.no_progress) as (embedded, step):
-        _, result = simulate_file(
+        data, result = simulate_file(
             args.data, config=config, text_field=args.text_field, label_field=args.label_field,
             test_fraction=args.test_fraction,
             embedder=SentenceTransformerEmbedder(torch_threads=args.torch_threads),
             cache_dir=None if args.no_cache else args.cache_dir, llm=llm,
             embed_progress=embedded, step=step)
-    return _report(args, result, batch_size=config.batch_size)
+    code = _report(args, result, batch_size=config.batch_size)
+    if args.fine_tune:  # the encoder's rounds at the service's label counts, and their gain
+        simulate_finetune.run_fine_tune(args, data)
+    return code
 
 
 def _run_dataset(args: argparse.Namespace) -> int:
