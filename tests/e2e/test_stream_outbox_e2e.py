@@ -46,7 +46,9 @@ def test_selected_stream_items_become_label_studio_tasks_once(
         "LABEL_STUDIO_URL": label_studio.url, "LABEL_STUDIO_API_KEY": label_studio.token,
         "LABELLOOP_RETRAIN_DEBOUNCE_S": "3600", "LABELLOOP_RESYNC_INTERVAL_S": "0",
         "LABELLOOP_JOB_POLL_INTERVAL_S": "0.2", "LABELLOOP_STREAM_BUDGET": "0.2",
-        "LABELLOOP_STREAM_EXPORT_BATCH": "25"})
+        "LABELLOOP_STREAM_EXPORT_BATCH": "25",
+        # the answers name the picks (the deferred default is test_stream_e2e's)
+        "LABELLOOP_STREAM_DECIDE": "ingest"})
     label_studio.sdk.ml.create(project=p.id, url=proc.url, title="labelloop", auth_method="NONE")
     selected: list[str] = []
     for b in range(3):
