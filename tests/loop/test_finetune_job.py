@@ -22,6 +22,8 @@ from labelloop.loop.finetune_job import handle_fine_tune
 from labelloop.loop.finetune_plan import cross_fitted_gate, finetune_due
 from labelloop.loop.resources import Resources
 from labelloop.loop.retrain import handle_retrain
+from labelloop.models.logistic import predict_proba
+from labelloop.predict.classify import Classifier
 
 __all__ = ["project"]  # the fixture
 
@@ -146,8 +148,23 @@ def test_a_round_switches_the_encoder_only_after_the_pool_is_embedded(
     assert lineage["sha256"] == manifest.sha256 == directory_hash(Path(manifest.path))
     assert lineage["training"]["steps"] >= 1 and lineage["base"] == "tiny-st"
     assert manifest.name == f"tiny-st+ft-{manifest.sha256[:12]}"
+    # /classify serves the model with the encoder it was trained on: the old one until the
+    # retrain after the switch, then the fine-tuned one
+    classifier = Classifier(storage, Resources(s, embedder=base), s)
+    texts = ["great movie", "awful plot"]
+
+    def served_with(embedder) -> bool:
+        got = classifier.classify(1, [{"text": t} for t in texts])
+        model = classifier.model_for(1)[1]
+        want = predict_proba(model, embedder.encode(texts))
+        return np.allclose([list(r.probabilities.values()) for r in got.results], want,
+                           atol=1e-6)
+
+    tuned = SentenceTransformerEmbedder(Path(manifest.path), name=manifest.name)
+    assert served_with(base) and not served_with(tuned)
     # the next retrain trains on the fine-tuned encoder's vectors
     assert retrain() == manifest.name
+    assert served_with(tuned) and not served_with(base)
 
 
 def test_the_retrain_queues_no_round_below_the_threshold_or_when_off(
