@@ -220,3 +220,38 @@ def test_drift_is_queued_as_decisions_cross_every_n(project: Storage, tmp_path: 
     ingest.ingest(1, {"items": texts(200, 100)})
     drain(project, s)
     assert queued(project, JobKind.DRIFT) == 1
+
+
+def test_items_are_embedded_with_the_encoder_the_model_was_trained_on(
+        project: Storage, tmp_path: Path) -> None:
+    """A model trained on a fine-tuned encoder's vectors is fed that encoder's vectors, as
+    /classify does (loop/encoders.py)."""
+    from labelloop.loop.encoders import ENCODER_KIND, EncoderManifest, encoder_version
+
+    sha = "ab" * 32
+    manifest = EncoderManifest(name=f"toy-embedder+ft-{sha[:12]}", path=str(tmp_path / "enc"),
+                               sha256=sha, base="toy-embedder")
+    with_model(project)
+    with project.write() as tx:
+        tx.add_model_version(1, "v1", kind="retrain",
+                             lineage={"model": {"embedder": manifest.name}})
+        tx.add_model_version(1, encoder_version(sha), kind=ENCODER_KIND, lineage={})
+        tx.save_model_artifact(1, encoder_version(sha), ENCODER_KIND, manifest.to_bytes())
+    s = settings_for(tmp_path)
+    StreamIngest(project, s).ingest(1, {"items": texts(0, 50)})
+    tuned = CountingEmbedder()
+    tuned.name = manifest.name  # its own cache name, as a fine-tuned encoder has
+
+    asked: list[EncoderManifest | None] = []
+
+    class Encoders(Resources):
+        def text_encoder(self, m, *, request=False):
+            asked.append(m)
+            return tuned if m is not None else super().text_encoder(m, request=request)
+
+    worker = Worker(project, s, {JobKind.STREAM_DECIDE: handle_stream_decide},
+                    gateways=GatewayProvider(s, lambda *_: None),
+                    resources=Encoders(s, embedder=ToyEmbedder()))
+    assert worker.run_once() is not None
+    assert asked == [manifest] and sum(tuned.calls) == 50
+    assert all(g[7] == "v1" for g in decisions(project))

@@ -10,8 +10,9 @@ key):
 1. read the oldest ``stream_decide_chunk`` undecided items (arrival order), the project and
    the newest version's local model (``"local"`` artefact; none yet: uniform draws);
 2. with a model, embed the items :func:`~labelloop.stream.decide_plan.sample_to_embed` picks
-   (all of them, or a uniform ``stream_decide_max_embed`` of a larger backlog) through the
-   embedding cache, as retrain and drift do — the selected items' vectors are already cached
+   (all of them, or a uniform ``stream_decide_max_embed`` of a larger backlog) with the encoder
+   the model was trained on (as ``/classify`` does: a fine-tuned one when the model's lineage
+   names it), through the embedding cache, as retrain and drift do — the selected items' vectors are already cached
    when they come back as Label Studio tasks;
 3. in one write transaction under the project's stream-state lock: the items still undecided
    (a second run skips those decided), :func:`~labelloop.stream.decide_plan.plan_decisions`
@@ -27,6 +28,7 @@ commit decides the same items the same way when it runs again.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import numpy as np
 
@@ -35,6 +37,7 @@ from labelloop.errors import UnknownProject, UnsupportedConfig
 from labelloop.jobs.context import JobContext
 from labelloop.labelconfig.kinds import task_text
 from labelloop.labelconfig.schema import LabelSchema
+from labelloop.loop.encoders import encoder_named, served_embedder_name
 from labelloop.models.artifact import load_local_model
 from labelloop.models.logistic import LocalModel
 from labelloop.selection.stream import Budget
@@ -61,6 +64,10 @@ def handle_stream_decide(ctx: JobContext) -> None:
         project = tx.get_project(pid)
         items = tx.get_stream_items(pid, status="deciding", limit=s.stream_decide_chunk)
         served = _model(tx, pid) if items else None
+        # the encoder the model was trained on, as /classify embeds (a fine-tuned one stays in
+        # use until a retrain on the next encoder replaces the model: loop/encoders.py)
+        name = served_embedder_name(_lineage(tx, pid, served[0])) if served else None
+        tuned = encoder_named(tx, pid, name) if name else None
     if not items:
         return
     try:
@@ -76,7 +83,7 @@ def handle_stream_decide(ctx: JobContext) -> None:
         positions = sample_to_embed(len(items), max_embed=s.stream_decide_max_embed, rng=rng)
         ctx.progress(step="stream_decide", items=len(items), embedding=int(positions.size))
         texts = [_text(schema, items[i]) for i in positions.tolist()]
-        emb = embed_each(texts, embedder=ctx.resources.embedder, store=ctx.storage)
+        emb = embed_each(texts, embedder=ctx.resources.text_encoder(tuned), store=ctx.storage)
         if emb.vectors.shape[1] != model.dim:
             log.warning("project %s: the local model takes %d-dimensional embeddings, the "
                         "embedder gives %d: stream items decided without a model", pid,
@@ -126,6 +133,11 @@ def _model(tx: Tx, pid: int) -> tuple[str, LocalModel] | None:
     version = tx.latest_model_artifact_version(pid, KIND)
     blob = tx.get_model_artifact(pid, version, KIND) if version is not None else None
     return (version, load_local_model(blob)) if version is not None and blob else None
+
+
+def _lineage(tx: Tx, pid: int, version: str) -> dict[str, Any] | None:
+    got = tx.get_model_version(pid, version)
+    return got.lineage if got is not None else None
 
 
 def _text(schema: LabelSchema, item: StreamItem) -> str:
