@@ -47,3 +47,22 @@ def test_a_drifting_stream_says_so(page: tuple[Page, str], storage: Storage) -> 
     assert card["text"].startswith("Drift: drifting. Recent traffic (the last 500 items, "
                                    "12:01–12:09 UTC) has drifted from the labelled set")
     assert p.problems() == []
+
+
+def test_items_waiting_for_the_deferred_decision_show_as_deciding(
+        page: tuple[Page, str], storage: Storage) -> None:  # noqa: F811
+    from labelloop.storage.records_stream import StreamItemRow
+
+    p, url = page
+    seed_stream(storage, 1, drift=drift_record())
+    _open(p, f"{url}/")
+    assert p.evaluate("document.querySelector('[data-figure=\"stream-deciding\"]')") is None
+    with storage.write() as tx:
+        tx.add_stream_items(1, [StreamItemRow(key=f"wait-{i}", data={"text": f"w {i}"},
+                                              prediction=None, feedback=None, correction=None,
+                                              selected=False, reason="deciding")
+                                for i in range(30)], at=2e9)
+    _open(p, f"{url}/")
+    assert _figure(p, "stream-deciding") == "30"
+    assert _figure(p, "stream-received") == "1,230" and _figure(p, "stream-selected") == "60"
+    assert p.problems() == []
