@@ -255,3 +255,24 @@ def test_items_are_embedded_with_the_encoder_the_model_was_trained_on(
     assert worker.run_once() is not None
     assert asked == [manifest] and sum(tuned.calls) == 50
     assert all(g[7] == "v1" for g in decisions(project))
+
+
+def test_the_periodic_timer_queues_a_decision_for_projects_with_undecided_items(
+        project: Storage, tmp_path: Path) -> None:
+    from labelloop.jobs.worker import WorkerPool
+
+    s = settings_for(tmp_path, label_studio_url=None, label_studio_api_key=None)
+    with project.write() as tx:
+        record_project(tx, 2, label_config=CONFIG)  # nothing waiting
+    StreamIngest(project, s).ingest(1, {"items": texts(0, 20)})
+    with project.write() as tx:  # taken by a worker that died: none queued, items wait
+        assert tx.claim("dead-worker", lease_s=3600, kinds=[JobKind.STREAM_DECIDE]) is not None
+    assert queued(project, JobKind.STREAM_DECIDE) == 0
+    pool = WorkerPool(project, s, default_handlers(s),
+                      gateways=GatewayProvider(s, lambda *_: None), threads=1)
+    pool.enqueue_periodic_resync()
+    pool.enqueue_periodic_resync()  # deduplicated while queued
+    with project.read() as tx:
+        waiting = [j for j in tx.list_jobs(status=JobStatus.QUEUED, limit=50)
+                   if j.kind is JobKind.STREAM_DECIDE]
+    assert [(j.project_id, j.dedupe_key) for j in waiting] == [(1, "stream_decide:1")]
