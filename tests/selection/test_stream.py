@@ -201,8 +201,8 @@ def test_threshold_adapts_to_an_upward_shift():
     assert state.threshold is not None and state.threshold > 0.7
 
 
-@pytest.mark.parametrize("new_scorer", ["v1", None])
-def test_a_new_scorer_starts_a_new_ring(new_scorer):
+@pytest.mark.parametrize("new_scorer", ["local", None])
+def test_a_new_kind_of_scorer_starts_a_new_ring(new_scorer):
     """Uniform draws before any model, then a model whose utilities sit mostly below them (as a
     retrained model's margins do): under a new scorer the threshold follows the new scale at once
     and the threshold picks the items, not the band's floor; kept under the old scorer's ring,

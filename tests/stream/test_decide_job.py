@@ -148,13 +148,14 @@ def test_with_a_model_the_local_model_scores_and_its_uncertain_items_are_picked(
     assert len(picks) > 20
     mixed = {f"k{i}" for i in range(0, 600, 3)}  # two class words: the model is unsure
     assert sum(g[0] in mixed for g in picks) > 0.8 * len(picks)
-    assert state(project).scorer == "local:v1"
-    # a retrained model: the next items are decided by it on a new ring
+    assert state(project).scorer == "local"
+    # a retrained model: the next items are decided by it, the ring of the same kind goes on
     with_model(project, "v2")
     StreamIngest(project, s).ingest(1, {"items": texts(600, 90)})
     drain(project, s)
+    assert {g[7] for g in decisions(project)[600:]} == {"v2"}
     st = state(project)
-    assert st.scorer == "local:v2" and st.utility_array().size == 90 and st.seen == 690
+    assert st.scorer == "local" and st.utility_array().size == 690 and st.seen == 690
 
 
 def test_a_backlog_is_decided_in_chunks_with_a_sample_embedded(project: Storage,

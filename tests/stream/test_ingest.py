@@ -208,10 +208,11 @@ def test_the_screening_model_scores_items_once_stored(storage: Storage,
     ingest.ingest(1, {"items": items(100, 2)})
     assert {r.model_version for r in stored(storage) if r.key in ("k100", "k101")} == \
         {"labelloop-4"}
-    # the threshold's ring is the newest scorer's: it started again with labelloop-4's items
+    # the threshold's ring started again when the first screening model replaced the uniform
+    # draws (the 3 items m0–m2) and went on with labelloop-4's 2
     with storage.write() as tx:
         state = StreamState.from_json(tx.lock_stream_state(1) or {})
-    assert state.scorer == "labelloop-4" and state.utility_array().size == 2
+    assert state.scorer == "screen" and state.utility_array().size == 5
 
 
 def test_export_queued_once_and_drift_every_n(storage: Storage, tmp_path: Path) -> None:

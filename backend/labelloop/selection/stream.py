@@ -22,11 +22,15 @@ manager* that turns utilities into yes/no while spending about the budget. What 
   leaving it, in ``[lo-1, hi]`` by induction (base: the virtual window holds ``round(T)``).
   When no integer lies within ±10 % of ``T`` (``T`` < 5 items per window), the band is
   ``[floor(T), ceil(T)]``.
-* **A new scorer starts a new ring**: utilities scored by another model (or the uniform draws
-  before any model) are on another scale — a retrained model's margins against a ring of uniform
-  draws put the threshold where few items pass, and the band's floor then takes items whatever
-  their utility. The ring is kept per scorer (``scorer``, e.g. the screening model's version)
-  and starts empty when it changes; the selections already counted stay in the band.
+* **A new kind of scorer starts a new ring**: utilities scored by another kind of model (or the
+  uniform draws before any model) are on another scale — a first model's margins against a ring
+  of uniform draws put the threshold where few items pass, and the band's floor then takes
+  items whatever their utility. The ring is kept per scorer kind (``scorer``: "screen",
+  "local"; None for the uniform draws) and starts empty when it changes; the selections already
+  counted stay in the band. A retrained model of the same kind keeps the ring: its margins are
+  on the same scale and the threshold follows them; restarting the ring at every retrain (every
+  20 labels in the replay) left it short and noisy and halved the gain over uniform picks on
+  Rotten Tomatoes (+0.009 against +0.018, docs/benchmarks.md).
 * **Items not scored**: a negative utility (-1: the deferred decision embeds a sample of a
   large backlog, :mod:`labelloop.stream.decide`) enters the ring — so the quantile is taken
   over all items and the scored ones' threshold rises by their share — but never passes the
@@ -179,8 +183,9 @@ def decide(utilities: np.ndarray, feedback: np.ndarray, state: StreamState, *, b
 
     ``utilities`` ``(n,)`` finite (:func:`stream_utility`; negative: not scored, never
     "uncertain"); ``feedback`` ``(n,)`` bool: negative
-    feedback or a correction; ``scorer``: what scored them (None: no model) — the threshold's
-    ring of past utilities starts empty when it differs from the state's. Draws ``2 n`` uniforms
+    feedback or a correction; ``scorer``: the kind of model that scored them (None: no model,
+    uniform draws) — the threshold's ring of past utilities starts empty when it differs from
+    the state's. Draws ``2 n`` uniforms
     from ``rng`` (audit and threshold ties)."""
     u, fb = _check(utilities, feedback, now)
     if not u:

@@ -33,8 +33,8 @@ class StreamState:
     (per-day budgets only). ``hour_counts``: items received per hour for the 24 hours up to
     ``hour`` (``floor(now / 3600)`` of the last batch), newest last. ``first_at``: the first
     item's time. ``threshold``: the last adaptive threshold (None: none yet, or closed).
-    ``scorer``: what scored the utilities in the ring (a model version; None: no model, the
-    uniform draws) — a ring scored by another scorer is on another scale."""
+    ``scorer``: the kind of model that scored the utilities in the ring ("screen", "local";
+    None: no model, the uniform draws) — a ring scored by another kind is on another scale."""
 
     seen: int = 0
     utilities: bytes = b""

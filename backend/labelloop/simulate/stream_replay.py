@@ -135,14 +135,14 @@ def replay_stream(texts: Sequence[str], x: np.ndarray, y: np.ndarray, *, x_test:
             utilities = stream_utility(proba, rng=rng, n_items=stop - start)
             choices, state = decide(utilities, no_feedback[:stop - start], state,
                                     budget=budget, now=float(start), rng=rng,
-                                    scorer=None if proba is None else f"fit-{fitted_at}")
+                                    scorer=None if proba is None else "screen")
         else:  # the stream_decide job's plan over one run's chunk
             pos = sample_to_embed(stop - start, max_embed=config.max_embed, rng=rng) \
                 if local is not None else np.zeros(0, dtype=np.int64)
             arrived = np.arange(start, stop) // config.batch * config.batch  # its post's time
             plan = plan_decisions(
                 x_o[start:stop][pos], pos, no_feedback[:stop - start], state, model=local,
-                scorer=None if local is None else f"fit-{fitted_at}", budget=budget,
+                scorer=None if local is None else "local", budget=budget,
                 received_at=arrived.astype(float), rng=rng)
             choices, state = plan.choices, plan.state
         for offset, choice in enumerate(choices):

@@ -92,7 +92,7 @@ def handle_stream_decide(ctx: JobContext) -> None:
         else:
             ok = emb.ok
             positions, x = positions[ok], emb.vectors[ok]
-    scorer = f"local:{served[0]}" if served is not None else None
+    scorer = "local" if served is not None else None
     exportable = ctx.gateways.credentials(project) is not None if project else False
     with ctx.storage.write() as tx:
         raw = tx.lock_stream_state(pid)

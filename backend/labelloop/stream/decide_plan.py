@@ -16,7 +16,7 @@ One run takes a chunk of undecided items in arrival order:
    exists yet — then :func:`~labelloop.selection.stream.decide` over *all* the chunk's items in
    arrival order, one call per ingest batch (items received at the same time) so that a daily
    budget counts each batch at its own time. The ring of past utilities is kept per scorer
-   (``scorer``: the model version; None: the uniform draws): a new model starts a new ring.
+   kind (``scorer``: "local"; None: the uniform draws): the first model starts a new ring.
 """
 
 from __future__ import annotations

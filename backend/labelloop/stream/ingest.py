@@ -175,7 +175,7 @@ class StreamIngest:
             before = state.seen
             choices, state = decide(scored.utilities[keep], scored.feedback[keep], state,
                                     budget=self.budget, now=now, rng=rng,
-                                    scorer=scored.version)
+                                    scorer=None if scored.version is None else "screen")
             idx = np.flatnonzero(keep)
             rows = [_row(scored, int(j), c) for j, c in zip(idx, choices, strict=True)]
             tx.add_stream_items(project_id, rows, at=now)
