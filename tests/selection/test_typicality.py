@@ -173,22 +173,6 @@ class TestColdStartRule:
         assert r.phase == "cold_start" and any("typical" in n for n in r.notes)
         assert y[r.batch].tolist() == list(range(len(SIZES)))
 
-    def test_a_binary_project_without_an_llm_keeps_proxy_seeds(self) -> None:
-        x, _ = _blobs()
-        probas = np.tile([0.7, 0.3], (len(x), 1))
-        data = PoolData(x, probas=probas)
-        binary = rank_pool(data, *_all(len(x)), rng=np.random.default_rng(0),
-                           batch_size=len(SIZES), label_counts=np.array([1, 0]))
-        assert binary.phase == "cold_start" and not any("typical" in n for n in binary.notes)
-        # no model and no class count: cold start, and without a count no typicality
-        unknown = rank_pool(PoolData(x), *_all(len(x)), rng=np.random.default_rng(0),
-                            batch_size=len(SIZES), label_counts=None)
-        assert unknown.phase == "cold_start" and not any("typical" in n for n in unknown.notes)
-        forced = rank_pool(data, *_all(len(x)), rng=np.random.default_rng(0),
-                           batch_size=len(SIZES), label_counts=np.array([1, 0]),
-                           cold_start=ColdStartOptions(typicality_min_classes=2))
-        assert any("typical" in n for n in forced.notes)
-
     def test_with_an_llm_auto_keeps_the_balanced_seed_set(self) -> None:
         data = pool_data(300)
         r = rank_pool(data, np.arange(1, 300), np.array([0]), rng=np.random.default_rng(0),

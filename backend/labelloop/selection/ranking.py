@@ -65,13 +65,10 @@ def proxy_probas(data: PoolData) -> np.ndarray | None:
 def seed_batch(data: PoolData, pool: np.ndarray, labeled: np.ndarray, batch_size: int, *,
                rng: np.random.Generator, label_counts: np.ndarray | None,
                options: ColdStartOptions) -> tuple[np.ndarray, list[str]]:
-    """A cold-start batch and its notes: typical items of uncovered regions without an LLM on a
-    project of at least ``options.typicality_min_classes`` classes (or with ``options.picks ==
-    "typicality"``), else seeds balanced by the proxy labels. The class count comes from
-    ``label_counts`` (unknown without it: proxy seeds)."""
-    many = label_counts is not None and label_counts.size >= options.typicality_min_classes
+    """A cold-start batch and its notes: typical items of uncovered regions without an LLM (or
+    with ``options.picks == "typicality"``), else seeds balanced by the proxy labels."""
     typical = options.picks == "typicality" or (options.picks == "auto"
-                                                and data.llm_probas is None and many)
+                                                and data.llm_probas is None)
     if typical:
         batch = typicality_batch(data.embeddings, pool, labeled, batch_size, rng=rng,
                                  options=options.typicality)
