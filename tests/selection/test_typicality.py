@@ -165,13 +165,17 @@ class TestColdStartRule:
         with pytest.raises(SelectionInputError):
             needs_cold_start(np.array([1, 1]), options=ColdStartOptions(labels_per_class=0))
 
-    def test_without_an_llm_the_cold_start_picks_typical_items(self) -> None:
+    def test_auto_picks_typical_items_without_an_llm_and_the_default_does_not(self) -> None:
         x, y = _blobs()
         data = PoolData(x, probas=np.full((len(x), 3), 1 / 3))
         r = rank_pool(data, *_all(len(x)), rng=np.random.default_rng(0),
-                      batch_size=len(SIZES), label_counts=np.zeros(3, dtype=int))
+                      batch_size=len(SIZES), label_counts=np.zeros(3, dtype=int),
+                      cold_start=ColdStartOptions(picks="auto"))
         assert r.phase == "cold_start" and any("typical" in n for n in r.notes)
         assert y[r.batch].tolist() == list(range(len(SIZES)))
+        default = rank_pool(data, *_all(len(x)), rng=np.random.default_rng(0),
+                            batch_size=len(SIZES), label_counts=np.zeros(3, dtype=int))
+        assert default.phase == "cold_start" and not any("typical" in n for n in default.notes)
 
     def test_with_an_llm_auto_keeps_the_balanced_seed_set(self) -> None:
         data = pool_data(300)
