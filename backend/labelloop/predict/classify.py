@@ -31,7 +31,7 @@ from labelloop.errors import InvalidInput, NoModelYet, UnknownProject, Unsupport
 from labelloop.events.projects import schema_of
 from labelloop.labelconfig.kinds import task_text
 from labelloop.labelconfig.schema import LabelSchema
-from labelloop.loop.encoders import encoder_named, served_embedder_name
+from labelloop.loop.encoders import EncoderManifest, encoder_named, served_embedder_name
 from labelloop.loop.resources import Resources
 from labelloop.models.artifact import load_local_model
 from labelloop.models.logistic import LocalModel, predict_proba
@@ -95,6 +95,7 @@ class Classifier:
         self._lock = threading.Lock()
         self._models: dict[tuple[int, str], LocalModel] = {}
         self._without: set[tuple[int, str]] = set()  # versions stored without an artefact
+        self._encoders: dict[tuple[int, str], EncoderManifest | None] = {}
 
     def served_version(self, project_id: int) -> str | None:
         """The version :meth:`classify` answers with (None: no model yet)."""
@@ -117,11 +118,7 @@ class Classifier:
         with self.storage.read() as tx:
             project, schema = self._project(tx, project_id)
             served = self._served(tx, project)
-            # the encoder the served model was trained on: a fine-tuned one (loop/encoders.py)
-            # stays in use until a retrain on the next encoder replaces the model
-            got = tx.get_model_version(project_id, served[0]) if served else None
-            name = served_embedder_name(got.lineage if got else None)
-            tuned = encoder_named(tx, project_id, name) if name else None
+            tuned = self._encoder(tx, project_id, served[0]) if served else None
         texts = _texts(schema, datas)
         if served is None:
             raise NoModelYet(f"project {project_id} has no trained model yet: a retrain stores "
@@ -136,6 +133,24 @@ class Classifier:
                              "retrain with this embedder makes a model to serve")
         return ClassifyResult(version, model.multi_label,
                               item_classes(model, predict_proba(model, x)))
+
+    def _encoder(self, tx: Tx, pid: int, version: str) -> EncoderManifest | None:
+        """The encoder ``version`` was trained on when it is a fine-tuned one
+        (:mod:`labelloop.loop.encoders`; it stays in use until a retrain on the next encoder
+        replaces the model), else None. Read once per version — versions never change — and
+        kept with the loaded model, so a request does not read and parse the version's lineage."""
+        key = (pid, version)
+        with self._lock:
+            if key in self._encoders:
+                return self._encoders[key]
+        got = tx.get_model_version(pid, version)
+        name = served_embedder_name(got.lineage if got else None)
+        tuned = encoder_named(tx, pid, name) if name else None
+        with self._lock:
+            for old in [k for k in self._encoders if k[0] == pid]:
+                del self._encoders[old]
+            self._encoders[key] = tuned
+        return tuned
 
     def _project(self, tx: Tx, project_id: int) -> tuple[Project, LabelSchema]:
         project = tx.get_project(project_id)
