@@ -48,11 +48,12 @@ def project(storage: Storage, fake_ls: FakeGateway) -> FakeGateway:
     return fake_ls
 
 
-def run_retrain(storage: Storage, ls: FakeGateway, tmp_path, **kw):
+def run_retrain(storage: Storage, ls: FakeGateway, tmp_path, *, embedder=None, **kw):
+    """One retrain job run by a worker against ``ls``; the published version and its queue."""
     s = make_settings(tmp_path, label_studio_url="http://ls", label_studio_api_key="k" * 10, **kw)
     worker = Worker(storage, s, {JobKind.RETRAIN: handle_retrain},
                     gateways=GatewayProvider(s, lambda *_: ls),
-                    resources=Resources(s, embedder=ToyEmbedder()))
+                    resources=Resources(s, embedder=embedder or ToyEmbedder()))
     with storage.write() as tx:
         jid, _ = tx.enqueue(JobSpec(JobKind.RETRAIN, 1))
     worker.run_once()

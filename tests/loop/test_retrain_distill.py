@@ -8,15 +8,11 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
-from tests.conftest import CONFIG, make_settings
+from tests.conftest import CONFIG
 from tests.fakes.label_studio import FakeGateway
+from tests.loop.test_retrain import run_retrain
 
-from labelloop.jobs.types import JobKind, JobSpec, JobStatus
-from labelloop.jobs.worker import Worker
-from labelloop.labelstudio.access import GatewayProvider
 from labelloop.labelstudio.sync import resync_project
-from labelloop.loop.resources import Resources
-from labelloop.loop.retrain import handle_retrain
 from labelloop.storage.base import Storage
 from labelloop.storage.records_llm import LlmLabel
 
@@ -64,18 +60,8 @@ def store_llm(storage: Storage, answer: Callable[[int], str]) -> None:
 
 
 def retrain(storage: Storage, ls: FakeGateway, tmp_path, **kw) -> dict:
-    s = make_settings(tmp_path, label_studio_url="http://ls", label_studio_api_key="k" * 10,
-                      audit_fraction=0.0, **kw)
-    worker = Worker(storage, s, {JobKind.RETRAIN: handle_retrain},
-                    gateways=GatewayProvider(s, lambda *_: ls),
-                    resources=Resources(s, embedder=NoisyEmbedder()))
-    with storage.write() as tx:
-        jid, _ = tx.enqueue(JobSpec(JobKind.RETRAIN, 1))
-    worker.run_once()
-    with storage.read() as tx:
-        job = tx.get_job(jid)
-        assert job is not None and job.status is JobStatus.SUCCEEDED, job.last_error
-        version = tx.get_model_version(1, tx.get_project(1).published_version)  # type: ignore[union-attr]
+    version, _ = run_retrain(storage, ls, tmp_path, embedder=NoisyEmbedder(), audit_fraction=0.0,
+                             **kw)
     assert version is not None
     return version.lineage
 
