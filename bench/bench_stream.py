@@ -226,10 +226,11 @@ def ingest(server: LabelloopProcess, texts: list[str], *, senders: int, batch: i
             f"| {max(lat) * 1000:.0f} ms | {ok} |")
 
 
-def classify(server: LabelloopProcess, texts: list[str], *, requests: int) -> list[str]:
+def classify(server: LabelloopProcess, texts: list[str], *, requests: int,
+             sizes: tuple[int, ...] = (1, 100)) -> list[str]:
     rows = []
     with httpx.Client(base_url=server.url, timeout=30) as http:
-        for size in (1, 100):
+        for size in sizes:
             lat = []
             for n in range(requests + 10):
                 items = [{"data": {"text": texts[(n * size + i) % len(texts)]}}
@@ -298,7 +299,8 @@ def serve_parts(args: argparse.Namespace) -> list[str]:
                 try:
                     what = "0 (as the jobs: torch's default)" if threads == 0 else str(threads)
                     classify_rows += [f"| {what} {r}" for r in
-                                      classify(server, d.texts, requests=args.requests)]
+                                      classify(server, d.texts, requests=args.requests,
+                                               sizes=tuple(args.classify_sizes))]
                 finally:
                     server.stop()
     if ingest_rows:
@@ -347,6 +349,8 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=100)
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--requests", type=int, default=300)
+    ap.add_argument("--classify-sizes", type=int, nargs="+", default=[1, 100],
+                    help="items per /classify request, one row each")
     ap.add_argument("--classify-threads", type=int, nargs="+", default=[1, 0],
                     help="LABELLOOP_CLASSIFY_THREADS of the /classify runs, one server each "
                          "(0: as the jobs, torch's default)")
