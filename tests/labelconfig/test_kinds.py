@@ -42,6 +42,7 @@ class Case:
     text: str
     label: Label
     outside: str  # a label value the config does not have
+    data_key: str = "review"  # the $field the task's text is read from
 
 
 CHOICES_XML = """<View><Text name="text" value="$review"/>
@@ -59,6 +60,12 @@ MULTI_SPANS_XML = """<View>
 <Labels name="ner" toName="text" choice="multiple"><Label value="PER"/><Label value="ORG"/></Labels>
 <Text name="text" value="$review"/></View>"""
 
+TRIPLETS_XML = """<View><Text name="text" value="$anchor"/>
+<Text name="one" value="$first"/><Text name="two" value="$second"/>
+<Choices name="closer" toName="text">
+  <Choice value="The first" alias="first"/><Choice value="second"/><Choice value="tie"/>
+</Choices></View>"""
+
 EMOJI = "Hi 😀 Alice, welcome to Paris 🇫🇷 and Paris again"
 CASES = [
     Case("single_choice", "text_classification", CHOICES_XML, "great food", ("neg",), "Bad"),
@@ -68,6 +75,8 @@ CASES = [
          (Span(5, 10, "PER"), Span(23, 28, "LOC"), Span(36, 41, "LOC")), "ORG"),
     Case("spans_multiple_labels", "text_spans", MULTI_SPANS_XML, "Jordan joined Jordan Ltd",
          (Span(0, 6, "ORG"), Span(0, 6, "PER"), Span(14, 24, "ORG")), "LOC"),
+    Case("triplets", "text_triplets", TRIPLETS_XML, "a cat", ("second",), "The first",
+         data_key="anchor"),
 ]
 
 
@@ -96,9 +105,9 @@ def test_the_config_parses_into_a_schema_of_its_type(case: Case) -> None:
     assert schema.supported and schema.reason is None
     assert schema.task_type == case.kind
     assert kind_of(schema) is KINDS[case.kind]
-    assert schema.data_key == "review" and schema.to_name == "text"
+    assert schema.data_key == case.data_key and schema.to_name == "text"
     assert LabelSchema.from_json(schema.to_json()) == schema
-    assert task_text(schema, {"review": case.text}) == case.text
+    assert task_text(schema, {case.data_key: case.text}) == case.text
     assert task_text(schema, {"other": case.text}) is None
 
 

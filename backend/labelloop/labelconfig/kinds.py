@@ -36,14 +36,18 @@ from labelloop.labelconfig.labels import Label, Region, TaskKind, Unusable
 from labelloop.labelconfig.ner import SPANS
 from labelloop.labelconfig.schema import LabelSchema
 from labelloop.labelconfig.spans import Span
+from labelloop.labelconfig.triplets import TRIPLETS, is_triplet_config
 from labelloop.modalities import TaskInput, served_object_tags
 
 __all__ = ["KINDS", "Label", "Region", "TaskInput", "TaskKind", "Unusable", "build_result",
            "is_valid_result", "kind_of", "label_row", "parse_config", "read_label", "task_input",
            "task_text", "validate_result"]
 
-KINDS: Mapping[str, TaskKind] = {CLASSIFICATION.name: CLASSIFICATION, SPANS.name: SPANS}
+KINDS: Mapping[str, TaskKind] = {CLASSIFICATION.name: CLASSIFICATION, SPANS.name: SPANS,
+                                 TRIPLETS.name: TRIPLETS}
 CONTROL_TAGS: Mapping[str, str] = {"Choices": "text_classification", "Labels": "text_spans"}
+# a <Choices> in a config showing $anchor, $first and $second is a similarity judgement
+TRIPLET_TAGS: Mapping[str, str] = {"Choices": TRIPLETS.name}
 # controls no task type serves yet, with what they draw (the reason /setup and /status give)
 NOT_SERVED_YET: Mapping[str, str] = {
     "RectangleLabels": "bounding boxes", "Rectangle": "bounding boxes",
@@ -77,8 +81,9 @@ def parse_config(li: LabelInterface, *, instructions: str | None = None) -> Labe
     if not controls:
         return LabelSchema(False, "the config has no control tag (nothing to label)")
     reasons: dict[str, str] = {}  # control name -> why it is not served
+    tags = TRIPLET_TAGS if is_triplet_config(li) else CONTROL_TAGS
     for control in controls:
-        name = CONTROL_TAGS.get(control.tag)
+        name = tags.get(control.tag)
         if name is None:
             reasons[control.name] = _not_served(control)
             continue
@@ -105,7 +110,7 @@ def _other(li: LabelInterface, control: Any, served: LabelSchema,
            instructions: str | None) -> str:
     """Why a control after the served one is not served: the reason its task type gives, or
     that one control is served per project."""
-    name = CONTROL_TAGS.get(control.tag)
+    name = (TRIPLET_TAGS if is_triplet_config(li) else CONTROL_TAGS).get(control.tag)
     if name is None:
         return _not_served(control)
     got = KINDS[name].parse(li, control, instructions=instructions)

@@ -24,7 +24,7 @@ from label_studio_sdk.label_interface import LabelInterface
 from labelloop.errors import InvalidInput
 from labelloop.modalities import Modality
 
-TaskType = Literal["text_classification", "text_spans"]
+TaskType = Literal["text_classification", "text_spans", "text_triplets"]
 
 
 @dataclass(frozen=True)
