@@ -12,7 +12,7 @@ CACHE  ?= $(HOME)/.cache/labelloop
 PYANNO := $(CACHE)/pyanno/pyanno-2.0.2.tar.gz
 export LABELLOOP_PYANNO_SDIST := $(PYANNO)
 
-.PHONY: install browser postgres run test test-fast e2e bench lint clean
+.PHONY: install browser postgres run test test-fast e2e bench bench-peers lint clean
 
 install: $(STAMP)
 
@@ -55,6 +55,15 @@ e2e: install
 
 bench: install
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/run_all.py --output docs/benchmarks.md
+
+# Issue 16's side by side with scikit-activeml: the peer (and its one pure-Python dependency)
+# goes with --no-deps into a throw-away, git-ignored folder, never into labelloop's dependencies;
+# bench/bench_peers.py puts that folder on sys.path when it runs.
+PEERS_DIR := .bench-peers
+bench-peers: install
+	test -d $(PEERS_DIR)/skactiveml || $(BIN)/python -m pip install -q --no-deps \
+		--target $(PEERS_DIR) scikit-activeml==1.0.1 makefun==1.16.0
+	HF_HUB_OFFLINE=1 $(BIN)/python bench/bench_peers.py $(ARGS)
 
 # ruff on the whole repository, then mypy's static type check of backend/ ([tool.mypy] in
 # pyproject.toml; mypy itself comes with the test extra).
