@@ -24,6 +24,7 @@ from labelloop.storage.tables_queue import create_queue_tables, create_second_an
 from labelloop.storage.tables_skips import create_skip_tables
 from labelloop.storage.tables_stream import create_stream_tables, create_stream_totals
 from labelloop.storage.tables_totals import create_totals_tables
+from labelloop.storage.tables_triplets import create_triplet_tables
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,8 @@ MIGRATIONS: list[Migration] = [
               "and audio are served now)", reparse_unsupported_schemas),
     Migration(18, "projects: parse again configs stored as not supported (<Choices> on video "
               "is served now)", reparse_unsupported_schemas),
+    Migration(19, "triplets: a project's corpus and the triplet tasks mined from it",
+              create_triplet_tables),
 ]
 
 

@@ -18,10 +18,11 @@ from labelloop.storage.sql_queue import QueueTx
 from labelloop.storage.sql_retention import RetentionTx
 from labelloop.storage.sql_skips import SkipsTx
 from labelloop.storage.sql_stream import StreamTx
+from labelloop.storage.sql_triplets import TripletsTx
 
 
 class SqlTx(LabelsTx, JobsTx, ModelsTx, EmbeddingsTx, LlmTx, QueueTx, SkipsTx, RetentionTx,
-            StreamTx):
+            StreamTx, TripletsTx):
     """Every storage operation, bound to one open transaction."""
 
     def __init__(self, conn: sa.Connection) -> None:
