@@ -232,6 +232,27 @@ class Settings(BaseSettings):
     finetune_budget_s: float = Field(
         default=120.0, gt=0,
         description="CPU seconds per fine-tune (auto mode runs 3 more for its comparison).")
+    # similarity-judgement projects (issue 16 part 4, docs/triplets.md)
+    triplet_batch: int = Field(
+        default=50, ge=1, le=5000,
+        description="Triplets a mining round creates as Label Studio tasks.")
+    triplet_import_batch: int = Field(
+        default=100, ge=1, le=5000,
+        description="Triplet tasks sent to Label Studio per import request.")
+    triplet_neighbours: int = Field(
+        default=10, ge=2, description="Nearest neighbours of an anchor its candidates are "
+                                      "mined among (hard negatives).")
+    triplet_finetune_every_n: int = Field(
+        default=50, ge=1,
+        description="New human judgements between two triplet fine-tune rounds (the first "
+                    "round at this many).")
+    triplet_heldout: float = Field(
+        default=0.2, ge=0.0, lt=1.0,
+        description="Share of the grouped corpus items held out of mining to measure "
+                    "recall@10 and MRR (without groups: of the judged triplets, for accuracy).")
+    triplet_loss: Literal["mnrl", "triplet"] = Field(
+        default="mnrl", description="Loss of the triplet fine-tune: multiple negatives "
+                                    "ranking ('mnrl') or triplet margin ('triplet').")
     embedding_model_path: Path | None = Field(
         default=None, description="A local sentence-transformers folder (default: bundled).")
     embedding_threads: int | None = Field(

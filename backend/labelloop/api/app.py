@@ -30,6 +30,7 @@ from labelloop.api.protocol import router as protocol_router
 from labelloop.api.quality import router as quality_router
 from labelloop.api.status import router as status_router
 from labelloop.api.stream import router as stream_router
+from labelloop.api.triplets import router as triplets_router
 from labelloop.dashboard.router import router as dashboard_router
 from labelloop.embeddings import Embedder
 from labelloop.events.ingestor import WebhookIngestor
@@ -116,6 +117,7 @@ def create_app(settings: Settings, overrides: Overrides | None = None) -> FastAP
     app.include_router(quality_router)
     app.include_router(dataset_router)
     app.include_router(stream_router)
+    app.include_router(triplets_router)
     app.include_router(classify_router)
     app.include_router(metrics_router)
     app.include_router(dashboard_router)

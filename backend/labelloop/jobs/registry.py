@@ -18,6 +18,8 @@ from labelloop.settings import Settings
 from labelloop.stream.decide import handle_stream_decide
 from labelloop.stream.drift_job import handle_drift
 from labelloop.stream.outbox import handle_stream_export
+from labelloop.triplets.finetune_job import handle_triplet_finetune
+from labelloop.triplets.mine_job import handle_triplet_mine
 
 
 def default_handlers(settings: Settings) -> dict[JobKind, Handler]:
@@ -35,5 +37,7 @@ def default_handlers(settings: Settings) -> dict[JobKind, Handler]:
         JobKind.STREAM_EXPORT: handle_stream_export,
         JobKind.FINE_TUNE: handle_fine_tune,
         JobKind.STREAM_DECIDE: handle_stream_decide,
+        JobKind.TRIPLET_MINE: handle_triplet_mine,
+        JobKind.TRIPLET_FINETUNE: handle_triplet_finetune,
     }
     return handlers

@@ -28,6 +28,8 @@ class JobKind(str, Enum):
     DRIFT = "drift"
     FINE_TUNE = "fine_tune"
     STREAM_DECIDE = "stream_decide"
+    TRIPLET_MINE = "triplet_mine"
+    TRIPLET_FINETUNE = "triplet_finetune"
 
 
 class JobStatus(str, Enum):
@@ -71,6 +73,9 @@ POLICIES: dict[JobKind, RetryPolicy] = {
     JobKind.FINE_TUNE: RetryPolicy(max_attempts=2, backoff_base_s=60.0),
     # deferred stream decisions: items wait undecided meanwhile; the next ingest queues it again
     JobKind.STREAM_DECIDE: RetryPolicy(max_attempts=5, backoff_base_s=5.0),
+    # mining ends by creating Label Studio tasks: it rides out an outage like the outbox
+    JobKind.TRIPLET_MINE: RetryPolicy(max_attempts=8, backoff_base_s=5.0),
+    JobKind.TRIPLET_FINETUNE: RetryPolicy(max_attempts=2, backoff_base_s=60.0),
 }
 
 

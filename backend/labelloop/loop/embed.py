@@ -62,8 +62,8 @@ def handle_embed(ctx: JobContext) -> None:
     with ctx.storage.read() as tx:
         project = tx.get_project(pid)
         schema = schema_of(project) if project else None
-        if schema is None or not schema.supported:
-            return
+        if schema is None or not schema.supported or schema.task_type == "text_triplets":
+            return  # a triplet project's corpus is embedded by its mining (labelloop.triplets)
         items = [(task.id, got.value) for task in tx.get_tasks(pid)
                  if (got := task_input(schema, task.data)) and got.value]
     if not items:

@@ -53,8 +53,8 @@ def handle_prelabel(ctx: JobContext) -> None:
     with ctx.storage.read() as tx:
         project = tx.get_project(pid)
         schema = schema_of(project) if project else None
-        if schema is None or not schema.supported:
-            return
+        if schema is None or not schema.supported or schema.task_type == "text_triplets":
+            return  # triplets are pre-judged when mined (labelloop.triplets.judge)
         off = llm_prelabels_off(schema, labeler)
         if off is not None:  # the endpoint does not take this media: the loop runs without
             log.info("project %s: no LLM pre-labels: %s", pid, off)

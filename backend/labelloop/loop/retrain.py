@@ -57,6 +57,7 @@ from labelloop.quality.stopping import retrain_points, stopping_signal
 from labelloop.storage.records import Prediction
 from labelloop.storage.records_llm import LlmLabel
 from labelloop.storage.sql_queue import QueueEntry
+from labelloop.triplets.finetune_job import on_labels_changed as triplet_labels_changed
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +103,8 @@ def handle_retrain(ctx: JobContext) -> None:
     pid = ctx.project_id()
     s = ctx.settings
     started = time.perf_counter()
+    if triplet_labels_changed(ctx, pid):  # a triplet project: its judgements tune the encoder
+        return
     with ctx.storage.read() as tx:
         project = tx.get_project(pid)
         schema = schema_of(project) if project else None

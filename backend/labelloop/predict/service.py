@@ -102,8 +102,8 @@ class ServicePredictor:
 
     async def _predict(self, project: Project, schema: LabelSchema | None,
                        task_ids: list[int]) -> list[Entry]:
-        if schema is None or not schema.supported:
-            return [[] for _ in task_ids]
+        if schema is None or not schema.supported or schema.task_type == "text_triplets":
+            return [[] for _ in task_ids]  # triplet tasks carry their pre-judgement already
         labeler = self.resources.labeler(self.storage)
         live = labeler is not None and labeler.status().state == "ok" and \
             llm_prelabels_off(schema, labeler) is None
