@@ -264,6 +264,13 @@ class Settings(BaseSettings):
         description="Torch threads of each /classify request's embedding, on threads of its "
                     "own (a few small matrix products: more threads only wait for each other "
                     "on a busy machine); 0: as the jobs (LABELLOOP_EMBEDDING_THREADS).")
+    classify_precision: Literal["auto", "float32", "bfloat16"] = Field(
+        default="auto",
+        description="Precision of each /classify request's text embedding: bfloat16 (torch's "
+                    "CPU autocast) takes about two thirds of float32's time on a CPU with "
+                    "native bfloat16 (avx512_bf16, amx_bf16), its vectors within a cosine of "
+                    "1e-4; 'auto': bfloat16 on such a CPU, else float32. The jobs' embeddings, "
+                    "which the models train on, stay float32.")
     # image/audio projects (issue 19): built-in embedders unless a model is configured
     image_embedding_model: str | None = Field(
         default=None,

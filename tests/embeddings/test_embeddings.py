@@ -75,6 +75,21 @@ class TestSentenceTransformer:
         finally:
             pinned.close()
 
+    def test_a_bfloat16_twin_gives_nearly_the_float32_vectors(
+            self, minilm: SentenceTransformerEmbedder) -> None:
+        texts = ["a great film", "the worst movie I have seen, " * 8, "ok"]
+        want = minilm.encode(texts)
+        twin = minilm.with_threads(None, precision="bfloat16")
+        assert twin.model is minilm.model and minilm.precision == "float32"
+        got = twin.encode(texts)
+        assert got.dtype == np.float32 and got.shape == want.shape
+        np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
+        assert not np.array_equal(got, want)  # autocast ran: bfloat16 rounding shows
+        assert float((got * want).sum(axis=1).min()) > 0.999
+        assert twin.with_threads(2).precision == "bfloat16"  # a twin keeps it
+        with pytest.raises(ValueError, match="precision"):
+            minilm.with_threads(None, precision="float16")  # type: ignore[arg-type]
+
     def test_unit_float32_vectors_in_input_order(self, minilm: SentenceTransformerEmbedder,
                                                  ) -> None:
         texts = ["a great film", "the worst movie I have seen", "a great film"]
@@ -236,3 +251,27 @@ class TestBadItems:
         assert len(embed_each(["a", "b"], embedder=broken, store=store).failed) == 2
         embed_each(["x"], embedder=CountingEmbedder(), store=store)
         assert len(embed_each(["x", "a", "b", "c"], embedder=broken, store=store).failed) == 3
+
+
+@pytest.mark.parametrize(("flags", "native"), [
+    ("fpu avx2 avx512f avx512_bf16 avx512_vnni", True),
+    ("fpu avx2 amx_bf16 amx_tile", True),
+    ("fpu avx2 avx512f avx512bw", False),
+])
+def test_native_bfloat16_reads_the_cpu_flags(tmp_path: Path, flags: str, native: bool) -> None:
+    from labelloop.embeddings.sentence_transformer import native_bfloat16
+
+    info = tmp_path / "cpuinfo"
+    info.write_text(f"processor\t: 0\nmodel name\t: x\nflags\t\t: {flags}\n")
+    assert native_bfloat16(info) is native
+    assert native_bfloat16(tmp_path / "absent") is False
+
+
+def test_resolve_precision() -> None:
+    from labelloop.embeddings.sentence_transformer import native_bfloat16, resolve_precision
+
+    assert resolve_precision("float32") == "float32"
+    assert resolve_precision("bfloat16") == "bfloat16"
+    assert resolve_precision("auto") == ("bfloat16" if native_bfloat16() else "float32")
+    with pytest.raises(ValueError, match="precision"):
+        resolve_precision("fp8")

@@ -197,3 +197,15 @@ def test_the_request_embedder_shares_the_jobs_model_and_leaves_their_threads(tmp
     assert not job.loaded and not request.inner.loaded  # nothing loaded by asking
     off = Resources(make_settings(tmp_path, classify_threads=0))
     assert off.request_embedder is off.embedder
+
+
+@pytest.mark.parametrize("choice", ["float32", "bfloat16"])
+def test_the_request_embedder_runs_in_the_configured_precision_and_the_jobs_in_float32(
+        tmp_path, choice: str) -> None:
+    from labelloop.embeddings.pinned import PinnedThreadsEmbedder
+
+    r = Resources(make_settings(tmp_path, classify_precision=choice))
+    request = r.request_embedder
+    assert isinstance(request, PinnedThreadsEmbedder)
+    assert request.inner.precision == choice
+    assert r.embedder.precision == "float32"  # what the models train on

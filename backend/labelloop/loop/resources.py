@@ -11,12 +11,13 @@ import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from labelloop.embeddings import Embedder, SentenceTransformerEmbedder
 from labelloop.embeddings.base import EmbeddingModelUnavailable
 from labelloop.embeddings.finetune import directory_hash
 from labelloop.embeddings.pinned import PinnedThreadsEmbedder
+from labelloop.embeddings.sentence_transformer import resolve_precision
 from labelloop.llm import LLMLabeler
 from labelloop.loop.encoders import EncoderManifest, current_encoder
 from labelloop.modalities import Modality, modality_input
@@ -93,18 +94,24 @@ class Resources:
         (loaded once for both), encoding on threads of its own at
         ``settings.classify_threads`` torch threads each, one thread per core
         (:class:`~labelloop.embeddings.pinned.PinnedThreadsEmbedder`); the jobs' threads are
-        untouched. ``classify_threads`` 0, or an embedder that sets torch's threads itself:
-        :attr:`embedder` as it is."""
+        untouched, and in ``settings.classify_precision`` (bfloat16 where the CPU has it: the
+        jobs' vectors, which models train on, stay float32). ``classify_threads`` 0, or an
+        embedder that sets torch's threads itself: :attr:`embedder` as it is."""
         base = self.embedder
         n = self.settings.classify_threads
         with self._lock:
             if self._request_embedder is None and n > 0:
-                inner = base.with_threads(None) \
+                inner = base.with_threads(None, precision=self._request_precision) \
                     if isinstance(base, SentenceTransformerEmbedder) else base
                 if getattr(inner, "torch_threads", None) is None:
                     self._request_embedder = PinnedThreadsEmbedder(
                         inner, torch_threads=n, workers=os.cpu_count() or 1)
             return self._request_embedder or base
+
+    @property
+    def _request_precision(self) -> Literal["float32", "bfloat16"]:
+        """The request path's embedding precision (``settings.classify_precision``)."""
+        return resolve_precision(self.settings.classify_precision)
 
     def close(self) -> None:
         """Stop the request embedders' threads (started on their first encode)."""
@@ -140,7 +147,8 @@ class Resources:
             twin = self._request_encoders.get(manifest.name)
             if twin is None:
                 twin = self._request_encoders[manifest.name] = PinnedThreadsEmbedder(
-                    got.with_threads(None), torch_threads=n, workers=os.cpu_count() or 1)
+                    got.with_threads(None, precision=self._request_precision),
+                    torch_threads=n, workers=os.cpu_count() or 1)
             return twin
 
     def project_text_embedder(self, storage: Storage, project_id: int | None) -> Embedder:
