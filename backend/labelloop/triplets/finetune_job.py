@@ -50,7 +50,7 @@ from labelloop.triplets.finetune import fine_tune_on_triplets
 from labelloop.triplets.judgements import JudgedTriplet, read_judgements
 from labelloop.triplets.mine_job import is_triplet_schema, mine_spec
 from labelloop.triplets.mining import Triplet, training_triplets
-from labelloop.triplets.plan import finetune_due, group_ids, held_out_mask
+from labelloop.triplets.plan import adopt_encoder, finetune_due, group_ids, held_out_mask
 from labelloop.triplets.retrieval import mean_reciprocal_rank, recall_at_k, triplet_accuracy
 
 log = logging.getLogger(__name__)
@@ -153,7 +153,7 @@ def handle_triplet_finetune(ctx: JobContext) -> None:
                                          threads=s.embedding_threads)
     after = measure(_encode(model, [texts[i] for i in measured])) if measured else None
     primary = "recall_at_10" if rows is not None else "triplet_accuracy"
-    adopt = before is not None and after is not None and after[primary] >= before[primary]
+    adopt = adopt_encoder(before, after, primary=primary)
     saved = save_encoder(model, encoders_dir(s, pid))
     name = finetuned_name(base.name, saved.sha256)
     lineage: dict[str, Any] = {

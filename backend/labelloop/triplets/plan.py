@@ -123,3 +123,12 @@ def plan_recovery(sending: Sequence[TripletTask],
 def finetune_due(judged: int, last: int | None, *, every_n: int) -> bool:
     """A round is due at ``every_n`` judged triplets, then every ``every_n`` more."""
     return judged >= (last or 0) + every_n
+
+
+def adopt_encoder(before: Mapping[str, float] | None, after: Mapping[str, float] | None, *,
+                  primary: str) -> bool:
+    """A tuned encoder is adopted when it is measured (both sides) and not worse than the
+    current one on the ``primary`` measure (equal: adopted, it knows the judgements)."""
+    if before is None or after is None or primary not in before or primary not in after:
+        return False
+    return float(after[primary]) >= float(before[primary])
