@@ -30,7 +30,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from labelloop.cli import simulate_finetune, simulate_media
+from labelloop.cli import simulate_finetune, simulate_media, simulate_triplets
 from labelloop.errors import LabelloopError
 
 if TYPE_CHECKING:
@@ -88,8 +88,10 @@ def register(subparsers: Any) -> None:
                    "audio or video file/URL: see below) a line")
     p.add_argument("--text-field", default="text")
     p.add_argument("--label-field", default="label")
-    p.add_argument("--task", choices=("auto", "choices", "spans"), default="auto",
-                   help="auto (default): span data when the first row has the spans field")
+    p.add_argument("--task", choices=("auto", "choices", "spans", "triplets"),
+                   default="auto",
+                   help="auto (default): span data when the first row has the spans field; "
+                   "triplets: similarity judgements replayed on the labels (see below)")
     p.add_argument("--spans-field", default="spans", help="span data: the field of the spans")
     p.add_argument("--token-model", choices=("crf", "lr"), default="crf",
                    help="span data: the token model (default crf)")
@@ -125,6 +127,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     simulate_media.add_arguments(p)
     simulate_finetune.add_arguments(p)
+    simulate_triplets.add_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -143,6 +146,8 @@ def _run(args: argparse.Namespace) -> int:
         return simulate_media.run_media(args)
     if args.objective == "dataset":
         return _run_dataset(args)
+    if args.task == "triplets":
+        return simulate_triplets.run_triplets(args)
 
     spans = args.task == "spans" or (
         args.task == "auto" and is_span_file(args.data, spans_field=args.spans_field))
