@@ -16,7 +16,7 @@ from labelloop import __version__
 
 # Sub-command modules, in the order --help lists them.
 COMMANDS = ["serve", "worker", "status", "label", "estimate", "simulate", "agreement",
-            "export", "stream", "model", "healthcheck"]
+            "export", "stream", "triplets", "model", "healthcheck"]
 
 
 def build_parser() -> argparse.ArgumentParser:

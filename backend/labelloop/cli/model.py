@@ -18,7 +18,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "export", help="write the served model as a directory that loads without labelloop",
         description="Write classifier.npz, labels.json, embedding.json, card.json, README.md "
                     "and labelloop_model.py (load(directory) → predict_proba / predict; needs "
-                    "numpy and sentence-transformers only).")
+                    "numpy and sentence-transformers only). For a triplet project: the adopted "
+                    "fine-tuned encoder's sentence-transformers folder, card.json and "
+                    "README.md.")
     add_data_dir(e)
     e.add_argument("--project", type=int, required=True, help="a project stored in labelloop")
     e.add_argument("--output", type=Path, required=True, help="the directory to write")
@@ -33,12 +35,17 @@ def run(args: argparse.Namespace) -> int:
     from labelloop.errors import LabelloopError
     from labelloop.predict.export import export_model
     from labelloop.storage.base import open_storage
+    from labelloop.triplets.export import export_encoder, is_triplet_project
 
     settings = settings_from(args)
     storage = open_storage(settings.resolved_database_url)
     try:
-        done = export_model(storage, args.project, args.output, settings=settings,
-                            version=args.version, force=args.force)
+        if is_triplet_project(storage, args.project):  # its fine-tuned encoder's folder
+            done = export_encoder(storage, args.project, args.output, version=args.version,
+                                  force=args.force)
+        else:
+            done = export_model(storage, args.project, args.output, settings=settings,
+                                version=args.version, force=args.force)
     except LabelloopError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 2
