@@ -26,6 +26,7 @@ from tests.triplets.helpers import (
 
 from labelloop.errors import LabelStudioUnavailable
 from labelloop.jobs.registry import default_handlers
+from labelloop.jobs.triggers import new_tasks_specs
 from labelloop.jobs.types import JobKind, JobStatus
 from labelloop.jobs.worker import Worker
 from labelloop.labelconfig.kinds import validate_result
@@ -167,3 +168,23 @@ def test_without_label_studio_credentials_the_job_dies_saying_why(
         (job,) = tx.list_jobs(project_id=1)
         assert tx.get_triplet_tasks(1) == []
     assert job.status is JobStatus.DEAD and "Label Studio" in (job.last_error or "")
+
+
+def test_the_classic_loop_leaves_triplet_tasks_alone(
+        storage: Storage, fake_ls: FakeGateway, tmp_path: Path, llm: FakeLLM) -> None:
+    """New tasks queue embed and pre-label jobs (webhooks): on a triplet project they end at
+    once, embedding nothing and asking the LLM nothing."""
+    s = llm_settings(tmp_path, llm, label_studio_url="http://ls",
+                     label_studio_api_key="k", job_backoff_scale=0.0)
+    setup_project(storage, fake_ls)
+    with storage.write() as tx:
+        tx.upsert_tasks(1, [{"id": 7, "data": {"anchor": "a cat", "first": "a car",
+                                                "second": "soup"}}])
+        for spec in new_tasks_specs(1, s):
+            tx.enqueue(spec)
+    ran = run_all(storage, make_worker(storage, fake_ls, s, labeler=LLMLabeler(s, storage)))
+    assert sorted(j.kind.value for j in ran) == ["embed", "prelabel"]
+    with storage.read() as tx:
+        assert all(j.status is JobStatus.SUCCEEDED for j in tx.list_jobs(project_id=1))
+        assert tx.count_embeddings() == 0 and tx.get_llm_labels(1) == {}
+    assert llm.calls == 0
