@@ -3,7 +3,7 @@ pre-judged by the LLM, created as Label Studio tasks.
 
 Queued by ``POST /api/projects/{id}/triplets/corpus``, ``labelloop triplets mine`` and after
 every fine-tune round, with the round it is to mine in its payload (``{"round": n}``; one queued
-per project: its dedupe key), on the project's own serial key. A run:
+per round: its dedupe key), on the project's own serial key. A run:
 
 1. settles and sends the triplets an earlier run left behind (:mod:`labelloop.triplets.outbox`);
 2. mines round ``n`` unless the project has it already (so a run again after its tasks were
@@ -40,8 +40,11 @@ log = logging.getLogger(__name__)
 
 
 def mine_spec(project_id: int, round_: int) -> JobSpec:
+    """Mine round ``round_`` (one queued per round: asking for the next round while this one
+    waits queues it too; the serial key runs them one after the other)."""
     return JobSpec(JobKind.TRIPLET_MINE, project_id, payload={"round": round_},
-                   dedupe_key=f"triplet_mine:{project_id}", serial_key=f"triplets:{project_id}")
+                   dedupe_key=f"triplet_mine:{project_id}:{round_}",
+                   serial_key=f"triplets:{project_id}")
 
 
 def is_triplet_schema(schema: LabelSchema | None) -> bool:
