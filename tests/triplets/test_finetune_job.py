@@ -91,7 +91,7 @@ def test_a_round_after_enough_judgements(storage: Storage, fake_ls: FakeGateway,
     for side in ("before", "after"):
         assert 0.0 <= lineage[side]["recall_at_10"] <= 1.0 and 0 < lineage[side]["mrr"] <= 1
     assert lineage["training"]["steps"] >= 1 and lineage["before_encoder"] == "tiny"
-    adopted = lineage["after"]["recall_at_10"] >= lineage["before"]["recall_at_10"]
+    adopted = all(lineage["after"][k] >= lineage["before"][k] for k in ("recall_at_10", "mrr"))
     assert lineage["adopted"] is adopted
     assert (manifest is not None) is adopted and Path(lineage["path"]).is_dir() is adopted
     if manifest is not None:
@@ -120,14 +120,16 @@ def test_too_few_judgements_queue_no_round(storage: Storage, fake_ls: FakeGatewa
 
 
 @pytest.mark.parametrize("before, after, adopt", [
-    ({"recall_at_10": 0.5}, {"recall_at_10": 0.6}, True),
-    ({"recall_at_10": 0.5}, {"recall_at_10": 0.5}, True),
-    ({"recall_at_10": 0.5}, {"recall_at_10": 0.49}, False),
+    ({"recall_at_10": 0.5, "mrr": 0.4}, {"recall_at_10": 0.6, "mrr": 0.4}, True),
+    ({"recall_at_10": 0.5, "mrr": 0.4}, {"recall_at_10": 0.5, "mrr": 0.4}, True),
+    ({"recall_at_10": 0.5, "mrr": 0.4}, {"recall_at_10": 0.49, "mrr": 0.9}, False),
+    ({"recall_at_10": 0.5, "mrr": 0.4}, {"recall_at_10": 0.9, "mrr": 0.39}, False),
+    ({"triplet_accuracy": 0.7}, {"triplet_accuracy": 0.7}, True),
     (None, {"recall_at_10": 0.9}, False),
-    ({"mrr": 0.5}, {"mrr": 0.9}, False),  # not the primary measure
+    ({"recall_at_10": 0.5}, {"mrr": 0.9}, False),  # not the same measures
 ])
-def test_adopt_only_when_measured_and_not_worse(before, after, adopt) -> None:
-    assert adopt_encoder(before, after, primary="recall_at_10") is adopt
+def test_adopt_only_when_measured_and_worse_on_nothing(before, after, adopt) -> None:
+    assert adopt_encoder(before, after) is adopt
 
 
 def test_a_round_is_due_every_n_judgements() -> None:

@@ -15,8 +15,8 @@ or by ``labelloop triplets finetune``; one per project (dedupe and serial key). 
    training triplets within ``finetune_budget_s`` CPU seconds (always from the base, so a round
    depends only on the judgements), measures it;
 4. saves it as a model version of kind ``encoder`` with its lineage (judgements, measures
-   before and after, training stats); adopted — measured not worse than the current encoder on
-   the primary measure (recall@10, or accuracy) — its manifest artefact is written in the same
+   before and after, training stats); adopted — measured worse than the current encoder on
+   none of recall@10 and MRR (or accuracy) — its manifest artefact is written in the same
    transaction, which makes it the project's encoder (:mod:`labelloop.loop.encoders`: the next
    mining round embeds with it; ``labelloop model export`` writes its folder). Not adopted, or
    nothing to measure on: the version records why and the folder is deleted;
@@ -153,7 +153,7 @@ def handle_triplet_finetune(ctx: JobContext) -> None:
                                          threads=s.embedding_threads)
     after = measure(_encode(model, [texts[i] for i in measured])) if measured else None
     primary = "recall_at_10" if rows is not None else "triplet_accuracy"
-    adopt = adopt_encoder(before, after, primary=primary)
+    adopt = adopt_encoder(before, after)
     saved = save_encoder(model, encoders_dir(s, pid))
     name = finetuned_name(base.name, saved.sha256)
     lineage: dict[str, Any] = {

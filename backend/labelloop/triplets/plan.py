@@ -125,10 +125,11 @@ def finetune_due(judged: int, last: int | None, *, every_n: int) -> bool:
     return judged >= (last or 0) + every_n
 
 
-def adopt_encoder(before: Mapping[str, float] | None, after: Mapping[str, float] | None, *,
-                  primary: str) -> bool:
-    """A tuned encoder is adopted when it is measured (both sides) and not worse than the
-    current one on the ``primary`` measure (equal: adopted, it knows the judgements)."""
-    if before is None or after is None or primary not in before or primary not in after:
+def adopt_encoder(before: Mapping[str, float] | None,
+                  after: Mapping[str, float] | None) -> bool:
+    """A tuned encoder is adopted when it is measured (both sides, the same measures) and
+    worse on none of them: recall@10 and MRR, or triplet accuracy (equal: adopted, it knows
+    the judgements)."""
+    if not before or not after or set(before) != set(after):
         return False
-    return float(after[primary]) >= float(before[primary])
+    return all(float(after[k]) >= float(before[k]) for k in before)
