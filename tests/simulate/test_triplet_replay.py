@@ -62,8 +62,13 @@ def test_judgements_to_reach_and_the_ratio_use_the_mean_over_seeds():
     target, spent, needed = reach_ratio(runs)  # type: ignore[misc]
     assert target == pytest.approx(0.66) and spent == 150 and needed == 100
     table = triplet_table(runs)
-    assert "| 150 | 0.800 ± 0.000 |" in table
-    assert "at 100 judgements: 0.67×" in table
+    assert "| 150 | 0.800 ± 0.000 | 0.800 ± 0.000 | 60 | 0.660 ± 0.010 |" in table
+    assert "- hard reaches random's final recall@10 (0.660 at 150 judgements) at 100 " \
+        "judgements: 0.67×" in table
+    # a target already met at the start does not count: the search starts after it
+    flat = [_run("hard", 0, [0.7, 0.6, 0.6, 0.6]), _run("random", 0, [0.7, 0.6, 0.6, 0.5])]
+    assert judgements_to_reach(flat, "hard", 0.5) == 50
+    assert "random ends at or below its start, 0.700" in triplet_table(flat)
     assert reach_ratio([r for r in runs if r.strategy == "hard"]) is None
 
 
@@ -80,6 +85,7 @@ def test_the_replay_runs_rounds_and_scores_the_held_out_split(tiny):
     assert len(ticks) == 8
     for run in runs:
         assert [p.judgements for p in run.points] == [0, 12, 24]
+        assert run.points[-1].steps <= 2 * 2  # two passes over at most 24 - 1 triplets
         assert run.points[0].steps == 0
         for p in run.points[1:]:
             assert 0 < p.informative <= p.judgements and p.steps >= 1

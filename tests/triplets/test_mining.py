@@ -82,6 +82,23 @@ def test_mined_triplets_are_harder_than_random_ones():
         assert _gap(x, m.triplet) <= np.abs(near[:, None] - near[None, :])[np.triu_indices(10, 1)].mean()
 
 
+def test_spread_prefers_candidates_unlike_each_other():
+    x = _clustered(300, seed=8)
+    plain = mine_hard_triplets(x, 100, rng=np.random.default_rng(8), neighbours=20)
+    spread = mine_hard_triplets(x, 100, rng=np.random.default_rng(8), neighbours=20,
+                                spread=1.0)
+
+    def between(ms: list[MinedTriplet]) -> float:
+        return float(np.mean([x[m.triplet.first] @ x[m.triplet.second] for m in ms]))
+
+    assert between(spread) < between(plain) - 0.05, (between(spread), between(plain))
+    _assert_valid([m.triplet for m in spread], 300)
+    for m in spread:  # still the anchor's neighbours, hardness still the similarity gap
+        assert m.hardness == pytest.approx(1.0 - _gap(x, m.triplet) / 2.0)
+    with pytest.raises(InvalidInput):
+        mine_hard_triplets(x, 3, rng=np.random.default_rng(0), spread=-1.0)
+
+
 def test_excluded_triplets_are_never_mined_in_either_order():
     x = _clustered(50, seed=3)
     first = mine_hard_triplets(x, 40, rng=np.random.default_rng(3), neighbours=4)

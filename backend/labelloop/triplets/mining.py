@@ -77,12 +77,15 @@ def _ordered(anchor: int, a: int, b: int, rng: np.random.Generator) -> Triplet:
 
 def mine_hard_triplets(embeddings: np.ndarray, n: int, *, rng: np.random.Generator,
                        neighbours: int = 10, anchors: np.ndarray | None = None,
-                       exclude: Collection[Triplet] = ()) -> list[MinedTriplet]:
+                       exclude: Collection[Triplet] = (),
+                       spread: float = 0.0) -> list[MinedTriplet]:
     """Up to ``n`` triplets the encoder is least sure about, hardest first within each turn.
 
     ``embeddings``: ``(n_items, d)``, L2-normalised rows. Candidates of an anchor are two of its
     ``neighbours`` nearest other items (cosine); its pairs are ranked by the gap between the
-    two similarities (smallest first, ties broken at random). Anchors (``anchors``: positions,
+    two similarities plus ``spread`` times the candidates' own cosine (smallest first, ties
+    broken at random): with ``spread > 0``, two candidates unlike each other are preferred —
+    near-duplicates are usually both similar or both not, a tie that teaches nothing. Anchors (``anchors``: positions,
     default every item) take turns: the first turn gives each anchor's hardest pair, anchors
     ordered by that pair's hardness; the next turn each one's second, and so on. Never a
     triplet of ``exclude`` (in either candidate order), never two equal up to candidate order;
@@ -91,8 +94,9 @@ def mine_hard_triplets(embeddings: np.ndarray, n: int, *, rng: np.random.Generat
     if x.ndim != 2:
         raise InvalidInput(f"embeddings must be (n_items, d), got shape {x.shape}")
     _check_count(n)
-    if neighbours < 2:
-        raise InvalidInput(f"neighbours must be >= 2, got {neighbours}")
+    if neighbours < 2 or spread < 0:
+        raise InvalidInput(f"neighbours must be >= 2 and spread >= 0, got {neighbours}, "
+                           f"{spread}")
     n_items = x.shape[0]
     anchor_pos: np.ndarray
     if anchors is None:
@@ -105,8 +109,8 @@ def mine_hard_triplets(embeddings: np.ndarray, n: int, *, rng: np.random.Generat
     if n == 0 or m < 2 or anchor_pos.size == 0:
         return []
     taken = _keys(exclude)
-    # per anchor: its candidate pairs sorted by gap, as (gap, first, second) rows
-    queues: list[tuple[int, np.ndarray, np.ndarray]] = []
+    # per anchor: its candidate pairs sorted by score: (anchor, scores, gaps, pairs)
+    queues: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = []
     pair_i, pair_j = (np.array(v, dtype=np.int64) for v in zip(*combinations(range(m), 2),
                                                                 strict=True))
     for start in range(0, anchor_pos.size, _CHUNK):
@@ -116,29 +120,34 @@ def mine_hard_triplets(embeddings: np.ndarray, n: int, *, rng: np.random.Generat
         near = np.argpartition(-sims, m - 1, axis=1)[:, :m]
         near_sims = np.take_along_axis(sims, near, axis=1)
         gaps = np.abs(near_sims[:, pair_i] - near_sims[:, pair_j])
+        scores = gaps
+        if spread > 0:
+            vectors = x[near]  # (anchors, m, d)
+            between = np.einsum("bid,bjd->bij", vectors, vectors)[:, pair_i, pair_j]
+            scores = gaps + spread * between
         for row, anchor in enumerate(block.tolist()):
-            order = np.lexsort((rng.random(gaps.shape[1]), gaps[row]))
+            order = np.lexsort((rng.random(gaps.shape[1]), scores[row]))
             pairs = np.stack([near[row, pair_i[order]], near[row, pair_j[order]]], axis=1)
-            queues.append((anchor, gaps[row, order], pairs))
+            queues.append((anchor, scores[row, order], gaps[row, order], pairs))
     out: list[MinedTriplet] = []
     chosen: set[tuple[int, int, int]] = set()
     cursor = [0] * len(queues)
     while len(out) < n:
-        turn: list[tuple[float, float, int, int, int]] = []  # (gap, tiebreak, anchor, a, b)
-        for q, (anchor, gaps_q, pairs_q) in enumerate(queues):
+        turn: list[tuple[float, float, float, int, int, int]] = []  # score, tiebreak, gap, ...
+        for q, (anchor, scores_q, gaps_q, pairs_q) in enumerate(queues):
             while cursor[q] < gaps_q.size:
                 a, b = (int(v) for v in pairs_q[cursor[q]])
-                gap = float(gaps_q[cursor[q]])
+                score, gap = float(scores_q[cursor[q]]), float(gaps_q[cursor[q]])
                 cursor[q] += 1
                 key = (anchor, min(a, b), max(a, b))
                 if key not in taken and key not in chosen:
-                    turn.append((gap, float(rng.random()), anchor, a, b))
+                    turn.append((score, float(rng.random()), gap, anchor, a, b))
                     chosen.add(key)
                     break
         if not turn:
             break
         turn.sort()
-        for gap, _, anchor, a, b in turn[:n - len(out)]:
+        for _, _, gap, anchor, a, b in turn[:n - len(out)]:
             out.append(MinedTriplet(_ordered(anchor, a, b, rng), max(0.0, 1.0 - gap / 2.0)))
     return out
 
