@@ -48,7 +48,7 @@ def add_arguments(p: Any) -> None:
     g = p.add_argument_group("similarity triplets (--task triplets; --budget counts "
                              "judgements)")
     g.add_argument("--triplet-strategies", type=_strategies, default=("hard", "random"),
-                   help="comma-separated, from hard,random (default both)")
+                   help="comma-separated, from hard,spread,random (default hard,random)")
     g.add_argument("--triplets-per-round", type=_positive,
                    default=defaults["triplet_batch"].default,
                    help="judgements between two fine-tunes (default: LABELLOOP_TRIPLET_BATCH's)")
