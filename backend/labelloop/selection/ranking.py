@@ -18,7 +18,12 @@ from typing import Literal
 
 import numpy as np
 
-from labelloop.selection.cold_start import ColdStartOptions, cold_start_batch, needs_cold_start
+from labelloop.selection.cold_start import (
+    ColdStartOptions,
+    cold_start_batch,
+    needs_cold_start,
+    typical_seeds,
+)
 from labelloop.selection.select import order_by_score
 from labelloop.selection.strategies import (
     PoolData,
@@ -65,10 +70,14 @@ def proxy_probas(data: PoolData) -> np.ndarray | None:
 def seed_batch(data: PoolData, pool: np.ndarray, labeled: np.ndarray, batch_size: int, *,
                rng: np.random.Generator, label_counts: np.ndarray | None,
                options: ColdStartOptions) -> tuple[np.ndarray, list[str]]:
-    """A cold-start batch and its notes: typical items of uncovered regions without an LLM (or
-    with ``options.picks == "typicality"``), else seeds balanced by the proxy labels."""
-    typical = options.picks == "typicality" or (options.picks == "auto"
-                                                and data.llm_probas is None)
+    """A cold-start batch and its notes: typical items of uncovered regions when
+    :func:`~labelloop.selection.cold_start.typical_seeds` says so (without an LLM, on a project
+    whose seed phase spans several batches; the class count from ``label_counts``, or the
+    model's columns), else seeds balanced by the proxy labels."""
+    k = label_counts.size if label_counts is not None else \
+        data.probas.shape[1] if data.probas is not None else 0
+    typical = (k > 0 or options.picks == "typicality") and typical_seeds(
+        k, batch_size, llm=data.llm_probas is not None, options=options)
     if typical:
         batch = typicality_batch(data.embeddings, pool, labeled, batch_size, rng=rng,
                                  options=options.typicality)
