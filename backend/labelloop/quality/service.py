@@ -64,7 +64,7 @@ def quality_from_labels(data: ProjectLabels, *, review_limit: int | None = DEFAU
     llm_conf = a.llm.scores[~np.isnan(a.llm.scores)]
     return jsonable({
         "project": data.project_id,
-        "task_type": "text_classification",
+        "task_type": data.schema.task_type,
         "labels": list(a.categories),
         "choices": list(a.choices),
         "multiple": a.multiple,
