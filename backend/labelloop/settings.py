@@ -251,8 +251,15 @@ class Settings(BaseSettings):
         description="Share of the grouped corpus items held out of mining to measure "
                     "recall@10 and MRR (without groups: of the judged triplets, for accuracy).")
     triplet_loss: Literal["mnrl", "triplet"] = Field(
-        default="mnrl", description="Loss of the triplet fine-tune: multiple negatives "
-                                    "ranking ('mnrl') or triplet margin ('triplet').")
+        default="triplet", description="Loss of the triplet fine-tune: triplet margin "
+                                       "('triplet', margin 0.3, lr 1e-4, 2 passes: the "
+                                       "settings bench/bench_triplets.py measured) or multiple "
+                                       "negatives ranking ('mnrl').")
+    triplet_spread: float = Field(
+        default=1.0, ge=0.0,
+        description="How strongly mining prefers candidates unlike each other (0: the hardest "
+                    "pairs only, mostly look-alikes judged 'tie'; 1: measured best, "
+                    "docs/benchmarks.md, hard-triplet active learning).")
     embedding_model_path: Path | None = Field(
         default=None, description="A local sentence-transformers folder (default: bundled).")
     embedding_threads: int | None = Field(

@@ -54,6 +54,9 @@ from labelloop.triplets.plan import adopt_encoder, finetune_due, group_ids, held
 from labelloop.triplets.retrieval import mean_reciprocal_rank, recall_at_k, triplet_accuracy
 
 log = logging.getLogger(__name__)
+# the step size, margin and passes bench/bench_triplets.py measured (lr 2e-5 moved nothing in
+# 60 CPU-s; docs/benchmarks.md, hard-triplet active learning)
+TUNE_LR, TUNE_MARGIN, TUNE_EPOCHS = 1e-4, 0.3, 2
 TASK = "triplets"  # the lineage's "task" of a triplet round's encoder version
 ACCURACY_EVERY = 5  # without groups: every fifth judged triplet measures, the rest train
 
@@ -150,7 +153,8 @@ def handle_triplet_finetune(ctx: JobContext) -> None:
     model, stats = fine_tune_on_triplets(texts, train, base=base.model_path or
                                          bundled_model_path(), budget_s=s.finetune_budget_s,
                                          rng=rng, loss=s.triplet_loss,
-                                         threads=s.embedding_threads)
+                                         threads=s.embedding_threads, lr=TUNE_LR,
+                                         margin=TUNE_MARGIN, epochs=TUNE_EPOCHS)
     after = measure(_encode(model, [texts[i] for i in measured])) if measured else None
     primary = "recall_at_10" if rows is not None else "triplet_accuracy"
     adopt = adopt_encoder(before, after)

@@ -103,7 +103,7 @@ def mine_round(ctx: JobContext, pid: int, schema: LabelSchema, corpus: list[Corp
     ctx.progress(step="mine", items=len(ids), asked=len(asked))
     rng = np.random.default_rng([pid, round_])
     mined = mine_hard_triplets(x, s.triplet_batch, rng=rng, neighbours=s.triplet_neighbours,
-                               exclude=exclude)
+                               exclude=exclude, spread=s.triplet_spread)
     triplets = [(ids[m.triplet.anchor], ids[m.triplet.first], ids[m.triplet.second])
                 for m in mined]
     judged: list[PreJudgement | None] = [None] * len(triplets)
