@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from labelloop.storage.records_stream import StreamItem
 
@@ -72,9 +72,20 @@ class Recovery:
     extra: dict[str, list[int]]
 
 
-def plan_recovery(sending: Sequence[StreamItem], found: Mapping[str, Sequence[int]]) -> Recovery:
-    """Each ``sending`` item is created when a task carrying its key was ``found`` ({key:
-    task ids}), else back to pending."""
+class Keyed(Protocol):
+    """An outbox row: its id and the key its Label Studio task carries (a stream item, a
+    triplet task)."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def key(self) -> str: ...
+
+
+def plan_recovery(sending: Sequence[Keyed], found: Mapping[str, Sequence[int]]) -> Recovery:
+    """Each ``sending`` row is created when a task carrying its key was ``found`` ({key:
+    task ids}), else back to pending (the stream's outbox and the triplets')."""
     created: dict[int, int] = {}
     pending: list[int] = []
     extra: dict[str, list[int]] = {}

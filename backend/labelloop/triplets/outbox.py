@@ -25,8 +25,9 @@ from labelloop.labelconfig.kinds import build_result
 from labelloop.labelconfig.schema import LabelSchema
 from labelloop.labelstudio.gateway import LabelStudioGateway
 from labelloop.storage.records_triplets import TripletTask
+from labelloop.stream.outbox_plan import plan_recovery
 from labelloop.text import clean_task
-from labelloop.triplets.plan import plan_recovery, recovery_floor, task_body, triplet_key_of
+from labelloop.triplets.plan import recovery_floor, task_body, triplet_key_of
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -96,28 +95,6 @@ def recovery_floor(sending: Sequence[TripletTask], created: Sequence[TripletTask
     return max(before, default=None)
 
 
-@dataclass(frozen=True)
-class Recovery:
-    created: dict[int, int]  # triplet id -> Label Studio task id (the lowest carrying its key)
-    pending: list[int]  # triplet ids to send again
-    extra: dict[str, list[int]]  # more tasks carrying one key (kept, logged)
-
-
-def plan_recovery(sending: Sequence[TripletTask],
-                  found: Mapping[str, Sequence[int]]) -> Recovery:
-    """Each ``sending`` triplet is created when a task carrying its key was ``found``."""
-    created: dict[int, int] = {}
-    pending: list[int] = []
-    extra: dict[str, list[int]] = {}
-    for t in sending:
-        ids = sorted(found.get(t.key, ()))
-        if ids:
-            created[t.id] = ids[0]
-            if len(ids) > 1:
-                extra[t.key] = ids[1:]
-        else:
-            pending.append(t.id)
-    return Recovery(created, pending, extra)
 
 
 def finetune_due(judged: int, last: int | None, *, every_n: int) -> bool:
