@@ -130,7 +130,6 @@ def train_on_pairs(model: Any, texts: Sequence[str], pairs: Pairs, *, budget_s: 
     loaded machine does not cut the round short; the wall time is reported beside it). AdamW, linear warm-up over the first 10 %
     of the planned steps then linear decay (SetFit's schedule). The model is left in eval
     mode."""
-    import torch
     from sentence_transformers.sentence_transformer.losses import CosineSimilarityLoss
 
     items = check_texts(texts)
@@ -138,9 +137,30 @@ def train_on_pairs(model: Any, texts: Sequence[str], pairs: Pairs, *, budget_s: 
         raise InvalidInput("budget_s must be > 0, batch_size and epochs >= 1")
     if len(pairs) == 0:
         raise InvalidInput("no pairs to train on")
+    return budgeted_training(
+        model, len(pairs), lambda loss_fn, optimiser, rows: _step(
+            model, loss_fn, optimiser, items, pairs, rows),
+        make_loss=lambda: CosineSimilarityLoss(model), positives=pairs.positives,
+        budget_s=budget_s, rng=rng, batch_size=batch_size, lr=lr, epochs=epochs,
+        threads=threads, clock=clock)
+
+
+def budgeted_training(model: Any, count: int, step: Callable[[Any, Any, np.ndarray], float], *,
+                      make_loss: Callable[[], Any], positives: int, budget_s: float,
+                      rng: np.random.Generator, batch_size: int, lr: float, epochs: int,
+                      threads: int | None, clock: Callable[[], float]) -> FineTuneStats:
+    """The optimisation loop of every encoder fine-tune (pairs here, triplets in
+    :mod:`labelloop.triplets.finetune`): ``epochs`` passes over ``count`` training rows in
+    batches drawn from ``rng``, ``step(loss_fn, optimiser, rows)`` running one optimiser step
+    and returning its loss, until the rows are used up or ``budget_s`` seconds of ``clock``
+    have passed (checked before every step). AdamW, linear warm-up over the first 10 % of the
+    planned steps then linear decay (SetFit's schedule); torch's generator forked and seeded
+    from ``rng``, its thread count set for the run and put back; the model left in eval
+    mode."""
+    import torch
+
     started, wall_started, cpu_started = clock(), time.perf_counter(), time.process_time()
-    per_epoch = -(-len(pairs) // batch_size)
-    planned = per_epoch * epochs
+    planned = -(-count // batch_size) * epochs
     warmup = max(1, planned // 10)
     losses: list[float] = []
     seen = 0
@@ -151,22 +171,21 @@ def train_on_pairs(model: Any, texts: Sequence[str], pairs: Pairs, *, budget_s: 
     try:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(rng.integers(0, 2**31 - 1)))
-            loss_fn = CosineSimilarityLoss(model)
+            loss_fn = make_loss()
             optimiser = torch.optim.AdamW(model.parameters(), lr=lr)
             schedule = torch.optim.lr_scheduler.LambdaLR(
                 optimiser, lambda s: min((s + 1) / warmup,
                                          max(0.0, (planned - s) / max(1, planned - warmup))))
             model.train()
             for _ in range(epochs):
-                idx = rng.permutation(len(pairs))
-                for start in range(0, len(pairs), batch_size):
+                idx = rng.permutation(count)
+                for start in range(0, count, batch_size):
                     if clock() - started >= budget_s:
                         stopped = "budget"
                         break
                     rows = idx[start:start + batch_size]
-                    loss = _step(model, loss_fn, optimiser, items, pairs, rows, torch)
+                    losses.append(step(loss_fn, optimiser, rows))
                     schedule.step()
-                    losses.append(loss)
                     seen += rows.size
                 if stopped == "budget":
                     break
@@ -177,14 +196,16 @@ def train_on_pairs(model: Any, texts: Sequence[str], pairs: Pairs, *, budget_s: 
     k = max(1, min(10, len(losses) // 2))  # the first and last ten steps, or halves
     first = float(np.mean(losses[:k])) if losses else float("nan")
     last = float(np.mean(losses[-k:])) if losses else float("nan")
-    return FineTuneStats(len(losses), len(pairs), pairs.positives, seen / len(pairs), stopped,
+    return FineTuneStats(len(losses), count, positives, seen / count, stopped,
                          time.perf_counter() - wall_started, time.process_time() - cpu_started,
                          first, last)
 
 
 def _step(model: Any, loss_fn: Any, optimiser: Any, texts: list[str], pairs: Pairs,
-          rows: np.ndarray, torch: Any) -> float:
+          rows: np.ndarray) -> float:
     """One optimiser step on the pairs at ``rows``; the loss before the step."""
+    import torch
+
     device = model.device
     prepare = getattr(model, "preprocess", None) or model.tokenize  # renamed in 6.x
     left = prepare([texts[i] for i in pairs.a[rows].tolist()])

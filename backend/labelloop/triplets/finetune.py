@@ -28,7 +28,7 @@ from typing import Any, Literal
 import numpy as np
 
 from labelloop.embeddings.base import check_texts
-from labelloop.embeddings.finetune import FineTuneStats, load_encoder
+from labelloop.embeddings.finetune import FineTuneStats, budgeted_training, load_encoder
 from labelloop.errors import InvalidInput
 
 TripletLossName = Literal["mnrl", "triplet"]
@@ -62,7 +62,6 @@ def train_on_triplets(model: Any, texts: Sequence[str],
     positions into ``texts`` for ``epochs`` passes or until ``budget_s`` seconds of ``clock``
     (default: the process's CPU time) have passed. AdamW, linear warm-up over the first 10 %
     of the planned steps, then linear decay. The model is left in eval mode."""
-    import torch
 
     items = check_texts(texts)
     rows_all = np.asarray(triplets, dtype=np.int64) if len(triplets) else \
@@ -70,53 +69,20 @@ def train_on_triplets(model: Any, texts: Sequence[str],
     _check(items, rows_all)
     if budget_s <= 0 or batch_size < 1 or epochs < 1 or lr <= 0:
         raise InvalidInput("budget_s and lr must be > 0, batch_size and epochs >= 1")
-    tick = clock or time.process_time
-    started, wall_started, cpu_started = tick(), time.perf_counter(), time.process_time()
     count = rows_all.shape[0]
-    planned = -(-count // batch_size) * epochs
-    warmup = max(1, planned // 10)
-    losses: list[float] = []
-    seen = 0
-    stopped: Literal["done", "budget"] = "done"
-    previous_threads = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(threads)
-    try:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(int(rng.integers(0, 2**31 - 1)))
-            loss_fn = _loss(model, loss, margin)
-            optimiser = torch.optim.AdamW(model.parameters(), lr=lr)
-            schedule = torch.optim.lr_scheduler.LambdaLR(
-                optimiser, lambda s: min((s + 1) / warmup,
-                                         max(0.0, (planned - s) / max(1, planned - warmup))))
-            model.train()
-            for _ in range(epochs):
-                idx = rng.permutation(count)
-                for start in range(0, count, batch_size):
-                    if tick() - started >= budget_s:
-                        stopped = "budget"
-                        break
-                    batch = rows_all[idx[start:start + batch_size]]
-                    losses.append(_step(model, loss_fn, optimiser, items, batch, torch))
-                    schedule.step()
-                    seen += batch.shape[0]
-                if stopped == "budget":
-                    break
-    finally:
-        model.eval()
-        if threads is not None:
-            torch.set_num_threads(previous_threads)
-    k = max(1, min(10, len(losses) // 2))  # the first and last ten steps, or halves
-    first = float(np.mean(losses[:k])) if losses else float("nan")
-    last = float(np.mean(losses[-k:])) if losses else float("nan")
-    return FineTuneStats(len(losses), count, count, seen / count, stopped,
-                         time.perf_counter() - wall_started, time.process_time() - cpu_started,
-                         first, last)
+    return budgeted_training(
+        model, count, lambda loss_fn, optimiser, rows: _step(
+            model, loss_fn, optimiser, items, rows_all[rows]),
+        make_loss=lambda: _loss(model, loss, margin), positives=count, budget_s=budget_s,
+        rng=rng, batch_size=batch_size, lr=lr, epochs=epochs, threads=threads,
+        clock=clock or time.process_time)
 
 
 def _step(model: Any, loss_fn: Any, optimiser: Any, texts: list[str], batch: np.ndarray,
-          torch: Any) -> float:
+          ) -> float:
     """One optimiser step on a batch of triplets; the loss before the step."""
+    import torch
+
     device = model.device
     prepare = getattr(model, "preprocess", None) or model.tokenize  # renamed in 6.x
     features = []
