@@ -10,17 +10,9 @@ from labelloop.labelconfig.kinds import build_result, is_valid_result, read_labe
 from labelloop.labelconfig.labels import Unusable
 from labelloop.labelconfig.schema import parse_label_config
 from labelloop.labelconfig.triplets import judgement_of
+from tests.triplets.configs import TRIPLET_CONFIG
 
-TRIPLET_XML = """<View>
-  <Text name="anchor" value="$anchor"/>
-  <Text name="first" value="$first"/>
-  <Text name="second" value="$second"/>
-  <Choices name="closer" toName="anchor" choice="single" required="true">
-    <Choice value="The first is closer" alias="first"/>
-    <Choice value="The second is closer" alias="second"/>
-    <Choice value="Equally close" alias="tie"/>
-  </Choices>
-</View>"""
+TRIPLET_XML = TRIPLET_CONFIG  # the config docs/triplets.md gives
 TWO_CHOICES_XML = """<View>
   <Text name="a" value="$anchor"/><Text name="b" value="$first"/><Text name="c" value="$second"/>
   <Choices name="pick" toName="b"><Choice value="first"/><Choice value="second"/></Choices>
