@@ -9,9 +9,6 @@ from typing import Any
 
 import numpy as np
 from pydantic import SecretStr
-from tests.conftest import make_settings
-from tests.fakes.label_studio import FakeGateway
-from tests.triplets.configs import TRIPLET_CONFIG
 
 from labelloop.embeddings import Embedder
 from labelloop.events.projects import record_project
@@ -25,6 +22,9 @@ from labelloop.settings import Settings
 from labelloop.storage.base import Storage
 from labelloop.storage.records_triplets import CorpusItemRow
 from labelloop.triplets.judge import judge_text
+from tests.conftest import make_settings
+from tests.fakes.label_studio import FakeGateway
+from tests.triplets.configs import TRIPLET_CONFIG
 
 GROUP_WORDS = {"cats": "cat", "cars": "car", "food": "soup"}
 FILLER = ["small", "old", "red", "blue", "fast", "quiet", "big", "new", "odd", "warm"]

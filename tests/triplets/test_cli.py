@@ -9,9 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.conftest import CONFIG, make_settings
-from tests.embeddings.st_tiny import build_tiny_sentence_transformer
-from tests.triplets.configs import TRIPLET_CONFIG
 
 from labelloop.cli.main import main
 from labelloop.embeddings.finetune import load_encoder, save_encoder
@@ -26,6 +23,9 @@ from labelloop.loop.encoders import (
 )
 from labelloop.settings import Settings
 from labelloop.storage.base import Storage, open_storage
+from tests.conftest import CONFIG, make_settings
+from tests.embeddings.st_tiny import build_tiny_sentence_transformer
+from tests.triplets.configs import TRIPLET_CONFIG
 
 
 @pytest.fixture

@@ -9,12 +9,12 @@ import itertools
 
 import numpy as np
 import pytest
-from tests.embeddings.st_tiny import build_tiny_sentence_transformer
 
 from labelloop.embeddings.finetune import directory_hash, load_encoder, save_encoder
 from labelloop.errors import InvalidInput
 from labelloop.triplets.finetune import fine_tune_on_triplets, train_on_triplets
 from labelloop.triplets.retrieval import triplet_accuracy
+from tests.embeddings.st_tiny import build_tiny_sentence_transformer
 
 GOOD = ["good great fine", "lovely superb fun", "a good movie", "great fun film",
         "the plot was lovely", "very superb"]

@@ -8,9 +8,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tests.embeddings.st_tiny import build_tiny_sentence_transformer
-from tests.fakes.label_studio import FakeGateway
-from tests.triplets.helpers import make_worker, run_all, setup_project, triplet_settings
 
 from labelloop.embeddings import SentenceTransformerEmbedder
 from labelloop.jobs.triggers import retrain_spec
@@ -21,6 +18,9 @@ from labelloop.storage.records import Annotation
 from labelloop.storage.records_triplets import CorpusItem, CorpusItemRow
 from labelloop.triplets.plan import adopt_encoder, finetune_due, held_out_mask
 from labelloop.triplets.service import add_corpus, triplet_status
+from tests.embeddings.st_tiny import build_tiny_sentence_transformer
+from tests.fakes.label_studio import FakeGateway
+from tests.triplets.helpers import make_worker, run_all, setup_project, triplet_settings
 
 POS = ["good", "great", "fine", "lovely", "superb", "fun"]
 NEG = ["bad", "awful", "poor", "dull", "boring", "ugly"]

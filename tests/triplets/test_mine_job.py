@@ -9,20 +9,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.fakes.label_studio import FakeGateway
-from tests.fakes.llm_server import FakeLLM
-from tests.llm.conftest import llm_settings
-from tests.triplets.configs import TRIPLET_CONFIG
-from tests.triplets.helpers import (
-    GroupEmbedder,
-    corpus_rows,
-    gold_for,
-    make_worker,
-    rule,
-    run_all,
-    setup_project,
-    triplet_settings,
-)
 
 from labelloop.errors import LabelStudioUnavailable
 from labelloop.jobs.registry import default_handlers
@@ -38,6 +24,20 @@ from labelloop.storage.base import Storage
 from labelloop.triplets.mine_job import mine_spec
 from labelloop.triplets.plan import KEY_FIELD, held_out_mask
 from labelloop.triplets.service import add_corpus, queue_mining
+from tests.fakes.label_studio import FakeGateway
+from tests.fakes.llm_server import FakeLLM
+from tests.llm.conftest import llm_settings
+from tests.triplets.configs import TRIPLET_CONFIG
+from tests.triplets.helpers import (
+    GroupEmbedder,
+    corpus_rows,
+    gold_for,
+    make_worker,
+    rule,
+    run_all,
+    setup_project,
+    triplet_settings,
+)
 
 SCHEMA = parse_label_config(TRIPLET_CONFIG)
 
